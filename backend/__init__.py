@@ -1,0 +1,1 @@
+"""The modeled NPU: ISA, configs, cost model, lowering, assembler, interpreter."""

@@ -1,0 +1,1 @@
+"""wisp: compress transformers and compile them for a modeled NPU."""

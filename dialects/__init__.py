@@ -1,0 +1,1 @@
+"""IR definitions: the nn dialect (and later quant/npu). Imports only xDSL."""

@@ -1,0 +1,1 @@
+"""nn -> nn transformations and analyses, one pass per file."""
