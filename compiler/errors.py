@@ -1,0 +1,5 @@
+"""The user-facing error type: one clear line that names the place (file:line:col, op, pass)."""
+
+
+class WispError(Exception):
+    """An error caused by the user's input (a model, a file, an option), reported without a traceback."""

@@ -1,0 +1,98 @@
+"""IR plumbing: the context with wisp's dialects, parsing with source locations, verification that names
+the failing op and its place, and printing."""
+
+from __future__ import annotations
+
+import io
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import FileLineColLoc, IntAttr, ModuleOp, StringAttr
+from xdsl.ir import Operation
+from xdsl.parser import Parser
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import ParseError
+
+from compiler.errors import WispError
+
+
+def make_context() -> Context:
+    """A context with only the dialects wisp uses, registered lazily."""
+    ctx = Context()
+    from xdsl.dialects.arith import Arith
+    from xdsl.dialects.builtin import Builtin
+    from xdsl.dialects.func import Func
+
+    from dialects.nn import NN
+
+    ctx.load_dialect(Builtin)
+    ctx.register_dialect("func", lambda: Func)
+    ctx.register_dialect("arith", lambda: Arith)
+    ctx.register_dialect("nn", lambda: NN)
+    return ctx
+
+
+class LocatingParser(Parser):
+    """A parser that records each op's file:line:col as its MLIR location (not printed by default)."""
+
+    def parse_operation(self) -> Operation:
+        start = self._current_token.span.get_location()
+        op = super().parse_operation()
+        if not isinstance(op.location, FileLineColLoc):
+            op.location = FileLineColLoc(StringAttr(start.file), IntAttr(start.line), IntAttr(start.col))
+        return op
+
+
+def _parse_error_line(e: ParseError) -> str:
+    """xDSL's parse error as one line: file:line:col: message."""
+    lines = [ln for ln in str(e).splitlines() if ln.strip()]
+    where = lines[0].strip() if lines else "<input>"
+    message = lines[-1].strip() if len(lines) > 1 else str(e)
+    return f"{where}: {message}"
+
+
+def parse_module(text: str, filename: str = "<input>", *, ctx: Context | None = None) -> ModuleOp:
+    """Parse and verify an nn module; every failure is a WispError with file:line:col."""
+    try:
+        module = LocatingParser(ctx or make_context(), text, filename).parse_module()
+    except ParseError as e:
+        raise WispError(_parse_error_line(e)) from None
+    verify(module)
+    return module
+
+
+def location_of(op: Operation) -> str | None:
+    loc = op.location
+    if isinstance(loc, FileLineColLoc):
+        return f"{loc.filename.data}:{loc.line.data}:{loc.column.data}"
+    return None
+
+
+def _root_message(e: BaseException) -> str:
+    while e.__cause__ is not None:
+        e = e.__cause__
+    text = str(e).strip().splitlines()
+    message = text[0] if text else type(e).__name__
+    return message.removeprefix("Operation does not verify: ")
+
+
+def verify(module: Operation, after: str | None = None) -> None:
+    """Verify op by op, so the error names the op (and its source place when it has one)."""
+    for op in module.walk():
+        try:
+            op.verify(verify_nested_ops=False)
+        except Exception as e:  # xDSL raises VerifyException, DiagnosticException or ValueError
+            where = location_of(op)
+            prefix = f"{where}: " if where else ""
+            message = _root_message(e)
+            if not message.startswith(op.name):
+                message = f"{op.name}: {message}"
+            suffix = f" (after pass '{after}')" if after else ""
+            raise WispError(f"{prefix}{message}{suffix}") from None
+
+
+def print_module(module: Operation, *, generic: bool = False) -> str:
+    """Print a module in custom (default) or generic form, ending in a newline."""
+    stream = io.StringIO()
+    Printer(stream=stream, print_generic_format=generic).print_op(module)
+    stream.write("\n")
+    return stream.getvalue()

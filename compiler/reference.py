@@ -1,0 +1,169 @@
+"""The reference executor: runs a verified nn module with its WeightStore in numpy. It is the oracle
+that every pass and the NPU interpreter are checked against."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Operation, SSAValue
+
+from compiler.errors import WispError
+from compiler.model import Model
+from compiler.weights import WeightStore
+from dialects import nn
+from dialects.nn_base import element_of, shape_of
+from dialects.types import numpy_dtype
+
+Array = np.ndarray
+Impl = Callable[[Any, list[Array], "Context"], Array]
+
+
+class Context:
+    def __init__(self, weights: WeightStore, dtype: np.dtype) -> None:
+        self.weights = weights
+        self.dtype = dtype
+
+
+_ERF_EXACT = np.frompyfunc(math.erf, 1, 1)
+_AS_P = 0.3275911
+_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _erf(x: Array) -> Array:
+    """erf. float64 inputs use math.erf (exact); others use Abramowitz & Stegun 7.1.26 evaluated in
+    float64 (|error| <= 1.5e-7, at float32 resolution) because numpy has no vectorised erf."""
+    if x.dtype == np.float64:
+        return _ERF_EXACT(x).astype(np.float64)
+    z = np.abs(x.astype(np.float64))
+    t = 1.0 / (1.0 + _AS_P * z)
+    poly = t * (_AS_A[0] + t * (_AS_A[1] + t * (_AS_A[2] + t * (_AS_A[3] + t * _AS_A[4]))))
+    return (np.sign(x) * (1.0 - poly * np.exp(-z * z))).astype(x.dtype)
+
+
+def gelu(x: Array, approximate: str) -> Array:
+    if approximate == "tanh":
+        c = np.asarray(math.sqrt(2.0 / math.pi), x.dtype)
+        return 0.5 * x * (1.0 + np.tanh(c * (x + np.asarray(0.044715, x.dtype) * x**3)))
+    return 0.5 * x * (1.0 + _erf(x / np.asarray(math.sqrt(2.0), x.dtype)))
+
+
+def softmax(x: Array, axis: int = -1) -> Array:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def layer_norm(x: Array, g: Array, b: Array, eps: float) -> Array:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + np.asarray(eps, x.dtype)) * g + b
+
+
+def attention(q: Array, k: Array, v: Array, heads: int, scale: float, causal: bool) -> Array:
+    sq, sk = q.shape[0], k.shape[0]
+    qh = q.reshape(sq, heads, -1).transpose(1, 0, 2)
+    kh = k.reshape(sk, heads, -1).transpose(1, 0, 2)
+    vh = v.reshape(sk, heads, -1).transpose(1, 0, 2)
+    s = (qh @ kh.transpose(0, 2, 1)) * np.asarray(scale, q.dtype)
+    if causal:
+        # query i (the last sq of sk positions) sees keys j <= i + (sk - sq)
+        mask = np.arange(sk)[None, :] > (np.arange(sq)[:, None] + (sk - sq))
+        s = np.where(mask[None], np.asarray(-np.inf, q.dtype), s)
+    return (softmax(s) @ vh).transpose(1, 0, 2).reshape(sq, -1)
+
+
+def patch_embed(img: Array, w: Array, b: Array, p: int) -> Array:
+    c, h, wd = img.shape
+    patches = img.reshape(c, h // p, p, wd // p, p).transpose(1, 3, 0, 2, 4).reshape(-1, c * p * p)
+    return patches @ w.T + b
+
+
+def _weight(op: nn.WeightOp, args: list[Array], ctx: Context) -> Array:
+    arr = ctx.weights[op.symbol]
+    return arr.astype(ctx.dtype, copy=False) if arr.dtype.kind == "f" else arr
+
+
+def _slice(op: nn.SliceOp, args: list[Array], ctx: Context) -> Array:
+    sizes = shape_of(op.result.type)
+    index = tuple(slice(o, o + n) for o, n in zip(op.ints_prop("offsets"), sizes, strict=True))
+    return args[0][index]
+
+
+IMPLS: dict[type[Operation], Impl] = {
+    nn.WeightOp: _weight,
+    nn.LinearOp: lambda op, a, c: a[0] @ a[1].T + (a[2] if len(a) == 3 else 0),
+    nn.MatmulOp: lambda op, a, c: a[0] @ (np.swapaxes(a[1], -1, -2) if op.bool_prop("transpose_b") else a[1]),
+    nn.AddOp: lambda op, a, c: a[0] + a[1],
+    nn.SubOp: lambda op, a, c: a[0] - a[1],
+    nn.MulOp: lambda op, a, c: a[0] * a[1],
+    nn.DivOp: lambda op, a, c: a[0] / a[1],
+    nn.LayerNormOp: lambda op, a, c: layer_norm(a[0], a[1], a[2], op.float_prop("eps")),
+    nn.GeluOp: lambda op, a, c: gelu(a[0], str(op.prop("approximate"))),
+    nn.TanhOp: lambda op, a, c: np.tanh(a[0]),
+    nn.ReluOp: lambda op, a, c: np.maximum(a[0], 0),
+    nn.SoftmaxOp: lambda op, a, c: softmax(a[0], op.int_prop("axis")),
+    nn.ReshapeOp: lambda op, a, c: a[0].reshape(shape_of(op.result.type)),
+    nn.TransposeOp: lambda op, a, c: np.ascontiguousarray(a[0].transpose(op.ints_prop("perm"))),
+    nn.ConcatOp: lambda op, a, c: np.concatenate(a, axis=op.int_prop("axis")),
+    nn.SliceOp: _slice,
+    nn.GatherOp: lambda op, a, c: a[0][a[1]],
+    nn.PatchEmbedOp: lambda op, a, c: patch_embed(a[0], a[1], a[2], op.int_prop("patch")),
+    nn.AttentionOp: lambda op, a, c: attention(
+        a[0], a[1], a[2], op.int_prop("heads"), op.float_prop("scale"), op.bool_prop("causal")
+    ),
+}
+
+
+def _main(model: Model) -> FuncOp:
+    return model.main
+
+
+def run(
+    model: Model,
+    inputs: Mapping[str, Array],
+    *,
+    dtype: type | np.dtype = np.float32,
+    keep: bool = False,
+) -> dict[str, Array]:
+    """Run @main on named inputs; returns outputs named out0, out1, … (plus every value if `keep`)."""
+    ctx = Context(model.weights, np.dtype(dtype))
+    func = _main(model)
+    env: dict[SSAValue, Array] = {}
+    for (name, (shape, in_dtype)), arg in zip(model.input_specs().items(), func.body.block.args, strict=True):
+        if name not in inputs:
+            raise WispError(f"missing input '{name}' (the model takes {', '.join(model.input_specs())})")
+        x = np.asarray(inputs[name])
+        if tuple(x.shape) != shape:
+            raise WispError(f"input '{name}' has shape {list(x.shape)}, the model expects {list(shape)}")
+        env[arg] = x.astype(ctx.dtype) if in_dtype.kind == "f" else x.astype(in_dtype)
+    named: dict[str, Array] = {}
+    for op in func.body.block.ops:
+        if isinstance(op, ReturnOp):
+            for i, v in enumerate(op.operands):
+                named[f"out{i}"] = env[v]
+            break
+        impl = IMPLS.get(type(op))
+        if impl is None:
+            raise WispError(f"reference executor: no implementation for {op.name}")
+        result = impl(op, [env[o] for o in op.operands], ctx)
+        want = shape_of(op.results[0].type)
+        if result.shape != want:
+            raise WispError(f"reference executor: {op.name} produced {list(result.shape)}, IR says {list(want)}")
+        if result.dtype.kind == "f":
+            result = result.astype(ctx.dtype, copy=False)
+        else:
+            result = result.astype(numpy_dtype(element_of(op.results[0].type)), copy=False)
+        env[op.results[0]] = result
+        if keep and op.results[0].name_hint:
+            named[op.results[0].name_hint] = result
+    return named
+
+
+def run_batch(model: Model, batch: Mapping[str, Array], **kw: Any) -> dict[str, Array]:
+    """Run over a leading batch dim of every input (models are batch-1) and stack the outputs."""
+    n = len(next(iter(batch.values())))
+    outs = [run(model, {k: v[i] for k, v in batch.items()}, **kw) for i in range(n)]
+    return {k: np.stack([o[k] for o in outs]) for k in outs[0]}

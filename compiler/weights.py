@@ -1,0 +1,95 @@
+"""WeightStore: the out-of-line weights of a model (symbol name → numpy array), saved as `.npz`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from compiler.errors import WispError
+from dialects.nn import WeightOp
+from dialects.nn_base import element_of, shape_of
+from dialects.types import numpy_dtype
+
+
+class WeightStore(MutableMapping[str, np.ndarray]):
+    """An ordered map from weight symbol to array. Ops refer to entries with `nn.weight @name`."""
+
+    def __init__(self, arrays: dict[str, np.ndarray] | None = None) -> None:
+        self._arrays: dict[str, np.ndarray] = dict(arrays or {})
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._arrays[name]
+
+    def __setitem__(self, name: str, value: np.ndarray) -> None:
+        self._arrays[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._arrays[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._arrays)
+
+    def copy(self) -> WeightStore:
+        """A shallow copy: arrays are shared until a pass replaces them (passes never mutate in place)."""
+        return WeightStore(dict(self._arrays))
+
+    @property
+    def num_params(self) -> int:
+        return sum(int(a.size) for a in self._arrays.values())
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in self._arrays.values())
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the store as an uncompressed `.npz`, atomically (a temp file renamed into place)."""
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **{k: np.ascontiguousarray(v) for k, v in sorted(self._arrays.items())})
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @staticmethod
+    def load(path: str | os.PathLike[str]) -> WeightStore:
+        """Read a `.npz` written by `save` (or any npz of named arrays)."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return WeightStore({k: data[k] for k in data.files})
+        except FileNotFoundError:
+            raise WispError(f"{path}: weights file not found") from None
+        except (OSError, ValueError, zipfile.BadZipFile) as e:
+            raise WispError(f"{path}: not a valid .npz weights file ({e})") from None
+
+    def check(self, module: ModuleOp) -> None:
+        """Check that every `nn.weight` has an entry of the declared shape and element type."""
+        for op in module.walk():
+            if not isinstance(op, WeightOp):
+                continue
+            name = op.symbol
+            if name not in self._arrays:
+                raise WispError(f"nn.weight @{name}: missing from the weight store")
+            arr = self._arrays[name]
+            want_shape = shape_of(op.result.type)
+            want_dtype = numpy_dtype(element_of(op.result.type))
+            if tuple(arr.shape) != want_shape:
+                raise WispError(
+                    f"nn.weight @{name}: the store holds shape {list(arr.shape)}"
+                    f" but the IR declares {list(want_shape)}"
+                )
+            if arr.dtype != want_dtype:
+                raise WispError(
+                    f"nn.weight @{name}: the store holds {arr.dtype} but the IR declares {want_dtype}"
+                )
