@@ -22,17 +22,21 @@ class AsmError(BackendError):
 
 
 class DecodeError(BackendError):
-    """Bad binary input; the message names the instruction index (if any) and the byte offset."""
+    """Bad binary input; the message names the file (if any), instruction index and byte offset."""
 
-    def __init__(self, message: str, offset: int, index: int | None = None) -> None:
+    def __init__(
+        self, message: str, offset: int, index: int | None = None, filename: str | None = None
+    ) -> None:
         where = (
             f"byte offset {offset}"
             if index is None
             else f"instruction {index} (byte offset {offset})"
         )
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{filename}: {where}: {message}" if filename else f"{where}: {message}")
+        self.detail = message
         self.offset = offset
         self.index = index
+        self.filename = filename
 
 
 class ConfigError(BackendError):

@@ -1,0 +1,564 @@
+"""Assembler and disassembler. The lark grammar is generated from the ISA table.
+
+Syntax (one statement per line; ``;`` or ``#`` starts a comment; a trailing comment on an
+instruction line becomes `Instr.comment`)::
+
+    .config spatten 0123456789abcdef      ; target config name and hash
+    .dram 0x100000                        ; DRAM size in bytes
+    .symbol x 0x0 [4,64] fp16 input       ; name addr shape dtype kind
+    .data 00ff10...                       ; hex bytes appended to the DRAM image
+    .zero 4096                            ; zero bytes appended to the DRAM image
+    .incbin "weights.bin"                 ; file (relative to this one) appended to the image
+    @!p3 matmul mode=int8, a=act[0x0], a_stride=64, ..., k=64 wait(load) signal(vector)
+
+Operands are ``key=value``. A ``<p>_buf``/``<p>_off`` field pair is written ``<p>=buf[off]``;
+predicate registers are ``pN``; enum fields take their names; float immediates accept decimal,
+hex-float (``0x1.8p-3``) and ``inf``, and are rounded to float32. Fields with a default may be
+omitted; the canonical form (`disassemble`) omits them when they hold the default.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from backend.errors import AsmError, IsaError
+from backend.isa import (
+    ISA,
+    Buf,
+    DType,
+    Field,
+    Instr,
+    InstrClass,
+    Queue,
+    check_header,
+    f32_bits,
+    to_f32,
+)
+from backend.program import CONFIG_HASH_BYTES, SYMBOL_KINDS, Program, Symbol
+
+# ---- operand view of the table ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operand:
+    """One ``key=value`` operand: a single field, or a (buf, off) pair written ``buf[off]``."""
+
+    key: str
+    fields: tuple[Field, ...]
+
+    @property
+    def grouped(self) -> bool:
+        return len(self.fields) == 2
+
+
+@functools.cache
+def operands(cls: InstrClass) -> tuple[Operand, ...]:
+    """The asm operands of ``cls`` in canonical order (derived from its fields)."""
+    names = {f.name for f in cls.fields}
+    out: list[Operand] = []
+    fs = cls.fields
+    i = 0
+    while i < len(fs):
+        f = fs[i]
+        p = f.name[: -len("_buf")]
+        if (
+            f.kind == "buf"
+            and f.name.endswith("_buf")
+            and i + 1 < len(fs)
+            and fs[i + 1].name == p + "_off"
+            and p not in names
+        ):
+            out.append(Operand(p, (f, fs[i + 1])))
+            i += 2
+        else:
+            out.append(Operand(f.name, (f,)))
+            i += 1
+    return tuple(out)
+
+
+# ---- grammar ------------------------------------------------------------------------------------
+
+_TERMINALS = r"""
+GUARD: /@!?p[0-9]+/
+INT: /[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)/
+FLOAT: /[+-]?/ (_INF | _HEXF | _DECF)
+_INF: "inf"
+_HEXF: /0[xX][0-9a-fA-F]+(\.[0-9a-fA-F]*)?[pP][+-]?[0-9]+/
+_DECF: /([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?/
+PREG: /p[0-9]+/
+HEX: /[0-9a-fA-F]+/
+NAME: /[A-Za-z_][A-Za-z0-9_.\-\/:]*/
+STRING: /"([^"\\\n]|\\.)*"/
+COMMENT: /[;#][^\n]*/
+_NL: /\n/
+%ignore /[ \t\r]+/
+"""
+
+
+def _lit(s: str) -> str:
+    return json.dumps(s)
+
+
+def _alts(names: tuple[str, ...]) -> str:
+    return " | ".join(_lit(n) for n in names)
+
+
+def _value_rule(cls: InstrClass, op: Operand) -> str:
+    if op.grouped:
+        return "bufop"
+    f = op.fields[0]
+    if f.kind == "f32":
+        return "FLOAT"
+    if f.kind == "pred":
+        return "PREG"
+    if f.kind == "buf":
+        return "bufname"
+    if f.kind == "dtype":
+        return "dtypename"
+    if f.kind == "enum":
+        return f"e_{cls.mnemonic}_{f.name}"
+    return "INT"
+
+
+@functools.cache
+def grammar() -> str:
+    """The lark grammar of the assembly language, generated from `ISA`."""
+    g = [
+        "start: line*",
+        "line: [stmt] [COMMENT] _NL",
+        "?stmt: instr | directive",
+        "instr: [GUARD] body sync*",
+        '!sync: ("wait" | "signal") "(" [qname ("," qname)*] ")"',
+        "!qname: " + _alts(tuple(q.name.lower() for q in Queue)),
+        "?body: " + " | ".join(f"i_{c.mnemonic}" for c in ISA),
+        '!bufop: bufname "[" INT "]"',
+        "!bufname: " + _alts(tuple(b.asm_name for b in Buf)),
+        "!dtypename: " + _alts(tuple(d.asm_name for d in DType)),
+        "cfgname: NAME | STRING",
+        "symname: NAME | STRING",
+        '?directive: ".config" cfgname HEX -> d_config',
+        '    | ".dram" INT -> d_dram',
+        '    | ".symbol" symname INT shape dtypename symkind -> d_symbol',
+        '    | ".data" HEX -> d_data',
+        '    | ".zero" INT -> d_zero',
+        '    | ".incbin" STRING -> d_incbin',
+        'shape: "[" [INT ("," INT)*] "]"',
+        "!symkind: " + _alts(SYMBOL_KINDS),
+    ]
+    for c in ISA:
+        m = c.mnemonic
+        ops = operands(c)
+        if not ops:
+            g.append(f"!i_{m}: {_lit(m)}")
+            continue
+        g.append(f'!i_{m}: {_lit(m)} [a_{m} ("," a_{m})*]')
+        g.append(
+            f"!a_{m}: " + "\n    | ".join(f'{_lit(o.key)} "=" {_value_rule(c, o)}' for o in ops)
+        )
+        for f in c.fields:
+            if f.kind == "enum":
+                g.append(f"!e_{m}_{f.name}: {_alts(f.choices)}")
+    return "\n".join(g) + "\n" + _TERMINALS
+
+
+@functools.cache
+def _parser() -> Lark:
+    return Lark(grammar(), parser="lalr", lexer="contextual", maybe_placeholders=True)
+
+
+# ---- assembler ----------------------------------------------------------------------------------
+
+
+def _terminal_text(parser: Lark, name: str) -> str:
+    try:
+        t = parser.get_terminal(name)
+    except KeyError:
+        return name
+    if t.pattern.type == "str":
+        return repr(t.pattern.value)
+    return {"_NL": "end of line"}.get(name, name)
+
+
+def _syntax_error(e: UnexpectedInput, text: str, filename: str) -> AsmError:
+    p = _parser()
+    line, col = max(e.line, 1), max(e.column, 1)
+    if isinstance(e, UnexpectedCharacters):
+        got = repr(text[e.pos_in_stream : e.pos_in_stream + 12].split("\n")[0] or "\\n")
+        expected = e.allowed or set()
+    elif isinstance(e, UnexpectedToken):
+        got = "end of line" if e.token.type == "_NL" else repr(str(e.token))
+        expected = e.expected or set()
+    elif isinstance(e, UnexpectedEOF):
+        lines = text.split("\n")
+        line, col = len(lines), 1
+        got = "end of input"
+        expected = set(e.expected or ())
+    else:  # pragma: no cover - lark has no other subclasses
+        got, expected = "input", set()
+    exp = sorted({_terminal_text(p, n) for n in expected})
+    msg = f"unexpected {got}"
+    if exp:
+        msg += "; expected " + (", ".join(exp[:12]) + (", ..." if len(exp) > 12 else ""))
+    return AsmError(msg, filename, line, col)
+
+
+class _Asm:
+    """One assembly run: turns the parse tree into a Program."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.prog = Program()
+        self.data = bytearray()
+        self.seen: set[str] = set()
+
+    def err(self, tok: Token | None, msg: str) -> AsmError:
+        line = (tok.line or 0) if tok is not None else 0
+        col = (tok.column or 0) if tok is not None else 0
+        return AsmError(msg, self.filename, line, col)
+
+    def run(self, tree: Tree) -> Program:
+        for line in tree.children:
+            assert isinstance(line, Tree)
+            stmt, comment = line.children
+            if isinstance(stmt, Tree):
+                if stmt.data == "instr":
+                    c = str(comment)[1:].strip() if isinstance(comment, Token) else ""
+                    self.prog.instrs.append(self.instr(stmt, c))
+                else:
+                    self.directive(stmt)
+        self.prog.data = bytes(self.data)
+        return self.prog
+
+    # -- values --
+
+    def int_value(self, tok: Token) -> int:
+        s = str(tok)
+        return int(s, 16 if s.lstrip("+-")[:2].lower() == "0x" else 10)
+
+    def float_value(self, tok: Token) -> float:
+        s = str(tok)
+        try:
+            x = float.fromhex(s) if "x" in s.lower() else float(s)
+        except (ValueError, OverflowError) as e:
+            raise self.err(tok, f"bad float {s!r}") from e
+        y = to_f32(x)
+        if math.isinf(y) and not math.isinf(x):
+            raise self.err(tok, f"float immediate {s} overflows float32")
+        return y
+
+    def field_value(self, f: Field, node: Token | Tree) -> tuple[int | float, Token]:
+        tok = _first_token(node)
+        if f.kind == "f32":
+            raw: object = self.float_value(tok)
+        elif f.kind == "pred":
+            raw = int(str(tok)[1:])
+        elif f.kind in ("buf", "dtype", "enum"):
+            raw = str(tok)
+        else:
+            raw = self.int_value(tok)
+        try:
+            return f.check(raw), tok
+        except IsaError as e:
+            raise self.err(tok, str(e)) from None
+
+    # -- instructions --
+
+    def instr(self, node: Tree, comment: str) -> Instr:
+        guard, body, *syncs = node.children
+        assert isinstance(body, Tree)
+        mn = body.children[0]
+        assert isinstance(mn, Token)
+        cls = _BY_RULE[body.data]
+        pred, pneg = 0, False
+        if isinstance(guard, Token):
+            pneg = guard.startswith("@!")
+            pred = int(guard.lstrip("@!p"))
+            if pred > 15:
+                raise self.err(guard, f"predicate register p{pred} does not exist (p0..p15)")
+        args: dict[str, int | float] = {}
+        ops = {o.key: o for o in operands(cls)}
+        keys_seen: set[str] = set()
+        for a in body.children[1:]:
+            if not isinstance(a, Tree):
+                continue
+            ktok, _, value = a.children
+            assert isinstance(ktok, Token) and isinstance(value, Token | Tree)
+            key = str(ktok)
+            if key in keys_seen:
+                raise self.err(ktok, f"{cls.mnemonic}: operand '{key}' given twice")
+            keys_seen.add(key)
+            op = ops[key]
+            if op.grouped:
+                assert isinstance(value, Tree)
+                bufname, _, off, _ = value.children
+                assert isinstance(bufname, Tree) and isinstance(off, Token)
+                args[op.fields[0].name] = self.field_value(op.fields[0], bufname)[0]
+                args[op.fields[1].name] = self.field_value(op.fields[1], off)[0]
+            else:
+                args[key] = self.field_value(op.fields[0], value)[0]
+        for f in cls.fields:
+            if f.name not in args:
+                if f.default is None:
+                    raise self.err(
+                        mn, f"{cls.mnemonic}: missing operand '{_key_of(cls, f)}' ({f.doc})"
+                    )
+                args[f.name] = f.default
+        masks = {"wait": 0, "signal": 0}
+        for s in syncs:
+            assert isinstance(s, Tree)
+            kind = s.children[0]
+            assert isinstance(kind, Token)
+            for q in s.children[1:]:
+                if isinstance(q, Tree):
+                    qt = _first_token(q)
+                    bit = 1 << Queue[str(qt).upper()]
+                    if masks[str(kind)] & bit:
+                        raise self.err(qt, f"queue '{qt}' named twice in {kind}(...)")
+                    masks[str(kind)] |= bit
+        try:
+            check_header(cls, pred, masks["wait"], masks["signal"])
+        except IsaError as e:
+            raise self.err(mn, str(e)) from None
+        ordered = {f.name: args[f.name] for f in cls.fields}
+        return Instr(cls, ordered, pred, pneg, masks["wait"], masks["signal"], comment)
+
+    # -- directives --
+
+    def name(self, node: Tree | Token | None) -> str:
+        try:
+            return _name(node)
+        except ValueError as e:
+            raise self.err(_first_token(node), f"bad string: {e}") from None
+
+    def once(self, tok: Token, what: str) -> None:
+        if what in self.seen:
+            raise self.err(tok, f"duplicate {what} directive")
+        self.seen.add(what)
+
+    def directive(self, node: Tree) -> None:
+        first = _first_token(node)
+        kids = node.children
+        if node.data == "d_config":
+            self.once(first, ".config")
+            name, h = kids
+            assert isinstance(h, Token)
+            if len(h) != 2 * CONFIG_HASH_BYTES:
+                raise self.err(h, f"config hash must be {2 * CONFIG_HASH_BYTES} hex digits")
+            self.prog.config_name = self.name(name)
+            self.prog.config_hash = bytes.fromhex(str(h))
+        elif node.data == "d_dram":
+            self.once(first, ".dram")
+            tok = kids[0]
+            assert isinstance(tok, Token)
+            size = self.int_value(tok)
+            if not 0 <= size <= 1 << 32:
+                raise self.err(tok, f"DRAM size {size} out of range (0..2^32)")
+            self.prog.dram_size = size
+        elif node.data == "d_symbol":
+            self.symbol(kids)
+        elif node.data == "d_data":
+            h = kids[0]
+            assert isinstance(h, Token)
+            if len(h) % 2:
+                raise self.err(h, "odd number of hex digits in .data")
+            self.data += bytes.fromhex(str(h))
+        elif node.data == "d_zero":
+            tok = kids[0]
+            assert isinstance(tok, Token)
+            n = self.int_value(tok)
+            if not 0 <= n <= (1 << 32) - len(self.data):
+                raise self.err(tok, f".zero count {n} out of range")
+            self.data += bytes(n)
+        elif node.data == "d_incbin":
+            tok = kids[0]
+            assert isinstance(tok, Token)
+            self.data += self.incbin(tok)
+
+    def incbin(self, tok: Token) -> bytes:
+        name = self.name(tok)
+        base = Path(self.filename).parent if not self.filename.startswith("<") else Path()
+        try:
+            return (base / name).read_bytes()
+        except (OSError, ValueError) as e:
+            raise self.err(tok, f"cannot read .incbin file {name!r}: {e}") from None
+
+    def symbol(self, kids: list[Tree | Token | None]) -> None:
+        name_n, addr_t, shape_n, dt_n, kind_n = kids
+        assert isinstance(addr_t, Token) and isinstance(shape_n, Tree)
+        assert isinstance(dt_n, Tree) and isinstance(kind_n, Tree)
+        name = self.name(name_n)
+        if name in self.prog.symbols:
+            raise self.err(_first_token(name_n), f"duplicate symbol {name!r}")
+        addr = self.int_value(addr_t)
+        if not 0 <= addr < 1 << 32:
+            raise self.err(addr_t, f"symbol address {addr} out of range (0..2^32-1)")
+        shape: list[int] = []
+        for d in shape_n.children:
+            if isinstance(d, Token):
+                v = self.int_value(d)
+                if not 0 <= v < 1 << 32:
+                    raise self.err(d, f"symbol dimension {v} out of range (0..2^32-1)")
+                shape.append(v)
+        dtype = DType[str(_first_token(dt_n)).upper()]
+        kind = str(_first_token(kind_n))
+        self.prog.symbols[name] = Symbol(name, addr, tuple(shape), dtype, kind)
+
+
+_BY_RULE = {f"i_{c.mnemonic}": c for c in ISA}
+
+
+def _key_of(cls: InstrClass, f: Field) -> str:
+    for o in operands(cls):
+        if f in o.fields:
+            return o.key
+    return f.name
+
+
+def _first_token(node: Tree | Token | None) -> Token:
+    if isinstance(node, Token):
+        return node
+    assert isinstance(node, Tree)
+    for c in node.children:
+        if isinstance(c, Token | Tree):
+            return _first_token(c)
+    raise AssertionError("empty tree")
+
+
+def _name(node: Tree | Token | None) -> str:
+    """The text of a NAME or (JSON-escaped) STRING token; ValueError on a bad escape."""
+    tok = _first_token(node)
+    if tok.type == "STRING":
+        s = json.loads(str(tok))
+        assert isinstance(s, str)
+        return s
+    return str(tok)
+
+
+def assemble(text: str, filename: str = "<asm>") -> Program:
+    """Assemble ``text`` into a Program; raises AsmError (``file:line:col: message``)."""
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as e:
+        raise _syntax_error(e, text, filename) from None
+    return _Asm(filename).run(tree)
+
+
+# ---- disassembler -------------------------------------------------------------------------------
+
+_SIMPLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-/:]*\Z")
+
+
+def format_float(x: float) -> str:
+    """The shortest decimal that reads back (rounded to float32) as the float32 ``x``."""
+    if not math.isfinite(x):
+        return repr(x)
+    bits = f32_bits(x)
+    for p in range(1, 10):
+        s = repr(float(f"{x:.{p}g}"))
+        if f32_bits(to_f32(float(s))) == bits:
+            return s
+    return repr(x)  # pragma: no cover - 9 significant digits always suffice for float32
+
+
+def _format_name(s: str) -> str:
+    return s if _SIMPLE_NAME.match(s) else json.dumps(s)
+
+
+def _format_field(f: Field, v: int | float) -> str:
+    if f.kind == "f32":
+        return format_float(float(v))
+    if f.kind == "pred":
+        return f"p{int(v)}"
+    if f.names:
+        return f.names[int(v)]
+    if f.name.endswith(("_off", "_addr")):
+        return hex(int(v))
+    return str(int(v))
+
+
+def _is_default(f: Field, v: int | float) -> bool:
+    if f.default is None:
+        return False
+    if f.kind == "f32":
+        return f32_bits(float(v)) == f32_bits(float(f.default))
+    return v == f.default
+
+
+def _queues(mask: int) -> str:
+    return ",".join(q.name.lower() for q in Queue if mask >> q & 1)
+
+
+def format_instr(i: Instr) -> str:
+    """The canonical one-line assembly of ``i`` (including its comment, if any)."""
+    parts: list[str] = []
+    if i.pred or i.pneg:
+        parts.append(f"@{'!' if i.pneg else ''}p{i.pred}")
+    ops: list[str] = []
+    for o in operands(i.cls):
+        vals = [i.args[f.name] for f in o.fields]
+        if all(_is_default(f, v) for f, v in zip(o.fields, vals, strict=True)):
+            continue
+        if o.grouped:
+            ops.append(f"{o.key}={_format_field(o.fields[0], vals[0])}[{hex(int(vals[1]))}]")
+        else:
+            ops.append(f"{o.key}={_format_field(o.fields[0], vals[0])}")
+    parts.append(i.cls.mnemonic + (" " + ", ".join(ops) if ops else ""))
+    if i.wait:
+        parts.append(f"wait({_queues(i.wait)})")
+    if i.signal:
+        parts.append(f"signal({_queues(i.signal)})")
+    line = " ".join(parts)
+    if i.comment:
+        line += "  ; " + " ".join(i.comment.split())
+    return line
+
+
+def disassemble(program: Program, incbin: str | None = None, width: int = 32) -> str:
+    """Canonical assembly text of ``program``.
+
+    With ``incbin``, the DRAM image is referenced as ``.incbin "<incbin>"`` (the caller writes
+    ``program.data`` there) instead of inline ``.data`` lines of ``width`` bytes.
+    """
+    out = [
+        f".config {_format_name(program.config_name)} {program.config_hash.hex()}",
+        f".dram {hex(program.dram_size)}",
+    ]
+    for s in program.symbols.values():
+        shape = ",".join(str(d) for d in s.shape)
+        out.append(
+            f".symbol {_format_name(s.name)} {hex(s.addr)} [{shape}] {s.dtype.asm_name} {s.kind}"
+        )
+    if incbin is not None:
+        if program.data:
+            out.append(f".incbin {json.dumps(incbin)}")
+    else:
+        out.extend(_data_lines(program.data, width))
+    out.extend(format_instr(i) for i in program.instrs)
+    return "\n".join(out) + "\n"
+
+
+def _data_lines(data: bytes, width: int) -> list[str]:
+    out: list[str] = []
+    zeros = 0
+    for o in range(0, len(data), width):
+        chunk = data[o : o + width]
+        if len(chunk) == width and not any(chunk):
+            zeros += width
+            continue
+        if zeros:
+            out.append(f".zero {zeros}")
+            zeros = 0
+        out.append(f".data {chunk.hex()}")
+    if zeros:
+        out.append(f".zero {zeros}")
+    return out

@@ -1,0 +1,44 @@
+"""A compiled program: instructions, the DRAM image and the symbol table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from backend.isa import DType, Instr
+
+SYMBOL_KINDS = ("input", "output", "weight", "scratch")
+CONFIG_HASH_BYTES = 8
+
+
+@dataclass
+class Symbol:
+    """A named DRAM region: ``shape`` elements of ``dtype`` starting at byte ``addr``."""
+
+    name: str
+    addr: int
+    shape: tuple[int, ...]
+    dtype: DType
+    kind: str
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the region in bytes (int4 packed two per byte)."""
+        count = 1
+        for d in self.shape:
+            count *= d
+        return self.dtype.nbytes(count)
+
+
+@dataclass
+class Program:
+    """Instructions plus the DRAM image (``data`` is loaded at address 0) and metadata.
+
+    ``config_name``/``config_hash`` identify the hardware config the program was compiled for.
+    """
+
+    instrs: list[Instr] = field(default_factory=list)
+    data: bytes = b""
+    dram_size: int = 0
+    symbols: dict[str, Symbol] = field(default_factory=dict)
+    config_name: str = ""
+    config_hash: bytes = bytes(CONFIG_HASH_BYTES)
