@@ -13,11 +13,12 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError
 
 from compiler.errors import WispError
+from passes.context import PassContext
 
 
-def make_context() -> Context:
-    """A context with only the dialects wisp uses, registered lazily."""
-    ctx = Context()
+def make_context() -> PassContext:
+    """A context with only the dialects wisp uses, registered lazily (weights are attached later)."""
+    ctx = PassContext()
     from xdsl.dialects.arith import Arith
     from xdsl.dialects.builtin import Builtin
     from xdsl.dialects.func import Func

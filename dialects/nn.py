@@ -23,7 +23,8 @@ from xdsl.irdl import (
 )
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.traits import Pure
+from xdsl.pattern_rewriter import RewritePattern
+from xdsl.traits import HasCanonicalizationPatternsTrait, Pure
 
 from dialects.nn_base import (
     NNOp,
@@ -36,6 +37,16 @@ from dialects.nn_base import (
     shape_of,
     tensor,
 )
+
+
+class NNCanonicalization(HasCanonicalizationPatternsTrait):
+    """The canonicalization patterns of nn ops, collected in dialects/nn_canonicalize.py."""
+
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        from dialects import nn_canonicalize as c
+
+        return (c.FoldIdentityReshape(), c.FoldTranspose(), c.FoldFullSlice(), c.FoldSingleConcat())
 
 
 def _rank_at_least(op: str, what: str, shape: Shape, rank: int) -> None:
@@ -322,7 +333,7 @@ class ReshapeOp(NNOp):
     name = "nn.reshape"
     input = operand_def()
     result = result_def()
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), NNCanonicalization())
 
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
@@ -354,7 +365,7 @@ class TransposeOp(NNOp):
     input = operand_def()
     perm = prop_def(Attribute)
     result = result_def()
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), NNCanonicalization())
 
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
@@ -377,7 +388,7 @@ class ConcatOp(NNOp):
     inputs = var_operand_def()
     axis = prop_def(Attribute)
     result = result_def()
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), NNCanonicalization())
 
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
@@ -410,7 +421,7 @@ class SliceOp(NNOp):
     input = operand_def()
     offsets = prop_def(Attribute)
     result = result_def()
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), NNCanonicalization())
 
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:

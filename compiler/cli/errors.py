@@ -1,0 +1,27 @@
+"""One error line, a non-zero exit, and no traceback unless --debug."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+
+def guarded(prog: str, body: Callable[[], int], argv: Sequence[str]) -> int:
+    """Run `body`; turn any exception into `prog: error: <one line>` and exit status 1."""
+    debug = "--debug" in argv
+    try:
+        return body()
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as e:  # argparse usage errors already printed their line
+        return e.code if isinstance(e.code, int) else 1
+    except BaseException as e:
+        if debug:
+            raise
+        lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+        message = lines[0] if lines else type(e).__name__
+        if len(lines) > 1 and ":" in lines[0] and lines[0].split(":")[-1].strip().isdigit():
+            message = f"{lines[0]}: {lines[-1]}"  # xDSL's "file:line:col" + context + message
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 1

@@ -1,0 +1,101 @@
+"""The pipeline driver: parse an xdsl-opt pipeline spec, run it on a Model, verify after every pass,
+time each pass, and keep, print or dump the IR after each one."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.utils.exceptions import ArgSpecParseError
+
+from compiler.errors import WispError
+from compiler.ir import make_context, print_module, verify
+from compiler.model import Model
+from compiler.registry import PASSES
+from passes.context import PassError
+
+
+@dataclass
+class PassRecord:
+    """What one pass did: its name, its wall time and (when kept) the IR after it."""
+
+    name: str
+    seconds: float
+    ir: str | None
+
+
+def parse_pipeline(spec: str) -> tuple[ModulePass, ...]:
+    """Parse `a,b{opt=1}` into pass instances; unknown passes and bad options are WispErrors."""
+    if not spec.strip():
+        return ()
+    try:
+        return PassPipeline.parse_spec(PASSES, spec).passes
+    except ArgSpecParseError as e:  # a BaseException in xDSL 0.74; its text points at the column
+        lines = [ln for ln in str(e).splitlines() if ln.strip()]
+        where = lines[1].strip() if len(lines) > 1 else "pass-pipeline"
+        raise WispError(f"{where}: bad pipeline '{spec}': {lines[-1].strip()}") from None
+    except ValueError as e:
+        message = str(e)
+        if m := re.match(r"Unrecognized passes: \[(.*)\]", message):
+            names = m.group(1).replace("'", "")
+            raise WispError(f"unknown pass {names}; known passes: {', '.join(sorted(PASSES))}") from None
+        raise WispError(f"bad pipeline '{spec}': {message}") from None
+    except Exception as e:  # option type errors surface as assorted exceptions in xDSL
+        raise WispError(f"bad pipeline '{spec}': {e}") from None
+
+
+def _dump_name(index: int, name: str) -> str:
+    return f"{index:02d}-{name}.mlir"
+
+
+def run_pipeline(
+    model: Model,
+    spec: str | tuple[ModulePass, ...],
+    *,
+    keep_ir: bool = False,
+    print_ir_after_all: bool = False,
+    dump_dir: str | Path | None = None,
+    stream: TextIO | None = None,
+) -> list[PassRecord]:
+    """Run the passes on `model` in place (IR and weights); verify after each; return per-pass records."""
+    passes = parse_pipeline(spec) if isinstance(spec, str) else spec
+    ctx = make_context()
+    ctx.weights = model.weights
+    out = stream or sys.stdout
+    dump = Path(dump_dir) if dump_dir is not None else None
+    if dump is not None:
+        dump.mkdir(parents=True, exist_ok=True)
+        (dump / _dump_name(0, "input")).write_text(print_module(model.module))
+    records: list[PassRecord] = []
+    for index, p in enumerate(passes, start=1):
+        start = time.perf_counter()
+        try:
+            p.apply(ctx, model.module)
+        except (PassError, WispError) as e:
+            raise WispError(f"pass '{p.name}': {e}") from None
+        seconds = time.perf_counter() - start
+        verify(model.module, after=p.name)
+        text = None
+        if keep_ir or print_ir_after_all or dump is not None:
+            text = print_module(model.module)
+        if print_ir_after_all:
+            out.write(f"// -----// IR Dump After {p.name} //----- //\n{text}\n")
+        if dump is not None and text is not None:
+            (dump / _dump_name(index, p.name)).write_text(text)
+        records.append(PassRecord(p.name, seconds, text if keep_ir else None))
+    model.weights = ctx.weights  # type: ignore[assignment]
+    return records
+
+
+def timing_table(records: list[PassRecord]) -> str:
+    """A pass-timing table in the spirit of mlir-opt's --mlir-timing."""
+    total = sum(r.seconds for r in records) or 1e-12
+    lines = ["  wall time (s)  share  pass"]
+    lines += [f"  {r.seconds:13.4f}  {100 * r.seconds / total:4.1f}%  {r.name}" for r in records]
+    lines.append(f"  {sum(r.seconds for r in records):13.4f}  100.0%  total")
+    return "\n".join(lines)

@@ -1,0 +1,30 @@
+"""The pass registry: pass name → lazy factory of its ModulePass class (one pass per file in passes/).
+
+Import is lazy, as in xDSL, so start-up does not pay for passes a pipeline does not use. A test checks
+that each key equals its class's `name`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from xdsl.passes import ModulePass
+
+
+def _lazy(module: str, cls: str) -> Callable[[], type[ModulePass]]:
+    return lambda: getattr(importlib.import_module(module), cls)
+
+
+PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "canonicalize": _lazy("passes.canonicalize", "CanonicalizePass"),
+    "cse": _lazy("passes.cse", "CommonSubexpressionEliminationPass"),
+    "dce": _lazy("passes.dce", "DeadCodeEliminationPass"),
+    "shape-check": _lazy("passes.shape_check", "ShapeCheckPass"),
+}
+
+
+def pass_doc(name: str) -> str:
+    """The first line of a pass's docstring, for listings."""
+    doc = (PASSES[name]().__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
