@@ -226,10 +226,12 @@ class InstrClass:
 
 HEADER: tuple[Field, ...] = (
     Field("opcode", 6, "uint", doc="instruction class"),
-    Field("pred", 4, "pred", doc="predicate register guarding the instruction (p0 = true)"),
-    Field("pneg", 1, "uint", doc="1: execute when the predicate is false"),
-    Field("wait", 5, "queue_mask", doc="queues to pop one token from before starting"),
-    Field("signal", 5, "queue_mask", doc="queues to push one token to on completion"),
+    Field(
+        "pred", 4, "pred", doc="predicate register guarding the instruction (p0 = true)", default=0
+    ),
+    Field("pneg", 1, "uint", doc="1: execute when the predicate is false", default=0),
+    Field("wait", 5, "queue_mask", doc="queues to pop one token from before starting", default=0),
+    Field("signal", 5, "queue_mask", doc="queues to push one token to on completion", default=0),
 )
 HEADER_BITS = sum(f.bits for f in HEADER)
 
