@@ -4,8 +4,9 @@ from xdsl.transforms.canonicalize import CanonicalizePass as XDSLCanonicalizePas
 
 
 class CanonicalizePass(XDSLCanonicalizePass):
-    """xDSL's canonicalizer over nn's patterns (identity reshape/transpose/slice/concat folding), with
-    dead-code removal after each walk.
+    """Fold identity reshape/transpose/slice/concat and compose chains; remove dead ops.
+
+    xDSL's canonicalizer applies the patterns each nn op declares (dialects/nn_canonicalize.py).
 
     Example: `%y = nn.reshape %x : (tensor<4x8xf32>) -> tensor<4x8xf32>` folds to `%x`.
     """

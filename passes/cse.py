@@ -4,6 +4,8 @@ from xdsl.transforms.common_subexpression_elimination import CommonSubexpression
 
 
 class CommonSubexpressionEliminationPass(CommonSubexpressionElimination):
-    """xDSL's common-subexpression elimination over nn's pure ops."""
+    """Merge identical pure ops, such as two nn.weight ops of the same symbol.
+
+    Wraps xDSL's common-subexpression elimination."""
 
     name = "cse"

@@ -4,6 +4,8 @@ from xdsl.transforms.dead_code_elimination import DeadCodeElimination
 
 
 class DeadCodeEliminationPass(DeadCodeElimination):
-    """xDSL's dead-code elimination (all nn ops are Pure, so any unused nn op is removed)."""
+    """Remove unused side-effect-free ops (every nn op is Pure).
+
+    Wraps xDSL's dead-code elimination."""
 
     name = "dce"

@@ -15,8 +15,9 @@ from passes.context import PassContext, PassError
 
 @dataclass(frozen=True)
 class ShapeCheckPass(ModulePass):
-    """Fail with the op and its shapes if any op does not verify, or if an nn.weight's store entry is
-    missing or disagrees with its declared shape. Changes nothing."""
+    """Check every op's shapes and that each nn.weight's store entry exists with its declared shape.
+
+    Fails with the op and the shapes involved; changes nothing."""
 
     name = "shape-check"
 
