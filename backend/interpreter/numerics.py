@@ -1,0 +1,70 @@
+"""Vectorized numeric helpers: packed int4, erf/GELU, leading-one approximation."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SQRT1_2 = 0.7071067811865476
+SQRT_2_OVER_PI = 0.7978845608028654
+
+
+def unpack_int4(raw: np.ndarray) -> np.ndarray:
+    """(rows, b) packed bytes → (rows, 2b) signed int8 nibbles, low nibble first."""
+    out = np.empty((raw.shape[0], raw.shape[1] * 2), dtype=np.int8)
+    out[:, 0::2] = (raw << 4).view(np.int8) >> 4
+    out[:, 1::2] = raw.view(np.int8) >> 4
+    return out
+
+
+def unpack_nibbles(raw: np.ndarray) -> np.ndarray:
+    """(rows, b) packed bytes → (rows, 2b) unsigned nibbles 0..15 (uint8), low nibble first."""
+    out = np.empty((raw.shape[0], raw.shape[1] * 2), dtype=np.uint8)
+    out[:, 0::2] = raw & 0xF
+    out[:, 1::2] = raw >> 4
+    return out
+
+
+def pack_int4(values: np.ndarray) -> np.ndarray:
+    """(rows, 2b) integers (two's complement nibbles kept) → (rows, b) packed uint8."""
+    v = values.astype(np.uint8)
+    return (v[:, 0::2] & 0xF) | ((v[:, 1::2] & 0xF) << 4)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """erf in float64 (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7)."""
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    return np.sign(x) * (1.0 - poly * np.exp(-a * a))
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GELU with erf: 0.5·x·(1 + erf(x/√2)), float64."""
+    x = np.asarray(x, dtype=np.float64)
+    return 0.5 * x * (1.0 + erf(x * SQRT1_2))
+
+
+def gelu_tanh(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh approximation, float64."""
+    x = np.asarray(x, dtype=np.float64)
+    return 0.5 * x * (1.0 + np.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+
+
+def _leading_one_lut() -> np.ndarray:
+    lut = np.zeros(256, dtype=np.float32)
+    for u in range(256):
+        v = u - 256 if u >= 128 else u
+        if v:
+            lut[u] = np.sign(v) * 2.0 ** (abs(v).bit_length() - 1)
+    return lut
+
+
+LEADING_ONE_LUT = _leading_one_lut()
+
+
+def leading_one(x: np.ndarray) -> np.ndarray:
+    """int8 → float32 sign·2^⌊log2|x|⌋ (0 stays 0)."""
+    return LEADING_ONE_LUT[x.view(np.uint8)]

@@ -1,0 +1,350 @@
+"""Operand geometry: which bytes each instruction reads and writes.
+
+`decode(instr, machine)` turns an instruction's fields into named `Tile`s (SRAM buffer or DRAM
+byte ranges, with dtype and write flag). The interpreter uses them three ways: bounds checks,
+race checks between queues, and as the operands the semantic handlers read and write. Field
+combinations the machine cannot execute raise `SimError` here, in timing-only mode too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, NamedTuple
+
+from backend.errors import SimError
+from backend.isa import ISA, Buf, DType, Instr
+
+if TYPE_CHECKING:
+    from backend.interpreter.state import Machine
+
+DRAM = 5  # Tile.space of DRAM ranges (SRAM spaces are Buf ids 0..4)
+SPACE_NAMES = (*(b.asm_name for b in Buf), "dram")
+FLOAT_DTYPES = (DType.FP16, DType.FP32)
+
+
+class Tile(NamedTuple):
+    """rows × cols ``dtype`` elements at byte ``off`` of ``space``, rows ``stride`` bytes apart."""
+
+    space: int
+    off: int
+    rows: int
+    cols: int
+    dtype: DType
+    stride: int
+    width: int  # bytes per row
+    write: bool
+
+    @property
+    def empty(self) -> bool:
+        """No bytes touched."""
+        return self.rows <= 0 or self.width <= 0
+
+    @property
+    def end(self) -> int:
+        """One past the last byte touched."""
+        return self.off + (self.rows - 1) * self.stride + self.width
+
+    def describe(self) -> str:
+        """Short text for error messages."""
+        return f"{SPACE_NAMES[self.space]}[{self.off}:{self.end}]"
+
+
+Ops = dict[str, Tile]
+
+
+def _fail(msg: str) -> SimError:
+    return SimError(msg)
+
+
+def sram_tile(
+    a: Mapping[str, int | float],
+    prefix: str,
+    rows: int,
+    cols: int,
+    dt: DType,
+    write: bool = False,
+) -> Tile:
+    """The tile named by ``<prefix>_buf/_off/_stride`` (stride in elements)."""
+    stride_el = int(a.get(prefix + "_stride", cols))
+    if dt is DType.INT4 and (cols % 2 or stride_el % 2):
+        raise _fail(f"{prefix}: packed int4 needs even cols and stride (cols={cols}, "
+                    f"stride={stride_el})")  # fmt: skip
+    if write and rows > 1 and stride_el < cols:
+        raise _fail(f"{prefix}: written tile has stride {stride_el} < cols {cols}")
+    return Tile(
+        int(a[prefix + "_buf"]),
+        int(a[prefix + "_off"]),
+        rows,
+        cols,
+        dt,
+        stride_el * dt.bits // 8,
+        dt.nbytes(cols),
+        write,
+    )
+
+
+def flat_tile(space: int, off: int, nbytes: int, write: bool = False) -> Tile:
+    """A contiguous byte range (one row of uint8)."""
+    return Tile(space, off, 1, nbytes, DType.INT8, nbytes, nbytes, write)
+
+
+def dram_tile(addr: int, stride: int, rows: int, cols: int, dt: DType, write: bool) -> Tile:
+    """rows × cols elements at DRAM ``addr`` with a byte stride."""
+    if dt is DType.INT4 and cols % 2:
+        raise _fail(f"packed int4 DRAM rows need even cols (cols={cols})")
+    return Tile(DRAM, addr, rows, cols, dt, stride, dt.nbytes(cols), write)
+
+
+def _dt(v: int | float) -> DType:
+    return DType(int(v))
+
+
+def _choice(instr: Instr, name: str) -> str:
+    return instr.cls.field(name).choices[int(instr.args[name])]
+
+
+# ---- per class ----------------------------------------------------------------------------------
+
+
+def _load(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
+    return {
+        "src": dram_tile(int(a["src_addr"]), int(a["src_stride"]), r, c, dt, False),
+        "dst": sram_tile(a, "dst", r, c, dt, True),
+    }
+
+
+def _loadbp(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, c = int(a["rows"]), int(a["cols"])
+    return {
+        "src": dram_tile(int(a["src_addr"]), int(a["src_stride"]), r, c, DType.INT4, False),
+        "dst": sram_tile(a, "dst", r, c, DType.INT8, True),
+    }
+
+
+def _gather(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
+    if dt is DType.INT4 and c % 2:
+        raise _fail(f"packed int4 rows need even cols (cols={c})")
+    return {
+        "idx": flat_tile(int(a["idx_buf"]), int(a["idx_off"]), 4 * r),
+        "dst": sram_tile(a, "dst", r, c, dt, True),
+    }
+
+
+def _store(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
+    return {
+        "src": sram_tile(a, "src", r, c, dt),
+        "dst": dram_tile(int(a["dst_addr"]), int(a["dst_stride"]), r, c, dt, True),
+    }
+
+
+def _matmul(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    mm, n, k = int(a["m"]), int(a["n"]), int(a["k"])
+    mode = _choice(i, "mode")
+    tb = bool(a["tb"])
+    a_dt = DType.FP16 if mode == "fp16" else DType.INT8
+    c_dt = DType.FP32 if mode == "fp16" else DType.INT32
+    ops: Ops = {"a": sram_tile(a, "a", mm, k, a_dt)}
+    if mode == "sp24":
+        if k % 4:
+            raise _fail(f"matmul sp24 needs k divisible by 4 (k={k})")
+        kb = k // 2
+        ops["b"] = (
+            sram_tile(a, "b", n, kb, DType.INT8) if tb else sram_tile(a, "b", kb, n, DType.INT8)
+        )
+        ops["meta"] = flat_tile(
+            int(a["meta_buf"]), int(a["meta_off"]), DType.INT4.nbytes(k // 4 * n)
+        )
+    else:
+        b_dt = {"fp16": DType.FP16, "int8": DType.INT8, "int4w": DType.INT4}[mode]
+        ops["b"] = sram_tile(a, "b", n, k, b_dt) if tb else sram_tile(a, "b", k, n, b_dt)
+    if a["mask"]:
+        if mode != "int8":
+            raise _fail(f"matmul precision mask needs mode int8 (mode={mode})")
+        ops["mask"] = flat_tile(int(a["mask_buf"]), int(a["mask_off"]), mm)
+    ops["c"] = sram_tile(a, "c", mm, n, c_dt, True)
+    return ops  # fmt: skip
+
+
+_UNARY = frozenset({"exp", "gelu", "gelu_tanh", "tanh", "relu", "copy"})
+_INT_OK = frozenset({"add", "sub", "mul", "max", "min", "relu", "copy"})
+
+
+def _vec(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
+    op = _choice(i, "op")
+    if dt is DType.INT4:
+        raise _fail("vec does not operate on packed int4 (unpack with move first)")
+    if dt not in FLOAT_DTYPES and op not in _INT_OK:
+        raise _fail(f"vec {op} needs a float dtype (dtype={dt.asm_name})")
+    ops: Ops = {"a": sram_tile(a, "a", r, c, dt)}
+    bc = _choice(i, "bcast")
+    if op not in _UNARY:
+        if bc == "none":
+            ops["b"] = sram_tile(a, "b", r, c, dt)
+        elif bc == "row":
+            ops["b"] = sram_tile(a, "b", 1, c, dt)
+        elif bc == "col":
+            ops["b"] = sram_tile(a, "b", r, 1, dt)
+    ops["dst"] = sram_tile(a, "dst", r, c, dt, True)
+    return ops
+
+
+def _requant(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, c = int(a["rows"]), int(a["cols"])
+    out = DType.INT8 if _choice(i, "out_dtype") == "int8" else DType.INT4
+    ops: Ops = {"src": sram_tile(a, "src", r, c, DType.INT32)}
+    if a["per_col"]:
+        ops["mult"] = flat_tile(int(a["mult_buf"]), int(a["mult_off"]), 4 * c)
+    ops["dst"] = sram_tile(a, "dst", r, c, out, True)
+    return ops
+
+
+def _row(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
+    op = _choice(i, "op")
+    if dt is DType.INT4 or (op in ("softmax", "layernorm") and dt not in FLOAT_DTYPES):
+        raise _fail(f"row {op} does not support dtype {dt.asm_name}")
+    ops: Ops = {"src": sram_tile(a, "src", r, c, dt)}
+    if op == "layernorm":
+        ops["g"] = flat_tile(int(a["g_buf"]), int(a["g_off"]), 8 * c)
+    wide = op in ("softmax", "layernorm")
+    ops["dst"] = sram_tile(a, "dst", r, c if wide else 1, dt, True)
+    return ops
+
+
+def _move(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, c = int(a["rows"]), int(a["cols"])
+    dst = (c, r) if a["transpose"] else (r, c)
+    return {
+        "src": sram_tile(a, "src", r, c, _dt(a["src_dtype"])),
+        "dst": sram_tile(a, "dst", dst[0], dst[1], _dt(a["dst_dtype"]), True),
+    }
+
+
+def _vgather(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
+    ops: Ops = {"idx": flat_tile(int(a["idx_buf"]), int(a["idx_off"]), 4 * r)}
+    src = sram_tile(a, "src", 1, c, dt)
+    if m is not None and r > 0:  # data-dependent source rows: their bounding span
+        m.check(ops["idx"])
+        idx = m.flat(ops["idx"]).view("<i4")
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0:
+            raise _fail(f"vgather index {lo} is negative")
+        src = src._replace(off=src.off + lo * src.stride, rows=hi - lo + 1)
+    else:
+        src = src._replace(rows=0)
+    ops["src"] = src
+    ops["dst"] = sram_tile(a, "dst", r, c, dt, True)
+    return ops
+
+
+def _topk(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, n, k = int(a["rows"]), int(a["n"]), int(a["k"])
+    if k > n:
+        raise _fail(f"topk k={k} exceeds n={n}")
+    return {
+        "src": sram_tile(a, "src", r, n, DType.FP32),
+        "dst": flat_tile(int(a["dst_buf"]), int(a["dst_off"]), 4 * r * k, True),
+    }
+
+
+def _impacc(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["src_dtype"])
+    heads = int(a["heads"])
+    colsum = _choice(i, "mode") == "colsum"
+    if not colsum and (heads <= 0 or c % heads):
+        raise _fail(f"impacc headmag needs cols ({c}) divisible by heads ({heads})")
+    outs = c if colsum else heads
+    return {
+        "src": sram_tile(a, "src", r, c, dt),
+        "dst": flat_tile(int(a["dst_buf"]), int(a["dst_off"]), 4 * outs, True),
+    }
+
+
+def _predict(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    mm, n, k = int(a["m"]), int(a["n"]), int(a["k"])
+    b = sram_tile(a, "b", n, k, DType.INT8) if a["tb"] else sram_tile(a, "b", k, n, DType.INT8)
+    return {
+        "a": sram_tile(a, "a", mm, k, DType.INT8),
+        "b": b,
+        "c": sram_tile(a, "c", mm, n, DType.FP32, True),
+    }
+
+
+def _cmp(i: Instr, m: Machine | None) -> Ops:
+    a = i.args
+    r, c = int(a["rows"]), int(a["cols"])
+    if r <= 0 or c <= 0:
+        raise _fail("cmp needs a non-empty tile")
+    return {"src": sram_tile(a, "src", r, c, _dt(a["dtype"]))}
+
+
+def _none(i: Instr, m: Machine | None) -> Ops:
+    return {}
+
+
+_DECODERS: dict[str, Callable[[Instr, Machine | None], Ops]] = {
+    "LOAD": _load,
+    "LOADBP": _loadbp,
+    "GATHER": _gather,
+    "STORE": _store,
+    "MATMUL": _matmul,
+    "VEC": _vec,
+    "REQUANT": _requant,
+    "ROW": _row,
+    "MOVE": _move,
+    "VGATHER": _vgather,
+    "TOPK": _topk,
+    "IMPACC": _impacc,
+    "PREDICT": _predict,
+    "CMP": _cmp,
+    "SETP": _none,
+    "NOP": _none,
+    "FINISH": _none,
+}
+DECODERS = {c.name: _DECODERS[c.name] for c in ISA}  # KeyError at import if a class is missing
+
+
+def decode(instr: Instr, machine: Machine | None) -> Ops:
+    """Operand tiles of ``instr`` (``machine`` None: timing-only, data-dependent ranges empty)."""
+    return DECODERS[instr.cls.name](instr, machine)
+
+
+def tiles_overlap(t1: Tile, t2: Tile) -> bool:
+    """Whether two strided byte ranges in the same space share a byte (exact)."""
+    if t1.space != t2.space or t1.empty or t2.empty:
+        return False
+    if t1.off >= t2.end or t2.off >= t1.end:
+        return False
+    if t1.rows > t2.rows:
+        t1, t2 = t2, t1
+    o2, s2, r2, w2 = t2.off, t2.stride, t2.rows, t2.width
+    for r in range(t1.rows):
+        lo = t1.off + r * t1.stride
+        hi = lo + t1.width
+        if s2 <= 0:
+            if o2 < hi and o2 + w2 > lo:
+                return True
+            continue
+        j_lo = max(0, (lo - w2 - o2) // s2 + 1)
+        j_hi = min(r2 - 1, -((o2 - hi) // s2) - 1)
+        if j_lo <= j_hi:
+            return True
+    return False

@@ -1,0 +1,183 @@
+"""The run report: accumulation during a run, deterministic JSON and a printed table."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from backend.config import Config
+from backend.cost.model import ENERGY_COMPONENTS, PRECISIONS, InstrCost
+from backend.isa import Queue
+
+QUEUE_NAMES = tuple(q.name.lower() for q in Queue)
+
+
+def tag_of(comment: str) -> str:
+    """Per-layer tag of an instruction: its comment up to the first whitespace ('' if none)."""
+    return comment.split(maxsplit=1)[0] if comment.strip() else ""
+
+
+@dataclass
+class QueueStats:
+    """Per-queue counters (cycles)."""
+
+    busy: int = 0
+    stall: int = 0
+    instrs: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class TagStats:
+    """Per-tag (nn layer) counters."""
+
+    instrs: int = 0
+    busy_cycles: int = 0
+    macs: int = 0
+    dram_bytes: int = 0
+    energy_pj: float = 0.0
+
+
+@dataclass
+class Report:
+    """Everything a run measured. ``to_json()`` is deterministic (sorted keys)."""
+
+    config: str
+    clock_mhz: float
+    cycles: int = 0
+    instructions: int = 0
+    skipped: int = 0
+    queues: dict[str, QueueStats] = field(
+        default_factory=lambda: {q: QueueStats() for q in QUEUE_NAMES}
+    )
+    macs_useful: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PRECISIONS, 0))
+    macs_issued: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PRECISIONS, 0))
+    dram_read: int = 0
+    dram_write: int = 0
+    sram_read: int = 0
+    sram_write: int = 0
+    vector_ops: int = 0
+    select_ops: int = 0
+    energy_pj: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(ENERGY_COMPONENTS, 0.0)
+    )
+    bound: dict[str, float] = field(default_factory=dict)
+    efficiency: float = 0.0
+    mac_utilization: float = 0.0
+    per_tag: dict[str, TagStats] = field(default_factory=dict)
+    unconsumed_tokens: dict[str, int] = field(default_factory=dict)
+    timing_only: bool = False
+
+    @property
+    def time_us(self) -> float:
+        """Wall time of the modeled run in microseconds."""
+        return self.cycles / self.clock_mhz
+
+    @property
+    def energy_total_pj(self) -> float:
+        """Total energy in pJ."""
+        return sum(self.energy_pj.values())
+
+    def add(self, q: int, c: InstrCost, tag: str | None) -> None:
+        """Account one executed (not skipped) instruction's cost."""
+        self.dram_read += c.dram_read
+        self.dram_write += c.dram_write
+        self.sram_read += c.sram_read
+        self.sram_write += c.sram_write
+        self.vector_ops += c.vector_ops
+        self.select_ops += c.select_ops
+        for p, v in c.macs_useful.items():
+            self.macs_useful[p] += v
+        for p, v in c.macs_issued.items():
+            self.macs_issued[p] += v
+        e = self.energy_pj
+        for k, v in c.energy.items():
+            e[k] += v
+        if tag is not None:
+            t = self.per_tag.get(tag)
+            if t is None:
+                t = self.per_tag[tag] = TagStats()
+            t.instrs += 1
+            t.busy_cycles += c.cycles
+            t.macs += sum(c.macs_useful.values())
+            t.dram_bytes += c.dram_read + c.dram_write
+            t.energy_pj += c.energy_total
+
+    def finish(self, config: Config) -> None:
+        """Compute the lower bound, efficiency and utilization once cycles are known."""
+        mx = config.matrix
+        rates = {"int4": mx.int4_rate, "int8": mx.int8_rate, "fp16": mx.fp16_rate}
+        rates["fp32"] = mx.fp16_rate
+        matrix = sum(v / (mx.macs_per_cycle * rates[p]) for p, v in self.macs_useful.items())
+        dram = (self.dram_read + self.dram_write) / config.dram.bytes_per_cycle
+        vector = self.vector_ops / config.vector_lanes
+        lb = max(matrix, dram, vector)
+        self.bound = {"matrix": matrix, "dram": dram, "vector": vector, "lower_bound": lb}
+        cyc = max(self.cycles, 1)
+        self.efficiency = lb / cyc
+        self.mac_utilization = sum(self.macs_useful.values()) / (mx.macs_per_cycle * cyc)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (floats rounded to 6 significant digits)."""
+        d = asdict(self)
+        d["time_us"] = self.time_us
+        d["energy_pj"]["total"] = self.energy_total_pj
+        return _round(d)
+
+    def to_json(self) -> str:
+        """Deterministic JSON text (sorted keys)."""
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2)
+
+    def table(self) -> str:
+        """Human-readable summary."""
+        lines = [
+            f"config {self.config} @ {self.clock_mhz:g} MHz"
+            + ("  (timing only)" if self.timing_only else ""),
+            f"cycles {self.cycles:,}  ({self.time_us:,.2f} us)  instructions {self.instructions:,}"
+            f"  skipped {self.skipped:,}",
+            f"lower bound {self.bound.get('lower_bound', 0):,.0f} cycles (matrix "
+            f"{self.bound.get('matrix', 0):,.0f}, dram {self.bound.get('dram', 0):,.0f}, vector "
+            f"{self.bound.get('vector', 0):,.0f})  efficiency {self.efficiency:.1%}"
+            f"  MAC utilization {self.mac_utilization:.1%}",
+            "",
+            f"{'queue':<8}{'instrs':>10}{'skipped':>9}{'busy':>14}{'stall':>14}{'busy %':>8}",
+        ]
+        cyc = max(self.cycles, 1)
+        for name, q in self.queues.items():
+            lines.append(
+                f"{name:<8}{q.instrs:>10,}{q.skipped:>9,}{q.busy:>14,}{q.stall:>14,}"
+                f"{q.busy / cyc:>8.1%}"
+            )
+        lines += ["", f"{'precision':<10}{'MACs useful':>16}{'MACs issued':>16}"]
+        for p in PRECISIONS:
+            lines.append(f"{p:<10}{self.macs_useful[p]:>16,}{self.macs_issued[p]:>16,}")
+        lines += [
+            "",
+            f"DRAM read {self.dram_read:,} B  write {self.dram_write:,} B   "
+            f"SRAM read {self.sram_read:,} B  write {self.sram_write:,} B",
+            f"vector ops {self.vector_ops:,}  select ops {self.select_ops:,}",
+            "energy (uJ): "
+            + "  ".join(f"{k} {v / 1e6:,.3f}" for k, v in self.energy_pj.items())
+            + f"  total {self.energy_total_pj / 1e6:,.3f}",
+        ]
+        if self.per_tag:
+            lines += ["", f"{'tag':<32}{'instrs':>8}{'busy cyc':>12}{'MACs':>14}{'DRAM B':>12}"]
+            for tag, t in sorted(self.per_tag.items()):
+                lines.append(
+                    f"{(tag or '(none)')[:31]:<32}{t.instrs:>8,}{t.busy_cycles:>12,}"
+                    f"{t.macs:>14,}{t.dram_bytes:>12,}"
+                )
+        if self.unconsumed_tokens:
+            lines.append(f"unconsumed tokens: {self.unconsumed_tokens}")
+        return "\n".join(lines)
+
+
+def _round(x: Any) -> Any:
+    if isinstance(x, float):
+        return float(f"{x:.6g}")
+    if isinstance(x, dict):
+        return {k: _round(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_round(v) for v in x]
+    return x

@@ -1,0 +1,374 @@
+"""Functional semantics, one handler per instruction class (dispatch built from the ISA table).
+
+A handler gets the machine, the instruction and its decoded operand tiles (bounds already
+checked) and returns the number of MATMUL rows run at the masked low precision (0 otherwise).
+
+Exactness: integer MATMUL goes through float BLAS. |a·b| ≤ 128·128 = 2^14 for int8, so every
+partial sum of K products is an integer below K·2^14; float32 holds those exactly while
+K ≤ 1024 (2^24) and float64 while K < 2^39. We use float32 up to K = 1024 and float64 beyond.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from backend.errors import SimError
+from backend.interpreter.numerics import gelu, gelu_tanh, leading_one, unpack_int4, unpack_nibbles
+from backend.interpreter.operands import Ops, Tile
+from backend.interpreter.state import NP_DTYPES, Machine
+from backend.isa import ISA, DType, Instr
+
+F32_EXACT_K = 1024  # int8·int8 sums are exact in float32 up to this K
+INT_RANGE = {DType.INT8: (-128, 127), DType.INT4: (-8, 7), DType.INT32: (-(2**31), 2**31 - 1)}
+
+
+def _choice(instr: Instr, name: str) -> str:
+    return instr.cls.field(name).choices[int(instr.args[name])]
+
+
+def _gather_rows(m: Machine, space: int, base: int, stride: int, width: int, idx: np.ndarray):
+    """(len(idx), width) bytes of rows ``base + idx[i]·stride`` of a memory (bounds-checked)."""
+    if idx.size == 0:
+        return np.zeros((0, width), np.uint8)
+    starts = base + idx.astype(np.int64) * stride
+    lo, hi = int(starts.min()), int(starts.max()) + width
+    if int(idx.min()) < 0 or hi > m.sizes[space]:
+        raise SimError(
+            f"gather out of bounds: index range [{int(idx.min())}, {int(idx.max())}] reaches "
+            f"bytes [{lo}, {hi}) of a memory of {m.sizes[space]} B"
+        )
+    return m.mem[space][starts[:, None] + np.arange(width)]
+
+
+# ---- DMA ----------------------------------------------------------------------------------------
+
+
+def _load(m: Machine, i: Instr, o: Ops) -> int:
+    m.raw(o["dst"])[...] = m.raw(o["src"])
+    return 0
+
+
+def _loadbp(m: Machine, i: Instr, o: Ops) -> int:
+    raw = m.raw(o["src"])
+    dst = m.view(o["dst"])
+    if _choice(i, "plane") == "msb":
+        dst[...] = unpack_int4(raw) << 4
+    else:
+        dst[...] = (dst.astype(np.int16) + unpack_nibbles(raw)).astype(np.int8)
+    return 0
+
+
+def _gather(m: Machine, i: Instr, o: Ops) -> int:
+    a = i.args
+    idx = m.flat(o["idx"]).view("<i4")
+    dst = o["dst"]
+    m.raw(dst)[...] = _gather_rows(m, 5, int(a["src_addr"]), int(a["src_stride"]), dst.width, idx)
+    return 0
+
+
+def _store(m: Machine, i: Instr, o: Ops) -> int:
+    m.raw(o["dst"])[...] = m.raw(o["src"])
+    return 0
+
+
+# ---- matrix -------------------------------------------------------------------------------------
+
+
+def _sp24_dense(vals: np.ndarray, meta: np.ndarray, k: int) -> np.ndarray:
+    """Expand 2:4 values (G·2 per row, along the last axis) + nibble metadata to (rows, k)."""
+    rows = vals.shape[0]
+    g = k // 4
+    pos = unpack_nibbles(meta.reshape(1, -1)).reshape(rows, g)  # one nibble per group
+    p0 = (pos & 3).astype(np.intp)
+    p1 = (pos >> 2).astype(np.intp)
+    if np.any(p0 == p1):
+        r, c = np.argwhere(p0 == p1)[0]
+        raise SimError(f"sp24 metadata names position {p0[r, c]} twice (row {r}, group {c})")
+    dense = np.zeros((rows, g, 4), np.int8)
+    v = vals.reshape(rows, g, 2)
+    np.put_along_axis(dense, p0[:, :, None], v[:, :, 0:1], axis=2)
+    np.put_along_axis(dense, p1[:, :, None], v[:, :, 1:2], axis=2)
+    return dense.reshape(rows, k)
+
+
+def _b_operand(m: Machine, i: Instr, o: Ops, mode: str, k: int, n: int) -> np.ndarray:
+    """B as a (k, n) array (a transposed view when tb=1)."""
+    tb = bool(i.args["tb"])
+    bt = o["b"]
+    if mode == "sp24":
+        vals = np.asarray(m.read(bt))
+        if not tb:
+            vals = vals.T  # (n, k/2): groups along the last axis
+        meta = m.flat(o["meta"])
+        dense = _sp24_dense(np.ascontiguousarray(vals), meta, k)  # (n, k)
+        return dense.T
+    b = m.read(bt)
+    return b.T if tb else b
+
+
+def _matmul(m: Machine, i: Instr, o: Ops) -> int:
+    a = i.args
+    mode = _choice(i, "mode")
+    k, n = int(a["k"]), int(a["n"])
+    A = m.read(o["a"])
+    B = _b_operand(m, i, o, mode, k, n)
+    c = m.view(o["c"])
+    if mode == "fp16":
+        out = A.astype(np.float32) @ B.astype(np.float32)
+        if a["acc"]:
+            c += out
+        else:
+            c[...] = out
+        return 0
+    ft = np.float32 if k <= F32_EXACT_K else np.float64
+    Af = A.astype(ft)
+    out = Af @ B.astype(ft)
+    masked = 0
+    if "mask" in o:
+        rows = np.flatnonzero(m.flat(o["mask"]))
+        masked = int(rows.size)
+        if masked:
+            b_msb = (B >> 4) << 4
+            out[rows] = Af[rows] @ b_msb.astype(ft)
+    if a["acc"] or ft is np.float64:
+        res = out.astype(np.int64)
+        if a["acc"]:
+            res += c
+        c[...] = res.astype(np.int32)  # two's complement wrap, as int32 hardware
+    else:
+        c[...] = out
+    return masked
+
+
+# ---- vector -------------------------------------------------------------------------------------
+
+_FLOAT_OPS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "exp": np.exp,
+    "tanh": np.tanh,
+    "gelu": gelu,
+    "gelu_tanh": gelu_tanh,
+}
+
+
+def _store_int(m: Machine, t: Tile, v: np.ndarray) -> None:
+    """Store integer results: int32 wraps (two's complement), int8 saturates."""
+    if t.dtype is DType.INT32:
+        m.write(t, v.astype(np.int64).astype(np.int32))
+    else:
+        lo, hi = INT_RANGE[t.dtype]
+        m.write(t, np.clip(v, lo, hi))
+
+
+def _vec(m: Machine, i: Instr, o: Ops) -> int:
+    a = i.args
+    op = _choice(i, "op")
+    dt = DType(int(a["dtype"]))
+    is_float = dt in (DType.FP16, DType.FP32)
+    wt = np.float32 if is_float else np.int64
+    x = m.read(o["a"]).astype(wt)
+    bc = _choice(i, "bcast")
+    if op in ("exp", "tanh", "gelu", "gelu_tanh"):
+        r = _FLOAT_OPS[op](x)
+    elif op == "relu":
+        r = np.maximum(x, 0)
+    elif op == "copy":
+        r = x
+    else:
+        if bc == "scalar":
+            y = np.asarray(a["imm"], dtype=np.float32) if is_float else np.int64(int(a["imm"]))
+        else:
+            y = m.read(o["b"]).astype(wt)
+        if op == "add":
+            r = x + y
+        elif op == "sub":
+            r = x - y
+        elif op == "mul":
+            r = x * y
+        elif op == "div":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = x / y
+        elif op == "max":
+            r = np.maximum(x, y)
+        else:
+            r = np.minimum(x, y)
+    dst = o["dst"]
+    if is_float:
+        with np.errstate(over="ignore"):
+            m.write(dst, r)
+    else:
+        _store_int(m, dst, r)
+    return 0
+
+
+def _round_shift(p: np.ndarray, s: int) -> np.ndarray:
+    """(p + 2^(s−1)) >> s without overflow: (p >> s) + bit s−1 of p."""
+    if s == 0:
+        return p
+    return (p >> s) + ((p >> (s - 1)) & 1)
+
+
+def _requant(m: Machine, i: Instr, o: Ops) -> int:
+    a = i.args
+    x = m.read(o["src"]).astype(np.int64)
+    if a["per_col"]:
+        mult = m.flat(o["mult"]).view("<i4").astype(np.int64)[None, :]
+    else:
+        mult = np.int64(int(a["mult"]))
+    q = _round_shift(x * mult, int(a["shift"])) + int(a["zp"])
+    dst = o["dst"]
+    lo, hi = INT_RANGE[dst.dtype]
+    m.write(dst, np.clip(q, lo, hi).astype(np.int8))
+    return 0
+
+
+def _row(m: Machine, i: Instr, o: Ops) -> int:
+    a = i.args
+    op = _choice(i, "op")
+    src, dst = o["src"], o["dst"]
+    if op in ("rowmax", "rowsum"):
+        x = m.read(src)
+        if src.dtype in (DType.FP16, DType.FP32):
+            x = x.astype(np.float32)
+            r = x.max(axis=1) if op == "rowmax" else x.sum(axis=1, dtype=np.float32)
+            with np.errstate(over="ignore"):
+                m.write(dst, r[:, None])
+        else:
+            x = x.astype(np.int64)
+            _store_int(m, dst, (x.max(axis=1) if op == "rowmax" else x.sum(axis=1))[:, None])
+        return 0
+    x = m.read(src).astype(np.float32)
+    if op == "softmax":
+        x = x * np.float32(a["scale"])
+        if a["causal"]:
+            rows, cols = x.shape
+            lim = int(a["row0"]) + np.arange(rows)[:, None]
+            x = np.where(np.arange(cols)[None, :] > lim, np.float32(-np.inf), x)
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        r = e / e.sum(axis=1, keepdims=True)
+    else:
+        g = m.flat(o["g"]).view("<f4")
+        cols = x.shape[1]
+        mean = x.mean(axis=1, keepdims=True)
+        d = x - mean
+        var = (d * d).mean(axis=1, keepdims=True)
+        r = d / np.sqrt(var + np.float32(a["eps"])) * g[:cols] + g[cols:]
+    m.write(dst, r)
+    return 0
+
+
+def _move(m: Machine, i: Instr, o: Ops) -> int:
+    a = i.args
+    src, dst = o["src"], o["dst"]
+    x = m.read(src)
+    if a["transpose"]:
+        x = x.T
+    s_float = src.dtype in (DType.FP16, DType.FP32)
+    d_float = dst.dtype in (DType.FP16, DType.FP32)
+    if d_float:
+        if not s_float:
+            x = x.astype(np.float64) * float(a["scale"])
+        with np.errstate(over="ignore"):
+            m.write(dst, x.astype(NP_DTYPES[dst.dtype]))
+    elif s_float:  # float → int: round half to even, saturate (NaN → 0)
+        lo, hi = INT_RANGE[dst.dtype]
+        r = np.nan_to_num(np.rint(x.astype(np.float64)), nan=0.0)
+        m.write(dst, np.clip(r, lo, hi).astype(np.int64).astype(NP_DTYPES[dst.dtype]))
+    else:
+        lo, hi = INT_RANGE[dst.dtype]
+        m.write(dst, np.clip(x.astype(np.int64), lo, hi))
+    return 0
+
+
+def _vgather(m: Machine, i: Instr, o: Ops) -> int:
+    idx = m.flat(o["idx"]).view("<i4")
+    src, dst = o["src"], o["dst"]
+    base = src.off - (int(idx.min()) * src.stride if idx.size else 0)
+    m.raw(dst)[...] = _gather_rows(m, src.space, base, src.stride, dst.width, idx)
+    return 0
+
+
+# ---- select -------------------------------------------------------------------------------------
+
+
+def _topk(m: Machine, i: Instr, o: Ops) -> int:
+    k = int(i.args["k"])
+    s = m.read(o["src"])
+    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    order.sort(axis=1)
+    m.flat(o["dst"]).view("<i4")[...] = order.reshape(-1)
+    return 0
+
+
+def _impacc(m: Machine, i: Instr, o: Ops) -> int:
+    x = m.read(o["src"]).astype(np.float64)
+    acc = m.flat(o["dst"]).view("<f4")
+    if _choice(i, "mode") == "colsum":
+        s = x.sum(axis=0)
+    else:
+        h = int(i.args["heads"])
+        s = np.abs(x).reshape(x.shape[0], h, -1).sum(axis=(0, 2))
+    acc[...] = (acc.astype(np.float64) + s).astype(np.float32)
+    return 0
+
+
+def _predict(m: Machine, i: Instr, o: Ops) -> int:
+    k = int(i.args["k"])
+    ft = np.float32 if k <= F32_EXACT_K else np.float64
+    A = leading_one(np.ascontiguousarray(m.read(o["a"]))).astype(ft)
+    B = leading_one(np.ascontiguousarray(m.read(o["b"]))).astype(ft)
+    if i.args["tb"]:
+        B = B.T
+    m.write(o["c"], (A @ B).astype(np.float32))
+    return 0
+
+
+_CMP = {
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+    "eq": np.equal,
+    "ne": np.not_equal,
+}
+
+
+def _cmp(m: Machine, i: Instr, o: Ops) -> int:
+    x = m.read(o["src"]).astype(np.float64)
+    red = _choice(i, "reduce")
+    v = x.max() if red == "max" else x.min() if red == "min" else x.sum()
+    m.set_pred(int(i.args["pdst"]), bool(_CMP[_choice(i, "cmp")](v, float(i.args["imm"]))))
+    return 0
+
+
+def _setp(m: Machine, i: Instr, o: Ops) -> int:
+    m.set_pred(int(i.args["pdst"]), bool(i.args["value"]))
+    return 0
+
+
+def _nop(m: Machine, i: Instr, o: Ops) -> int:
+    return 0
+
+
+_HANDLERS: dict[str, Callable[[Machine, Instr, Ops], int]] = {
+    "LOAD": _load,
+    "LOADBP": _loadbp,
+    "GATHER": _gather,
+    "STORE": _store,
+    "MATMUL": _matmul,
+    "VEC": _vec,
+    "REQUANT": _requant,
+    "ROW": _row,
+    "MOVE": _move,
+    "VGATHER": _vgather,
+    "TOPK": _topk,
+    "IMPACC": _impacc,
+    "PREDICT": _predict,
+    "CMP": _cmp,
+    "SETP": _setp,
+    "NOP": _nop,
+    "FINISH": _nop,
+}
+HANDLERS = {c.name: _HANDLERS[c.name] for c in ISA}  # KeyError at import if a class is missing
+assert len(HANDLERS) == len(_HANDLERS), "semantic handler for a class not in the ISA"
