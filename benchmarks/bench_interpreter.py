@@ -1,0 +1,170 @@
+"""Interpreter speed: small-instruction dispatch rate and MATMUL throughput vs plain numpy.
+
+Run: ``python benchmarks/bench_interpreter.py`` (``--quick`` for fewer repeats). Prints
+instructions/s (functional and timing-only) for a stream of small instructions, and GMAC/s of
+the interpreter's MATMUL vs numpy BLAS on the same 128×768×768 shapes, measured side by side.
+The main numpy baseline is float32 BLAS on operands converted beforehand (the fastest plain numpy
+for the same exact result; exact for int8 with K ≤ 1024); a second baseline includes the
+int8/fp16 → float32 conversion the interpreter must also do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from backend.config import Config, load_config
+from backend.interpreter import run
+from backend.isa import DType, Instr, Queue, make, queue_mask
+from backend.program import Program, Symbol
+
+M, K, N = 128, 768, 768
+
+
+def big_sram(cfg: Config) -> Config:
+    """The config with 4 MiB SRAM buffers (a 768×768 weight tile does not fit 196 KB)."""
+    return replace(cfg, sram=(4 << 20,) * len(cfg.sram))
+
+
+def best_of(fn: Callable[[], object], repeats: int) -> float:
+    """Best wall time of ``repeats`` calls."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def small_stream(iters: int) -> Program:
+    """LOAD → MATMUL 16×16×16 → VEC add 16×16 fp16, serialized with tokens, ``iters`` times."""
+    instrs: list[Instr] = []
+    L, Mx, V = Queue.LOAD, Queue.MATRIX, Queue.VECTOR
+    for i in range(iters):
+        first = i == 0
+        instrs.append(
+            make(
+                "LOAD", dtype="int8", dst_buf="act", dst_off=0, dst_stride=16, src_addr=0,
+                src_stride=16, rows=16, cols=16, wait=0 if first else queue_mask(V),
+                signal=queue_mask(Mx),
+            )
+        )  # fmt: skip
+        instrs.append(
+            make(
+                "MATMUL", mode="int8", a_buf="act", a_off=0, a_stride=16, b_buf="wgt", b_off=0,
+                b_stride=16, c_buf="acc", c_off=0, c_stride=16, m=16, n=16, k=16,
+                wait=queue_mask(L), signal=queue_mask(V),
+            )
+        )  # fmt: skip
+        last = i == iters - 1
+        instrs.append(
+            make(
+                "VEC", op="add", dtype="fp16", dst_buf="vec", dst_off=0, dst_stride=16,
+                a_buf="vec", a_off=0, a_stride=16, b_buf="vec", b_off=512, b_stride=16,
+                rows=16, cols=16, wait=queue_mask(Mx), signal=0 if last else queue_mask(L),
+            )
+        )  # fmt: skip
+    instrs.append(make("FINISH"))
+    return Program(instrs=instrs, data=bytes(range(256)), dram_size=4096)
+
+
+def matmul_program(mode: str, reps: int) -> tuple[Program, dict[str, np.ndarray]]:
+    """LOAD A and B, then ``reps`` MATMULs (M×K · K×N) into acc."""
+    a_dt, b_dt = (DType.FP16, DType.FP16) if mode == "fp16" else (DType.INT8, DType.INT8)
+    rng = np.random.default_rng(0)
+    if mode == "fp16":
+        a = rng.standard_normal((M, K)).astype(np.float16)
+        b = rng.standard_normal((K, N)).astype(np.float16)
+    else:
+        a = rng.integers(-128, 128, (M, K)).astype(np.int8)
+        b = rng.integers(-128, 128, (K, N)).astype(np.int8)
+    sa = Symbol("a", 0, (M, K), a_dt, "input")
+    sb = Symbol("b", sa.nbytes, (K, N), b_dt, "input")
+    instrs = [
+        make("LOAD", dtype=a_dt, dst_buf="act", dst_off=0, dst_stride=K, src_addr=sa.addr,
+             src_stride=a_dt.nbytes(K), rows=M, cols=K),
+        make("LOAD", dtype=b_dt, dst_buf="wgt", dst_off=0, dst_stride=N, src_addr=sb.addr,
+             src_stride=b_dt.nbytes(N), rows=K, cols=N, signal=queue_mask(Queue.MATRIX)),
+    ]  # fmt: skip
+    for r in range(reps):
+        instrs.append(
+            make(
+                "MATMUL", mode=mode, a_buf="act", a_off=0, a_stride=K, b_buf="wgt", b_off=0,
+                b_stride=N, c_buf="acc", c_off=0, c_stride=N, m=M, n=N, k=K,
+                wait=queue_mask(Queue.LOAD) if r == 0 else 0,
+            )
+        )  # fmt: skip
+    instrs.append(make("FINISH"))
+    prog = Program(instrs=instrs, dram_size=sa.nbytes + sb.nbytes, symbols={"a": sa, "b": sb})
+    return prog, {"a": a, "b": b}
+
+
+def bench_matmul(mode: str, cfg: Config, reps: int, repeats: int) -> dict[str, float]:
+    """Interpreter vs numpy GMAC/s on the same shapes."""
+    prog, inputs = matmul_program(mode, reps)
+    base, _ = matmul_program(mode, 0)
+    a, b = inputs["a"], inputs["b"]
+    af, bf = a.astype(np.float32), b.astype(np.float32)
+    t_all = t_base = t_np = t_np_conv = float("inf")
+    for _ in range(repeats):  # interleaved, so machine load affects every side alike
+        t_all = min(t_all, best_of(lambda: run(prog, inputs, cfg), 1))
+        t_base = min(t_base, best_of(lambda: run(base, inputs, cfg), 1))
+        t_np = min(t_np, best_of(lambda: [af @ bf for _ in range(reps)], 1) / reps)
+        t_np_conv = min(
+            t_np_conv,
+            best_of(lambda: [a.astype(np.float32) @ b.astype(np.float32) for _ in range(reps)], 1)
+            / reps,
+        )
+    t_interp = max(t_all - t_base, 1e-9) / reps
+    macs = M * N * K
+    return {
+        "interp_gmacs": macs / t_interp / 1e9,
+        "numpy_gmacs": macs / t_np / 1e9,
+        "numpy_with_conversion_gmacs": macs / t_np_conv / 1e9,
+        "ratio": t_np / t_interp,
+        "ratio_vs_numpy_with_conversion": t_np_conv / t_interp,
+    }
+
+
+def main() -> None:
+    """Run and print the benchmarks."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats")
+    ap.add_argument("--json", action="store_true", help="print JSON only")
+    args = ap.parse_args()
+    repeats = 2 if args.quick else 5
+    cfg = big_sram(load_config("spatten"))
+    out: dict[str, object] = {}
+
+    prog = small_stream(2000 if args.quick else 5000)
+    n = len(prog.instrs)
+    for name, kw in (("functional", {}), ("timing_only", {"timing_only": True})):
+        t = best_of(lambda kw=kw: run(prog, None, cfg, **kw), repeats)
+        out[f"small_{name}_instr_per_s"] = n / t
+    for mode in ("int8", "fp16"):
+        out[f"matmul_{mode}"] = bench_matmul(mode, cfg, 5 if args.quick else 10, repeats)
+    if args.json:
+        print(json.dumps(out, indent=2, sort_keys=True))
+        return
+    print(f"small instructions ({n} instrs: load / matmul 16x16x16 / vec add, token-serialized)")
+    print(f"  functional   {out['small_functional_instr_per_s']:>10,.0f} instr/s")
+    print(f"  timing-only  {out['small_timing_only_instr_per_s']:>10,.0f} instr/s")
+    print(f"MATMUL {M}x{K}x{N} (interpreter vs numpy BLAS, same shapes, best of {repeats})")
+    for mode in ("int8", "fp16"):
+        r = out[f"matmul_{mode}"]
+        assert isinstance(r, dict)
+        print(
+            f"  {mode:<5} interpreter {r['interp_gmacs']:7.2f} GMAC/s   numpy "
+            f"{r['numpy_gmacs']:7.2f} GMAC/s   ratio {r['ratio']:.2f}   (numpy incl. dtype "
+            f"conversion {r['numpy_with_conversion_gmacs']:.2f} GMAC/s, ratio "
+            f"{r['ratio_vs_numpy_with_conversion']:.2f})"
+        )
+
+
+if __name__ == "__main__":
+    main()
