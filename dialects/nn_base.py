@@ -137,6 +137,19 @@ def _parse_prop(parser: Parser) -> Attribute:
     return IntegerAttr(number, 64)
 
 
+def _end_of_last_token(parser: Parser, start: int) -> int:
+    """The end of the text parsed since `start`: `parser.pos` is the start of the *next* token, often on the
+    next line, and a span reaching into it makes the diagnostic end with that line instead of the message."""
+    text = parser.lexer.input.content
+    end = parser.pos
+    newline = text.find("\n", start, end)
+    if newline != -1:
+        end = newline
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return end
+
+
 class NNOp(IRDLOperation):
     """Base of all nn ops: custom syntax plus shape inference as the single statement of semantics."""
 
@@ -259,15 +272,16 @@ class NNOp(IRDLOperation):
         parser.parse_punctuation(":")
         pos = parser.pos
         ftype = parser.parse_function_type()
+        end = _end_of_last_token(parser, pos)
         inputs = ftype.inputs.data
         if len(inputs) != len(unresolved):
             parser.raise_error(
                 f"{cls.name} has {len(unresolved)} operands but its type lists {len(inputs)}",
                 pos,
-                parser.pos,
+                end,
             )
         if len(ftype.outputs.data) != 1:
-            parser.raise_error(f"{cls.name} has exactly one result", pos, parser.pos)
+            parser.raise_error(f"{cls.name} has exactly one result", pos, end)
         operands = [parser.resolve_operand(u, t) for u, t in zip(unresolved, inputs, strict=True)]
         return cls.create(
             operands=operands,
