@@ -191,7 +191,8 @@ def _syntax_error(e: UnexpectedInput, text: str, filename: str) -> AsmError:
     p = _parser()
     line, col = max(e.line, 1), max(e.column, 1)
     if isinstance(e, UnexpectedCharacters):
-        got = repr(text[e.pos_in_stream : e.pos_in_stream + 12].split("\n")[0] or "\\n")
+        m = re.match(r"[^\s,=\[\]()]{1,20}", text[e.pos_in_stream :])
+        got = repr(m.group(0) if m else text[e.pos_in_stream : e.pos_in_stream + 1])
         expected = e.allowed or set()
     elif isinstance(e, UnexpectedToken):
         got = "end of line" if e.token.type == "_NL" else repr(str(e.token))

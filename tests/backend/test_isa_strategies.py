@@ -10,6 +10,7 @@ from backend.isa import ISA, DType, Field, Instr, InstrClass
 from backend.program import SYMBOL_KINDS, Program, Symbol
 
 SETTINGS = settings(max_examples=150, deadline=None)
+PROGRAM_SETTINGS = settings(max_examples=60, deadline=None)
 
 f32s = st.floats(width=32, allow_nan=False)
 
