@@ -41,7 +41,10 @@ def normal(std: float = 0.02) -> Init:
     """Truncated-normal init (±2 std), as ViT/BERT/GPT-2 use."""
 
     def init(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        return np.clip(rng.standard_normal(shape, dtype=np.float32), -2.0, 2.0) * np.float32(std)
+        out = rng.standard_normal(shape, dtype=np.float32)
+        np.clip(out, -2.0, 2.0, out=out)  # in place: big embedding tables make copies costly
+        out *= np.float32(std)
+        return out
 
     return init
 
@@ -130,7 +133,7 @@ class Graph:
             if id(param) in self._params:
                 continue  # tied weights share one entry
             self._params[id(param)] = (path, param)
-            self.weights[path] = param.init(self.rng, param.shape).astype(np.float32)
+            self.weights[path] = param.init(self.rng, param.shape).astype(np.float32, copy=False)
 
     def tensor(self, x: Tensor | Parameter) -> Tensor:
         if isinstance(x, Tensor):
