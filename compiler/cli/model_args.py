@@ -1,0 +1,24 @@
+"""The MODEL argument and zoo shape options shared by subcommands."""
+
+from __future__ import annotations
+
+import argparse
+
+from compiler.model import Model
+from compiler.models.zoo import OPTIONS
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="zoo name (see `wisp models`), NAME.mlir, or a compile OUTDIR")
+    p.add_argument("--weights", help="weights .npz for a .mlir model (default: NAME.weights.npz)")
+    p.add_argument("--seed", type=int, default=0, help="init seed for zoo models (default 0)")
+    group = p.add_argument_group("zoo shape options")
+    for key, doc in OPTIONS.items():
+        group.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int, default=None, metavar="N", help=doc)
+
+
+def model_from_args(args: argparse.Namespace) -> Model:
+    from compiler.loading import load_model
+
+    options = {k: getattr(args, k) for k in OPTIONS}
+    return load_model(args.model, weights=args.weights, seed=args.seed, **options)

@@ -1,0 +1,36 @@
+"""Resolve a MODEL argument: a zoo name, a NAME.mlir (+ weights), or a compiled OUTDIR."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from compiler.errors import WispError
+from compiler.model import Model
+from compiler.models.zoo import ZOO, build
+
+MANIFEST = "compile.json"
+
+
+def load_model(spec: str, *, weights: str | None = None, seed: int = 0, **options: Any) -> Model:
+    """A zoo name (with shape options), a path to NAME.mlir, or a directory written by `wisp compile`."""
+    path = Path(spec)
+    if spec in ZOO:
+        return build(spec, seed=seed, **options)
+    if path.is_dir():
+        manifest = path / MANIFEST
+        if not manifest.exists():
+            raise WispError(f"{spec}: not a wisp compile output (no {MANIFEST})")
+        meta = json.loads(manifest.read_text())
+        model = Model.load(path / "model.mlir", path / "model.weights.npz")
+        model.name = meta.get("model", model.name)
+        model.meta = dict(meta.get("meta", {}))
+        return model
+    if path.suffix == ".mlir":
+        if not path.exists():
+            raise WispError(f"{spec}: no such file")
+        if any(v is not None for v in options.values()):
+            raise WispError(f"{spec}: shape options apply to zoo models only")
+        return Model.load(path, weights)
+    raise WispError(f"unknown model '{spec}'; give a zoo name ({', '.join(ZOO)}), a .mlir file or a compile output directory")
