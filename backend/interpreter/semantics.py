@@ -76,11 +76,12 @@ def _store(m: Machine, i: Instr, o: Ops) -> int:
 # ---- matrix -------------------------------------------------------------------------------------
 
 
-def _sp24_dense(vals: np.ndarray, meta: np.ndarray, k: int) -> np.ndarray:
-    """Expand 2:4 values (G·2 per row, along the last axis) + nibble metadata to (rows, k)."""
-    rows = vals.shape[0]
-    g = k // 4
-    pos = unpack_nibbles(meta.reshape(1, -1)).reshape(rows, g)  # one nibble per group
+def _sp24_dense(vals: np.ndarray, pos: np.ndarray, k: int) -> np.ndarray:
+    """Expand 2:4 values (rows, k/2) + position nibbles (rows, k/4) to dense (rows, k) int8.
+
+    Group g of a row holds values 2g, 2g+1 at positions ``pos & 3`` and ``pos >> 2``.
+    """
+    rows, g = pos.shape
     p0 = (pos & 3).astype(np.intp)
     p1 = (pos >> 2).astype(np.intp)
     if np.any(p0 == p1):
@@ -94,16 +95,22 @@ def _sp24_dense(vals: np.ndarray, meta: np.ndarray, k: int) -> np.ndarray:
 
 
 def _b_operand(m: Machine, i: Instr, o: Ops, mode: str, k: int, n: int) -> np.ndarray:
-    """B as a (k, n) array (a transposed view when tb=1)."""
+    """B as a (k, n) array (a transposed view when tb=1).
+
+    sp24: values are [K/2, N] int8 (tb: [N, K/2]); metadata is a dense packed-nibble array
+    [K/4, N] (tb: [N, K/4]), one nibble per group of 4 along K: ``pos0 | pos1 << 2``.
+    """
     tb = bool(i.args["tb"])
     bt = o["b"]
     if mode == "sp24":
         vals = np.asarray(m.read(bt))
-        if not tb:
-            vals = vals.T  # (n, k/2): groups along the last axis
-        meta = m.flat(o["meta"])
-        dense = _sp24_dense(np.ascontiguousarray(vals), meta, k)  # (n, k)
-        return dense.T
+        g = k // 4
+        nib = unpack_nibbles(m.flat(o["meta"]).reshape(1, -1))[0, : g * n]
+        if tb:
+            pos = nib.reshape(n, g)
+        else:
+            vals, pos = vals.T, nib.reshape(g, n).T
+        return _sp24_dense(np.ascontiguousarray(vals), np.ascontiguousarray(pos), k).T
     b = m.read(bt)
     return b.T if tb else b
 
