@@ -16,7 +16,7 @@ import numpy as np
 
 from backend.errors import SimError
 from backend.interpreter.numerics import gelu, gelu_tanh, leading_one, unpack_int4, unpack_nibbles
-from backend.interpreter.operands import Ops, Tile
+from backend.interpreter.operands import SPACE_NAMES, Ops, Tile
 from backend.interpreter.state import NP_DTYPES, Machine
 from backend.isa import ISA, DType, Instr
 
@@ -36,8 +36,8 @@ def _gather_rows(m: Machine, space: int, base: int, stride: int, width: int, idx
     lo, hi = int(starts.min()), int(starts.max()) + width
     if int(idx.min()) < 0 or hi > m.sizes[space]:
         raise SimError(
-            f"gather out of bounds: index range [{int(idx.min())}, {int(idx.max())}] reaches "
-            f"bytes [{lo}, {hi}) of a memory of {m.sizes[space]} B"
+            f"index out of bounds: index range [{int(idx.min())}, {int(idx.max())}] reaches "
+            f"bytes [{lo}, {hi}) of {SPACE_NAMES[space]} (size {m.sizes[space]} B)"
         )
     return m.mem[space][starts[:, None] + np.arange(width)]
 

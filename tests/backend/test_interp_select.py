@@ -105,7 +105,8 @@ def _cmp_program(threshold: float) -> tuple[Builder, np.ndarray]:
     b.add("VEC", op="mul", bcast="scalar", dtype="fp32", dst_buf="vec", dst_off=0, dst_stride=3,
           a_buf="vec", a_off=0, a_stride=3, rows=1, cols=3, imm=2.0, pred=1)  # fmt: skip
     b.add("VEC", op="sub", bcast="scalar", dtype="fp32", dst_buf="vec", dst_off=0, dst_stride=3,
-          a_buf="vec", a_off=0, a_stride=3, rows=1, cols=3, imm=100.0, pred=1, pneg=True)  # fmt: skip
+          a_buf="vec", a_off=0, a_stride=3, rows=1, cols=3, imm=100.0, pred=1,
+          pneg=True)  # fmt: skip
     store_out(b, (1, 3), DType.FP32, "vec", 0)
     return b, x
 
