@@ -1,11 +1,10 @@
-"""wisp compile: run a pass pipeline on a model and write the results to OUTDIR."""
+"""wisp compile: run a pass pipeline on a model, compile it for a target, write OUTDIR."""
 
 from __future__ import annotations
 
 import argparse
-import json
 
-HELP = "compile MODEL through a pass pipeline into OUTDIR"
+HELP = "compile MODEL through a pass pipeline (and for a target NPU config) into OUTDIR"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -13,33 +12,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     add_model_arguments(p)
     p.add_argument("-p", "--passes", default="", metavar="PIPELINE", help="xdsl-opt pipeline, e.g. 'canonicalize,cse'")
+    p.add_argument(
+        "--target",
+        default="none",
+        metavar="CONFIG",
+        help="NPU config: spatten, fact, edge or a .toml file; 'none' writes the nn IR only (default)",
+    )
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output directory (replaced atomically)")
     p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
     p.add_argument("--time-passes", action="store_true", help="print per-pass wall time")
 
 
 def run(args: argparse.Namespace) -> int:
+    from compiler.api import compile_model
     from compiler.cli.model_args import model_from_args
-    from compiler.io_util import staged_directory
-    from compiler.loading import MANIFEST
-    from compiler.pipeline import parse_pipeline, run_pipeline, timing_table
+    from compiler.pipeline import parse_pipeline, timing_table
 
-    passes = parse_pipeline(args.passes)  # reject a bad pipeline before any work
+    parse_pipeline(args.passes)  # reject a bad pipeline before any work
+    target = None if args.target == "none" else args.target
     model = model_from_args(args)
-    with staged_directory(args.output) as stage:
-        records = run_pipeline(
-            model, passes, print_ir_after_all=args.print_ir_after_all, dump_dir=stage / "ir"
-        )
-        model.save(stage, "model")
-        manifest = {
-            "model": model.name,
-            "pipeline": args.passes,
-            "passes": [{"name": r.name, "seconds": round(r.seconds, 6)} for r in records],
-            "params": model.weights.num_params,
-            "meta": model.meta,
-        }
-        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    compiled = compile_model(model, args.passes, target, print_ir_after_all=args.print_ir_after_all)
+    compiled.save(args.output)
     if args.time_passes:
-        print(timing_table(records))
-    print(f"wrote {args.output}: model.mlir, model.weights.npz, ir/ ({len(records)} passes)")
+        print(timing_table(compiled.passes))
+    what = "program.s, program.npubin, report.json, " if compiled.compiled is not None else ""
+    print(f"wrote {args.output}: {what}model.mlir, model.weights.npz, ir/ ({len(compiled.passes)} passes)")
     return 0
