@@ -1,6 +1,6 @@
 ; SpAtten progressive quantization for one 4-query block against 16 keys (d=32):
-; fetch only the MSB plane of int8 K, compute the softmax; if the block's max probability
-; is below 0.1, fetch the LSB plane (K becomes exact int8) and recompute under predicate p1.
+; fetch only the MSB plane of int8 K and compute the softmax; if some row's max probability
+; is below 0.15, fetch the LSB plane (K becomes exact int8) and recompute under predicate p1.
 ; Skipped instructions still pass their tokens, so the synchronisation is the same either way.
 .config spatten 0000000000000000
 .dram 0x400
@@ -33,12 +33,14 @@
 loadbp plane=msb, dst=wgt[0x0], dst_stride=32, src_addr=0x0, src_stride=16, rows=16, cols=32
 load dtype=int8, dst=act[0x0], dst_stride=32, src_addr=0x200, src_stride=32, rows=4, cols=32 signal(matrix)
 matmul mode=int8, tb=1, a=act[0x0], a_stride=32, b=wgt[0x0], b_stride=32, c=acc[0x0], c_stride=16, m=4, n=16, k=32 wait(load) signal(vector)
-move src_dtype=int32, dst_dtype=fp32, dst=vec[0x0], dst_stride=16, src=acc[0x0], src_stride=16, rows=4, cols=16, scale=0.0001 wait(matrix)
-row op=softmax, dtype=fp32, dst=vec[0x0], dst_stride=16, src=vec[0x0], src_stride=16, rows=4, cols=16 signal(select)
-cmp reduce=max, cmp=lt, dtype=fp32, src=vec[0x0], src_stride=16, rows=4, cols=16, imm=0.1, pdst=p1 wait(vector) signal(load)
+move src_dtype=int32, dst_dtype=fp32, dst=vec[0x0], dst_stride=16, src=acc[0x0], src_stride=16, rows=4, cols=16, scale=0.00002 wait(matrix)
+row op=softmax, dtype=fp32, dst=vec[0x0], dst_stride=16, src=vec[0x0], src_stride=16, rows=4, cols=16
+row op=rowmax, dtype=fp32, dst=vec[0x100], dst_stride=1, src=vec[0x0], src_stride=16, rows=4, cols=16 signal(select)
+; p1 = (min over rows of the row max) < 0.15
+cmp reduce=min, cmp=lt, dtype=fp32, src=vec[0x100], src_stride=1, rows=4, cols=1, imm=0.15, pdst=p1 wait(vector) signal(load)
 @p1 loadbp plane=lsb, dst=wgt[0x0], dst_stride=32, src_addr=0x100, src_stride=16, rows=16, cols=32 wait(select) signal(matrix)
 @p1 matmul mode=int8, tb=1, a=act[0x0], a_stride=32, b=wgt[0x0], b_stride=32, c=acc[0x0], c_stride=16, m=4, n=16, k=32 wait(load) signal(vector)
-@p1 move src_dtype=int32, dst_dtype=fp32, dst=vec[0x0], dst_stride=16, src=acc[0x0], src_stride=16, rows=4, cols=16, scale=0.0001 wait(matrix)
+@p1 move src_dtype=int32, dst_dtype=fp32, dst=vec[0x0], dst_stride=16, src=acc[0x0], src_stride=16, rows=4, cols=16, scale=0.00002 wait(matrix)
 @p1 row op=softmax, dtype=fp32, dst=vec[0x0], dst_stride=16, src=vec[0x0], src_stride=16, rows=4, cols=16 signal(store)
 store dtype=fp32, src=vec[0x0], src_stride=16, dst_addr=0x280, dst_stride=64, rows=4, cols=16 wait(vector)
 finish
