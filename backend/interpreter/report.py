@@ -158,8 +158,8 @@ class Report:
             f"SRAM read {self.sram_read:,} B  write {self.sram_write:,} B",
             f"vector ops {self.vector_ops:,}  select ops {self.select_ops:,}",
             "energy (uJ): "
-            + "  ".join(f"{k} {v / 1e6:,.3f}" for k, v in self.energy_pj.items())
-            + f"  total {self.energy_total_pj / 1e6:,.3f}",
+            + "  ".join(f"{k} {v / 1e6:.4g}" for k, v in self.energy_pj.items())
+            + f"  total {self.energy_total_pj / 1e6:.4g}",
         ]
         if self.per_tag:
             lines += ["", f"{'tag':<32}{'instrs':>8}{'busy cyc':>12}{'MACs':>14}{'DRAM B':>12}"]
