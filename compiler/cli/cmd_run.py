@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 HELP = "run PROGRAM (.s, .npubin or an OUTDIR with program.npubin) on the NPU interpreter"
 
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         print()
     print(result.report.table())
     if args.output:
-        np.savez(args.output, **result.outputs)
+        outputs: dict[str, Any] = dict(result.outputs)
+        np.savez(args.output, **outputs)
     if args.report:
         Path(args.report).write_text(result.report.to_json() + "\n")
     if args.trace:
