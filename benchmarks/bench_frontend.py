@@ -38,16 +38,18 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
 
-    print(f"{'model':<11}{'layers':>7}{'ops':>7}{'build':>9}{'verify':>9}{'print':>9}{'parse':>9}{'total':>9}")
+    print(
+        f"{'model':<11}{'layers':>7}{'ops':>7}{'build':>9}{'verify':>9}{'print':>9}{'parse':>9}{'total':>9}"
+    )
     totals: dict[tuple[str, int], float] = {}
     for name in ("deit-small", "bert-base", "gpt2"):
         for layers in (6, 12, 24):
-            t_build, model = best_of(args.repeat, lambda: build(name, layers=layers))
+            t_build, model = best_of(args.repeat, lambda n=name, k=layers: build(n, layers=k))
             module = model.module
             n_ops = sum(1 for _ in module.walk())
-            t_verify, _ = best_of(args.repeat, lambda: verify(module))
-            t_print, text = best_of(args.repeat, lambda: print_module(module))
-            t_parse, _ = best_of(args.repeat, lambda: parse_module(text, "bench.mlir"))
+            t_verify, _ = best_of(args.repeat, lambda m=module: verify(m))
+            t_print, text = best_of(args.repeat, lambda m=module: print_module(m))
+            t_parse, _ = best_of(args.repeat, lambda t=text: parse_module(t, "bench.mlir"))
             total = t_build + t_verify + t_print + t_parse
             totals[(name, layers)] = total
             print(
@@ -58,7 +60,9 @@ def main() -> None:
     print("scaling (time of 24 layers / time of 12; target <= 2.2):")
     for name in ("deit-small", "bert-base", "gpt2"):
         print(f"  {name:<11} {totals[(name, 24)] / totals[(name, 12)]:.2f}")
-    print(f"deit-small (12 layers) build+verify+print+parse: {totals[('deit-small', 12)]:.3f} s (target <= 2 s)")
+    print(
+        f"deit-small (12 layers) build+verify+print+parse: {totals[('deit-small', 12)]:.3f} s (target <= 2 s)"
+    )
 
     weights = build("deit-small").weights
     print()

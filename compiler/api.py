@@ -1,10 +1,10 @@
 """The public Python API: compile a model for a target, run it on the interpreter, compare with the oracle.
 
-    from compiler.api import compile_model
-    prog = compile_model("digits-vit", pipeline="canonicalize,cse", target="spatten")
-    result = prog.run({"image": x})          # outputs + report (cycles, DRAM bytes, energy)
-    prog.ir["canonicalize"]                   # the nn IR after that pass
-    prog.ir["npu-scheduled"]                  # the npu IR after scheduling
+from compiler.api import compile_model
+prog = compile_model("digits-vit", pipeline="canonicalize,cse", target="spatten")
+result = prog.run({"image": x})          # outputs + report (cycles, DRAM bytes, energy)
+prog.ir["canonicalize"]                   # the nn IR after that pass
+prog.ir["npu-scheduled"]                  # the npu IR after scheduling
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ class CompiledModel:
         from backend.interpreter import run as interpret
 
         named = _program_inputs(self.model, self.compiled, inputs)
-        result = interpret(self.compiled.program, named, self.config, timing_only=timing_only, trace=trace)
+        result = interpret(
+            self.compiled.program, named, self.config, timing_only=timing_only, trace=trace
+        )
         outputs = {name: result.outputs[name] for name in self.compiled.output_names}
         return RunResult(outputs, result.report, getattr(result, "trace_events", None))
 
@@ -99,7 +101,9 @@ class CompiledModel:
             (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
-def _program_inputs(model: Model, compiled: Any, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _program_inputs(
+    model: Model, compiled: Any, inputs: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     specs = model.input_specs()
     named: dict[str, np.ndarray] = {}
     for (name, (shape, dtype)), symbol in zip(specs.items(), compiled.input_names, strict=True):
@@ -107,7 +111,9 @@ def _program_inputs(model: Model, compiled: Any, inputs: Mapping[str, np.ndarray
             raise WispError(f"missing input '{name}' (the model takes {', '.join(specs)})")
         x = np.asarray(inputs[name])
         if tuple(x.shape) != shape:
-            raise WispError(f"input '{name}' has shape {list(x.shape)}, the model expects {list(shape)}")
+            raise WispError(
+                f"input '{name}' has shape {list(x.shape)}, the model expects {list(shape)}"
+            )
         named[symbol] = x.astype(dtype, copy=False)
     return named
 
@@ -128,7 +134,7 @@ def compile_model(
     if target is not None:
         from backend.config import load_config
 
-        config = load_config(target)
+        config = load_config(target if isinstance(target, str) else Path(target))
     model = load_model(model, **options) if isinstance(model, str) else model.clone()
     ir = {"input": print_module(model.module)}
     records = run_pipeline(model, passes, keep_ir=True, print_ir_after_all=print_ir_after_all)
@@ -149,7 +155,9 @@ def compile_model(
     )
 
 
-def reference(model: Model | str, inputs: Mapping[str, np.ndarray], **kw: Any) -> dict[str, np.ndarray]:
+def reference(
+    model: Model | str, inputs: Mapping[str, np.ndarray], **kw: Any
+) -> dict[str, np.ndarray]:
     """Run the numpy oracle on a model (or a zoo name)."""
     return ref.run(load_model(model) if isinstance(model, str) else model, inputs, **kw)
 
@@ -162,9 +170,12 @@ def load_compiled(outdir: str | os.PathLike[str]) -> CompiledModel:
         raise WispError(f"{outdir}: not a wisp compile output (no {MANIFEST})")
     manifest = json.loads(manifest_path.read_text())
     model = load_model(str(outdir))
-    compiled_model = CompiledModel(model, manifest.get("pipeline", ""), [], {}, manifest.get("target"))
+    compiled_model = CompiledModel(
+        model, manifest.get("pipeline", ""), [], {}, manifest.get("target")
+    )
     if (outdir / "program.npubin").exists():
         from backend.compile import Compiled
+
         from backend.config import load_config
         from backend.npubin import read
 

@@ -39,7 +39,9 @@ class LocatingParser(Parser):
         start = self._current_token.span.get_location()
         op = super().parse_operation()
         if not isinstance(op.location, FileLineColLoc):
-            op.location = FileLineColLoc(StringAttr(start.file), IntAttr(start.line), IntAttr(start.col))
+            op.location = FileLineColLoc(
+                StringAttr(start.file), IntAttr(start.line), IntAttr(start.col)
+            )
         return op
 
 

@@ -33,4 +33,6 @@ def load_model(spec: str, *, weights: str | None = None, seed: int = 0, **option
         if any(v is not None for v in options.values()):
             raise WispError(f"{spec}: shape options apply to zoo models only")
         return Model.load(path, weights)
-    raise WispError(f"unknown model '{spec}'; give a zoo name ({', '.join(ZOO)}), a .mlir file or a compile output directory")
+    raise WispError(
+        f"unknown model '{spec}'; give a zoo name ({', '.join(ZOO)}), a .mlir file or a compile output directory"
+    )

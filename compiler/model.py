@@ -38,7 +38,10 @@ class Model:
         """Input names (from the IR's argument names, else arg0…) with shapes and dtypes."""
         specs: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
         for i, arg in enumerate(self.main.body.block.args):
-            specs[arg.name_hint or f"arg{i}"] = (shape_of(arg.type), numpy_dtype(element_of(arg.type)))
+            specs[arg.name_hint or f"arg{i}"] = (
+                shape_of(arg.type),
+                numpy_dtype(element_of(arg.type)),
+            )
         return specs
 
     def clone(self) -> Model:
@@ -54,11 +57,15 @@ class Model:
         return mlir
 
     @staticmethod
-    def load(mlir_path: str | os.PathLike[str], weights_path: str | os.PathLike[str] | None = None) -> Model:
+    def load(
+        mlir_path: str | os.PathLike[str], weights_path: str | os.PathLike[str] | None = None
+    ) -> Model:
         """Load NAME.mlir and NAME.weights.npz (or the given weights file); check they agree."""
         mlir_path = Path(mlir_path)
         if weights_path is None:
-            weights_path = mlir_path.with_name(mlir_path.name.removesuffix(".mlir") + ".weights.npz")
+            weights_path = mlir_path.with_name(
+                mlir_path.name.removesuffix(".mlir") + ".weights.npz"
+            )
         try:
             text = mlir_path.read_text()
         except OSError as e:

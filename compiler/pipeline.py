@@ -43,7 +43,9 @@ def parse_pipeline(spec: str) -> tuple[ModulePass, ...]:
         message = str(e)
         if m := re.match(r"Unrecognized passes: \[(.*)\]", message):
             names = m.group(1).replace("'", "")
-            raise WispError(f"unknown pass {names}; known passes: {', '.join(sorted(PASSES))}") from None
+            raise WispError(
+                f"unknown pass {names}; known passes: {', '.join(sorted(PASSES))}"
+            ) from None
         raise WispError(f"bad pipeline '{spec}': {message}") from None
     except Exception as e:  # option type errors surface as assorted exceptions in xDSL
         raise WispError(f"bad pipeline '{spec}': {e}") from None

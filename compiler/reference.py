@@ -37,7 +37,7 @@ def _erf(x: Array) -> Array:
     """erf. float64 inputs use math.erf (exact); others use Abramowitz & Stegun 7.1.26 evaluated in
     float64 (|error| <= 1.5e-7, at float32 resolution) because numpy has no vectorised erf."""
     if x.dtype == np.float64:
-        return _ERF_EXACT(x).astype(np.float64)
+        return np.asarray(_ERF_EXACT(x), dtype=np.float64)
     z = np.abs(x.astype(np.float64))
     t = 1.0 / (1.0 + _AS_P * z)
     poly = t * (_AS_A[0] + t * (_AS_A[1] + t * (_AS_A[2] + t * (_AS_A[3] + t * _AS_A[4]))))
@@ -95,7 +95,9 @@ def _slice(op: nn.SliceOp, args: list[Array], ctx: Context) -> Array:
 IMPLS: dict[type[Operation], Impl] = {
     nn.WeightOp: _weight,
     nn.LinearOp: lambda op, a, c: a[0] @ a[1].T + (a[2] if len(a) == 3 else 0),
-    nn.MatmulOp: lambda op, a, c: a[0] @ (np.swapaxes(a[1], -1, -2) if op.bool_prop("transpose_b") else a[1]),
+    nn.MatmulOp: lambda op, a, c: (
+        a[0] @ (np.swapaxes(a[1], -1, -2) if op.bool_prop("transpose_b") else a[1])
+    ),
     nn.AddOp: lambda op, a, c: a[0] + a[1],
     nn.SubOp: lambda op, a, c: a[0] - a[1],
     nn.MulOp: lambda op, a, c: a[0] * a[1],
@@ -132,12 +134,18 @@ def run(
     ctx = Context(model.weights, np.dtype(dtype))
     func = _main(model)
     env: dict[SSAValue, Array] = {}
-    for (name, (shape, in_dtype)), arg in zip(model.input_specs().items(), func.body.block.args, strict=True):
+    for (name, (shape, in_dtype)), arg in zip(
+        model.input_specs().items(), func.body.block.args, strict=True
+    ):
         if name not in inputs:
-            raise WispError(f"missing input '{name}' (the model takes {', '.join(model.input_specs())})")
+            raise WispError(
+                f"missing input '{name}' (the model takes {', '.join(model.input_specs())})"
+            )
         x = np.asarray(inputs[name])
         if tuple(x.shape) != shape:
-            raise WispError(f"input '{name}' has shape {list(x.shape)}, the model expects {list(shape)}")
+            raise WispError(
+                f"input '{name}' has shape {list(x.shape)}, the model expects {list(shape)}"
+            )
         env[arg] = x.astype(ctx.dtype) if in_dtype.kind == "f" else x.astype(in_dtype)
     named: dict[str, Array] = {}
     for op in func.body.block.ops:
@@ -151,7 +159,9 @@ def run(
         result = impl(op, [env[o] for o in op.operands], ctx)
         want = shape_of(op.results[0].type)
         if result.shape != want:
-            raise WispError(f"reference executor: {op.name} produced {list(result.shape)}, IR says {list(want)}")
+            raise WispError(
+                f"reference executor: {op.name} produced {list(result.shape)}, IR says {list(want)}"
+            )
         if result.dtype.kind == "f":
             result = result.astype(ctx.dtype, copy=False)
         else:

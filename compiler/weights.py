@@ -56,7 +56,7 @@ class WeightStore(MutableMapping[str, np.ndarray]):
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **dict(sorted(self._arrays.items())))
+                np.savez(f, **dict(sorted(self._arrays.items())))  # pyright: ignore[reportArgumentType]
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

@@ -22,8 +22,8 @@ from xdsl.irdl import (
     var_operand_def,
 )
 from xdsl.parser import Parser
-from xdsl.printer import Printer
 from xdsl.pattern_rewriter import RewritePattern
+from xdsl.printer import Printer
 from xdsl.traits import HasCanonicalizationPatternsTrait, Pure
 
 from dialects.nn_base import (
@@ -33,6 +33,7 @@ from dialects.nn_base import (
     ShapeError,
     broadcast_shapes,
     element_of,
+    int_prop,
     same_element,
     shape_of,
     tensor,
@@ -69,7 +70,7 @@ def _float_element(op: str, t: Attribute) -> None:
 class WeightOp(NNOp):
     """A weight tensor from the WeightStore, referenced by symbol.
 
-        %w = nn.weight @blocks.0.attn.q.weight : tensor<64x64xf32>
+    %w = nn.weight @blocks.0.attn.q.weight : tensor<64x64xf32>
     """
 
     name = "nn.weight"
@@ -78,7 +79,7 @@ class WeightOp(NNOp):
     traits = traits_def(Pure())
 
     @staticmethod
-    def make(symbol: str, type_: Attribute) -> WeightOp:
+    def of(symbol: str, type_: Attribute) -> WeightOp:
         return WeightOp.create(properties={"sym": SymbolRefAttr(symbol)}, result_types=[type_])
 
     @property
@@ -98,14 +99,14 @@ class WeightOp(NNOp):
     def parse(cls, parser: Parser) -> WeightOp:
         symbol = parser.parse_symbol_name()
         parser.parse_punctuation(":")
-        return WeightOp.make(symbol.data, parser.parse_type())
+        return WeightOp.of(symbol.data, parser.parse_type())
 
 
 @irdl_op_definition
 class LinearOp(NNOp):
     """y = x · wᵀ (+ b), with w of shape [out, in] (PyTorch layout) and b of shape [out].
 
-        %y = nn.linear %x, %w, %b : (tensor<65x64xf32>, tensor<128x64xf32>, tensor<128xf32>) -> tensor<65x128xf32>
+    %y = nn.linear %x, %w, %b : (tensor<65x64xf32>, tensor<128x64xf32>, tensor<128xf32>) -> tensor<65x128xf32>
     """
 
     name = "nn.linear"
@@ -140,7 +141,7 @@ class LinearOp(NNOp):
 class MatmulOp(NNOp):
     """Batched matrix product a · b (or a · bᵀ with transpose_b), over equal leading batch dims.
 
-        %c = nn.matmul %a, %b {transpose_b = true} : (tensor<4x65x16xf32>, tensor<4x65x16xf32>) -> tensor<4x65x65xf32>
+    %c = nn.matmul %a, %b {transpose_b = true} : (tensor<4x65x16xf32>, tensor<4x65x16xf32>) -> tensor<4x65x65xf32>
     """
 
     name = "nn.matmul"
@@ -182,7 +183,7 @@ class _BinaryOp(NNOp):
 class AddOp(_BinaryOp):
     """Elementwise a + b with numpy broadcasting.
 
-        %c = nn.add %a, %b : (tensor<65x64xf32>, tensor<64xf32>) -> tensor<65x64xf32>
+    %c = nn.add %a, %b : (tensor<65x64xf32>, tensor<64xf32>) -> tensor<65x64xf32>
     """
 
     name = "nn.add"
@@ -192,7 +193,7 @@ class AddOp(_BinaryOp):
 class SubOp(_BinaryOp):
     """Elementwise a - b with numpy broadcasting.
 
-        %c = nn.sub %a, %b : (tensor<65x64xf32>, tensor<65x64xf32>) -> tensor<65x64xf32>
+    %c = nn.sub %a, %b : (tensor<65x64xf32>, tensor<65x64xf32>) -> tensor<65x64xf32>
     """
 
     name = "nn.sub"
@@ -202,7 +203,7 @@ class SubOp(_BinaryOp):
 class MulOp(_BinaryOp):
     """Elementwise a * b with numpy broadcasting.
 
-        %c = nn.mul %a, %b : (tensor<65x64xf32>, tensor<1x64xf32>) -> tensor<65x64xf32>
+    %c = nn.mul %a, %b : (tensor<65x64xf32>, tensor<1x64xf32>) -> tensor<65x64xf32>
     """
 
     name = "nn.mul"
@@ -212,7 +213,7 @@ class MulOp(_BinaryOp):
 class DivOp(_BinaryOp):
     """Elementwise a / b with numpy broadcasting.
 
-        %c = nn.div %a, %b : (tensor<65x64xf32>, tensor<65x1xf32>) -> tensor<65x64xf32>
+    %c = nn.div %a, %b : (tensor<65x64xf32>, tensor<65x1xf32>) -> tensor<65x64xf32>
     """
 
     name = "nn.div"
@@ -222,7 +223,7 @@ class DivOp(_BinaryOp):
 class LayerNormOp(NNOp):
     """Layer normalisation over the last dim: (x - mean) / sqrt(var + eps) * gamma + beta.
 
-        %y = nn.layer_norm %x, %g, %b {eps = 1.0e-06} : (tensor<65x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<65x64xf32>
+    %y = nn.layer_norm %x, %g, %b {eps = 1.0e-06} : (tensor<65x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<65x64xf32>
     """
 
     name = "nn.layer_norm"
@@ -241,9 +242,7 @@ class LayerNormOp(NNOp):
         _rank_at_least(cls.name, "input", x, 1)
         for what, t in (("gamma", operand_types[1]), ("beta", operand_types[2])):
             if shape_of(t) != (x[-1],):
-                raise ShapeError(
-                    f"{cls.name}: {what} must be [{x[-1]}], got {list(shape_of(t))}"
-                )
+                raise ShapeError(f"{cls.name}: {what} must be [{x[-1]}], got {list(shape_of(t))}")
         eps = props.get("eps", 0.0)
         if not isinstance(eps, float) or not eps > 0:
             raise ShapeError(f"{cls.name}: eps must be a positive float, got {eps}")
@@ -266,7 +265,7 @@ class _UnaryOp(NNOp):
 class GeluOp(_UnaryOp):
     """GELU, exact (approximate = "none", with erf) or the tanh approximation (approximate = "tanh").
 
-        %y = nn.gelu %x {approximate = "none"} : (tensor<65x128xf32>) -> tensor<65x128xf32>
+    %y = nn.gelu %x {approximate = "none"} : (tensor<65x128xf32>) -> tensor<65x128xf32>
     """
 
     name = "nn.gelu"
@@ -277,7 +276,7 @@ class GeluOp(_UnaryOp):
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
         if props.get("approximate") not in ("none", "tanh"):
             raise ShapeError(
-                f"{cls.name}: approximate must be \"none\" or \"tanh\", got {props.get('approximate')!r}"
+                f'{cls.name}: approximate must be "none" or "tanh", got {props.get("approximate")!r}'
             )
         return super().infer(operand_types, props)
 
@@ -286,7 +285,7 @@ class GeluOp(_UnaryOp):
 class TanhOp(_UnaryOp):
     """Elementwise tanh.
 
-        %y = nn.tanh %x : (tensor<1x128xf32>) -> tensor<1x128xf32>
+    %y = nn.tanh %x : (tensor<1x128xf32>) -> tensor<1x128xf32>
     """
 
     name = "nn.tanh"
@@ -296,7 +295,7 @@ class TanhOp(_UnaryOp):
 class ReluOp(_UnaryOp):
     """Elementwise max(x, 0).
 
-        %y = nn.relu %x : (tensor<65x128xf32>) -> tensor<65x128xf32>
+    %y = nn.relu %x : (tensor<65x128xf32>) -> tensor<65x128xf32>
     """
 
     name = "nn.relu"
@@ -306,7 +305,7 @@ class ReluOp(_UnaryOp):
 class SoftmaxOp(NNOp):
     """Softmax along an axis.
 
-        %y = nn.softmax %x {axis = -1} : (tensor<65x65xf32>) -> tensor<65x65xf32>
+    %y = nn.softmax %x {axis = -1} : (tensor<65x65xf32>) -> tensor<65x65xf32>
     """
 
     name = "nn.softmax"
@@ -319,7 +318,7 @@ class SoftmaxOp(NNOp):
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
         _float_element(cls.name, operand_types[0])
-        _axis(cls.name, int(props.get("axis", -1)), len(shape_of(operand_types[0])))
+        _axis(cls.name, int_prop(cls.name, props, "axis", -1), len(shape_of(operand_types[0])))
         return operand_types[0]
 
 
@@ -327,7 +326,7 @@ class SoftmaxOp(NNOp):
 class ReshapeOp(NNOp):
     """Reshape to the result type's shape (row-major, same element count).
 
-        %y = nn.reshape %x : (tensor<65x64xf32>) -> tensor<65x4x16xf32>
+    %y = nn.reshape %x : (tensor<65x64xf32>) -> tensor<65x4x16xf32>
     """
 
     name = "nn.reshape"
@@ -357,7 +356,7 @@ class ReshapeOp(NNOp):
 class TransposeOp(NNOp):
     """Permute dims: result dim i is input dim perm[i].
 
-        %y = nn.transpose %x {perm = [1, 0, 2]} : (tensor<65x4x16xf32>) -> tensor<4x65x16xf32>
+    %y = nn.transpose %x {perm = [1, 0, 2]} : (tensor<65x4x16xf32>) -> tensor<4x65x16xf32>
     """
 
     name = "nn.transpose"
@@ -380,7 +379,7 @@ class TransposeOp(NNOp):
 class ConcatOp(NNOp):
     """Concatenate along an axis.
 
-        %y = nn.concat %cls, %patches {axis = 0} : (tensor<1x64xf32>, tensor<64x64xf32>) -> tensor<65x64xf32>
+    %y = nn.concat %cls, %patches {axis = 0} : (tensor<1x64xf32>, tensor<64x64xf32>) -> tensor<65x64xf32>
     """
 
     name = "nn.concat"
@@ -396,7 +395,7 @@ class ConcatOp(NNOp):
             raise ShapeError(f"{cls.name}: needs at least one input")
         elem = same_element(cls.name, operand_types)
         shapes = [shape_of(t) for t in operand_types]
-        axis = _axis(cls.name, int(props.get("axis", 0)), len(shapes[0]))
+        axis = _axis(cls.name, int_prop(cls.name, props, "axis"), len(shapes[0]))
         for s in shapes[1:]:
             if len(s) != len(shapes[0]) or any(
                 d != e for i, (d, e) in enumerate(zip(s, shapes[0], strict=True)) if i != axis
@@ -413,7 +412,7 @@ class ConcatOp(NNOp):
 class SliceOp(NNOp):
     """A static slice: `offsets` per dim, sizes from the result type, unit strides.
 
-        %y = nn.slice %x {offsets = [0, 0]} : (tensor<65x64xf32>) -> tensor<1x64xf32>
+    %y = nn.slice %x {offsets = [0, 0]} : (tensor<65x64xf32>) -> tensor<1x64xf32>
     """
 
     name = "nn.slice"
@@ -450,7 +449,7 @@ class SliceOp(NNOp):
 class GatherOp(NNOp):
     """Embedding lookup: rows of `table` picked by integer `indices` (result: indices.shape + row shape).
 
-        %y = nn.gather %table, %ids : (tensor<30522x128xf32>, tensor<16xi32>) -> tensor<16x128xf32>
+    %y = nn.gather %table, %ids : (tensor<30522x128xf32>, tensor<16xi32>) -> tensor<16x128xf32>
     """
 
     name = "nn.gather"
@@ -464,7 +463,9 @@ class GatherOp(NNOp):
         table, idx = shape_of(operand_types[0]), shape_of(operand_types[1])
         _rank_at_least(cls.name, "table", table, 1)
         if not isinstance(element_of(operand_types[1]), IntegerType):
-            raise ShapeError(f"{cls.name}: indices must be an integer tensor, got {operand_types[1]}")
+            raise ShapeError(
+                f"{cls.name}: indices must be an integer tensor, got {operand_types[1]}"
+            )
         return tensor((*idx, *table[1:]), element_of(operand_types[0]))
 
 
@@ -489,7 +490,7 @@ class PatchEmbedOp(NNOp):
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
         elem = same_element(cls.name, operand_types)
         img, w, b = (shape_of(t) for t in operand_types)
-        p = int(props.get("patch", 0))
+        p = int_prop(cls.name, props, "patch")
         if len(img) != 3:
             raise ShapeError(f"{cls.name}: image must be [C, H, W], got {list(img)}")
         c, h, wd = img
@@ -535,10 +536,14 @@ class AttentionOp(NNOp):
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
         elem = same_element(cls.name, operand_types)
         q, k, v = (shape_of(t) for t in operand_types)
-        heads, dqk, dv = (int(props.get(n, 0)) for n in ("heads", "qk_dim", "v_dim"))
+        heads, dqk, dv = (int_prop(cls.name, props, n) for n in ("heads", "qk_dim", "v_dim"))
         if heads <= 0 or dqk <= 0 or dv <= 0:
             raise ShapeError(f"{cls.name}: heads, qk_dim and v_dim must be positive")
-        for what, s, width in (("query", q, heads * dqk), ("key", k, heads * dqk), ("value", v, heads * dv)):
+        for what, s, width in (
+            ("query", q, heads * dqk),
+            ("key", k, heads * dqk),
+            ("value", v, heads * dv),
+        ):
             if len(s) != 2 or s[1] != width:
                 raise ShapeError(
                     f"{cls.name}: {what} must be [tokens, {width}] (heads={heads}), got {list(s)}"

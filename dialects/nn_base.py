@@ -162,7 +162,7 @@ class NNOp(IRDLOperation):
         raise NotImplementedError
 
     @classmethod
-    def build(
+    def make(
         cls,
         operands: Sequence[SSAValue],
         result_type: Attribute | None = None,
@@ -221,7 +221,9 @@ class NNOp(IRDLOperation):
         inferred = self.infer([o.type for o in self.operands], self.props_dict())
         actual = self.results[0].type
         if inferred != actual:
-            raise ShapeError(f"{self.name}: result type {actual} does not match inferred {inferred}")
+            raise ShapeError(
+                f"{self.name}: result type {actual} does not match inferred {inferred}"
+            )
 
     # ---- custom syntax ------------------------------------------------------------------------
 
@@ -291,6 +293,14 @@ class NNOp(IRDLOperation):
         )
 
 
+def int_prop(op: str, props: Mapping[str, PropValue], name: str, default: int = 0) -> int:
+    """An integer property during inference (booleans and other types are rejected)."""
+    value = props.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ShapeError(f"{op}: property '{name}' must be an integer, got {value!r}")
+    return value
+
+
 def broadcast_shapes(op: str, a: Shape, b: Shape) -> Shape:
     """Numpy broadcasting of two static shapes."""
     rank = max(len(a), len(b))
@@ -318,6 +328,7 @@ __all__ = [
     "Shape",
     "ShapeError",
     "broadcast_shapes",
+    "int_prop",
     "element_of",
     "same_element",
     "shape_of",

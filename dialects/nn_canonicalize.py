@@ -17,7 +17,7 @@ class FoldIdentityReshape(RewritePattern):
         if src.type == op.result.type:
             rewriter.replace_op(op, [], [src])
         elif isinstance(src.owner, nn.ReshapeOp):
-            rewriter.replace_op(op, nn.ReshapeOp.build([src.owner.input], op.result.type))
+            rewriter.replace_op(op, nn.ReshapeOp.make([src.owner.input], op.result.type))
 
 
 class FoldTranspose(RewritePattern):
@@ -31,7 +31,7 @@ class FoldTranspose(RewritePattern):
         elif isinstance(inner := op.input.owner, nn.TransposeOp):
             inner_perm = inner.ints_prop("perm")
             composed = tuple(inner_perm[p] for p in perm)
-            rewriter.replace_op(op, nn.TransposeOp.build([inner.input], perm=composed))
+            rewriter.replace_op(op, nn.TransposeOp.make([inner.input], perm=composed))
 
 
 class FoldFullSlice(RewritePattern):

@@ -11,15 +11,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from compiler.cli.model_args import add_model_arguments
 
     add_model_arguments(p)
-    p.add_argument("-p", "--passes", default="", metavar="PIPELINE", help="xdsl-opt pipeline, e.g. 'canonicalize,cse'")
+    p.add_argument(
+        "-p",
+        "--passes",
+        default="",
+        metavar="PIPELINE",
+        help="xdsl-opt pipeline, e.g. 'canonicalize,cse'",
+    )
     p.add_argument(
         "--target",
         default="none",
         metavar="CONFIG",
         help="NPU config: spatten, fact, edge or a .toml file; 'none' writes the nn IR only (default)",
     )
-    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output directory (replaced atomically)")
-    p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUTDIR",
+        help="output directory (replaced atomically)",
+    )
+    p.add_argument(
+        "--print-ir-after-all", action="store_true", help="print the IR after every pass"
+    )
     p.add_argument("--time-passes", action="store_true", help="print per-pass wall time")
 
 
@@ -36,5 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.time_passes:
         print(timing_table(compiled.passes))
     what = "program.s, program.npubin, report.json, " if compiled.compiled is not None else ""
-    print(f"wrote {args.output}: {what}model.mlir, model.weights.npz, ir/ ({len(compiled.passes)} passes)")
+    print(
+        f"wrote {args.output}: {what}model.mlir, model.weights.npz, ir/ ({len(compiled.passes)} passes)"
+    )
     return 0

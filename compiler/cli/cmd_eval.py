@@ -11,7 +11,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from compiler.cli.model_args import add_model_arguments
 
     add_model_arguments(p)
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate only the first N samples")
+    p.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="evaluate only the first N samples"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

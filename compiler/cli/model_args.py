@@ -9,12 +9,18 @@ from compiler.models.zoo import OPTIONS
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", help="zoo name (see `wisp models`), NAME.mlir, or a compile OUTDIR")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        help="zoo name (see `wisp models`), NAME.mlir, or a compile OUTDIR",
+    )
     p.add_argument("--weights", help="weights .npz for a .mlir model (default: NAME.weights.npz)")
     p.add_argument("--seed", type=int, default=0, help="init seed for zoo models (default 0)")
     group = p.add_argument_group("zoo shape options")
     for key, doc in OPTIONS.items():
-        group.add_argument(f"--{key.replace('_', '-')}", dest=key, type=int, default=None, metavar="N", help=doc)
+        group.add_argument(
+            f"--{key.replace('_', '-')}", dest=key, type=int, default=None, metavar="N", help=doc
+        )
 
 
 def model_from_args(args: argparse.Namespace) -> Model:

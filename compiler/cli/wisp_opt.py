@@ -55,10 +55,16 @@ class WispOptMain(xDSLOptMain):
 
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
         super().register_all_arguments(arg_parser)
-        arg_parser.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass")
-        arg_parser.add_argument("--ir-dump-dir", default=None, help="write NN-pass.mlir after every pass here")
         arg_parser.add_argument(
-            "--weights", default=None, help="weights .npz (default: FILE.weights.npz beside the input, if present)"
+            "--print-ir-after-all", action="store_true", help="print the IR after every pass"
+        )
+        arg_parser.add_argument(
+            "--ir-dump-dir", default=None, help="write NN-pass.mlir after every pass here"
+        )
+        arg_parser.add_argument(
+            "--weights",
+            default=None,
+            help="weights .npz (default: FILE.weights.npz beside the input, if present)",
         )
         arg_parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -109,7 +115,9 @@ class WispOptMain(xDSLOptMain):
             return
         write_text_atomic(out, text)
         if self.weights is not None and self.passes:
-            self.weights.save(Path(out).with_name(Path(out).name.removesuffix(".mlir") + ".weights.npz"))
+            self.weights.save(
+                Path(out).with_name(Path(out).name.removesuffix(".mlir") + ".weights.npz")
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from xdsl.builder import Builder, InsertPoint
+from xdsl.builder import Builder
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Attribute, Block, Region, SSAValue
+from xdsl.rewriter import InsertPoint
 
 from compiler.model import Model
 from compiler.weights import WeightStore
@@ -141,9 +142,11 @@ class Graph:
         key = id(x)
         if key not in self._values:
             if key not in self._params:
-                raise ValueError("parameter used in forward() is not registered on the traced module")
+                raise ValueError(
+                    "parameter used in forward() is not registered on the traced module"
+                )
             path, param = self._params[key]
-            op = nn.WeightOp.make(path, tensor(param.shape, element_type(np.float32)))
+            op = nn.WeightOp.of(path, tensor(param.shape, element_type(np.float32)))
             self.builder.insert(op)
             self._values[key] = Tensor(self, op.result)
         return self._values[key]
@@ -159,7 +162,7 @@ class Graph:
         result_type = None
         if result_shape is not None:
             result_type = tensor(result_shape, element_of(values[0].type))
-        op = op_cls.build(values, result_type, **props)
+        op = op_cls.make(values, result_type, **props)
         op.verify()
         self.builder.insert(op)
         return Tensor(self, op.results[0])
@@ -179,10 +182,10 @@ class Module:
                 for i, m in enumerate(value):
                     yield from m.named_parameters(f"{path}.{i}.")
 
-    def forward(self, *args: Tensor) -> Tensor:
-        raise NotImplementedError
+    forward: Callable[..., Any]
+    """The computation, written with Tensors, layers and `functional` ops (defined by subclasses)."""
 
-    def __call__(self, *args: Tensor) -> Tensor:
+    def __call__(self, *args: Any) -> Any:
         return self.forward(*args)
 
 

@@ -19,7 +19,9 @@ def linear(x: Tensor, weight: Tensor | Parameter, bias: Tensor | Parameter | Non
     return x.graph.op(nn.LinearOp, x, weight, bias)
 
 
-def layer_norm(x: Tensor, gamma: Parameter | Tensor, beta: Parameter | Tensor, eps: float) -> Tensor:
+def layer_norm(
+    x: Tensor, gamma: Parameter | Tensor, beta: Parameter | Tensor, eps: float
+) -> Tensor:
     return x.graph.op(nn.LayerNormOp, x, gamma, beta, eps=eps)
 
 

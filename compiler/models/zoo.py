@@ -49,22 +49,50 @@ def _vit(**kw: Any) -> ViTConfig:
 ZOO: dict[str, ZooEntry] = {
     e.name: e
     for e in [
-        ZooEntry("deit-tiny", "vit", "DeiT-Tiny: 224², patch 16, 192 wide, 12 layers, 3 heads",
-                 _vit(dim=192, heads=3, mlp_dim=768)),
-        ZooEntry("deit-small", "vit", "DeiT-Small: 224², patch 16, 384 wide, 12 layers, 6 heads",
-                 _vit(dim=384, heads=6, mlp_dim=1536)),
-        ZooEntry("vit-base", "vit", "ViT-B/16 (= DeiT-Base): 224², 768 wide, 12 layers, 12 heads",
-                 _vit(dim=768, heads=12, mlp_dim=3072)),
-        ZooEntry("bert-tiny", "bert", "BERT-Tiny: 2 layers, 128 wide, 2 heads, sequence 128",
-                 BertConfig(dim=128, layers=2, heads=2, mlp_dim=512)),
-        ZooEntry("bert-base", "bert", "BERT-Base: 12 layers, 768 wide, 12 heads, sequence 128",
-                 BertConfig()),
-        ZooEntry("gpt2", "gpt2", "GPT-2 small (124M): 12 layers, 768 wide, 12 heads, sequence 128",
-                 GPT2Config()),
-        ZooEntry("digits-vit", "vit",
-                 "ViT trained on scikit-learn digits: 16², patch 2, 64 wide, 4 layers (bundled weights)",
-                 _vit(image=16, channels=1, patch=2, dim=64, layers=4, heads=4, mlp_dim=128, classes=10),
-                 trained="digits_vit.weights.npz", dataset="digits"),
+        ZooEntry(
+            "deit-tiny",
+            "vit",
+            "DeiT-Tiny: 224², patch 16, 192 wide, 12 layers, 3 heads",
+            _vit(dim=192, heads=3, mlp_dim=768),
+        ),
+        ZooEntry(
+            "deit-small",
+            "vit",
+            "DeiT-Small: 224², patch 16, 384 wide, 12 layers, 6 heads",
+            _vit(dim=384, heads=6, mlp_dim=1536),
+        ),
+        ZooEntry(
+            "vit-base",
+            "vit",
+            "ViT-B/16 (= DeiT-Base): 224², 768 wide, 12 layers, 12 heads",
+            _vit(dim=768, heads=12, mlp_dim=3072),
+        ),
+        ZooEntry(
+            "bert-tiny",
+            "bert",
+            "BERT-Tiny: 2 layers, 128 wide, 2 heads, sequence 128",
+            BertConfig(dim=128, layers=2, heads=2, mlp_dim=512),
+        ),
+        ZooEntry(
+            "bert-base",
+            "bert",
+            "BERT-Base: 12 layers, 768 wide, 12 heads, sequence 128",
+            BertConfig(),
+        ),
+        ZooEntry(
+            "gpt2",
+            "gpt2",
+            "GPT-2 small (124M): 12 layers, 768 wide, 12 heads, sequence 128",
+            GPT2Config(),
+        ),
+        ZooEntry(
+            "digits-vit",
+            "vit",
+            "ViT trained on scikit-learn digits: 16², patch 2, 64 wide, 4 layers (bundled weights)",
+            _vit(image=16, channels=1, patch=2, dim=64, layers=4, heads=4, mlp_dim=128, classes=10),
+            trained="digits_vit.weights.npz",
+            dataset="digits",
+        ),
     ]
 }
 
@@ -90,7 +118,9 @@ def build(name: str, *, seed: int = 0, **options: int) -> Model:
     fields = {f.name for f in dataclasses.fields(entry.config)}
     for key, value in options.items():
         if key not in fields:
-            raise WispError(f"{name}: option '{key}' does not apply (it takes: {', '.join(sorted(fields & set(OPTIONS)))})")
+            raise WispError(
+                f"{name}: option '{key}' does not apply (it takes: {', '.join(sorted(fields & set(OPTIONS)))})"
+            )
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise WispError(f"{name}: option '{key}' must be a positive integer, got {value!r}")
     if entry.trained and options:
