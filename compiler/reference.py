@@ -129,11 +129,13 @@ def run(
     *,
     dtype: type | np.dtype = np.float32,
     keep: bool = False,
+    values: dict[SSAValue, Array] | None = None,
 ) -> dict[str, Array]:
-    """Run @main on named inputs; returns outputs named out0, out1, … (plus every value if `keep`)."""
+    """Run @main on named inputs; returns outputs named out0, out1, … (plus every named value if
+    `keep`). If `values` is given, it receives every SSA value's array (for autodiff and calibration)."""
     ctx = Context(model.weights, np.dtype(dtype))
     func = _main(model)
-    env: dict[SSAValue, Array] = {}
+    env: dict[SSAValue, Array] = values if values is not None else {}
     for (name, (shape, in_dtype)), arg in zip(
         model.input_specs().items(), func.body.block.args, strict=True
     ):
