@@ -21,8 +21,8 @@ from backend.cost import cost
 from backend.errors import SimError
 from backend.interpreter.numerics import pack_int4, unpack_int4
 from backend.interpreter.operands import Tile, decode, tiles_overlap
+from backend.interpreter.plan import plan
 from backend.interpreter.report import QUEUE_NAMES, Report, tag_of
-from backend.interpreter.semantics import HANDLERS
 from backend.interpreter.state import NP_DTYPES, Machine
 from backend.isa import DType, Instr, Queue
 from backend.program import Program, Symbol
@@ -112,7 +112,6 @@ def run(
     """Execute ``program`` on ``config`` (default: the program's own config, else spatten)."""
     cfg = load_config(config if config is not None else (program.config_name or "spatten"))
     functional = not timing_only
-    instrs = program.instrs
     dram_size = max(program.dram_size, len(program.data))
     m = Machine(cfg, dram_size, functional)
     if functional:
@@ -128,14 +127,14 @@ def run(
             for name, x in inputs.items():
                 _write_input(m, ins_syms[name], x)
 
+    steps = plan(program, m, cfg)
     queues: list[list[int]] = [[] for _ in range(NQ)]
     finished = False
-    for idx, ins in enumerate(instrs):
-        q = int(ins.cls.queue)
-        if finished and q == Queue.SELECT:
+    for idx, stp in enumerate(steps):
+        if finished and stp.q == Queue.SELECT:
             raise SimError("select-queue instruction after FINISH", idx)
-        finished = finished or ins.cls.name == "FINISH"
-        queues[q].append(idx)
+        finished = finished or stp.name == "FINISH"
+        queues[stp.q].append(idx)
 
     rep = Report(cfg.name, cfg.clock_mhz, timing_only=timing_only)
     qstats = [rep.queues[n] for n in QUEUE_NAMES]
@@ -147,6 +146,7 @@ def run(
     dram_free = 0
     live: list[tuple[int, int, int, int, Instr, list[Tile]]] = []
     end_all = 0
+    preds = m.preds
 
     while True:
         best_q, best_t = -1, 0
@@ -154,10 +154,10 @@ def run(
             p = pos[q]
             if p >= qlen[q]:
                 continue
-            ins = instrs[queues[q][p]]
+            stp = steps[queues[q][p]]
             t = qfree[q]
             ok = True
-            for src in _BITS[ins.wait]:
+            for src in stp.waits:
                 ch = chan[src][q]
                 if not ch:
                     ok = False
@@ -166,52 +166,60 @@ def run(
                     t = ch[0]
             if not ok:
                 continue
-            if ins.cls.name == "FINISH":
+            if stp.name == "FINISH":
                 if any(pos[o] < qlen[o] for o in range(NQ) if o != q):
                     continue
                 t = max(t, *qfree)
-            elif q <= 1 and t < dram_free and _taken(_pred_at(m, ins.pred, t), ins.pneg):
-                t = dram_free
+            elif q <= 1 and t < dram_free:
+                ins = stp.ins
+                if _taken(_pred_at(m, ins.pred, t) if ins.pred else True, ins.pneg):
+                    t = dram_free
             if best_q < 0 or t < best_t:
                 best_q, best_t = q, t
         if best_q < 0:
             if any(pos[q] < qlen[q] for q in range(NQ)):
-                _deadlock(instrs, queues, pos, qlen, chan)
+                _deadlock(program.instrs, queues, pos, qlen, chan)
             break
 
         q, t = best_q, best_t
         idx = queues[q][pos[q]]
         pos[q] += 1
-        ins = instrs[idx]
-        for src in _BITS[ins.wait]:
+        stp = steps[idx]
+        ins = stp.ins
+        for src in stp.waits:
             chan[src][q].popleft()
-        m.settle_preds(t)
+        if m.pending:
+            m.settle_preds(t)
         st = qstats[q]
         st.stall += t - qfree[q]
         st.instrs += 1
-        rep.instructions += 1
-        skipped = not _taken(m.preds[ins.pred], ins.pneg)
+        pv = preds[ins.pred]
+        skipped = pv is not None and pv == ins.pneg
         if skipped:
             dur = 1
             st.skipped += 1
-            rep.skipped += 1
         else:
             try:
-                ops = decode(ins, m if functional else None)
+                if stp.error is not None:
+                    raise stp.error
+                ops = stp.ops
+                if ops is None:
+                    ops = decode(ins, m if functional else None)
+                    for tile in ops.values():
+                        m.check(tile)
                 tiles = list(ops.values())
-                for tile in tiles:
-                    m.check(tile)
                 if live:
                     live = [e for e in live if e[1] > t]
-                    _race(idx, ins, q, t, tiles, live)
-                c = cost(ins, cfg)
+                    if live:
+                        _race(idx, ins, q, t, tiles, live)
+                c = stp.cost
+                assert c is not None
                 m.end_time = t + c.cycles
-                name = ins.cls.name
-                if functional or name in _DATA_FREE:
-                    masked = HANDLERS[name](m, ins, ops)
+                if functional or stp.name in _DATA_FREE:
+                    masked = stp.handler(m, ins, ops)
                     if masked:
                         c = cost(ins, cfg, masked)
-                elif name == "CMP":
+                elif stp.name == "CMP":
                     m.set_pred(int(ins.args["pdst"]), None)
             except SimError as e:
                 if e.index is None:
@@ -222,17 +230,19 @@ def run(
                 dram_free = t + c.dram_transfer
             if tiles:
                 live.append((t, t + dur, q, idx, ins, tiles))
-            rep.add(q, c, tag_of(ins.comment) if ins.comment else None)
+            rep.add(q, c, stp.tag)
         st.busy += dur
         end = t + dur
         qfree[q] = end
         if end > end_all:
             end_all = end
-        for dst in _BITS[ins.signal]:
+        for dst in stp.signals:
             chan[q][dst].append(end)
         if trace:
             events.append(_event(ins, idx, q, t, dur, cfg.clock_mhz, skipped))
 
+    rep.instructions = len(steps)
+    rep.skipped = sum(s.skipped for s in qstats)
     rep.cycles = end_all
     for s in range(NQ):
         for d in range(NQ):
