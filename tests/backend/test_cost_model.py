@@ -17,7 +17,7 @@ from backend.cost import (
 from backend.isa import ISA, make
 
 SP = load_config("spatten")  # 32×16 arrays ×2, int4 rate 2, HBM2 512 B/cycle, 32 B bursts
-EDGE = load_config("edge")  # 16×16 ×1, fp16 rate 0.5, 16 B/cycle, 32 B bursts, latency 60
+EDGE = load_config("edge")  # 16×16 ×1, fp16 rate 0.5, 16 B/cycle, 32 B bursts, latency 80
 
 
 def _mm(mode: str, m: int, n: int, k: int, **kw):
@@ -62,8 +62,8 @@ def test_dma_burst_rounding_by_hand() -> None:
     assert dma_bytes(3, 33, 33, SP) == 128  # contiguous: 99 B → 4 bursts
     ld = make("LOAD", dtype="fp16", dst_buf="act", dst_off=0, dst_stride=20, src_addr=0,
               src_stride=4096, rows=100, cols=20)  # fmt: skip
-    c = cost(ld, EDGE)  # 40 B rows → 64 B each → 6400 B at 16 B/cycle = 400 + latency 60
-    assert (c.dram_read, c.sram_write, c.cycles, c.dram_transfer) == (6400, 4000, 460, 400)
+    c = cost(ld, EDGE)  # 40 B rows → 64 B each → 6400 B at 16 B/cycle = 400 + latency 80
+    assert (c.dram_read, c.sram_write, c.cycles, c.dram_transfer) == (6400, 4000, 480, 400)
     assert c.energy["dram"] == pytest.approx(6400 * EDGE.energy.dram_byte)
 
 
