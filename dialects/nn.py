@@ -92,14 +92,21 @@ class WeightOp(NNOp):
     def print(self, printer: Printer) -> None:
         printer.print_string(" ")
         printer.print_symbol_name(self.symbol)
+        if self.attributes:
+            printer.print_string(" attributes ")
+            printer.print_attr_dict(self.attributes)
         printer.print_string(" : ")
         printer.print_attribute(self.result.type)
 
     @classmethod
     def parse(cls, parser: Parser) -> WeightOp:
         symbol = parser.parse_symbol_name()
+        attrs = parser.parse_optional_attr_dict_with_keyword()
         parser.parse_punctuation(":")
-        return WeightOp.of(symbol.data, parser.parse_type())
+        op = WeightOp.of(symbol.data, parser.parse_type())
+        if attrs is not None:
+            op.attributes.update(attrs.data)
+        return op
 
 
 @irdl_op_definition
