@@ -20,6 +20,7 @@ omitted; the canonical form (`disassemble`) omits them when they hold the defaul
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import math
 import re
@@ -113,7 +114,7 @@ def _alts(names: tuple[str, ...]) -> str:
 
 def _value_rule(cls: InstrClass, op: Operand) -> str:
     if op.grouped:
-        return "bufop"
+        return "BUFOP"
     f = op.fields[0]
     if f.kind == "f32":
         return "FLOAT"
@@ -139,7 +140,6 @@ def grammar() -> str:
         '!sync: ("wait" | "signal") "(" [qname ("," qname)*] ")"',
         "!qname: " + _alts(tuple(q.name.lower() for q in Queue)),
         "?body: " + " | ".join(f"i_{c.mnemonic}" for c in ISA),
-        '!bufop: bufname "[" INT "]"',
         "!bufname: " + _alts(tuple(b.asm_name for b in Buf)),
         "!dtypename: " + _alts(tuple(d.asm_name for d in DType)),
         "cfgname: NAME | STRING",
@@ -161,12 +161,20 @@ def grammar() -> str:
             continue
         g.append(f'!i_{m}: {_lit(m)} [a_{m} ("," a_{m})*]')
         g.append(
-            f"!a_{m}: " + "\n    | ".join(f'{_lit(o.key)} "=" {_value_rule(c, o)}' for o in ops)
+            f"a_{m}: " + "\n    | ".join(f"{_key_terminal(o.key)} {_value_rule(c, o)}" for o in ops)
         )
         for f in c.fields:
             if f.kind == "enum":
                 g.append(f"!e_{m}_{f.name}: {_alts(f.choices)}")
+    keys = sorted({o.key for c in ISA for o in operands(c)})
+    g += [f"{_key_terminal(k)}: /{k}[ \\t]*=/" for k in keys]
+    bufs = "|".join(b.asm_name for b in Buf)
+    g.append(f"BUFOP: /({bufs})\\[[ \\t]*(0[xX][0-9a-fA-F]+|[0-9]+)[ \\t]*\\]/")
     return "\n".join(g) + "\n" + _TERMINALS
+
+
+def _key_terminal(key: str) -> str:
+    return "K_" + key.upper()
 
 
 @functools.cache
@@ -184,6 +192,10 @@ def _terminal_text(parser: Lark, name: str) -> str:
         return name
     if t.pattern.type == "str":
         return repr(t.pattern.value)
+    if name.startswith("K_"):
+        return repr(name[2:].lower() + "=")
+    if name == "BUFOP":
+        return "buf[offset] (buf: " + "|".join(b.asm_name for b in Buf) + ")"
     return {"_NL": "end of line"}.get(name, name)
 
 
@@ -290,19 +302,22 @@ class _Asm:
         for a in body.children[1:]:
             if not isinstance(a, Tree):
                 continue
-            ktok, _, value = a.children
+            ktok, value = a.children
             assert isinstance(ktok, Token) and isinstance(value, Token | Tree)
-            key = str(ktok)
+            key = _KEYS[ktok.type]
             if key in keys_seen:
                 raise self.err(ktok, f"{cls.mnemonic}: operand '{key}' given twice")
             keys_seen.add(key)
             op = ops[key]
             if op.grouped:
-                assert isinstance(value, Tree)
-                bufname, _, off, _ = value.children
-                assert isinstance(bufname, Tree) and isinstance(off, Token)
-                args[op.fields[0].name] = self.field_value(op.fields[0], bufname)[0]
-                args[op.fields[1].name] = self.field_value(op.fields[1], off)[0]
+                assert isinstance(value, Token)
+                bm = _BUFOP.match(value)
+                assert bm is not None
+                fb, fo = op.fields
+                args[fb.name] = int(Buf[bm.group(1).upper()])
+                off = Token("INT", bm.group(2), line=value.line, column=value.column)
+                off.column = (value.column or 0) + bm.start(2)
+                args[fo.name] = self.field_value(fo, off)[0]
             else:
                 args[key] = self.field_value(op.fields[0], value)[0]
         for f in cls.fields:
@@ -414,6 +429,8 @@ class _Asm:
 
 
 _BY_RULE = {f"i_{c.mnemonic}": c for c in ISA}
+_KEYS = {_key_terminal(o.key): o.key for c in ISA for o in operands(c)}
+_BUFOP = re.compile(r"(\w+)\[[ \t]*(\w+)[ \t]*\]")
 
 
 def _key_of(cls: InstrClass, f: Field) -> str:
@@ -447,11 +464,16 @@ def assemble(text: str, filename: str = "<asm>") -> Program:
     """Assemble ``text`` into a Program; raises AsmError (``file:line:col: message``)."""
     if not text.endswith("\n"):
         text += "\n"
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # the parse allocates many small objects; collections make it quadratic
     try:
         tree = _parser().parse(text)
+        return _Asm(filename).run(tree)
     except UnexpectedInput as e:
         raise _syntax_error(e, text, filename) from None
-    return _Asm(filename).run(tree)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 # ---- disassembler -------------------------------------------------------------------------------

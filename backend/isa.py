@@ -109,6 +109,12 @@ class Field:
     doc: str = ""
     default: int | float | None = None
     lo_limit: int | None = None
+    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """Symbolic value names for enum-like kinds (index = encoded value), else ()."""
+    lo: int = field(init=False, repr=False, compare=False)
+    """Smallest allowed integer value (not meaningful for f32)."""
+    hi: int = field(init=False, repr=False, compare=False)
+    """Largest allowed integer value (not meaningful for f32)."""
 
     def __post_init__(self) -> None:
         assert self.kind in FIELD_KINDS, self.kind
@@ -117,35 +123,27 @@ class Field:
             assert 0 < len(self.choices) <= 1 << self.bits, self.name
         if self.kind == "f32":
             assert self.bits == 32
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Symbolic value names for enum-like kinds (index = encoded value), else ()."""
-        if self.kind == "enum":
-            return self.choices
-        if self.kind == "buf":
-            return tuple(b.asm_name for b in Buf)
-        if self.kind == "dtype":
-            return tuple(d.asm_name for d in DType)
-        return ()
-
-    @property
-    def lo(self) -> int:
-        """Smallest allowed integer value (not meaningful for f32)."""
+        names = {
+            "enum": self.choices,
+            "buf": tuple(b.asm_name for b in Buf),
+            "dtype": tuple(d.asm_name for d in DType),
+        }.get(self.kind, ())
         if self.lo_limit is not None:
-            return self.lo_limit
-        return -(1 << (self.bits - 1)) if self.kind == "int" else 0
-
-    @property
-    def hi(self) -> int:
-        """Largest allowed integer value (not meaningful for f32)."""
-        if self.names:
-            return len(self.names) - 1
-        if self.kind == "int":
-            return (1 << (self.bits - 1)) - 1
-        if self.kind == "queue_mask":
-            return (1 << len(Queue)) - 1
-        return (1 << self.bits) - 1
+            lo = self.lo_limit
+        else:
+            lo = -(1 << (self.bits - 1)) if self.kind == "int" else 0
+        if names:
+            hi = len(names) - 1
+        elif self.kind == "int":
+            hi = (1 << (self.bits - 1)) - 1
+        elif self.kind == "queue_mask":
+            hi = (1 << len(Queue)) - 1
+        else:
+            hi = (1 << self.bits) - 1
+        assert hi < 1 << self.bits
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "hi", hi)
 
     def range_text(self) -> str:
         """Human description of the allowed values, for error messages and docs."""

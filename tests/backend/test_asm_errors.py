@@ -31,7 +31,7 @@ SETP = "setp pdst=p1, value=1"
         ("nop wait(lod)\n", "f.s:1:10:", "expected"),
         ("load dtype=int9\n", "f.s:1:12:", "'fp16'"),
         ("load dst=act[0x400000]\n", "f.s:1:14:", "'dst_off' value 4194304 out of range"),
-        ("load dst=foo[0]\n", "f.s:1:10:", "'act'"),
+        ("load dst=foo[0]\n", "f.s:1:10:", "buf[offset] (buf: act|wgt|acc|vec|idx)"),
         ("cmp imm=1e39\n", "f.s:1:9:", "overflows float32"),
         ("cmp imm=nan\n", "f.s:1:9:", "unexpected"),
         ("vec imm=1\n", "f.s:1:1:", "vec: missing operand 'op'"),

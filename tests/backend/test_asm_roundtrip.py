@@ -64,6 +64,21 @@ def test_hand_written_text_encodes_as_computed_by_hand() -> None:
     assert i["b_buf"] == 0 and i["b_stride"] == 0  # defaults
 
 
+def test_whitespace_is_flexible_and_values_are_plain_ints() -> None:
+    a = assemble(
+        "vec op=exp, dtype=fp32, dst = vec[ 0x10 ] ,dst_stride=1,a=act[3],a_stride=1,"
+        "rows=1,cols=1\n\t setp  pdst =p1,value= 1\r\n"
+    )
+    b = assemble(
+        "vec op=exp, dtype=fp32, dst=vec[0x10], dst_stride=1, a=act[0x3], a_stride=1,"
+        " rows=1, cols=1\nsetp pdst=p1, value=1\n"
+    )
+    assert a == b
+    for i in a.instrs:
+        assert all(type(v) in (int, float) for v in i.args.values()), i
+        assert type(i.pred) is int and type(i.wait) is int and type(i.pneg) is bool
+
+
 def test_directives() -> None:
     text = (
         ".config edge 00112233445566ff\n"
@@ -134,4 +149,4 @@ def test_grammar_is_generated_from_the_table() -> None:
     for cls in ISA:
         assert f'"{cls.mnemonic}"' in g
         for o in operands(cls):
-            assert f'"{o.key}" "="' in g
+            assert f"/{o.key}[ \\t]*=/" in g

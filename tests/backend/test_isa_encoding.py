@@ -87,6 +87,7 @@ def test_roundtrip_random_instructions(i: Instr) -> None:
     b = encode(i)
     d = decode(b, 7)
     assert d == i
+    assert all(type(v) in (int, float) for v in d.args.values())
     assert encode(d) == b
     assert not int.from_bytes(b, "little") >> i.cls.used_bits
 
