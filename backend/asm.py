@@ -24,6 +24,7 @@ import gc
 import json
 import math
 import re
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,6 +255,8 @@ class _Asm:
 
     def int_value(self, tok: Token) -> int:
         s = str(tok)
+        if len(s) > 40:
+            raise self.err(tok, f"integer literal too long ({len(s)} characters)")
         return int(s, 16 if s.lstrip("+-")[:2].lower() == "0x" else 10)
 
     def float_value(self, tok: Token) -> float:
@@ -272,7 +275,7 @@ class _Asm:
         if f.kind == "f32":
             raw: object = self.float_value(tok)
         elif f.kind == "pred":
-            raw = int(str(tok)[1:])
+            raw = int(str(tok)[1:]) if len(tok) <= 4 else str(tok)
         elif f.kind in ("buf", "dtype", "enum"):
             raw = str(tok)
         else:
@@ -293,9 +296,11 @@ class _Asm:
         pred, pneg = 0, False
         if isinstance(guard, Token):
             pneg = guard.startswith("@!")
-            pred = int(guard.lstrip("@!p"))
+            digits = guard.lstrip("@!p")
+            pred = int(digits) if len(digits) <= 3 else 999
             if pred > 15:
-                raise self.err(guard, f"predicate register p{pred} does not exist (p0..p15)")
+                reg = reprlib.repr("p" + digits)[1:-1]
+                raise self.err(guard, f"predicate register {reg} does not exist (p0..p15)")
         args: dict[str, int | float] = {}
         ops = {o.key: o for o in operands(cls)}
         keys_seen: set[str] = set()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import math
+import reprlib
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -158,7 +159,9 @@ class Field:
         prefix = f"{where}: " if where else ""
         if self.kind == "f32":
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise IsaError(f"{prefix}field '{self.name}' must be a float, got {value!r}")
+                raise IsaError(
+                    f"{prefix}field '{self.name}' must be a float, got {reprlib.repr(value)}"
+                )
             f = float(value)
             if math.isnan(f):
                 raise IsaError(f"{prefix}field '{self.name}' must not be NaN")
@@ -172,12 +175,14 @@ class Field:
             if value.lower() in self.names:
                 return self.names.index(value.lower())
             raise IsaError(
-                f"{prefix}field '{self.name}' must be {self.range_text()}, got {value!r}"
+                f"{prefix}field '{self.name}' must be {self.range_text()}, got {reprlib.repr(value)}"
             )
         if isinstance(value, bool):
             value = int(value)
         if not isinstance(value, int | np.integer):
-            raise IsaError(f"{prefix}field '{self.name}' must be an integer, got {value!r}")
+            raise IsaError(
+                f"{prefix}field '{self.name}' must be an integer, got {reprlib.repr(value)}"
+            )
         v = int(value)
         if not self.lo <= v <= self.hi:
             raise IsaError(

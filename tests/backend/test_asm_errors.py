@@ -48,7 +48,12 @@ SETP = "setp pdst=p1, value=1"
         ("nop nop\n", "f.s:1:5:", "unexpected 'nop'"),
         ("setp pdst=p1 value=1\n", "f.s:1:14:", "unexpected 'value'"),
         ("setp pdst=p1, value=\n", "f.s:1:21:", "unexpected end of line"),
+        ("setp pdst=p1, value=" + "9" * 5000, "f.s:1:21:", "integer literal too long"),
+        ("nop\n.zero 0x" + "f" * 5000, "f.s:2:7:", "integer literal too long"),
+        ("@p" + "9" * 5000 + " nop", "f.s:1:1:", "predicate register"),
+        ("setp pdst=p" + "9" * 5000 + ", value=1", "f.s:1:11:", "'pdst' must be an integer"),
     ],
+    ids=lambda v: v[:24] if isinstance(v, str) else None,
 )
 def test_error_messages_name_the_place(text: str, where: str, needle: str) -> None:
     with pytest.raises(AsmError) as e:
