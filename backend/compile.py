@@ -1,0 +1,81 @@
+"""Compile an nn module and its weights to an NPU Program: lower → schedule → emit.
+
+compiled = compile_module(module, weights, "spatten")
+result = backend.interpreter.run(compiled.program, {"image": x})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from backend.config import Config, load_config
+from backend.emit import assembly, binary, build_program
+from backend.isa import Instr
+from backend.lower import lower_module
+from backend.npu_dialect import print_instrs
+from backend.program import Program
+from backend.schedule import schedule
+
+
+@dataclass
+class Compiled:
+    """A compiled model. The npu IR texts are rendered on first access (they are large)."""
+
+    program: Program
+    input_names: list[str]
+    output_names: list[str]
+    layer_of: list[str]
+    static_report: dict
+    lowered_instrs: list[Instr] = field(repr=False, default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def npu_ir_lowered(self) -> str:
+        """npu IR after lowering (program order, no tokens)."""
+        return print_instrs(self.lowered_instrs)
+
+    @property
+    def npu_ir_scheduled(self) -> str:
+        """npu IR after scheduling (final order, tokens, FINISH)."""
+        return print_instrs(self.program.instrs)
+
+    def asm(self, incbin: str | None = None) -> str:
+        """Assembly text of the program."""
+        return assembly(self.program, incbin)
+
+    def npubin(self) -> bytes:
+        """`.npubin` bytes of the program."""
+        return binary(self.program)
+
+
+def compile_module(
+    module: ModuleOp, weights: Mapping[str, np.ndarray], config: Config | str | Path
+) -> Compiled:
+    """Lower ``@main`` of ``module`` with ``weights`` for ``config`` (a Config, name or path)."""
+    import time
+
+    cfg = load_config(config)
+    t0 = time.perf_counter()
+    low = lower_module(module, weights, cfg)
+    t1 = time.perf_counter()
+    instrs, est, tags = schedule(low.instrs, cfg, low.data_end, low.layer_of)
+    t2 = time.perf_counter()
+    program = build_program(instrs, low.data, low.dram_size, low.symbols, cfg, low.data_end)
+    report = est.to_dict(cfg)
+    report["instructions"] = len(instrs)
+    report["data_bytes"] = len(low.data)
+    report["dram_size"] = program.dram_size
+    return Compiled(
+        program=program,
+        input_names=low.input_names,
+        output_names=low.output_names,
+        layer_of=tags,
+        static_report=report,
+        lowered_instrs=low.instrs,
+        timings={"lower": t1 - t0, "schedule": t2 - t1},
+    )

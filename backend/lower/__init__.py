@@ -1,0 +1,100 @@
+"""Lowering nn → npu instructions, table-driven: `RULES` maps each nn op class to its rule.
+
+`lower_module(module, weights, config)` walks `@main` in order, gives every op a layer tag
+(`tags.layer_tags`), runs its rule (which emits instructions through `LowerCtx`) and lays out the
+DRAM image: the data section (weights in the layouts their consumers asked for) at address 0,
+then inputs, activations and outputs. See docs/lowering.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from xdsl.dialects.builtin import IntegerType, ModuleOp
+from xdsl.dialects.func import FuncOp, ReturnOp
+
+from backend.config import Config
+from backend.errors import BackendError
+from backend.isa import DType
+from backend.lower import rules_data, rules_dense, rules_vector  # noqa: F401  (register rules)
+from backend.lower.context import LowerCtx, Lowered
+from backend.lower.env import Env
+from backend.lower.fuse import plan_fusion
+from backend.lower.registry import RULES
+from backend.lower.rules_data import copy
+from backend.lower.tags import layer_tags
+from backend.lower.values import DTensor
+from backend.program import Symbol
+from dialects.nn_base import element_of, shape_of
+
+__all__ = ["RULES", "Lowered", "lower_module"]
+
+
+def _main(module: ModuleOp) -> FuncOp:
+    for op in module.ops:
+        if isinstance(op, FuncOp) and op.sym_name.data == "main":
+            return op
+    raise BackendError("the module has no func.func @main")
+
+
+def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Config) -> Lowered:
+    """Lower ``@main`` of an nn module to instructions (program order, no tokens yet)."""
+    func = _main(module)
+    ctx = LowerCtx(config, weights)
+    env = Env(ctx)
+    input_names: list[str] = []
+    for i, arg in enumerate(func.body.block.args):
+        name = arg.name_hint or f"arg{i}"
+        shape = tuple(shape_of(arg.type))
+        dt = DType.INT32 if isinstance(element_of(arg.type), IntegerType) else DType.FP16
+        t = ctx.activation(shape, dt)
+        ctx.symbols[name] = Symbol(name, t.addr, shape, dt, "input")
+        env[arg] = t
+        input_names.append(name)
+    ops = list(func.body.block.ops)
+    tags = layer_tags(ops)
+    plan_fusion(ctx, ops)
+    ret: ReturnOp | None = None
+    for n, op in enumerate(ops):
+        if isinstance(op, ReturnOp):
+            ret = op
+            break
+        if op in ctx.fused_away:
+            env[op.results[0]] = env.raw(op.operands[0])
+            continue
+        rule = RULES.get(type(op))
+        if rule is None:
+            raise BackendError(
+                f"{op.name}: no lowering rule (backend/lower has rules for "
+                f"{', '.join(sorted(c.name for c in RULES))})"
+            )  # type: ignore[attr-defined]
+        ctx.begin_op(tags[n], f"{op.name}#{n}")
+        env[op.results[0]] = rule(ctx, op, env)
+    output_names: list[str] = []
+    if ret is not None:
+        for i, v in enumerate(ret.operands):
+            name = f"out{i}"
+            shape = tuple(shape_of(v.type))
+            ctx.begin_op("head", f"output {name}")
+            t = env.tensor(v)
+            if not (t.is_contiguous and t.addr >= (1 << 31) and t.dtype is DType.FP16):
+                dst = ctx.activation(shape)
+                copy(ctx, t, dst, name)
+                t = dst
+            ctx.symbols[name] = Symbol(name, t.addr, shape, t.dtype, "output")
+            output_names.append(name)
+    instrs, data_end, dram_size = ctx.finish()
+    return Lowered(
+        instrs=instrs,
+        layer_of=ctx.layer_of,
+        data=bytes(ctx.data),
+        dram_size=dram_size,
+        symbols=ctx.symbols,
+        input_names=input_names,
+        output_names=output_names,
+        data_end=data_end,
+    )
+
+
+_ = DTensor

@@ -1,0 +1,189 @@
+"""Tiled fp16 GEMM: ``out[M,N] = act(A[M,K] · B + bias)``, B stored [K,N] (or [N,K] with tb).
+
+The plan picks the tile sizes (mt, nt, kc) and the loop order that minimise an estimate of
+max(DMA cycles, MATMUL cycles) from the shared cost model, subject to the SRAM budgets of the
+config: A tiles in ``act``, B tiles in ``wgt``, fp32 accumulators in ``acc``, the fp16 output
+tile (and the bias row) in ``vec``. Streamed operands get double buffering (half the ring);
+an operand held across the inner loop (K in one step) may take the whole ring.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from backend.config import Config
+from backend.cost.formulas import dma_transfer_cycles, matmul_cycles
+from backend.isa import Buf, DType
+from backend.lower.context import LowerCtx
+from backend.lower.dma import load, store
+from backend.lower.values import DTensor
+
+A, W, C, V = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC
+ALIGN = 64
+
+
+def _al(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+@dataclass(frozen=True)
+class GemmPlan:
+    """Tile sizes, loop order ('m': rows outer, 'n': columns outer) and the estimate."""
+
+    mt: int
+    nt: int
+    kc: int
+    order: str
+    dram_bytes: int
+    est_cycles: float
+
+    def counts(self, m: int, n: int, k: int) -> tuple[int, int, int]:
+        return math.ceil(m / self.mt), math.ceil(n / self.nt), math.ceil(k / self.kc)
+
+
+def _cands(full: int, unit: int) -> list[int]:
+    out = {full}
+    t = unit
+    while t < full:
+        out.add(t)
+        t *= 2
+    for s in range(2, 9):
+        v = math.ceil(full / s / unit) * unit
+        if 0 < v < full:
+            out.add(v)
+    return sorted(out)
+
+
+@lru_cache(maxsize=4096)
+def plan_gemm(
+    m: int, n: int, k: int, config: Config, rings: tuple[int, int, int, int]
+) -> GemmPlan | None:
+    """Best plan for an M×K·K×N GEMM given the ring sizes of act, wgt, acc, vec (None: no fit)."""
+    r_act, r_wgt, r_acc, r_vec = rings
+    best: GemmPlan | None = None
+    a_bytes, b_bytes = 2 * m * k, 2 * k * n
+    for mt in _cands(m, config.matrix.rows):
+        for nt in _cands(n, config.matrix.cols):
+            c_tile = _al(4 * mt * nt)
+            o_tile = _al(2 * mt * nt) + _al(4 * nt)
+            if 2 * c_tile > r_acc or 2 * o_tile > r_vec:
+                continue
+            for kc in _cands(k, 16):
+                nm, nn, nk = math.ceil(m / mt), math.ceil(n / nt), math.ceil(k / kc)
+                a_tile, b_tile = _al(2 * mt * kc), _al(2 * kc * nt)
+                mm = matmul_cycles(mt, nt, kc, "fp16", config) * nm * nn * nk
+                for order in ("m", "n"):
+                    held_a = order == "m" and nk == 1
+                    held_b = order == "n" and nk == 1
+                    if (
+                        a_tile * (1 if held_a else 2) > r_act
+                        or b_tile * (1 if held_b else 2) > r_wgt
+                    ):
+                        continue
+                    if order == "m":
+                        traffic = (a_bytes if nk == 1 else a_bytes * nn) + b_bytes * nm
+                    else:
+                        traffic = (b_bytes if nk == 1 else b_bytes * nm) + a_bytes * nn
+                    traffic += 2 * m * n
+                    dma = dma_transfer_cycles(traffic, config)
+                    dma += config.dram.latency_cycles * (nm * nn * (nk * 2 + 1)) / 8
+                    est = max(dma, mm) + 0.1 * min(dma, mm)
+                    if best is None or est < best.est_cycles:
+                        best = GemmPlan(mt, nt, kc, order, traffic, est)
+    return best
+
+
+def gemm(
+    ctx: LowerCtx,
+    a: DTensor,
+    b: DTensor,
+    out: DTensor,
+    *,
+    tb: bool = False,
+    bias: DTensor | None = None,
+    act: str | None = None,
+) -> None:
+    """Emit the tiled GEMM. ``a`` [M,K] fp16, ``b`` [K,N] (tb: [N,K]) fp16, ``out`` [M,N] fp16,
+    ``bias`` fp32 [1,N] or None, ``act`` a VEC op name applied in fp32 (gelu, gelu_tanh, ...)."""
+    a, b, out = a.as2d(), b.as2d(), out.as2d()
+    m, k = a.shape
+    n = b.shape[0] if tb else b.shape[1]
+    rings = tuple(ctx.sram[x].ring for x in (A, W, C, V))
+    plan = plan_gemm(m, n, k, ctx.config, rings)  # type: ignore[arg-type]
+    if plan is None:
+        raise ctx.too_big(
+            f"GEMM {m}x{k}·{k}x{n}: no tiling fits the SRAM rings (act {rings[0]} B, "
+            f"wgt {rings[1]} B, acc {rings[2]} B, vec {rings[3]} B); the smallest tiles need "
+            f"acc {2 * 4 * min(m, ctx.config.matrix.rows) * min(n, ctx.config.matrix.cols)} B"
+        )
+    nm, nn, nk = plan.counts(m, n, k)
+    mt, nt, kc = plan.mt, plan.nt, plan.kc
+    outer, inner = (nm, nn) if plan.order == "m" else (nn, nm)
+    held: dict[int, int] = {}
+    for o in range(outer):
+        for i in range(inner):
+            mi, ni = (o, i) if plan.order == "m" else (i, o)
+            m0, n0 = mi * mt, ni * nt
+            ml, nl = min(mt, m - m0), min(nt, n - n0)
+            c_off = ctx.take(C, 4 * mt * nt)
+            for ki in range(nk):
+                k0 = ki * kc
+                kl = min(kc, k - k0)
+                if plan.order == "m" and nk == 1 and i > 0:
+                    a_off = held[0]
+                else:
+                    a_off = ctx.take(A, 2 * mt * kc)
+                    load(ctx, a.block(m0, ml, k0, kl), A, a_off)
+                    held[0] = a_off
+                if plan.order == "n" and nk == 1 and i > 0:
+                    b_off = held[1]
+                else:
+                    b_off = ctx.take(W, 2 * kc * nt)
+                    if tb:
+                        load(ctx, b.block(n0, nl, k0, kl), W, b_off)
+                    else:
+                        load(ctx, b.block(k0, kl, n0, nl), W, b_off)
+                    held[1] = b_off
+                ctx.emit(
+                    "MATMUL", mode="fp16", acc=int(ki > 0), tb=int(tb),
+                    a_buf=A, a_off=a_off, a_stride=kl, b_buf=W, b_off=b_off,
+                    b_stride=kl if tb else nl, c_buf=C, c_off=c_off, c_stride=nl,
+                    m=ml, n=nl, k=kl,
+                )  # fmt: skip
+            epilogue(ctx, c_off, ml, nl, out.block(m0, ml, n0, nl), bias, n0, act, nt)
+
+
+def epilogue(
+    ctx: LowerCtx,
+    c_off: int,
+    rows: int,
+    cols: int,
+    dst: DTensor,
+    bias: DTensor | None,
+    n0: int,
+    act: str | None,
+    nt: int,
+) -> None:
+    """fp32 accumulators → (+bias, activation) → fp16 → DRAM."""
+    o_bytes = _al(2 * rows * max(cols, nt))
+    v_off = ctx.take(V, o_bytes + _al(4 * nt))
+    if bias is not None:
+        b_off = v_off + o_bytes
+        load(ctx, bias.block(0, 1, n0, cols), V, b_off)
+        ctx.emit(
+            "VEC", op="add", bcast="row", dtype=DType.FP32, dst_buf=C, dst_off=c_off,
+            dst_stride=cols, a_buf=C, a_off=c_off, a_stride=cols, b_buf=V, b_off=b_off,
+            b_stride=cols, rows=rows, cols=cols,
+        )  # fmt: skip
+    if act is not None:
+        ctx.emit(
+            "VEC", op=act, dtype=DType.FP32, dst_buf=C, dst_off=c_off, dst_stride=cols,
+            a_buf=C, a_off=c_off, a_stride=cols, rows=rows, cols=cols,
+        )  # fmt: skip
+    ctx.emit(
+        "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=V, dst_off=v_off,
+        dst_stride=cols, src_buf=C, src_off=c_off, src_stride=cols, rows=rows, cols=cols,
+    )  # fmt: skip
+    store(ctx, dst, V, v_off)

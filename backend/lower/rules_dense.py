@@ -1,0 +1,159 @@
+"""Lowering of the matrix ops: linear, matmul, patch_embed, attention."""
+
+from __future__ import annotations
+
+import itertools
+
+from xdsl.ir import Operation
+
+from backend.isa import Buf, DType, to_f32
+from backend.lower.context import LowerCtx
+from backend.lower.dma import load, store
+from backend.lower.env import Env, bias_row, weight_t
+from backend.lower.gemm import gemm
+from backend.lower.registry import rule
+from backend.lower.values import DTensor
+from dialects import nn
+from dialects.nn_base import shape_of
+
+A, W, C, V = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC
+
+
+def _out(ctx: LowerCtx, op: Operation) -> DTensor:
+    return ctx.activation(shape_of(op.results[0].type))
+
+
+@rule(nn.LinearOp)
+def lower_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
+    """x·wᵀ + b: w pre-transposed to [in, out] in the data section, bias added in fp32."""
+    assert isinstance(op, nn.LinearOp)
+    x = env.tensor(op.input)
+    out = _out(ctx, op)
+    if env.is_weight(op.weight):
+        b = weight_t(ctx, env.weight(op.weight, "nn.linear"))
+        tb = False
+    else:
+        b, tb = env.tensor(op.weight), True
+    bias = bias_row(ctx, env.weight(op.bias, "nn.linear bias")) if op.bias is not None else None
+    gemm(ctx, x.as2d(), b, out.as2d(), tb=tb, bias=bias, act=ctx.fused_act.get(op))
+    return out
+
+
+@rule(nn.MatmulOp)
+def lower_matmul(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
+    """a·b (or a·bᵀ), one GEMM per batch index."""
+    assert isinstance(op, nn.MatmulOp)
+    a, b = env.tensor(op.lhs), env.tensor(op.rhs)
+    tb = op.bool_prop("transpose_b")
+    out = _out(ctx, op)
+    batch = a.shape[:-2]
+    if not batch:
+        gemm(ctx, a, b, out, tb=tb)
+        return out
+    for idx in itertools.product(*(range(d) for d in batch)):
+        gemm(ctx, _sub(a, idx), _sub(b, idx), _sub(out, idx), tb=tb)
+    return out
+
+
+def _sub(t: DTensor, idx: tuple[int, ...]) -> DTensor:
+    """The trailing 2-D matrix at batch index ``idx``."""
+    addr = t.addr + sum(i * s for i, s in zip(idx, t.strides, strict=False))
+    return DTensor(addr, t.shape[-2:], t.strides[-2:], t.dtype)
+
+
+@rule(nn.PatchEmbedOp)
+def lower_patch_embed(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
+    """im2col by strided DMA (one LOAD per patch row, channel and pixel row) then a GEMM."""
+    assert isinstance(op, nn.PatchEmbedOp)
+    img = env.tensor(op.input)
+    p = op.int_prop("patch")
+    c, h, w = img.shape
+    gh, gw, cpp = h // p, w // p, c * p * p
+    patches = ctx.activation((gh * gw, cpp))
+    row_bytes = gw * cpp * 2
+    per = max(1, min(gh, ctx.cap(A) // max(row_bytes, 1)))
+    if row_bytes > ctx.cap(A):
+        raise ctx.too_big(
+            f"patch_embed: one patch row of {row_bytes} B exceeds the act tile budget"
+        )
+    cs, hs = img.strides[0], img.strides[1]
+    for g0 in range(0, gh, per):
+        ng = min(per, gh - g0)
+        off = ctx.take(A, ng * row_bytes)
+        for g in range(ng):
+            for ci in range(c):
+                for ph in range(p):
+                    ctx.emit(
+                        "LOAD", dtype=DType.FP16, dst_buf=A,
+                        dst_off=off + (g * gw * cpp + (ci * p + ph) * p) * 2, dst_stride=cpp,
+                        src_addr=img.addr + ci * cs + ((g0 + g) * p + ph) * hs,
+                        src_stride=p * 2, rows=gw, cols=p,
+                    )  # fmt: skip
+        store(ctx, patches.block(g0 * gw, ng * gw, 0, cpp), A, off)
+    out = _out(ctx, op)
+    wt = weight_t(ctx, env.weight(op.weight, "nn.patch_embed"))
+    gemm(ctx, patches, wt, out, bias=bias_row(ctx, env.weight(op.bias, "nn.patch_embed bias")))
+    return out
+
+
+@rule(nn.AttentionOp)
+def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
+    """Per head: K_h, V_h resident; per query tile Q·K_hᵀ (tb=1), ROW softmax (scale, causal),
+    fp16 P, P·V_h, fp16 out."""
+    assert isinstance(op, nn.AttentionOp)
+    q, k, v = (env.tensor(x).as2d() for x in (op.query, op.key, op.value))
+    heads, d, dv = op.int_prop("heads"), op.int_prop("qk_dim"), op.int_prop("v_dim")
+    scale = to_f32(op.float_prop("scale"))
+    causal = op.bool_prop("causal")
+    sq, sk = q.shape[0], k.shape[0]
+    out = _out(ctx, op).as2d()
+    kv_bytes = 2 * sk * (d + dv)
+    if kv_bytes > ctx.cap(W, 1):
+        raise ctx.too_big(
+            f"attention: K and V of one head ({sk} keys, {kv_bytes} B) exceed the wgt buffer"
+        )
+    # query rows per tile: scores+out fp32 in acc, Q+P fp16 in act, out fp16 in vec, double-buffered
+    per_row = max(4 * (sk + dv) / ctx.cap(C), 2 * (d + sk) / ctx.cap(A), 2 * dv / ctx.cap(V))
+    qt = min(sq, int(1 / per_row) if per_row > 0 else sq)
+    if qt < 1:
+        raise ctx.too_big(f"attention: one query row needs {4 * (sk + dv)} B of acc (keys {sk})")
+    r = ctx.config.matrix.rows
+    if qt > r:
+        qt = qt // r * r
+    kv_depth = 2 if 2 * kv_bytes <= ctx.cap(W, 1) else 1
+    for h in range(heads):
+        kv = ctx.take(W, kv_bytes if kv_depth == 1 else kv_bytes)
+        load(ctx, k.block(0, sk, h * d, d), W, kv)
+        load(ctx, v.block(0, sk, h * dv, dv), W, kv + 2 * sk * d)
+        for q0 in range(0, sq, qt):
+            ql = min(qt, sq - q0)
+            a_off = ctx.take(A, 2 * qt * (d + sk))
+            p_off = a_off + 2 * qt * d
+            s_off = ctx.take(C, 4 * qt * (sk + dv))
+            o_off = s_off + 4 * qt * sk
+            load(ctx, q.block(q0, ql, h * d, d), A, a_off)
+            ctx.emit(
+                "MATMUL", mode="fp16", tb=1, a_buf=A, a_off=a_off, a_stride=d, b_buf=W,
+                b_off=kv, b_stride=d, c_buf=C, c_off=s_off, c_stride=sk, m=ql, n=sk, k=d,
+            )  # fmt: skip
+            ctx.emit(
+                "ROW", op="softmax", dtype=DType.FP32, dst_buf=C, dst_off=s_off, dst_stride=sk,
+                src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk, scale=scale,
+                causal=int(causal), row0=q0 + (sk - sq) if causal else 0,
+            )  # fmt: skip
+            ctx.emit(
+                "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=p_off,
+                dst_stride=sk, src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk,
+            )  # fmt: skip
+            ctx.emit(
+                "MATMUL", mode="fp16", a_buf=A, a_off=p_off, a_stride=sk, b_buf=W,
+                b_off=kv + 2 * sk * d, b_stride=dv, c_buf=C, c_off=o_off, c_stride=dv,
+                m=ql, n=dv, k=sk,
+            )  # fmt: skip
+            v_off = ctx.take(V, 2 * qt * dv)
+            ctx.emit(
+                "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=V, dst_off=v_off,
+                dst_stride=dv, src_buf=C, src_off=o_off, src_stride=dv, rows=ql, cols=dv,
+            )  # fmt: skip
+            store(ctx, out.block(q0, ql, h * dv, dv), V, v_off)
+    return out
