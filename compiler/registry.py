@@ -20,6 +20,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "canonicalize": _lazy("passes.canonicalize", "CanonicalizePass"),
     "cse": _lazy("passes.cse", "CommonSubexpressionEliminationPass"),
     "dce": _lazy("passes.dce", "DeadCodeEliminationPass"),
+    "depgraph": _lazy("passes.depgraph", "DepGraphPass"),
     "shape-check": _lazy("passes.shape_check", "ShapeCheckPass"),
 }
 

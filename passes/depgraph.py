@@ -18,7 +18,8 @@ size 1, members are that head's Q/K/V rows and projection columns), `hidden` (ot
 channels, e.g. BERT's pooler), `token` (token dims), `unused` (weight entries nothing reads, e.g.
 position rows past the sequence length) and `channel` (anything else).
 
-**Constraints** for a pruning pass: a group with `blocked_by` must not be pruned (an op without a rule,
+**Constraints** for a pruning pass: a group with `factors` touches a reshape-factored view (e.g.
+[S, 64] → [S, 4, 16]): the removed slots must leave each factored view a full grid; a group with `blocked_by` must not be pruned (an op without a rule,
 a function input/output, or a coupling the rules cannot express touches it); a `head` group is removed
 whole; `qk_dim` (and `v_dim`) groups with the same `tie` must keep equal sizes (nn.attention has one
 qk_dim for all heads); at least one head must stay.
@@ -84,6 +85,9 @@ class Group:
     tie: str | None = None
     head: tuple[str, int] | None = None  # (attention result name, head index)
     parts: list[str] = field(default_factory=list)  # head groups: their qk_dim / v_dim groups
+    # Reshape-factored value dims the group touches ((value name, dims, sizes)): slots must be removed
+    # so that each stays a full grid (e.g. the same inner channels in every head of a split-heads view).
+    factors: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     ops: list[Operation] = field(default_factory=list)  # ops that own members (IR annotation)
 
     @property
@@ -229,7 +233,12 @@ def _make_group(raw: _Raw, names: dict[SSAValue, str]) -> Group:
             ops += [o for o in _owners(node.value) if o not in ops]
         else:
             values.append(ValueDim(node.value, names.get(node.value, "%?"), node.dims, idx))
-    return Group("", "channel", raw.slots, members, values, blockers, ops=ops)
+    grp = Group("", "channel", raw.slots, members, values, blockers, ops=ops)
+    for v in values:
+        if len(v.dims) > 1:
+            shape = tuple(int(v.value.type.get_shape()[d]) for d in v.dims)  # type: ignore[attr-defined]
+            grp.factors.append((v.name, v.dims, shape))
+    return grp
 
 
 def _kind(

@@ -114,7 +114,7 @@ def to_json(dg: DepGraph) -> dict[str, object]:
 
 
 def _quote(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + s.replace('"', '\\"') + '"'
 
 
 def to_dot(dg: DepGraph) -> str:

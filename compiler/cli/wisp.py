@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "compile": "compiler.cli.cmd_compile",
     "eval": "compiler.cli.cmd_eval",
     "run": "compiler.cli.cmd_run",
+    "depgraph": "compiler.cli.cmd_depgraph",
 }
 
 
