@@ -4,6 +4,7 @@ the failing op and its place, and printing."""
 from __future__ import annotations
 
 import io
+import re
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import FileLineColLoc, IntAttr, ModuleOp, StringAttr
@@ -11,9 +12,16 @@ from xdsl.ir import Operation
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError
+from xdsl.utils.mlir_lexer import MLIRLexer
 
 from compiler.errors import WispError
 from passes.context import PassContext
+
+# xDSL 0.74's string-literal regex nests `+` inside `*`, so an unterminated "... on a long line
+# backtracks exponentially (40 characters take hours). The same language without the nesting:
+MLIRLexer._unescaped_characters_regex = re.compile(
+    r'"(?:[^"\\\n\v\f]|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*"'
+)
 
 
 def make_context() -> PassContext:
