@@ -137,6 +137,7 @@ def _propagate_composites(c: Couplings) -> tuple[dict[NodeKey, Operation], set[i
         by_value.setdefault(a, []).append((b, m, ids))
         by_value.setdefault(b, []).append((a, {v: k for k, v in m.items()}, ids))
     dropped: set[int] = set()
+    done: set[tuple[frozenset[int], Dims, Dims]] = set()
     work = list(origin)
     while work:
         value, dims = key = work.pop()
@@ -150,10 +151,12 @@ def _propagate_composites(c: Couplings) -> tuple[dict[NodeKey, Operation], set[i
                 mine = link.a if link.a[0] is value else link.b
                 if len(mine[1]) == 1 and mine[1][0] in dims:
                     dropped.add(i)
+            pair = frozenset((id(value), id(other)))
+            if (pair, dims, new_dims) not in done and (pair, new_dims, dims) not in done:
+                done.add((pair, dims, new_dims))
+                c.links.append(Link(key, new_key, np.arange(flat.size), flat, "factored", None))
             if new_key not in origin:
                 origin[new_key] = origin[key]
-                ia = np.arange(flat.size)
-                c.links.append(Link(key, new_key, ia, flat, "factored", None))
                 work.append(new_key)
     return origin, dropped
 

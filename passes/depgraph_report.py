@@ -45,6 +45,8 @@ def _group_lines(g: Group) -> list[str]:
         extra.append(f"tie {g.tie}")
     if g.parts:
         extra.append("parts " + ", ".join(g.parts))
+    for name, dims, sizes in g.factors:
+        extra.append(f"factored {name}#{','.join(map(str, dims))} as {list(sizes)}")
     head = f"  {g.id:<10} {g.kind:<7} size {g.size:<5}"
     head += f" {len(g.members)} weights, {len(g.values)} value dims" + (
         f"; {'; '.join(extra)}" if extra else ""
@@ -75,6 +77,8 @@ def to_text(dg: DepGraph, title: str = "") -> str:
     for g in groups:
         if g.prunable:
             out += _group_lines(g)
+    if not any(g.prunable for g in groups):
+        out.append("  (none)")
     blocked = [g for g in groups if not g.prunable]
     if blocked:
         out += ["", "blocked groups:"]
