@@ -309,18 +309,10 @@ def _head_groups(
             ]
             blockers += [b for b in p.blocked_by if b not in blockers]
             ops += [o for o in p.ops if o not in ops]
-        head = Group(
-            "",
-            "head",
-            1,
-            members,
-            values,
-            blockers,
-            None,
-            (names[attn.results[0]], h),
-            [p.id for p in ps],
-            ops,
-        )
+        head = Group("", "head", 1, members, values, blockers, head=(names[attn.results[0]], h))
+        head.parts = [p.id for p in ps]
+        head.ops = ops
+        head.factors = [f for p in ps for f in p.factors]
         out.append(head)
     return out
 
