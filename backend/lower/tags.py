@@ -1,8 +1,8 @@
 """Layer tags for instruction comments and per-layer reports.
 
-An op that reads a weight `blocks.N.X.*` belongs to `blocks.N.X` (attn, mlp, norm1, ...). Other
-ops take the tag of their most recently defined operand that has one. Ops before the first block
-are `embed`, ops after the last block are `head`.
+An op that reads a weight `blocks.N.X.*` belongs to `blocks.N.X` (attn, mlp, norm1, ...). An op
+without weights takes the block tag of its last operand that has one (a residual add joins the
+sublayer it closes). Everything else is `embed` before the first block and `head` after it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from xdsl.ir import Operation, SSAValue
 
 from dialects import nn
 
+_PREFIXES = ("blocks.", "layers.", "h.")
 _BLOCK = re.compile(r"^((?:blocks|layers|h)\.\d+\.[A-Za-z0-9_]+)\.")
 
 
@@ -23,26 +24,22 @@ def layer_tags(ops: list[Operation]) -> list[str]:
     seen_block = False
     for op in ops:
         tag = ""
+        has_weight = False
         for v in op.operands:
             owner = v.owner
             if isinstance(owner, nn.WeightOp):
+                has_weight = True
                 m = _BLOCK.match(owner.symbol)
                 if m:
                     tag = m.group(1)
                     break
-        if not tag:
+        if not tag and not has_weight:
             cands = [tag_of_value[v] for v in op.operands if v in tag_of_value]
-            block_tags = [t for t in cands if t.startswith(("blocks.", "layers.", "h."))]
-            if block_tags:
-                tag = block_tags[-1]
-            elif seen_block:
-                tag = "head"
-            else:
-                tag = "embed"
-        if tag.startswith(("blocks.", "layers.", "h.")):
-            seen_block = True
-        elif seen_block and not isinstance(op, nn.WeightOp):
-            tag = "head"
+            block_tags = [t for t in cands if t.startswith(_PREFIXES)]
+            tag = block_tags[-1] if block_tags else ""
+        if not tag:
+            tag = "head" if seen_block else "embed"
+        seen_block = seen_block or tag.startswith(_PREFIXES)
         tags.append(tag)
         for r in op.results:
             tag_of_value[r] = tag
