@@ -31,7 +31,7 @@ from pathlib import Path
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from backend.errors import AsmError, IsaError
+from backend.errors import AsmError, BackendError, IsaError
 from backend.isa import (
     ISA,
     Buf,
@@ -590,3 +590,39 @@ def _data_lines(data: bytes, width: int) -> list[str]:
     if zeros:
         out.append(f".zero {zeros}")
     return out
+
+
+# ---- command line -------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m backend.asm IN.s -o OUT.npubin`` or ``python -m backend.asm -d IN.npubin``."""
+    import argparse
+    import sys
+
+    from backend.npubin import read, write
+
+    ap = argparse.ArgumentParser(prog="python -m backend.asm", description=main.__doc__)
+    ap.add_argument("input", help="assembly (.s) or, with -d, a .npubin file")
+    ap.add_argument("-d", "--disassemble", action="store_true", help="disassemble a .npubin")
+    ap.add_argument("-o", "--output", help="output file (default: stdout for -d)")
+    args = ap.parse_args(argv)
+    try:
+        src = Path(args.input)
+        if args.disassemble:
+            text = disassemble(read(src.read_bytes(), str(src)))
+            if args.output:
+                Path(args.output).write_text(text, encoding="utf-8")
+            else:
+                sys.stdout.write(text)
+        else:
+            out = Path(args.output) if args.output else src.with_suffix(".npubin")
+            out.write_bytes(write(assemble(src.read_text(encoding="utf-8"), str(src))))
+    except (BackendError, OSError, UnicodeDecodeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

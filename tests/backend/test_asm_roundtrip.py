@@ -8,7 +8,15 @@ import pytest
 from hypothesis import given
 from test_isa_strategies import PROGRAM_SETTINGS, programs
 
-from backend.asm import assemble, disassemble, format_float, format_instr, grammar, operands
+from backend.asm import (
+    assemble,
+    disassemble,
+    format_float,
+    format_instr,
+    grammar,
+    main,
+    operands,
+)
 from backend.encoding import encode, instrs_equal
 from backend.isa import ISA, to_f32
 from backend.npubin import read, write
@@ -150,3 +158,18 @@ def test_grammar_is_generated_from_the_table() -> None:
         assert f'"{cls.mnemonic}"' in g
         for o in operands(cls):
             assert f"/{o.key}[ \\t]*=/" in g
+
+
+def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = EXAMPLES[0]
+    out = tmp_path / "p.npubin"
+    assert main([str(src), "-o", str(out)]) == 0
+    assert read(out.read_bytes()) == assemble(src.read_text())
+    assert main(["-d", str(out)]) == 0
+    assert capsys.readouterr().out == disassemble(assemble(src.read_text()))
+    bad = tmp_path / "bad.s"
+    bad.write_text("nop\nsetp pdst=p0, value=1\n")
+    assert main([str(bad)]) == 1
+    assert f"error: {bad}:2:11: field 'pdst' value 0" in capsys.readouterr().err
+    assert main(["-d", str(bad)]) == 1
+    assert "bad magic" in capsys.readouterr().err
