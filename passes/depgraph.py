@@ -386,7 +386,7 @@ def annotate(module: ModuleOp, dg: DepGraph) -> None:
             op.attributes[ATTR_BLOCKED] = ArrayAttr([StringAttr(x) for x in bad])
     for op in module.walk():
         ids = blocks.get(where(op, dg.dims.names))
-        if ids and not isinstance(op, ReturnOp):
+        if ids:
             op.attributes[ATTR_BLOCKS] = ArrayAttr([StringAttr(x) for x in ids])
 
 

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
+
+    from compiler.model import Model
 
 HELP = "show MODEL's pruning groups (heads, QK/V dims, FFN units, embed dim) and what blocks them"
 
@@ -28,17 +36,31 @@ def run(args: argparse.Namespace) -> int:
     from compiler.io_util import write_text_atomic
     from passes.depgraph import analyze
 
-    model = model_from_args(args)
-    dg = analyze(model.module)
+    module, name = _module(args, model_from_args)
+    dg = analyze(module)
     if args.format == "json":
-        text = json.dumps({"model": model.name, **dg.to_json()}, indent=1) + "\n"
+        text = json.dumps({"model": name, **dg.to_json()}, indent=1) + "\n"
     elif args.format == "dot":
         text = dg.to_dot()
     else:
-        text = dg.to_text(model.name)
+        text = dg.to_text(name)
     if args.output:
         write_text_atomic(args.output, text)
         print(f"wrote {args.output}: {len(dg.groups)} groups ({len(dg.prunable())} prunable)")
     else:
         print(text, end="")
     return 0
+
+
+def _module(
+    args: argparse.Namespace, load: Callable[[argparse.Namespace], Model]
+) -> tuple[ModuleOp, str]:
+    """The analysis needs no weights: a NAME.mlir without NAME.weights.npz is parsed on its own."""
+    path = Path(args.model)
+    beside = path.with_name(path.name.removesuffix(".mlir") + ".weights.npz")
+    if path.suffix == ".mlir" and path.is_file() and args.weights is None and not beside.exists():
+        from compiler.ir import parse_module
+
+        return parse_module(path.read_text(), str(path)), path.stem
+    model = load(args)
+    return model.module, model.name
