@@ -22,6 +22,7 @@ from backend.lower.values import DTensor
 
 A, W, C, V = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC
 ALIGN = 64
+TRAFFIC_WEIGHT = 2  # DRAM cycles also cost energy and bandwidth others could use: prefer reuse
 
 
 def _al(n: int) -> int:
@@ -89,7 +90,7 @@ def plan_gemm(
                     traffic += 2 * m * n
                     dma = dma_transfer_cycles(traffic, config)
                     dma += config.dram.latency_cycles * (nm * nn * (nk * 2 + 1)) / 8
-                    est = max(dma, mm) + 0.1 * min(dma, mm)
+                    est = max(dma, mm) + 0.1 * min(dma, mm) + TRAFFIC_WEIGHT * dma
                     if best is None or est < best.est_cycles:
                         best = GemmPlan(mt, nt, kc, order, traffic, est)
     return best
