@@ -97,6 +97,7 @@ def to_json(dg: DepGraph) -> dict[str, object]:
             "tie": g.tie,
             "head": None if g.head is None else {"attention": g.head[0], "index": g.head[1]},
             "parts": g.parts,
+            "factors": [{"value": n, "dims": list(d), "sizes": list(z)} for n, d, z in g.factors],
             "members": [
                 {"symbol": m.symbol, "axis": m.axis, "indices": m.indices.tolist()}
                 for m in g.members
