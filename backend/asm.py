@@ -208,7 +208,7 @@ def _syntax_error(e: UnexpectedInput, text: str, filename: str) -> AsmError:
         got = repr(m.group(0) if m else text[e.pos_in_stream : e.pos_in_stream + 1])
         expected = e.allowed or set()
     elif isinstance(e, UnexpectedToken):
-        got = "end of line" if e.token.type == "_NL" else repr(str(e.token))
+        got = "end of line" if e.token.type == "_NL" else reprlib.repr(str(e.token))
         expected = e.expected or set()
     elif isinstance(e, UnexpectedEOF):
         lines = text.split("\n")
@@ -264,10 +264,10 @@ class _Asm:
         try:
             x = float.fromhex(s) if "x" in s.lower() else float(s)
         except (ValueError, OverflowError) as e:
-            raise self.err(tok, f"bad float {s!r}") from e
+            raise self.err(tok, f"bad float {reprlib.repr(s)}") from e
         y = to_f32(x)
-        if math.isinf(y) and not math.isinf(x):
-            raise self.err(tok, f"float immediate {s} overflows float32")
+        if math.isinf(y) and "inf" not in s:
+            raise self.err(tok, f"float immediate {reprlib.repr(s)} overflows float32")
         return y
 
     def field_value(self, f: Field, node: Token | Tree) -> tuple[int | float, Token]:

@@ -33,6 +33,8 @@ SETP = "setp pdst=p1, value=1"
         ("load dst=act[0x400000]\n", "f.s:1:14:", "'dst_off' value 4194304 out of range"),
         ("load dst=foo[0]\n", "f.s:1:10:", "buf[offset] (buf: act|wgt|acc|vec|idx)"),
         ("cmp imm=1e39\n", "f.s:1:9:", "overflows float32"),
+        ("cmp imm=-1e309\n", "f.s:1:9:", "overflows float32"),
+        ("cmp imm=" + "1" * 400, "f.s:1:9:", "overflows float32"),
         ("cmp imm=nan\n", "f.s:1:9:", "unexpected"),
         ("vec imm=1\n", "f.s:1:1:", "vec: missing operand 'op'"),
         ("nop\nvec op=exp,\n", "f.s:2:12:", "unexpected end of line"),
