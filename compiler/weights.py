@@ -66,11 +66,11 @@ class WeightStore(MutableMapping[str, np.ndarray]):
     def load(path: str | os.PathLike[str]) -> WeightStore:
         """Read a `.npz` written by `save` (or any npz of named arrays)."""
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
                 return WeightStore({k: data[k] for k in data.files})
         except FileNotFoundError:
             raise WispError(f"{path}: weights file not found") from None
-        except (OSError, ValueError, zipfile.BadZipFile) as e:
+        except (OSError, ValueError, TypeError, zipfile.BadZipFile) as e:  # TypeError: a .npy
             raise WispError(f"{path}: not a valid .npz weights file ({e})") from None
 
     def check(self, module: ModuleOp) -> None:
