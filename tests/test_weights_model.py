@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from frontdoor_util import REDUCED, build_reduced, random_inputs, randomize_weights
 from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, DenseResourceAttr
 
 from compiler import reference
@@ -13,7 +14,6 @@ from compiler.errors import WispError
 from compiler.ir import parse_module, print_module
 from compiler.model import Model
 from compiler.weights import WeightStore
-from frontdoor_util import REDUCED, build_reduced, random_inputs, randomize_weights
 
 
 def _arrays() -> dict[str, np.ndarray]:
