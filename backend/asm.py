@@ -25,12 +25,14 @@ import json
 import math
 import re
 import reprlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from backend.encoding import encode_int
 from backend.errors import AsmError, BackendError, IsaError
 from backend.isa import (
     ISA,
@@ -61,9 +63,12 @@ class Operand:
         return len(self.fields) == 2
 
 
-@functools.cache
 def operands(cls: InstrClass) -> tuple[Operand, ...]:
     """The asm operands of ``cls`` in canonical order (derived from its fields)."""
+    return _OPERANDS[cls.name]
+
+
+def _operands(cls: InstrClass) -> tuple[Operand, ...]:
     names = {f.name for f in cls.fields}
     out: list[Operand] = []
     fs = cls.fields
@@ -84,6 +89,9 @@ def operands(cls: InstrClass) -> tuple[Operand, ...]:
             out.append(Operand(f.name, (f,)))
             i += 1
     return tuple(out)
+
+
+_OPERANDS = {c.name: _operands(c) for c in ISA}
 
 
 # ---- grammar ------------------------------------------------------------------------------------
@@ -514,38 +522,58 @@ def _format_field(f: Field, v: int | float) -> str:
     return str(int(v))
 
 
-def _is_default(f: Field, v: int | float) -> bool:
-    if f.default is None:
-        return False
-    if f.kind == "f32":
-        return f32_bits(float(v)) == f32_bits(float(f.default))
-    return v == f.default
-
-
 def _queues(mask: int) -> str:
     return ",".join(q.name.lower() for q in Queue if mask >> q & 1)
 
 
+_Fmt = Callable[[Mapping[str, int | float]], "str | None"]
+
+
+def _formatter(o: Operand) -> _Fmt:
+    """A function printing operand ``o`` of an args mapping (None when it holds its default)."""
+    f = o.fields[0]
+    if o.grouped:
+        fo = o.fields[1]
+        names = f.names
+        dflt = (f.default, fo.default) if f.default is not None else None
+
+        def grouped(a: Mapping[str, int | float]) -> str | None:
+            b, off = a[f.name], a[fo.name]
+            if dflt is not None and (b, off) == dflt:
+                return None
+            return f"{o.key}={names[int(b)]}[{hex(int(off))}]"
+
+        return grouped
+
+    if f.kind == "f32":
+        dbits = None if f.default is None else f32_bits(float(f.default))
+
+        def flt(a: Mapping[str, int | float]) -> str | None:
+            v = float(a[f.name])
+            return None if f32_bits(v) == dbits else f"{o.key}={format_float(v)}"
+
+        return flt
+
+    def single(a: Mapping[str, int | float]) -> str | None:
+        v = a[f.name]
+        return None if v == f.default else f"{o.key}={_format_field(f, v)}"
+
+    return single
+
+
+_FORMATTERS = {c.name: tuple(_formatter(o) for o in operands(c)) for c in ISA}
+
+
 def format_instr(i: Instr) -> str:
     """The canonical one-line assembly of ``i`` (including its comment, if any)."""
-    parts: list[str] = []
+    ops = [t for fmt in _FORMATTERS[i.cls.name] if (t := fmt(i.args)) is not None]
+    line = i.cls.mnemonic + (" " + ", ".join(ops) if ops else "")
     if i.pred or i.pneg:
-        parts.append(f"@{'!' if i.pneg else ''}p{i.pred}")
-    ops: list[str] = []
-    for o in operands(i.cls):
-        vals = [i.args[f.name] for f in o.fields]
-        if all(_is_default(f, v) for f, v in zip(o.fields, vals, strict=True)):
-            continue
-        if o.grouped:
-            ops.append(f"{o.key}={_format_field(o.fields[0], vals[0])}[{hex(int(vals[1]))}]")
-        else:
-            ops.append(f"{o.key}={_format_field(o.fields[0], vals[0])}")
-    parts.append(i.cls.mnemonic + (" " + ", ".join(ops) if ops else ""))
+        line = f"@{'!' if i.pneg else ''}p{i.pred} {line}"
     if i.wait:
-        parts.append(f"wait({_queues(i.wait)})")
+        line += f" wait({_queues(i.wait)})"
     if i.signal:
-        parts.append(f"signal({_queues(i.signal)})")
-    line = " ".join(parts)
+        line += f" signal({_queues(i.signal)})"
     if i.comment:
         line += "  ; " + " ".join(i.comment.split())
     return line
@@ -571,6 +599,8 @@ def disassemble(program: Program, incbin: str | None = None, width: int = 32) ->
             out.append(f".incbin {json.dumps(incbin)}")
     else:
         out.extend(_data_lines(program.data, width))
+    for n, i in enumerate(program.instrs):
+        encode_int(i, n)  # raises IsaError (naming the instruction) rather than print bad text
     out.extend(format_instr(i) for i in program.instrs)
     return "\n".join(out) + "\n"
 
