@@ -74,7 +74,7 @@ class Couplings:
     def same(self, a: SSAValue, b: SSAValue, dims: dict[int, int]) -> None:
         for da, db in dims.items():
             self.link(a, da, b, db)
-        self.passthrough.append((a, b, dims, self.op))  # type: ignore[arg-type]
+        self.passthrough.append((a, b, dims, self.current))
 
     def block(self, value: SSAValue, dims: Sequence[int] | None, reason: str) -> None:
         rank = len(shape_of(value.type)) if _ranked(value) else 0
@@ -82,10 +82,16 @@ class Couplings:
             self.blocks.append(((value, (d % rank,)), self.op, reason))
 
     def heads(self, value: SSAValue, dim: int, role: str, width: int) -> None:
-        self.head_marks.append(((value, (dim,)), self.op, role, width))  # type: ignore[arg-type]
+        self.head_marks.append(((value, (dim,)), self.current, role, width))
 
     def role(self, value: SSAValue, dim: int, role: str) -> None:
-        self.roles.append(((value, (dim % len(shape_of(value.type)),)), self.op, role))  # type: ignore[arg-type]
+        self.roles.append(((value, (dim % len(shape_of(value.type)),)), self.current, role))
+
+    @property
+    def current(self) -> Operation:
+        """The op whose rule is running."""
+        assert self.op is not None
+        return self.op
 
 
 Rule = Callable[[Operation, Couplings], None]

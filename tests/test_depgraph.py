@@ -123,3 +123,10 @@ def test_text_json_dot(zoo) -> None:  # noqa: ANN001
     assert len(data["groups"]) == len(dg.groups)  # type: ignore[arg-type]
     dot = dg.to_dot()
     assert dot.startswith("graph depgraph {") and dot.count(" -- ") == dg.graph.number_of_edges()
+
+
+def test_params_per_slot_matches_model_sizes(zoo) -> None:  # noqa: ANN001
+    name, model, dg = zoo
+    c = SMALL[name]
+    smaller = build(name, **{**c, "mlp_dim": c["mlp_dim"] - 1}).weights.num_params
+    assert sum(g.params_per_slot for g in dg.prunable("ffn")) == model.weights.num_params - smaller
