@@ -217,6 +217,9 @@ class InstrClass:
         object.__setattr__(self, "shifts", tuple(shifts))
         object.__setattr__(self, "field_index", {n: i for i, n in enumerate(names)})
 
+    def __hash__(self) -> int:
+        return hash((self.name, self.opcode))
+
     @property
     def used_bits(self) -> int:
         """Header plus class field bits."""

@@ -18,7 +18,8 @@ from backend.asm import (
     operands,
 )
 from backend.encoding import encode, instrs_equal
-from backend.isa import ISA, to_f32
+from backend.errors import IsaError
+from backend.isa import BY_NAME, ISA, Instr, make, to_f32
 from backend.npubin import read, write
 from backend.program import Program
 
@@ -173,3 +174,9 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert f"error: {bad}:2:11: field 'pdst' value 0" in capsys.readouterr().err
     assert main(["-d", str(bad)]) == 1
     assert "bad magic" in capsys.readouterr().err
+
+
+def test_disassemble_refuses_invalid_instructions() -> None:
+    bad = Instr(BY_NAME["SETP"], {"pdst": 0, "value": 1})
+    with pytest.raises(IsaError, match=r"instruction 1 \(SETP\): field 'pdst' value 0"):
+        disassemble(Program(instrs=[make("NOP"), bad]))
