@@ -15,9 +15,9 @@ class FoldIdentityReshape(RewritePattern):
     def match_and_rewrite(self, op: nn.ReshapeOp, rewriter: PatternRewriter) -> None:
         src = op.input
         if src.type == op.result.type:
-            rewriter.replace_op(op, [], [src])
+            rewriter.replace(op, [], [src])
         elif isinstance(src.owner, nn.ReshapeOp):
-            rewriter.replace_op(op, nn.ReshapeOp.make([src.owner.input], op.result.type))
+            rewriter.replace(op, nn.ReshapeOp.make([src.owner.input], op.result.type))
 
 
 class FoldTranspose(RewritePattern):
@@ -27,11 +27,11 @@ class FoldTranspose(RewritePattern):
     def match_and_rewrite(self, op: nn.TransposeOp, rewriter: PatternRewriter) -> None:
         perm = op.ints_prop("perm")
         if perm == tuple(range(len(perm))):
-            rewriter.replace_op(op, [], [op.input])
+            rewriter.replace(op, [], [op.input])
         elif isinstance(inner := op.input.owner, nn.TransposeOp):
             inner_perm = inner.ints_prop("perm")
             composed = tuple(inner_perm[p] for p in perm)
-            rewriter.replace_op(op, nn.TransposeOp.make([inner.input], perm=composed))
+            rewriter.replace(op, nn.TransposeOp.make([inner.input], perm=composed))
 
 
 class FoldFullSlice(RewritePattern):
@@ -40,7 +40,7 @@ class FoldFullSlice(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: nn.SliceOp, rewriter: PatternRewriter) -> None:
         if shape_of(op.input.type) == shape_of(op.result.type):
-            rewriter.replace_op(op, [], [op.input])
+            rewriter.replace(op, [], [op.input])
 
 
 class FoldSingleConcat(RewritePattern):
@@ -49,4 +49,4 @@ class FoldSingleConcat(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: nn.ConcatOp, rewriter: PatternRewriter) -> None:
         if len(op.operands) == 1:
-            rewriter.replace_op(op, [], [op.operands[0]])
+            rewriter.replace(op, [], [op.operands[0]])
