@@ -41,14 +41,20 @@ def make_context() -> PassContext:
 
 
 class LocatingParser(Parser):
-    """A parser that records each op's file:line:col as its MLIR location (not printed by default)."""
+    """A parser that records each op's file:line:col as its MLIR location (not printed by default).
+
+    `line_offset` shifts lines for a chunk of a larger file (wisp-opt --split-input-file)."""
+
+    def __init__(self, ctx: Context, text: str, name: str = "<unknown>", line_offset: int = 0) -> None:
+        super().__init__(ctx, text, name)
+        self.line_offset = line_offset
 
     def parse_operation(self) -> Operation:
         start = self._current_token.span.get_location()
         op = super().parse_operation()
         if not isinstance(op.location, FileLineColLoc):
             op.location = FileLineColLoc(
-                StringAttr(start.file), IntAttr(start.line), IntAttr(start.col)
+                StringAttr(start.file), IntAttr(start.line + self.line_offset), IntAttr(start.col)
             )
         return op
 

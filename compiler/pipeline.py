@@ -63,11 +63,15 @@ def run_pipeline(
     print_ir_after_all: bool = False,
     dump_dir: str | Path | None = None,
     stream: TextIO | None = None,
+    with_weights: bool = True,
 ) -> list[PassRecord]:
-    """Run the passes on `model` in place (IR and weights); verify after each; return per-pass records."""
+    """Run the passes on `model` in place (IR and weights); verify after each; return per-pass records.
+
+    `with_weights=False` runs on IR alone (wisp-opt without a weights file): passes that need weights
+    then fail with a clear error, and analyses such as shape-check check the IR only."""
     passes = parse_pipeline(spec) if isinstance(spec, str) else spec
     ctx = make_context()
-    ctx.weights = model.weights
+    ctx.weights = model.weights if with_weights else None
     out = stream or sys.stdout
     dump = Path(dump_dir) if dump_dir is not None else None
     if dump is not None:
@@ -90,7 +94,8 @@ def run_pipeline(
         if dump is not None and text is not None:
             (dump / _dump_name(index, p.name)).write_text(text)
         records.append(PassRecord(p.name, seconds, text if keep_ir else None))
-    model.weights = ctx.weights  # type: ignore[assignment]
+    if with_weights:
+        model.weights = ctx.weights  # type: ignore[assignment]
     return records
 
 

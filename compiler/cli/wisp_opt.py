@@ -38,11 +38,19 @@ class WispOptMain(xDSLOptMain):
     def register_all_frontends(self) -> None:
         def parse_mlir(stream: IO[bytes]) -> ModuleOp:
             text = stream.read().decode()
-            return LocatingParser(self.ctx, text, self.get_input_name()).parse_module(
-                not self.args.no_implicit_module
-            )
+            return LocatingParser(
+                self.ctx, text, self.get_input_name(), self.chunk_line_offset
+            ).parse_module(not self.args.no_implicit_module)
 
         self.available_frontends["mlir"] = parse_mlir
+
+    chunk_line_offset = 0
+
+    def parse_chunk(
+        self, chunk: IO[bytes], file_extension: str, start_offset: int = 0
+    ) -> ModuleOp | None:
+        self.chunk_line_offset = start_offset  # lines before this --split-input-file chunk
+        return super().parse_chunk(chunk, file_extension, start_offset)
 
     def register_all_passes(self) -> None:
         for name, factory in PASSES.items():
@@ -97,6 +105,7 @@ class WispOptMain(xDSLOptMain):
                 self.passes,
                 print_ir_after_all=self.args.print_ir_after_all,
                 dump_dir=self.args.ir_dump_dir,
+                with_weights=self.weights is not None,
             )
         except WispError as e:
             if self.args.verify_diagnostics:

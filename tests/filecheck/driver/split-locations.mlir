@@ -1,9 +1,8 @@
 // Under --split-input-file, verifier errors should carry the line in the whole file, as parse errors do.
-// KNOWN BUG: they carry the line within the chunk. wisp-opt's frontend (parse_mlir in
+// (Fixed: this was a known bug.)
 // compiler/cli/wisp_opt.py) ignores the chunk's line offset that xDSL passes to parse_chunk, so
 // LocatingParser records chunk-relative lines (xDSL itself shifts ParseError spans, so parse errors are
 // right). Remove the XFAIL line once that is fixed (lit then reports XPASS, i.e. a failure, as a reminder).
-// XFAIL: *
 // RUN: wisp-opt %s --split-input-file --verify-diagnostics | filecheck %s
 
 // CHECK: {{.*}}split-locations.mlir:[[# @LINE + 2]]:3: nn.relu: expected a floating-point tensor, got tensor<4xi32>

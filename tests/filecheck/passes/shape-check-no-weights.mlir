@@ -1,9 +1,8 @@
 // shape-check without weights should only verify the IR ("when weights are present" in its docstring).
-// KNOWN BUG: wisp-opt hands the pipeline an empty WeightStore when no weights file is given
+// (Fixed: this was a known bug.)
 // (`self.weights or WeightStore()` in compiler/cli/wisp_opt.py), so shape-check reports
 // "pass 'shape-check': nn.weight @fc.weight: missing from the weight store". Remove the XFAIL line once
 // that is fixed (lit then reports this test as XPASS, i.e. a failure, as a reminder).
-// XFAIL: *
 // RUN: wisp-opt %s -p shape-check | filecheck %s
 
 // CHECK-LABEL: func.func @mlp
