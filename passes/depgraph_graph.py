@@ -218,11 +218,14 @@ def build_dim_graph(module: ModuleOp) -> DimGraph:
         for d in key[1]:
             single = nodes[(key[0], (d,))]
             node.blockers.extend(single.blockers)
-            if linked.get(single.key):
+            others = [link.op for link in linked.get(single.key, [])]
+            if others:
+                by = sorted({where(o, names) for o in others if o is not None}) or ["a reshape"]
                 b = Blocker(
                     *blame(op),
-                    f"nn.reshape factors dims {list(key[1])} of {names[key[0]]} together, but dim {d}"
-                    " is also coupled on its own (e.g. a token dim mixed with a channel dim)",
+                    f"nn.reshape factors dims {list(key[1])} of {names[key[0]]} together, but dim"
+                    f" {d} is also coupled on its own by {', '.join(by)} (e.g. a token dim mixed"
+                    " with a channel dim)",
                 )
                 node.blockers.append(b)
                 single.blockers.append(b)

@@ -14,7 +14,7 @@ from compiler.ir import parse_module
 from compiler.model import Model
 from compiler.models import LayerNorm, Linear, Module, ModuleList, trace
 from compiler.models import functional as F
-from compiler.models.builder import Tensor
+from compiler.models.builder import Parameter, Tensor, normal
 from compiler.weights import WeightStore
 from passes.depgraph import Group, analyze
 from tests.test_depgraph_util import inputs_for, load_into, output, permute, randomize, remove, zero
@@ -301,3 +301,52 @@ def test_weights_are_not_needed() -> None:
     model = flex()
     model.weights = WeightStore()
     assert len(analyze(model.module).prunable("head")) == 6
+
+
+class Project(Module):
+    """x · Aᵀ then a plain matmul with a weight [hidden, 3]: the weight's rows are the hidden units."""
+
+    def __init__(self, hidden: int) -> None:
+        self.a = Linear(8, hidden)
+        self.w = Parameter((hidden, 3), normal(0.5))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(self.a(x)) @ self.w
+
+
+def test_matmul_with_a_weight_operand() -> None:
+    model = traced(Project(6))
+    g = group_with(analyze(model.module).groups, "a.weight", 0)
+    assert g.prunable and {(m.symbol, m.axis) for m in g.members} == {
+        ("a.weight", 0),
+        ("a.bias", 0),
+        ("w", 0),
+    }
+    check_zero_equals_remove(model, [g], [0, 5], trace(Project(4), {"x": ((S, 8), np.float32)}))
+
+
+class ManualAttention(Module):
+    """Attention written with reshape/transpose/matmul: the rules cannot express a matmul over a factored
+    view, so the projections' groups are blocked (fail closed), naming the reshape and the matmul."""
+
+    def __init__(self) -> None:
+        self.q, self.k, self.v, self.o = Linear(8, 8), Linear(8, 8), Linear(8, 8), Linear(8, 8)
+
+    def forward(self, x: Tensor) -> Tensor:
+        def split(t: Tensor) -> Tensor:
+            return t.reshape(S, 2, 4).permute(1, 0, 2)
+
+        p = F.softmax(F.matmul(split(self.q(x)), split(self.k(x)), transpose_b=True))
+        a = F.matmul(p, split(self.v(x))).permute(1, 0, 2).reshape(S, 8)
+        return self.o(a)
+
+
+def test_attention_by_matmul_fails_closed() -> None:
+    dg = analyze(traced(ManualAttention()).module)
+    for symbol in ("q.weight", "k.weight", "v.weight"):
+        g = group_with(dg.groups, symbol, 0)
+        assert not g.prunable
+        assert any(b.op == "nn.reshape" and "nn.matmul" in b.reason for b in g.blocked_by), (
+            g.blocked_by
+        )
+    assert not group_with(dg.groups, "o.weight", 1).prunable

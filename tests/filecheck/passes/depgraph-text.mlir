@@ -29,7 +29,7 @@
 // CHECK-NEXT:   hidden0    hidden  size 3     2 weights, 2 value dims
 // CHECK-NEXT:       t.weight[axis 0] 0:3
 // CHECK-NEXT:       u.weight[axis 1] 0:3 & 3:6
-// CHECK-NEXT:       BLOCKED by %m = nn.reshape: nn.reshape factors dims [0, 1] of %tt together, but dim 1 is also coupled on its own (e.g. a token dim mixed with a channel dim)
+// CHECK-NEXT:       BLOCKED by %m = nn.reshape: nn.reshape factors dims [0, 1] of %tt together, but dim 1 is also coupled on its own by %tt = nn.concat, %u = nn.linear (e.g. a token dim mixed with a channel dim)
 // CHECK:        channel0   channel size 8     4 weights, 1 value dims
 // CHECK:            BLOCKED by func.func @main: function input
 // CHECK:        channel2   channel size 12    1 weights, 1 value dims
