@@ -21,7 +21,7 @@ from backend.cost import cost
 from backend.errors import SimError
 from backend.interpreter.numerics import pack_int4, unpack_int4
 from backend.interpreter.operands import Tile, decode, tiles_overlap
-from backend.interpreter.plan import plan
+from backend.interpreter.plan import is_noop, plan
 from backend.interpreter.report import QUEUE_NAMES, Report, tag_of
 from backend.interpreter.state import NP_DTYPES, Machine
 from backend.isa import DType, Instr, Queue
@@ -110,6 +110,17 @@ def run(
     trace: bool = False,
 ) -> Result:
     """Execute ``program`` on ``config`` (default: the program's own config, else spatten)."""
+    with np.errstate(all="ignore"):  # IEEE results (inf, nan) are the machine's semantics
+        return _run(program, inputs, config, timing_only, trace)
+
+
+def _run(
+    program: Program,
+    inputs: dict[str, np.ndarray] | None,
+    config: Config | str | Path | None,
+    timing_only: bool,
+    trace: bool,
+) -> Result:
     cfg = load_config(config if config is not None else (program.config_name or "spatten"))
     functional = not timing_only
     dram_size = max(program.dram_size, len(program.data))
@@ -215,7 +226,9 @@ def run(
                 c = stp.cost
                 assert c is not None
                 m.end_time = t + c.cycles
-                if functional or stp.name in _DATA_FREE:
+                if stp.noop or (stp.ops is None and is_noop(ops)):
+                    pass
+                elif functional or stp.name in _DATA_FREE:
                     masked = stp.handler(m, ins, ops)
                     if masked:
                         c = cost(ins, cfg, masked)

@@ -215,6 +215,8 @@ def _row(i: Instr, m: Machine | None) -> Ops:
     op = _choice(i, "op")
     if dt is DType.INT4 or (op in ("softmax", "layernorm") and dt not in FLOAT_DTYPES):
         raise _fail(f"row {op} does not support dtype {dt.asm_name}")
+    if r > 0 and c == 0:
+        raise _fail(f"row {op} over rows of zero columns")
     ops: Ops = {"src": sram_tile(a, "src", r, c, dt)}
     if op == "layernorm":
         ops["g"] = flat_tile(int(a["g_buf"]), int(a["g_off"]), 8 * c)

@@ -41,6 +41,28 @@ class Step:
     error: SimError | None  # static error, raised if the instruction executes
     cost: InstrCost | None
     tag: str | None
+    noop: bool  # writes only empty tiles: semantics have no effect
+
+
+def is_noop(ops: Ops) -> bool:
+    """True when the instruction writes something, but only empty tiles."""
+    writes = [t for t in ops.values() if t.write]
+    return bool(writes) and all(t.empty for t in writes)
+
+
+_ENUM_KINDS = ("buf", "dtype", "enum", "pred")
+
+
+def check_fields(ins: Instr) -> None:
+    """Enum-like fields and the header must be in range (instructions built without `make`)."""
+    a = ins.args
+    for f in ins.cls.fields:
+        if f.kind in _ENUM_KINDS:
+            v = a.get(f.name)
+            if not isinstance(v, int) or not f.lo <= v <= f.hi:
+                raise SimError(f"invalid field '{f.name}' = {v!r} ({f.range_text()})")
+    if not 0 <= ins.pred < 16 or not 0 <= ins.wait < 32 or not 0 <= ins.signal < 32:
+        raise SimError(f"invalid header (pred={ins.pred}, wait={ins.wait}, signal={ins.signal})")
 
 
 def _step(ins: Instr, m: Machine, cfg: Config) -> Step:
@@ -48,6 +70,7 @@ def _step(ins: Instr, m: Machine, cfg: Config) -> Step:
     ops: Ops | None = None
     error: SimError | None = None
     c: InstrCost | None = None
+    check_fields(ins)
     try:
         c = cost(ins, cfg)
         if name not in DYNAMIC:
@@ -67,6 +90,7 @@ def _step(ins: Instr, m: Machine, cfg: Config) -> Step:
         error,
         c,
         tag_of(ins.comment) if ins.comment else None,
+        ops is not None and is_noop(ops),
     )
 
 
@@ -77,7 +101,12 @@ def plan(program: Program, m: Machine, cfg: Config) -> list[Step]:
     cached = getattr(program, _CACHE_ATTR, None)
     if cached is not None and cached[0] == key and cached[1] == ids:
         return cached[2]
-    steps = [_step(i, m, cfg) for i in program.instrs]
+    steps: list[Step] = []
+    for idx, i in enumerate(program.instrs):
+        try:
+            steps.append(_step(i, m, cfg))
+        except SimError as e:
+            raise SimError(f"{i.cls.mnemonic}: {e}", idx) from None
     try:
         setattr(program, _CACHE_ATTR, (key, ids, steps))
     except AttributeError:  # pragma: no cover - a slotted Program subclass: no caching

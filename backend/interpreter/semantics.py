@@ -184,7 +184,10 @@ def _vec(m: Machine, i: Instr, o: Ops) -> int:
         r = x
     else:
         if bc == "scalar":
-            y = np.asarray(a["imm"], dtype=np.float32) if is_float else np.int64(int(a["imm"]))
+            if is_float:
+                y = np.asarray(a["imm"], dtype=np.float32)
+            else:  # truncated toward zero, saturated to int64
+                y = np.int64(int(max(-(2.0**62), min(2.0**62, float(a["imm"])))))
         else:
             y = m.read(o["b"]).astype(wt)
         if op == "add":
@@ -315,7 +318,7 @@ def _impacc(m: Machine, i: Instr, o: Ops) -> int:
         s = x.sum(axis=0)
     else:
         h = int(i.args["heads"])
-        s = np.abs(x).reshape(x.shape[0], h, -1).sum(axis=(0, 2))
+        s = np.abs(x).reshape(x.shape[0], h, x.shape[1] // h).sum(axis=(0, 2))
     acc[...] = (acc.astype(np.float64) + s).astype(np.float32)
     return 0
 

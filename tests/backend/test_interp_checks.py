@@ -10,7 +10,7 @@ from test_interp_util import Builder, load_store, store_out
 
 from backend.errors import SimError
 from backend.interpreter import run
-from backend.isa import DType, Queue, make, queue_mask
+from backend.isa import DType, Instr, Queue, make, queue_mask
 from backend.program import Program
 
 L, S, MX, V, SEL = (queue_mask(q) for q in Queue)
@@ -190,3 +190,14 @@ def test_inputs_are_validated() -> None:
         run(b.program(), {"a": b.inputs["a"]}, "spatten")
     with pytest.raises(SimError, match="shape"):
         run(b.program(), {"a": b.inputs["a"], "b": b.inputs["a"]}, "spatten")
+
+
+def test_out_of_range_fields_built_without_make() -> None:
+    good = make("SETP", pdst=1, value=1)
+    bad_buf = make("LOAD", dtype="int8", dst_buf="act", dst_off=0, dst_stride=4, src_addr=0,
+                   src_stride=4, rows=1, cols=4)  # fmt: skip
+    bad_buf = Instr(bad_buf.cls, {**bad_buf.args, "dst_buf": 9})
+    with pytest.raises(SimError, match="instruction 1: load: invalid field 'dst_buf'"):
+        run(_prog(good, bad_buf), None, "spatten")
+    with pytest.raises(SimError, match="instruction 0: setp: invalid header"):
+        run(_prog(Instr(good.cls, good.args, pred=17)), None, "spatten")
