@@ -18,11 +18,13 @@ size 1, members are that head's Q/K/V rows and projection columns), `hidden` (ot
 channels, e.g. BERT's pooler), `token` (token dims), `unused` (weight entries nothing reads, e.g.
 position rows past the sequence length) and `channel` (anything else).
 
-**Constraints** for a pruning pass: a group with `factors` touches a reshape-factored view (e.g.
-[S, 64] → [S, 4, 16]): the removed slots must leave each factored view a full grid; a group with `blocked_by` must not be pruned (an op without a rule,
-a function input/output, or a coupling the rules cannot express touches it); a `head` group is removed
-whole; `qk_dim` (and `v_dim`) groups with the same `tie` must keep equal sizes (nn.attention has one
-qk_dim for all heads); at least one head must stay.
+**Constraints** for a pruning pass: a group with `blocked_by` must not be pruned (an op without a
+rule, a function input/output, or a coupling the rules cannot express touches it); a `head` group is
+removed whole; `qk_dim` (and `v_dim`) groups with the same `tie` must keep equal sizes (nn.attention has
+one qk_dim for all heads); at least one head must stay; a group with `factors` touches a
+reshape-factored view (e.g. [S, 64] → [S, 4, 16]) and the removed slots must leave it a full grid.
+
+See docs/depgraph.md for the rule table and the checks.
 """
 
 from __future__ import annotations
