@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 from backend.errors import DecodeError, IsaError
@@ -66,14 +65,8 @@ def encode_int(instr: Instr, index: int | None = None) -> int:
             raise IsaError(f"{where}: missing field '{name}'")
         v = args[name]
         if kind == _K_F32:
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, int | float)
-                or math.isnan(v)
-                or to_f32(float(v)) != v
-            ):
-                _field_of(cls, name).check(v, where)  # raises with the precise reason
-                raise IsaError(f"{where}: bad value {v!r} for field '{name}'")
+            if type(v) is not float or v != v or to_f32(v) != v:
+                v = _field_of(cls, name).check(v, where)  # normalises, or raises the reason
             w |= f32_bits(float(v)) << shift
         else:
             if type(v) is not int or not lo <= v <= hi:

@@ -158,7 +158,7 @@ class Field:
         """Validate and normalise ``value`` (names, enum members, ints, floats); raise IsaError."""
         prefix = f"{where}: " if where else ""
         if self.kind == "f32":
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float | np.floating):
                 raise IsaError(
                     f"{prefix}field '{self.name}' must be a float, got {reprlib.repr(value)}"
                 )
