@@ -100,9 +100,19 @@ def render() -> str:
         "`[@pN | @!pN] mnemonic key=value, ... [wait(queue,...)] [signal(queue,...)]  ; comment`",
         "",
         "A `<p>_buf`/`<p>_off` field pair is written `<p>=buf[off]` (e.g. `a=act[0x100]`). "
-        "Operands in brackets below have defaults and may be omitted. Directives: "
-        "`.config NAME HASH`, `.dram SIZE`, `.symbol NAME ADDR [d0,d1,...] DTYPE KIND`, "
-        '`.data HEX`, `.zero COUNT`, `.incbin "FILE"`. See `backend/asm.py`.',
+        "Operands may come in any order; those in brackets below have defaults and may be "
+        "omitted (the disassembler omits them when they hold the default). Integers are decimal "
+        "or `0x` hex; predicate registers `pN`; float immediates decimal, hex-float (`0x1.8p-3`) "
+        "or `inf`, rounded to float32 (overflow is an error; the disassembler prints the "
+        "shortest decimal that reads back to the same float32). `;` or `#` starts a comment; a "
+        "trailing comment on an instruction line is kept as the instruction's comment.",
+        "",
+        "Directives: `.config NAME HASH` (target config and its 16-hex-digit hash; all zero: not "
+        "bound to a config's contents), `.dram SIZE`, `.symbol NAME ADDR [d0,d1,...] DTYPE KIND` "
+        "(KIND: input, output, weight, scratch; NAME may be a JSON string), and, appending to "
+        'the DRAM image loaded at address 0, `.data HEX`, `.zero COUNT`, `.incbin "FILE"` '
+        "(relative to the assembly file). Tools: `python -m backend.asm IN.s -o OUT.npubin`, "
+        "`python -m backend.asm -d IN.npubin`.",
     ]
     for c in ISA:
         out += [
