@@ -39,7 +39,7 @@ def _field_rows(fields: tuple[Field, ...], start: int) -> list[str]:
     pos = start
     for f in fields:
         rows.append(
-            f"| {pos}..{pos + f.bits - 1} | `{f.name}` | {f.bits} | {f.kind} | {_values(f)} "
+            f"| {pos if f.bits == 1 else f'{pos}..{pos + f.bits - 1}'} | `{f.name}` | {f.bits} | {f.kind} | {_values(f)} "
             f"| {_default(f)} | {_cell(f.doc)} |"
         )
         pos += f.bits
