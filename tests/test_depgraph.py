@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -122,7 +124,11 @@ def test_text_json_dot(zoo) -> None:  # noqa: ANN001
     data = dg.to_json()
     assert len(data["groups"]) == len(dg.groups)  # type: ignore[arg-type]
     dot = dg.to_dot()
-    assert dot.startswith("graph depgraph {") and dot.count(" -- ") == dg.graph.number_of_edges()
+    assert dot.startswith("graph depgraph {") and dot.rstrip().endswith("}")
+    declared = set(re.findall(r"^  (n\d+) \[label=\"[^\"]*\", fillcolor=\w+", dot, re.M))
+    edges = re.findall(r"^  (n\d+) -- (n\d+)(?: \[label=\"[^\"]*\"\])?;$", dot, re.M)
+    assert len(declared) == dg.graph.number_of_nodes() and len(edges) == dg.graph.number_of_edges()
+    assert all(a in declared and b in declared for a, b in edges)
 
 
 def test_params_per_slot_matches_model_sizes(zoo) -> None:  # noqa: ANN001
