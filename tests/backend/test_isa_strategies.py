@@ -3,14 +3,16 @@ assembler and .npubin tests), plus sanity checks of the strategies themselves.""
 
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backend.isa import ISA, DType, Field, Instr, InstrClass
 from backend.program import SYMBOL_KINDS, Program, Symbol
 
-SETTINGS = settings(max_examples=150, deadline=None)
-PROGRAM_SETTINGS = settings(max_examples=60, deadline=None)
+# Modest budgets; no deadline or speed health checks (the suite runs on shared, loaded machines).
+_SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large]
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=_SLOW)
+PROGRAM_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=_SLOW)
 
 f32s = st.floats(width=32, allow_nan=False)
 
