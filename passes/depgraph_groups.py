@@ -55,6 +55,7 @@ class Group:
     # so that each stays a full grid (e.g. the same inner channels in every head of a split-heads view).
     factors: list[tuple[str, tuple[int, ...], tuple[int, ...]]] = field(default_factory=list)
     ops: list[Operation] = field(default_factory=list)  # ops that own members (IR annotation)
+    attention: Operation | None = None  # the nn.attention of a head / qk_dim / v_dim group
 
     @property
     def prunable(self) -> bool:
@@ -224,6 +225,7 @@ def _head_groups(
             grp.head = (names[attn.results[0]], h) if len(heads) == 1 else None
             grp.tie = f"{names[attn.results[0]]}.{role}"
             grp.ops.append(attn)
+            grp.attention = attn
             for key in heads:
                 parts.setdefault(key, []).append(grp)
     out: list[Group] = []
@@ -242,6 +244,7 @@ def _head_groups(
         head.parts = [p.id for p in ps]
         head.ops = ops
         head.factors = [f for p in ps for f in p.factors]
+        head.attention = attn
         out.append(head)
     return out
 
