@@ -46,7 +46,7 @@ from backend.isa import (
     f32_bits,
     to_f32,
 )
-from backend.program import CONFIG_HASH_BYTES, SYMBOL_KINDS, Program, Symbol
+from backend.program import CONFIG_HASH_BYTES, SYMBOL_KINDS, Program, Symbol, clean_comment
 
 # ---- operand view of the table ------------------------------------------------------------------
 
@@ -252,7 +252,7 @@ class _Asm:
             stmt, comment = line.children
             if isinstance(stmt, Tree):
                 if stmt.data == "instr":
-                    c = str(comment)[1:].strip() if isinstance(comment, Token) else ""
+                    c = clean_comment(str(comment)[1:]) if isinstance(comment, Token) else ""
                     self.prog.instrs.append(self.instr(stmt, c))
                 else:
                     self.directive(stmt)
@@ -574,8 +574,9 @@ def format_instr(i: Instr) -> str:
         line += f" wait({_queues(i.wait)})"
     if i.signal:
         line += f" signal({_queues(i.signal)})"
-    if i.comment:
-        line += "  ; " + " ".join(i.comment.split())
+    note = clean_comment(i.comment) if i.comment else ""
+    if note:
+        line += "  ; " + note
     return line
 
 

@@ -13,7 +13,8 @@ Layout (all integers little-endian)::
 
 Sections, in this order: ``CODE`` (count instructions of 32 bytes, `backend.encoding`), ``DATA``
 (the DRAM image loaded at address 0), ``META`` (UTF-8 JSON, sorted keys, no spaces:
-config_name, dram_size, and the symbol list in order).
+comments as maximal runs ``[first instruction, count, text]``, config_name, dram_size, and the
+symbol list in order).
 """
 
 from __future__ import annotations
@@ -21,12 +22,21 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from backend.encoding import decode_all, encode_all
 from backend.errors import DecodeError
 from backend.isa import INSTR_BYTES, DType
-from backend.program import CONFIG_HASH_BYTES, SYMBOL_KINDS, Program, Symbol
+from backend.program import (
+    CONFIG_HASH_BYTES,
+    SYMBOL_KINDS,
+    Program,
+    Symbol,
+    clean_comment,
+    comment_runs,
+)
 
 MAGIC = b"NPUB"
 VERSION = 1
@@ -52,7 +62,12 @@ def _meta(program: Program) -> bytes:
         }
         for s in program.symbols.values()
     ]
-    doc = {"config_name": program.config_name, "dram_size": program.dram_size, "symbols": syms}
+    doc = {
+        "comments": [list(r) for r in comment_runs(program.instrs)],
+        "config_name": program.config_name,
+        "dram_size": program.dram_size,
+        "symbols": syms,
+    }
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -142,11 +157,16 @@ def _read(data: bytes) -> Program:
     instrs = decode_all(data[off : off + size], off)
     doff, dsize, _ = found[b"DATA"]
     moff, msize, _ = found[b"META"]
-    name, dram_size, symbols = _parse_meta(data[moff : moff + msize], moff)
+    name, dram_size, symbols, runs = _parse_meta(data[moff : moff + msize], moff, len(instrs))
+    for start, count, text in runs:
+        for n in range(start, start + count):
+            instrs[n] = replace(instrs[n], comment=text)
     return Program(instrs, data[doff : doff + dsize], dram_size, symbols, name, chash)
 
 
-def _parse_meta(raw: bytes, off: int) -> tuple[str, int, dict[str, Symbol]]:
+def _parse_meta(
+    raw: bytes, off: int, ninstrs: int
+) -> tuple[str, int, dict[str, Symbol], list[tuple[int, int, str]]]:
     def bad(msg: str) -> DecodeError:
         return DecodeError(f"META: {msg}", off)
 
@@ -154,8 +174,9 @@ def _parse_meta(raw: bytes, off: int) -> tuple[str, int, dict[str, Symbol]]:
         doc: Any = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise bad(f"not valid UTF-8 JSON ({e})") from None
-    if not isinstance(doc, dict) or set(doc) != {"config_name", "dram_size", "symbols"}:
-        raise bad("expected an object with keys config_name, dram_size, symbols")
+    top = {"comments", "config_name", "dram_size", "symbols"}
+    if not isinstance(doc, dict) or set(doc) != top:
+        raise bad("expected an object with keys " + ", ".join(sorted(top)))
     name, dram, syms = doc["config_name"], doc["dram_size"], doc["symbols"]
     if not isinstance(name, str):
         raise bad("config_name must be a string")
@@ -183,6 +204,37 @@ def _parse_meta(raw: bytes, off: int) -> tuple[str, int, dict[str, Symbol]]:
         if sname in out:
             raise bad(f"duplicate symbol {sname!r}")
         out[sname] = Symbol(sname, addr, tuple(shape), DType[dt.upper()], kind)
+    runs = _parse_comments(doc["comments"], ninstrs, bad)
     if json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode() != raw:
         raise bad("not in canonical form (sorted keys, no spaces)")
-    return name, dram, out
+    return name, dram, out, runs
+
+
+def _parse_comments(
+    runs: Any, ninstrs: int, bad: Callable[[str], DecodeError]
+) -> list[tuple[int, int, str]]:
+    """Validate the instruction comments: maximal, ordered runs [first, count, text]."""
+    if not isinstance(runs, list):
+        raise bad("comments must be a list")
+    out: list[tuple[int, int, str]] = []
+    end = 0
+    for i, r in enumerate(runs):
+        ok = (
+            isinstance(r, list)
+            and len(r) == 3
+            and type(r[0]) is int
+            and type(r[1]) is int
+            and isinstance(r[2], str)
+        )
+        if not ok:
+            raise bad(f"comment run {i} must be [first, count, text]")
+        start, count, text = r
+        if start < end or count < 1 or start + count > ninstrs:
+            raise bad(f"comment run {i} ({start}, {count}) overlaps or is out of range")
+        if not text or clean_comment(text) != text:
+            raise bad(f"comment run {i} text is empty or not in canonical form")
+        if out and start == end and out[-1][2] == text:
+            raise bad(f"comment run {i} continues run {i - 1} (runs must be maximal)")
+        out.append((start, count, text))
+        end = start + count
+    return out

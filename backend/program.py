@@ -42,3 +42,23 @@ class Program:
     symbols: dict[str, Symbol] = field(default_factory=dict)
     config_name: str = ""
     config_hash: bytes = bytes(CONFIG_HASH_BYTES)
+
+
+def clean_comment(text: str) -> str:
+    """The canonical form of an instruction comment: one line, single spaces, no ends."""
+    return " ".join(text.split())
+
+
+def comment_runs(instrs: list[Instr]) -> list[tuple[int, int, str]]:
+    """Maximal runs ``(first index, count, text)`` of equal non-empty (cleaned) comments."""
+    runs: list[tuple[int, int, str]] = []
+    for n, i in enumerate(instrs):
+        c = clean_comment(i.comment)
+        if not c:
+            continue
+        if runs and runs[-1][2] == c and runs[-1][0] + runs[-1][1] == n:
+            start, count, _ = runs[-1]
+            runs[-1] = (start, count + 1, c)
+        else:
+            runs.append((n, 1, c))
+    return runs

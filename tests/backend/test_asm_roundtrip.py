@@ -34,6 +34,7 @@ def test_asm_roundtrip_random_programs(p: Program) -> None:
     q = assemble(text)
     assert q == p
     assert instrs_equal(q.instrs, p.instrs)  # bit-exact, including -0.0 immediates
+    assert [i.comment for i in q.instrs] == [" ".join(i.comment.split()) for i in p.instrs]
     assert disassemble(q) == text
 
 
@@ -41,7 +42,9 @@ def test_asm_roundtrip_random_programs(p: Program) -> None:
 @given(programs())
 def test_bin_asm_bin_is_byte_identical(p: Program) -> None:
     b = write(p)
-    assert write(assemble(disassemble(read(b)))) == b
+    q = assemble(disassemble(read(b)))
+    assert write(q) == b
+    assert [i.comment for i in q.instrs] == [" ".join(i.comment.split()) for i in p.instrs]
 
 
 def test_examples_assemble_and_roundtrip() -> None:

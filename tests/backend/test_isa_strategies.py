@@ -3,6 +3,8 @@ assembler and .npubin tests), plus sanity checks of the strategies themselves.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +38,14 @@ def instrs(draw: st.DrawFn, cls: InstrClass | None = None) -> Instr:
 
 
 names = st.text(max_size=12)
+
+
+def commented(instr: st.SearchStrategy[Instr]) -> st.SearchStrategy[Instr]:
+    """Instructions carrying random (often repeated, sometimes messy) comments."""
+    notes = st.sampled_from(["", "", "nn.matmul %3", "x  y", "\tz\n"]) | st.text(max_size=8)
+    return st.builds(lambda i, c: replace(i, comment=c), instr, notes)
+
+
 simple_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.]{0,8}", fullmatch=True)
 u32 = st.integers(0, 2**32 - 1)
 symbols = st.builds(
@@ -54,7 +64,7 @@ def programs(draw: st.DrawFn) -> Program:
     """A random valid program (instructions, DRAM image, symbols, config)."""
     syms = draw(st.lists(symbols, max_size=4, unique_by=lambda s: s.name))
     return Program(
-        instrs=draw(st.lists(instrs(), max_size=12)),
+        instrs=draw(st.lists(commented(instrs()), max_size=12)),
         data=draw(data),
         dram_size=draw(st.integers(0, 2**32)),
         symbols={s.name: s for s in syms},

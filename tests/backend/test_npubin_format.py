@@ -20,7 +20,10 @@ from backend.program import Program, Symbol
 
 def _prog() -> Program:
     return Program(
-        instrs=[make("SETP", pdst=2, value=1, signal=1), make("FINISH")],
+        instrs=[
+            make("SETP", pdst=2, value=1, signal=1, comment="from nn.linear %3"),
+            make("FINISH"),
+        ],
         data=b"\x01\x02\x03",
         dram_size=4096,
         symbols={"x": Symbol("x", 16, (2, 3), DType.FP16, "input")},
@@ -43,12 +46,23 @@ def test_layout_matches_the_documented_format() -> None:
     assert moff == 192 and len(b) == moff + msize + (-msize % 32)
     meta = json.loads(b[moff : moff + msize])
     assert meta == {
+        "comments": [[0, 1, "from nn.linear %3"]],
         "config_name": "spatten",
         "dram_size": 4096,
         "symbols": [{"addr": 16, "dtype": "fp16", "kind": "input", "name": "x", "shape": [2, 3]}],
     }
     assert crc == zlib.crc32(b[72:])
     assert read(b) == p
+    assert [i.comment for i in read(b).instrs] == ["from nn.linear %3", ""]
+
+
+def test_comment_runs_roundtrip() -> None:
+    notes = ["a", "a", "", "b  c", "b c", "a", "\n"]
+    p = Program(instrs=[make("NOP", comment=c) for c in notes])
+    b = write(p)
+    meta = json.loads(b[b.index(b'{"comments"') :].rstrip(b"\0"))
+    assert meta["comments"] == [[0, 2, "a"], [3, 2, "b c"], [5, 1, "a"]]
+    assert [i.comment for i in read(b).instrs] == ["a", "a", "", "b c", "b c", "a", ""]
 
 
 def test_deterministic_and_empty_program() -> None:
@@ -63,6 +77,7 @@ def test_roundtrip_random_programs(p: Program) -> None:
     b = write(p)
     q = read(b)
     assert q == p and write(q) == b
+    assert [i.comment for i in q.instrs] == [" ".join(i.comment.split()) for i in p.instrs]
 
 
 @SETTINGS
@@ -87,7 +102,7 @@ def test_corrupted_files_rejected_or_canonical(p: Program, data: st.DataObject) 
 
 
 def _container(code: bytes, meta: bytes | None = None, count: int | None = None) -> bytes:
-    m = meta if meta is not None else b'{"config_name":"","dram_size":0,"symbols":[]}'
+    m = meta if meta is not None else b'{"comments":[],"config_name":"","dram_size":0,"symbols":[]}'
     n = len(code) // 32 if count is None else count
     return pack(bytes(8), [(b"CODE", code, n), (b"DATA", b"", 0), (b"META", m, 0)])
 
@@ -110,20 +125,40 @@ def test_bad_code_names_instruction_and_file_offset() -> None:
         (b"{", "not valid UTF-8 JSON"),
         (b"\xff", "not valid UTF-8 JSON"),
         (b"[]", "expected an object"),
-        (b'{"config_name":1,"dram_size":0,"symbols":[]}', "config_name must be a string"),
-        (b'{"config_name":"","dram_size":-1,"symbols":[]}', "dram_size"),
-        (b'{"config_name":"","dram_size":0,"symbols":[1]}', "symbol 0 must be an object"),
+        (b'{"comments":{},"config_name":"","dram_size":0,"symbols":[]}', "comments must be a list"),
+        (b'{"comments":[[0,1]],"config_name":"","dram_size":0,"symbols":[]}', "comment run 0 must"),
+        (b'{"comments":[[2,2,"x"]],"config_name":"","dram_size":0,"symbols":[]}', "out of range"),
+        (b'{"comments":[[0,0,"x"]],"config_name":"","dram_size":0,"symbols":[]}', "out of range"),
         (
-            b'{"config_name":"","dram_size":0,"symbols":[{"addr":0,"dtype":"fp8","kind":'
+            b'{"comments":[[1,1,"x"],[0,1,"y"]],"config_name":"","dram_size":0,"symbols":[]}',
+            "comment run 1 .0, 1. overlaps",
+        ),
+        (b'{"comments":[[0,1,"a  b"]],"config_name":"","dram_size":0,"symbols":[]}', "canonical"),
+        (b'{"comments":[[0,1,""]],"config_name":"","dram_size":0,"symbols":[]}', "empty"),
+        (
+            b'{"comments":[[0,1,"x"],[1,1,"x"]],"config_name":"","dram_size":0,"symbols":[]}',
+            "runs must be maximal",
+        ),
+        (
+            b'{"comments":[],"config_name":1,"dram_size":0,"symbols":[]}',
+            "config_name must be a string",
+        ),
+        (b'{"comments":[],"config_name":"","dram_size":-1,"symbols":[]}', "dram_size"),
+        (
+            b'{"comments":[],"config_name":"","dram_size":0,"symbols":[1]}',
+            "symbol 0 must be an object",
+        ),
+        (
+            b'{"comments":[],"config_name":"","dram_size":0,"symbols":[{"addr":0,"dtype":"fp8","kind":'
             b'"input","name":"a","shape":[]}]}',
             "symbol 0 has a bad field",
         ),
-        (b'{"config_name": "","dram_size":0,"symbols":[]}', "not in canonical form"),
+        (b'{"comments":[],"config_name": "","dram_size":0,"symbols":[]}', "not in canonical form"),
     ],
 )
 def test_bad_meta(meta: bytes, needle: str) -> None:
-    b = _container(b"", meta)
-    with pytest.raises(DecodeError, match="byte offset 96: META: " + needle):
+    b = _container(encode(make("NOP")) * 3, meta)
+    with pytest.raises(DecodeError, match="byte offset 192: META: .*" + needle):
         read(b)
 
 
