@@ -82,10 +82,17 @@ class DepGraph:
 
         return to_text(self, title)
 
-    def to_json(self) -> dict[str, object]:
-        from passes.depgraph_report import to_json
+    def to_dict(self) -> dict[str, object]:
+        """The groups as plain data (what `to_json` writes)."""
+        from passes.depgraph_report import to_dict
 
-        return to_json(self)
+        return to_dict(self)
+
+    def to_json(self, title: str = "") -> str:
+        import json
+
+        data = {"model": title, **self.to_dict()} if title else self.to_dict()
+        return json.dumps(data, indent=1) + "\n"
 
     def to_dot(self) -> str:
         from passes.depgraph_report import to_dot

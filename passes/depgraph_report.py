@@ -87,7 +87,7 @@ def to_text(dg: DepGraph, title: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
-def to_json(dg: DepGraph) -> dict[str, object]:
+def to_dict(dg: DepGraph) -> dict[str, object]:
     def group(g: Group) -> dict[str, object]:
         return {
             "id": g.id,

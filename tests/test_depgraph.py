@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -121,7 +122,8 @@ def test_text_json_dot(zoo) -> None:  # noqa: ANN001
     name, _, dg = zoo
     text = dg.to_text(name)
     assert "embed0" in text and "prunable groups:" in text
-    data = dg.to_json()
+    data = json.loads(dg.to_json(name))
+    assert data["model"] == name
     assert len(data["groups"]) == len(dg.groups)  # type: ignore[arg-type]
     dot = dg.to_dot()
     assert dot.startswith("graph depgraph {") and dot.rstrip().endswith("}")

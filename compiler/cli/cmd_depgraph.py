@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     module, name = _module(args, model_from_args)
     dg = analyze(module)
     if args.format == "json":
-        text = json.dumps({"model": name, **dg.to_json()}, indent=1) + "\n"
+        text = dg.to_json(name)
     elif args.format == "dot":
         text = dg.to_dot()
     else:
