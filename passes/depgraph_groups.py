@@ -79,6 +79,8 @@ class _Raw:
 def _raw_groups(g: DimGraph) -> tuple[list[_Raw], list[tuple[Operation, str, int]]]:
     """Channel classes (slots) grouped by the exact set of nodes they touch and their head labels."""
     n = g.channels
+    if n == 0:
+        return [], []
     u, v = channel_pairs(g)
     root = union_find(n, u, v)
     node_list = sorted(g.nodes.values(), key=lambda x: x.id)

@@ -350,3 +350,15 @@ def test_attention_by_matmul_fails_closed() -> None:
             g.blocked_by
         )
     assert not group_with(dg.groups, "o.weight", 1).prunable
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "builtin.module {}",
+        "func.func @f(%x: tensor<f32>) -> tensor<f32> {\n  func.return %x : tensor<f32>\n}",
+    ],
+)
+def test_nothing_to_prune(text: str) -> None:
+    dg = analyze(parse_module(text))
+    assert dg.groups == [] and "(none)" in dg.to_text() and dg.to_dot().endswith("}\n")
