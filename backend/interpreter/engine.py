@@ -238,6 +238,10 @@ def _run(
                 if e.index is None:
                     raise SimError(f"{ins.cls.mnemonic}: {e}", idx) from None
                 raise
+            if m.fcache:
+                for tile in tiles:
+                    if tile.write:
+                        m.invalidate(tile)
             dur = c.cycles
             if q <= 1:
                 dram_free = t + c.dram_transfer

@@ -119,26 +119,29 @@ def _matmul(m: Machine, i: Instr, o: Ops) -> int:
     a = i.args
     mode = _choice(i, "mode")
     k, n = int(a["k"]), int(a["n"])
-    A = m.read(o["a"])
-    B = _b_operand(m, i, o, mode, k, n)
+    ft = np.float32 if mode == "fp16" or k <= F32_EXACT_K else np.float64
+    Af = m.read_as(o["a"], ft)
+    if mode == "sp24":
+        Bf = _b_operand(m, i, o, mode, k, n).astype(ft)
+    else:
+        Bf = m.read_as(o["b"], ft)
+        if a["tb"]:
+            Bf = Bf.T
+    out = Af @ Bf
     c = m.view(o["c"])
     if mode == "fp16":
-        out = A.astype(np.float32) @ B.astype(np.float32)
         if a["acc"]:
             c += out
         else:
             c[...] = out
         return 0
-    ft = np.float32 if k <= F32_EXACT_K else np.float64
-    Af = A.astype(ft)
-    out = Af @ B.astype(ft)
     masked = 0
     if "mask" in o:
         rows = np.flatnonzero(m.flat(o["mask"]))
         masked = int(rows.size)
         if masked:
-            b_msb = (B >> 4) << 4
-            out[rows] = Af[rows] @ b_msb.astype(ft)
+            b = _b_operand(m, i, o, mode, k, n)
+            out[rows] = Af[rows] @ ((b >> 4) << 4).astype(ft)
     if a["acc"] or ft is np.float64:
         res = out.astype(np.int64)
         if a["acc"]:

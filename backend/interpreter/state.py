@@ -9,7 +9,7 @@ import numpy as np
 from backend.config import Config
 from backend.errors import SimError
 from backend.interpreter.numerics import pack_int4, unpack_int4
-from backend.interpreter.operands import DRAM, SPACE_NAMES, Tile
+from backend.interpreter.operands import DRAM, SPACE_NAMES, Tile, tiles_overlap
 from backend.isa import DType
 
 NP_DTYPES = {
@@ -20,6 +20,7 @@ NP_DTYPES = {
     DType.INT32: np.dtype("<i4"),
 }
 N_PREDS = 16
+FCACHE_ENTRIES = 8
 
 
 class Machine:
@@ -35,6 +36,8 @@ class Machine:
         self.preds: list[bool | None] = [True, *([False] * (N_PREDS - 1))]
         self.pending: list[tuple[int, int, int, bool | None]] = []  # (time, seq, reg, value)
         self.end_time = 0  # completion time of the instruction being executed
+        # float copies of operand tiles (MATMUL A/B), dropped when a write overlaps their tile
+        self.fcache: dict[tuple, tuple[Tile, np.ndarray]] = {}
         self._seq = 0
 
     def set_pred(self, reg: int, value: bool | None) -> None:
@@ -84,6 +87,27 @@ class Machine:
         if t.dtype is DType.INT4:
             return unpack_int4(self.raw(t))
         return self.view(t)
+
+    def read_as(self, t: Tile, ft: type) -> np.ndarray:
+        """Values of ``t`` converted to float type ``ft``, cached until a write overlaps ``t``.
+
+        The result is shared: callers must not modify it.
+        """
+        key = (*t[:6], ft)
+        hit = self.fcache.get(key)
+        if hit is not None:
+            return hit[1]
+        arr = self.read(t).astype(ft)
+        if len(self.fcache) >= FCACHE_ENTRIES:
+            del self.fcache[next(iter(self.fcache))]
+        self.fcache[key] = (t, arr)
+        return arr
+
+    def invalidate(self, written: Tile) -> None:
+        """Drop cached conversions whose tile shares a byte with ``written``."""
+        stale = [k for k, (t, _) in self.fcache.items() if tiles_overlap(t, written)]
+        for k in stale:
+            del self.fcache[k]
 
     def write(self, t: Tile, values: np.ndarray) -> None:
         """Store ``values`` (already in range) into the tile, converting to its dtype."""

@@ -177,3 +177,31 @@ def test_int8_random_shapes(m: int, n: int, k: int, seed: int, tb: bool) -> None
     a, bm = _i8(rng, (m, k)), _i8(rng, (k, n))
     out = _matmul_prog(a, bm.T.copy() if tb else bm, "int8", DType.INT8, tb=tb)
     assert np.array_equal(out, ref_int(a, bm))
+
+
+def test_operand_cache_sees_rewrites_of_b() -> None:
+    """Repeated MATMULs on one B tile; B is rewritten (whole, then one row) in between."""
+    rng = np.random.default_rng(8)
+    a = _i8(rng, (4, 8))
+    b1, b2 = _i8(rng, (8, 6)), _i8(rng, (8, 6))
+    row = _i8(rng, (1, 6))
+    b = Builder()
+    load_store(b, a, DType.INT8, "act", 0, "a")
+    load_store(b, b1, DType.INT8, "wgt", 0, "b1")
+    mm = dict(mode="int8", a_buf="act", a_off=0, a_stride=8, b_buf="wgt", b_off=0, b_stride=6,
+              c_buf="acc", c_stride=6, m=4, n=6, k=8)  # fmt: skip
+    b.add("MATMUL", c_off=0, **mm)
+    load_store(b, b2, DType.INT8, "wgt", 0, "b2")
+    b.add("MATMUL", c_off=256, **mm)
+    load_store(b, row, DType.INT8, "wgt", 3 * 6, "r")  # overwrite row 3 of B only
+    b.add("MATMUL", c_off=512, **mm)
+    b.add("MATMUL", c_off=768, **mm)  # unchanged operands: cached conversion reused
+    for j, off in enumerate((0, 256, 512, 768)):
+        store_out(b, (4, 6), DType.INT32, "acc", off, name=f"y{j}")
+    out = b.run().outputs
+    b3 = b2.copy()
+    b3[3] = row[0]
+    assert np.array_equal(out["y0"], ref_int(a, b1))
+    assert np.array_equal(out["y1"], ref_int(a, b2))
+    assert np.array_equal(out["y2"], ref_int(a, b3))
+    assert np.array_equal(out["y3"], ref_int(a, b3))
