@@ -61,7 +61,7 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
             ret = op
             break
         if op in ctx.fused_away:
-            env[op.results[0]] = env.raw(op.operands[0])
+            env[op.results[0]] = env.raw(op.operands[ctx.fused_away[op]])
             continue
         rule = RULES.get(type(op))
         if rule is None:

@@ -53,7 +53,8 @@ class LowerCtx:
         self.acts: list[tuple[int, int]] = []
         self.symbols: dict[str, Symbol] = {}
         self.fused_act: dict[object, str] = {}  # nn.linear op → VEC op fused into its epilogue
-        self.fused_away: set[object] = set()  # activations folded into a linear
+        self.fused_residual: dict[object, object] = {}  # nn.linear op → residual SSA value
+        self.fused_away: dict[object, int] = {}  # absorbed op → operand carrying its result
 
     # ---- emission -------------------------------------------------------------------------
 

@@ -1,12 +1,17 @@
-"""Epilogue fusion: an activation (gelu, tanh, relu) whose only input is a linear with a single
-use runs on the linear's fp32 accumulators instead of a separate DRAM round trip."""
+"""Epilogue fusion into a linear whose result has a single use:
+
+- an activation (gelu, tanh, relu) runs on the linear's fp32 accumulators;
+- a residual `nn.add` of a same-shape tensor is added to each fp16 output tile before it is
+  stored (same rounding as the unfused add, one DRAM round trip less).
+"""
 
 from __future__ import annotations
 
-from xdsl.ir import Operation
+from xdsl.ir import Operation, SSAValue
 
 from backend.lower.context import LowerCtx
 from dialects import nn
+from dialects.nn_base import shape_of
 
 
 def _vec_op(op: Operation) -> str | None:
@@ -20,13 +25,37 @@ def _vec_op(op: Operation) -> str | None:
 
 
 def plan_fusion(ctx: LowerCtx, ops: list[Operation]) -> None:
-    """Mark fused linears (`ctx.fused_act`) and the activations they absorb (`ctx.fused_away`)."""
+    """Mark fused linears (`ctx.fused_act`, `ctx.fused_residual`) and the ops they absorb
+    (`ctx.fused_away`: op → index of the operand that carries the fused result)."""
+    index = {op: n for n, op in enumerate(ops)}
+
+    def before(v: SSAValue, op: Operation) -> bool:
+        owner = v.owner
+        return not isinstance(owner, Operation) or index.get(owner, len(ops)) < index[op]
+
     for op in ops:
         act = _vec_op(op)
-        if act is None:
+        if act is not None:
+            src = op.operands[0]
+            owner = src.owner
+            if isinstance(owner, nn.LinearOp) and len(list(src.uses)) == 1:
+                ctx.fused_act[owner] = act
+                ctx.fused_away[op] = 0
             continue
-        src = op.operands[0]
-        owner = src.owner
-        if isinstance(owner, nn.LinearOp) and len(list(src.uses)) == 1:
-            ctx.fused_act[owner] = act
-            ctx.fused_away.add(op)
+        if isinstance(op, nn.AddOp):
+            shape = tuple(shape_of(op.results[0].type))
+            for i in (1, 0):
+                src, other = op.operands[i], op.operands[1 - i]
+                owner = src.owner
+                if (
+                    isinstance(owner, nn.LinearOp)
+                    and owner not in ctx.fused_residual
+                    and len(list(src.uses)) == 1
+                    and tuple(shape_of(other.type)) == shape
+                    and tuple(shape_of(src.type)) == shape
+                    and len(shape) == 2
+                    and before(other, owner)
+                ):
+                    ctx.fused_residual[owner] = other
+                    ctx.fused_away[op] = i
+                    break

@@ -59,16 +59,17 @@ def _cands(full: int, unit: int) -> list[int]:
 
 @lru_cache(maxsize=4096)
 def plan_gemm(
-    m: int, n: int, k: int, config: Config, rings: tuple[int, int, int, int]
+    m: int, n: int, k: int, config: Config, rings: tuple[int, int, int, int], residual: bool = False
 ) -> GemmPlan | None:
-    """Best plan for an M×K·K×N GEMM given the ring sizes of act, wgt, acc, vec (None: no fit)."""
+    """Best plan for an M×K·K×N GEMM given the ring sizes of act, wgt, acc, vec (None: no fit);
+    ``residual``: the epilogue also needs an fp16 residual tile in vec."""
     r_act, r_wgt, r_acc, r_vec = rings
     best: GemmPlan | None = None
     a_bytes, b_bytes = 2 * m * k, 2 * k * n
     for mt in _cands(m, config.matrix.rows):
         for nt in _cands(n, config.matrix.cols):
             c_tile = _al(4 * mt * nt)
-            o_tile = _al(2 * mt * nt) + _al(4 * nt)
+            o_tile = (2 if residual else 1) * _al(2 * mt * nt) + _al(4 * nt)
             if 2 * c_tile > r_acc or 2 * o_tile > r_vec:
                 continue
             for kc in _cands(k, 16):
@@ -105,20 +106,29 @@ def gemm(
     tb: bool = False,
     bias: DTensor | None = None,
     act: str | None = None,
+    residual: DTensor | None = None,
 ) -> None:
     """Emit the tiled GEMM. ``a`` [M,K] fp16, ``b`` [K,N] (tb: [N,K]) fp16, ``out`` [M,N] fp16,
-    ``bias`` fp32 [1,N] or None, ``act`` a VEC op name applied in fp32 (gelu, gelu_tanh, ...)."""
+    ``bias`` fp32 [1,N] or None, ``act`` a VEC op name applied in fp32 (gelu, gelu_tanh, ...),
+    ``residual`` an fp16 [M,N] tensor added to the output tiles."""
     a, b, out = a.as2d(), b.as2d(), out.as2d()
     m, k = a.shape
     n = b.shape[0] if tb else b.shape[1]
     rings = tuple(ctx.sram[x].ring for x in (A, W, C, V))
-    plan = plan_gemm(m, n, k, ctx.config, rings)  # type: ignore[arg-type]
+    plan = plan_gemm(m, n, k, ctx.config, rings, residual is not None)  # type: ignore[arg-type]
     if plan is None:
         raise ctx.too_big(
             f"GEMM {m}x{k}·{k}x{n}: no tiling fits the SRAM rings (act {rings[0]} B, "
             f"wgt {rings[1]} B, acc {rings[2]} B, vec {rings[3]} B); the smallest tiles need "
             f"acc {2 * 4 * min(m, ctx.config.matrix.rows) * min(n, ctx.config.matrix.cols)} B"
         )
+    bias_off = -1
+    if bias is not None and 4 * n <= ctx.sram[V].ring // 8 and not ctx.sram[V].took:
+        bias_off = ctx.hold(V, 4 * n)  # the whole bias row, loaded once
+        load(ctx, bias, V, bias_off)
+        rings = tuple(ctx.sram[x].ring for x in (A, W, C, V))
+        plan = plan_gemm(m, n, k, ctx.config, rings, residual is not None)  # type: ignore[arg-type]
+        assert plan is not None
     nm, nn, nk = plan.counts(m, n, k)
     mt, nt, kc = plan.mt, plan.nt, plan.kc
     outer, inner = (nm, nn) if plan.order == "m" else (nn, nm)
@@ -153,7 +163,10 @@ def gemm(
                     b_stride=kl if tb else nl, c_buf=C, c_off=c_off, c_stride=nl,
                     m=ml, n=nl, k=kl,
                 )  # fmt: skip
-            epilogue(ctx, c_off, ml, nl, out.block(m0, ml, n0, nl), bias, n0, act, nt)
+            res = residual.block(m0, ml, n0, nl) if residual is not None else None
+            epilogue(
+                ctx, c_off, ml, nl, out.block(m0, ml, n0, nl), bias, n0, act, nt, bias_off, res
+            )
 
 
 def epilogue(
@@ -166,13 +179,21 @@ def epilogue(
     n0: int,
     act: str | None,
     nt: int,
+    bias_off: int = -1,
+    residual: DTensor | None = None,
 ) -> None:
-    """fp32 accumulators → (+bias, activation) → fp16 → DRAM."""
+    """fp32 accumulators → (+bias, activation) → fp16 → DRAM (bias: held at ``bias_off`` or
+    loaded per tile)."""
     o_bytes = _al(2 * rows * max(cols, nt))
-    v_off = ctx.take(V, o_bytes + _al(4 * nt))
+    per_tile_bias = bias is not None and bias_off < 0
+    r_bytes = o_bytes if residual is not None else 0
+    v_off = ctx.take(V, o_bytes + r_bytes + (_al(4 * nt) if per_tile_bias else 0))
     if bias is not None:
-        b_off = v_off + o_bytes
-        load(ctx, bias.block(0, 1, n0, cols), V, b_off)
+        if per_tile_bias:
+            b_off = v_off + o_bytes + r_bytes
+            load(ctx, bias.block(0, 1, n0, cols), V, b_off)
+        else:
+            b_off = bias_off + 4 * n0
         ctx.emit(
             "VEC", op="add", bcast="row", dtype=DType.FP32, dst_buf=C, dst_off=c_off,
             dst_stride=cols, a_buf=C, a_off=c_off, a_stride=cols, b_buf=V, b_off=b_off,
@@ -187,4 +208,12 @@ def epilogue(
         "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=V, dst_off=v_off,
         dst_stride=cols, src_buf=C, src_off=c_off, src_stride=cols, rows=rows, cols=cols,
     )  # fmt: skip
+    if residual is not None:
+        r_off = v_off + o_bytes
+        load(ctx, residual, V, r_off)
+        ctx.emit(
+            "VEC", op="add", dtype=DType.FP16, dst_buf=V, dst_off=v_off, dst_stride=cols,
+            a_buf=V, a_off=v_off, a_stride=cols, b_buf=V, b_off=r_off, b_stride=cols,
+            rows=rows, cols=cols,
+        )  # fmt: skip
     store(ctx, dst, V, v_off)

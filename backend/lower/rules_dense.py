@@ -6,12 +6,14 @@ import itertools
 
 from xdsl.ir import Operation
 
+from backend.cost.formulas import dma_transfer_cycles
 from backend.isa import Buf, DType, to_f32
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
 from backend.lower.env import Env, bias_row, weight_t
-from backend.lower.gemm import gemm
+from backend.lower.gemm import TRAFFIC_WEIGHT, gemm, plan_gemm
 from backend.lower.registry import rule
+from backend.lower.rules_vector import add_same_shape
 from backend.lower.values import DTensor
 from dialects import nn
 from dialects.nn_base import shape_of
@@ -35,8 +37,29 @@ def lower_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     else:
         b, tb = env.tensor(op.weight), True
     bias = bias_row(ctx, env.weight(op.bias, "nn.linear bias")) if op.bias is not None else None
-    gemm(ctx, x.as2d(), b, out.as2d(), tb=tb, bias=bias, act=ctx.fused_act.get(op))
+    res = ctx.fused_residual.get(op)
+    residual = env.tensor(res).as2d() if res is not None else None  # type: ignore[arg-type]
+    act = ctx.fused_act.get(op)
+    n = b.shape[0] if tb else b.cols
+    if residual is not None and not residual_pays(ctx, x.rows, n, x.cols):
+        tmp = ctx.activation(out.shape)
+        gemm(ctx, x.as2d(), b, tmp.as2d(), tb=tb, bias=bias, act=act)
+        add_same_shape(ctx, tmp, residual, out, op.name)
+        return out
+    gemm(ctx, x.as2d(), b, out.as2d(), tb=tb, bias=bias, act=act, residual=residual)
     return out
+
+
+def residual_pays(ctx: LowerCtx, m: int, n: int, k: int) -> bool:
+    """Whether fusing a residual add into the GEMM epilogue beats a separate add: the fused plan
+    (less vec space for output tiles) against the plain plan plus the add's DMA."""
+    rings = tuple(ctx.sram[x].ring for x in (A, W, C, V))
+    fused = plan_gemm(m, n, k, ctx.config, rings, True)  # type: ignore[arg-type]
+    plain = plan_gemm(m, n, k, ctx.config, rings, False)  # type: ignore[arg-type]
+    if fused is None or plain is None:
+        return fused is not None
+    extra = dma_transfer_cycles(3 * 2 * m * n, ctx.config) * (1 + TRAFFIC_WEIGHT)
+    return fused.est_cycles <= plain.est_cycles + extra
 
 
 @rule(nn.MatmulOp)

@@ -115,6 +115,25 @@ def lower_binary(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     return out
 
 
+def add_same_shape(ctx: LowerCtx, a: DTensor, b: DTensor, out: DTensor, what: str) -> None:
+    """out = a + b for same-shape fp16 2-D tensors (row tiles)."""
+    a, b, out = a.as2d(), b.as2d(), out.as2d()
+    rows, cols = a.shape
+    rt = row_tiles(rows, 2 * cols, min(ctx.cap(A), ctx.cap(W), ctx.cap(V)), what, ctx)
+    for r0 in range(0, rows, rt):
+        rl = min(rt, rows - r0)
+        a_off = ctx.take(A, 2 * rt * cols)
+        b_off = ctx.take(W, 2 * rt * cols)
+        v_off = ctx.take(V, 2 * rt * cols)
+        load(ctx, a.block(r0, rl, 0, cols), A, a_off)
+        load(ctx, b.block(r0, rl, 0, cols), W, b_off)
+        ctx.emit(
+            "VEC", op="add", dtype=F16, dst_buf=V, dst_off=v_off, dst_stride=cols, a_buf=A,
+            a_off=a_off, a_stride=cols, b_buf=W, b_off=b_off, b_stride=cols, rows=rl, cols=cols,
+        )  # fmt: skip
+        store(ctx, out.block(r0, rl, 0, cols), V, v_off)
+
+
 def _unary(ctx: LowerCtx, op: Operation, env: Env, vop: str) -> DTensor:
     x = env.tensor(op.operands[0]).as2d()
     out = ctx.activation(shape_of(op.results[0].type))

@@ -28,10 +28,12 @@ class Arena:
         self.size = size
         self.hold_top = 0
         self.ptr = 0
+        self.took = False
 
     def begin_op(self) -> None:
         """Release the op-lifetime region (the ring pointer carries on)."""
         self.hold_top = 0
+        self.took = False
 
     @property
     def ring(self) -> int:
@@ -40,6 +42,7 @@ class Arena:
 
     def hold(self, nbytes: int, what: str) -> int:
         """Op-lifetime space (call before any `take` of the op)."""
+        assert not self.took, f"{what}: hold after take in buffer {self.buf.asm_name}"
         n = _align(nbytes)
         if self.hold_top + n > self.size:
             raise BackendError(
@@ -63,4 +66,5 @@ class Arena:
             self.ptr = self.hold_top
         off = self.ptr
         self.ptr += n
+        self.took = True
         return off

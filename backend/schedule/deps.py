@@ -18,12 +18,12 @@ from backend.isa import Instr
 
 
 class _Space:
-    """Interval map: sorted segment starts → (last writer, {queue: last reader})."""
+    """Interval map: sorted segment starts → (last writer, readers since)."""
 
     def __init__(self) -> None:
         self.starts: list[int] = [0]
         self.writer: list[int] = [-1]
-        self.readers: list[dict[int, int]] = [{}]
+        self.readers: list[list[int]] = [[]]
 
     def _split(self, x: int) -> int:
         """Index of the segment starting at x (created by splitting if needed)."""
@@ -32,10 +32,10 @@ class _Space:
             return i
         self.starts.insert(i + 1, x)
         self.writer.insert(i + 1, self.writer[i])
-        self.readers.insert(i + 1, dict(self.readers[i]))
+        self.readers.insert(i + 1, list(self.readers[i]))
         return i + 1
 
-    def access(self, lo: int, hi: int, write: bool, me: int, queue: int, deps: set[int]) -> None:
+    def access(self, lo: int, hi: int, write: bool, me: int, deps: set[int]) -> None:
         i = self._split(lo)
         j = self._split(hi)
         for s in range(i, j):
@@ -43,16 +43,16 @@ class _Space:
             if w >= 0:
                 deps.add(w)
             if write:
-                deps.update(self.readers[s].values())
+                deps.update(self.readers[s])
         if write:
             del self.starts[i + 1 : j]
             del self.writer[i + 1 : j]
             del self.readers[i + 1 : j]
             self.writer[i] = me
-            self.readers[i] = {}
+            self.readers[i] = []
         else:
             for s in range(i, j):
-                self.readers[s][queue] = me
+                self.readers[s].append(me)
 
 
 def dependencies(instrs: list[Instr], readonly_end: int = 0) -> list[list[int]]:
@@ -61,7 +61,6 @@ def dependencies(instrs: list[Instr], readonly_end: int = 0) -> list[list[int]]:
     out: list[list[int]] = []
     for n, ins in enumerate(instrs):
         deps: set[int] = set()
-        q = int(ins.cls.queue)
         tiles = sorted(decode(ins, None).values(), key=lambda t: t.write)  # reads first
         for t in tiles:
             if t.empty:
@@ -75,7 +74,7 @@ def dependencies(instrs: list[Instr], readonly_end: int = 0) -> list[list[int]]:
             sp = spaces.get(t.space)
             if sp is None:
                 sp = spaces[t.space] = _Space()
-            sp.access(lo, hi, t.write, n, q, deps)
+            sp.access(lo, hi, t.write, n, deps)
         deps.discard(n)
         out.append(sorted(deps))
     return out

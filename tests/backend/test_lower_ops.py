@@ -32,6 +32,14 @@ CASES: dict[str, tuple[str, str, str, dict[str, np.ndarray]]] = {
     func.return %z : {t(8, 64)}""",
         f"%x: {t(8, 32)}", t(8, 64), {"w": w(64, 32)},
     ),
+    "linear_residual": (
+        f"""    %w = nn.weight @w : {t(96, 64)}
+    %b = nn.weight @b : {t(96)}
+    %y = nn.linear %x, %w, %b : ({t(40, 64)}, {t(96, 64)}, {t(96)}) -> {t(40, 96)}
+    %o = nn.add %r, %y : ({t(40, 96)}, {t(40, 96)}) -> {t(40, 96)}
+    func.return %o : {t(40, 96)}""",
+        f"%x: {t(40, 64)}, %r: {t(40, 96)}", t(40, 96), {"w": w(96, 64), "b": w(96)},
+    ),
     "matmul": (
         f"""    %y = nn.matmul %a, %b {{transpose_b = false}} : ({t(24, 16)}, {t(16, 40)}) -> {t(24, 40)}
     func.return %y : {t(24, 40)}""",
@@ -131,3 +139,15 @@ def test_op(case: str, config: str) -> None:
             ).astype(np.float32)
         )
     check(m, config, inputs)
+
+
+def test_residual_not_fused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When fusing the residual add does not pay, the linear emits GEMM + separate add."""
+    from backend.lower import rules_dense
+
+    monkeypatch.setattr(rules_dense, "residual_pays", lambda *a: False)
+    body, args, result, weights = CASES["linear_residual"]
+    m = model_from_ir(body, args, result, weights)
+    inputs = {k: R.standard_normal(s).astype(np.float32) for k, (s, _) in m.input_specs().items()}
+    c, _ = check(m, "spatten", inputs)
+    assert sum(i.cls.name == "VEC" and i.args["op"] == 0 for i in c.program.instrs) >= 2
