@@ -19,7 +19,7 @@ from xdsl.ir import Operation, SSAValue
 
 from dialects import nn
 from dialects.nn_base import shape_of
-from passes.depgraph_rules import Couplings, Dims, Link, NodeKey, _ranked, apply_rule
+from passes.depgraph_rules import Couplings, Dims, Link, NodeKey, apply_rule, ranked
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def build_dim_graph(module: ModuleOp) -> DimGraph:
         c.op = func
         for arg in func.body.block.args:
             values.append(arg)
-            if _ranked(arg):
+            if ranked(arg):
                 c.block(arg, None, "function input")
         for op in func.body.block.ops:
             values.extend(op.results)
@@ -183,7 +183,7 @@ def build_dim_graph(module: ModuleOp) -> DimGraph:
     for key in composites:
         by_value.setdefault(key[0], []).append(key[1])
     for v in values:
-        if _ranked(v):
+        if ranked(v):
             keys += [(v, (d,)) for d in range(len(shape_of(v.type)))]
             keys += [(v, dims) for dims in sorted(by_value.get(v, []))]
     nodes: dict[NodeKey, Node] = {}

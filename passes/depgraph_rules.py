@@ -25,7 +25,7 @@ from xdsl.dialects.func import ReturnOp
 from xdsl.ir import Operation, SSAValue
 
 from dialects import nn
-from dialects.nn_base import shape_of
+from dialects.nn_base import ShapeError, shape_of
 
 Dims = tuple[int, ...]
 NodeKey = tuple[SSAValue, Dims]
@@ -77,7 +77,7 @@ class Couplings:
         self.passthrough.append((a, b, dims, self.current))
 
     def block(self, value: SSAValue, dims: Sequence[int] | None, reason: str) -> None:
-        rank = len(shape_of(value.type)) if _ranked(value) else 0
+        rank = len(shape_of(value.type)) if ranked(value) else 0
         for d in range(rank) if dims is None else dims:
             self.blocks.append(((value, (d % rank,)), self.op, reason))
 
@@ -97,10 +97,11 @@ class Couplings:
 Rule = Callable[[Operation, Couplings], None]
 
 
-def _ranked(value: SSAValue) -> bool:
+def ranked(value: SSAValue) -> bool:
+    """Whether the value is a ranked tensor (the only values with dims)."""
     try:
         shape_of(value.type)
-    except Exception:
+    except ShapeError:
         return False
     return True
 
@@ -282,7 +283,7 @@ def _reshape(op: Operation, c: Couplings) -> None:
 
 def _return(op: Operation, c: Couplings) -> None:
     for v in op.operands:
-        if _ranked(v):
+        if ranked(v):
             c.block(v, None, "function result")
 
 
@@ -320,7 +321,7 @@ def apply_rule(op: Operation, c: Couplings) -> None:
     rule = RULES.get(type(op))
     if rule is None:
         for v in (*op.operands, *op.results):
-            if _ranked(v):
+            if ranked(v):
                 c.block(v, None, f"no depgraph rule for {op.name}")
         return
     rule(op, c)
