@@ -38,6 +38,21 @@ class Removal:
     values: dict[SSAValue, dict[tuple[int, ...], np.ndarray]] = field(default_factory=dict)
     attention: dict[Operation, dict[str, int]] = field(default_factory=dict)
 
+    def new_shape(self, value: SSAValue) -> tuple[int, ...]:
+        """The shape of an activation or nn.weight result after the removal (a factored view shrinks to
+        its kept grid)."""
+        shape = list(shape_of(value.type))
+        owner = value.owner
+        if isinstance(owner, nn.WeightOp):
+            for axis, idx in self.weights.get(owner.symbol, {}).items():
+                shape[axis] -= idx.size
+        for dims, idx in self.values.get(value, {}).items():
+            sizes = [shape_of(value.type)[d] for d in dims]
+            kept = np.setdiff1d(np.arange(math.prod(sizes)), idx)
+            for d, coords in zip(dims, np.unravel_index(kept, sizes), strict=True):
+                shape[d] = len(np.unique(coords))
+        return tuple(shape)
+
     def slice_weights(self, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """New arrays for the weights that change (the inputs are not modified)."""
         out: dict[str, np.ndarray] = {}

@@ -117,3 +117,32 @@ def test_plan_keeps_factored_views_rectangular() -> None:
     zeroed.weights = zero(model.weights, [g], [1, 5, 9])
     feeds = inputs_for(model)
     np.testing.assert_allclose(output(pruned, feeds), output(zeroed, feeds), rtol=1e-9, atol=1e-9)
+
+
+def _results(model: Model) -> list:  # noqa: ANN202
+    return [r for op in model.main.walk() for r in op.results]
+
+
+def test_new_shapes_match_the_independently_traced_model(model_dg) -> None:  # noqa: ANN001
+    model, dg = model_dg
+    heads = [g for g in dg.of_kind("head") if g.head and g.head[1] == 2]
+    selection = {g.id: [0] for g in heads}
+    selection.update({g.id: [0, 4] for g in dg.of_kind("v_dim")})
+    selection.update({g.id: [3] for g in dg.of_kind("ffn")})
+    selection.update({g.id: [1, 2] for g in dg.of_kind("embed")})
+    removal = plan(dg, selection)
+    small = flex(dim=10, heads=2, vd=3, mlp=9)
+    got = [removal.new_shape(r) for r in _results(model)]
+    want = [tuple(r.type.get_shape()) for r in _results(small)]
+    assert got == want
+
+
+def test_new_shapes_of_factored_views() -> None:
+    model = traced(Regroup(3, 4))
+    dg = analyze(model.module)
+    (g,) = dg.prunable()
+    removal = plan(dg, {g.id: [4, 5, 6, 7]})  # head 1 of the [S, 3, 4] view
+    small = trace(Regroup(2, 4), {"x": ((S, 8), np.float32)})
+    assert [removal.new_shape(r) for r in _results(model)] == [
+        tuple(r.type.get_shape()) for r in _results(small)
+    ]
