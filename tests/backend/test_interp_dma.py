@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_interp_util import NP, Builder, load_store, pack4, store_out
 
 from backend.errors import SimError
@@ -119,3 +121,17 @@ def test_dram_out_of_bounds() -> None:
         b.run()
     with pytest.raises(SimError, match="DRAM out of bounds"):
         b.run(timing_only=True)  # static checks hold without numerics
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows=st.integers(1, 6), half=st.integers(1, 6), seed=st.integers(0, 2**31))
+def test_loadbp_random(rows: int, half: int, seed: int) -> None:
+    v = np.random.default_rng(seed).integers(-128, 128, (rows, 2 * half)).astype(np.int8)
+    msb, lsb = _planes(v)
+    b = Builder()
+    sm, sl = b.input("msb", msb, DType.INT8), b.input("lsb", lsb, DType.INT8)
+    for plane, s in (("msb", sm), ("lsb", sl)):
+        b.add("LOADBP", plane=plane, dst_buf="act", dst_off=0, dst_stride=2 * half,
+              src_addr=s.addr, src_stride=half, rows=rows, cols=2 * half)  # fmt: skip
+    store_out(b, (rows, 2 * half), DType.INT8, "act", 0)
+    assert np.array_equal(b.run().outputs["y"], v)

@@ -90,3 +90,10 @@ def test_lower_bound_and_efficiency() -> None:
     rep = run(_prog(mm), None, SP).report
     assert rep.bound["matrix"] == 64**3 / 1024
     assert rep.efficiency == rep.bound["lower_bound"] / rep.cycles
+
+
+def test_nop_relays_tokens() -> None:
+    # matrix → (select NOP) → vector: the VEC waits for the MATMUL through the NOP
+    mm, nop, vec = _mm(signal=SEL), make("NOP", wait=MX, signal=V), _vec(wait=SEL)
+    rep = run(_prog(mm, nop, vec), None, SP).report
+    assert rep.cycles == cost(mm, SP).cycles + 1 + cost(vec, SP).cycles

@@ -245,3 +245,27 @@ def test_vgather_rows() -> None:
           src_off=64, src_stride=6, idx_buf="idx", idx_off=0, rows=5, cols=6)  # fmt: skip
     store_out(b, (5, 6), DType.FP16, "act", 0)
     assert np.array_equal(b.run().outputs["y"], x[idx[0]])
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    rows=st.integers(1, 9),
+    cols=st.integers(1, 9),
+    op=st.sampled_from(sorted(BINARY)),
+    bcast=st.sampled_from(["none", "row", "col"]),
+    seed=st.integers(0, 2**31),
+)
+def test_vec_random_shapes(rows: int, cols: int, op: str, bcast: str, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, cols)).astype(np.float32)
+    shape = {"none": (rows, cols), "row": (1, cols), "col": (rows, 1)}[bcast]
+    y = (rng.uniform(0.5, 2.0, shape) * rng.choice([-1, 1], shape)).astype(np.float32)
+    np.testing.assert_allclose(_vec(op, x, y, DType.FP32, bcast), BINARY[op](x, y), rtol=1e-6)
+
+
+@settings(max_examples=20, deadline=None)
+@given(rows=st.integers(1, 7), cols=st.integers(1, 7), seed=st.integers(0, 2**31))
+def test_move_transpose_random(rows: int, cols: int, seed: int) -> None:
+    x = np.random.default_rng(seed).integers(-(2**20), 2**20, (rows, cols)).astype(np.int32)
+    out = _move(x, DType.INT32, DType.FP32, transpose=True, scale=0.5)
+    assert np.array_equal(out, (x.T.astype(np.float64) * 0.5).astype(np.float32))
