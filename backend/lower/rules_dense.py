@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 from xdsl.ir import Operation
 
@@ -140,12 +141,14 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     qt = min(sq, int(1 / per_row) if per_row > 0 else sq)
     if qt < 1:
         raise ctx.too_big(f"attention: one query row needs {4 * (sk + dv)} B of acc (keys {sk})")
+    # as few tiles as fit, balanced, rounded up to whole array folds when that still fits
+    nq = math.ceil(sq / qt)
+    even = math.ceil(sq / nq)
     r = ctx.config.matrix.rows
-    if qt > r:
-        qt = qt // r * r
-    kv_depth = 2 if 2 * kv_bytes <= ctx.cap(W, 1) else 1
+    up = math.ceil(even / r) * r
+    qt = up if up <= qt else even
     for h in range(heads):
-        kv = ctx.take(W, kv_bytes if kv_depth == 1 else kv_bytes)
+        kv = ctx.take(W, kv_bytes)
         load(ctx, k.block(0, sk, h * d, d), W, kv)
         load(ctx, v.block(0, sk, h * dv, dv), W, kv + 2 * sk * d)
         for q0 in range(0, sq, qt):
