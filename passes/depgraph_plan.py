@@ -3,6 +3,7 @@
     removal = plan(dg, {"ffn0": [3, 7], "head5": [0]})
     new_weights = removal.slice_weights(store)      # {symbol: array with the entries deleted}
     removal.values[value][dims]                      # flat indices each activation loses
+    removal.new_shape(value), removal.new_offsets(slice_op)
     removal.attention[attn_op]                       # {"heads": .., "qk_dim": .., "v_dim": ..} after
 
 `plan` enforces the group constraints: no blocked group, slots in range, no weight axis or activation
@@ -52,6 +53,16 @@ class Removal:
             for d, coords in zip(dims, np.unravel_index(kept, sizes), strict=True):
                 shape[d] = len(np.unique(coords))
         return tuple(shape)
+
+    def new_offsets(self, op: nn.SliceOp) -> tuple[int, ...]:
+        """An nn.slice's offsets after the removal: each drops the removed input entries below it."""
+        views = self.values.get(op.input, {})
+        if any(len(dims) > 1 for dims in views):
+            raise PlanError("nn.slice of a reshape-factored view: offsets are not per dim")
+        return tuple(
+            off - int(np.count_nonzero(views.get((d,), np.zeros(0, np.int64)) < off))
+            for d, off in enumerate(op.ints_prop("offsets"))
+        )
 
     def slice_weights(self, weights: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """New arrays for the weights that change (the inputs are not modified)."""

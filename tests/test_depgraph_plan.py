@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 
 from compiler.model import Model
-from compiler.models import trace
+from compiler.models import Linear, Module, trace
+from compiler.models import functional as F
+from compiler.models.builder import Tensor
 from compiler.weights import WeightStore
+from dialects import nn
 from passes.depgraph import DepGraph, analyze
 from passes.depgraph_plan import PlanError, plan
 from tests.test_depgraph_cases import UNKNOWN, Regroup, S, flex, traced
@@ -146,3 +149,33 @@ def test_new_shapes_of_factored_views() -> None:
     assert [removal.new_shape(r) for r in _results(model)] == [
         tuple(r.type.get_shape()) for r in _results(small)
     ]
+
+
+class Window(Module):
+    """a → channels [lo, hi) → b: the unread channels of a form their own group."""
+
+    def __init__(self, width: int, lo: int, hi: int) -> None:
+        self.a = Linear(8, width)
+        self.b = Linear(hi - lo, 3)
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.b(F.relu(self.a(x))[:, self.lo : self.hi])
+
+
+def test_slice_offsets_follow_removed_channels() -> None:
+    model = traced(Window(10, 2, 8))
+    dg = analyze(model.module)
+    read = next(g for g in dg.prunable() if any(m.symbol == "b.weight" for m in g.members))
+    unread = next(g for g in dg.prunable() if g is not read)
+    assert np.array_equal(read.members[0].indices.reshape(-1), np.arange(2, 8))
+    assert np.array_equal(unread.members[0].indices.reshape(-1), [0, 1, 8, 9])
+    removal = plan(dg, {unread.id: [0, 3], read.id: [1]})  # a rows 0, 9 and 3
+    (sl,) = [op for op in model.main.walk() if isinstance(op, nn.SliceOp)]
+    assert removal.new_offsets(sl) == (0, 1)
+    small = trace(Window(7, 1, 6), {"x": ((S, 8), np.float32)})
+    pruned = load_into(small, _pruned(model, removal.slice_weights(model.weights)))
+    zeroed = model.clone()
+    zeroed.weights = zero(zero(model.weights, [unread], [0, 3]), [read], [1])
+    feeds = inputs_for(model)
+    np.testing.assert_allclose(output(pruned, feeds), output(zeroed, feeds), rtol=1e-9, atol=1e-9)
