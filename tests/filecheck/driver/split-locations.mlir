@@ -1,8 +1,6 @@
-// Under --split-input-file, verifier errors should carry the line in the whole file, as parse errors do.
-// (Fixed: this was a known bug.)
-// compiler/cli/wisp_opt.py) ignores the chunk's line offset that xDSL passes to parse_chunk, so
-// LocatingParser records chunk-relative lines (xDSL itself shifts ParseError spans, so parse errors are
-// right). Remove the XFAIL line once that is fixed (lit then reports XPASS, i.e. a failure, as a reminder).
+// Under --split-input-file, verifier errors carry the line in the whole file, as parse errors do, in every
+// chunk and for any op of a chunk (regression test: wisp-opt's frontend used to ignore the chunk's line
+// offset, so these lines were chunk-relative).
 // RUN: wisp-opt %s --split-input-file --verify-diagnostics | filecheck %s
 
 // CHECK: {{.*}}split-locations.mlir:[[# @LINE + 2]]:3: nn.relu: expected a floating-point tensor, got tensor<4xi32>

@@ -1,8 +1,5 @@
-// shape-check without weights should only verify the IR ("when weights are present" in its docstring).
-// (Fixed: this was a known bug.)
-// (`self.weights or WeightStore()` in compiler/cli/wisp_opt.py), so shape-check reports
-// "pass 'shape-check': nn.weight @fc.weight: missing from the weight store". Remove the XFAIL line once
-// that is fixed (lit then reports this test as XPASS, i.e. a failure, as a reminder).
+// shape-check without weights only verifies the IR (regression test: wisp-opt used to hand the pipeline
+// an empty WeightStore when no weights file was given, so every nn.weight was "missing from the store").
 // RUN: wisp-opt %s -p shape-check | filecheck %s
 
 // CHECK-LABEL: func.func @mlp
