@@ -451,3 +451,34 @@ def test_wisp_opt_to_stdout_round_trips(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == print_module(parse_module(GOOD_IR)).strip()
     assert not (tmp_path / "out.weights.npz").exists()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="outputs are created by mkdtemp/mkstemp (0700 dir, 0600 files) and never chmod-ed to the umask",
+)
+def test_outputs_respect_the_umask(
+    two_compiles: tuple[Path, Path, list[CliResult]], tmp_path: Path
+) -> None:
+    out, _, _ = two_compiles
+    mask = _umask()
+    _write_inputs(tmp_path)
+    assert (
+        _run_in_process("wisp-opt", ["good.mlir", "-p", "cse", "-o", "o.mlir"], tmp_path).returncode
+        == 0
+    )
+    modes = {
+        "OUTDIR": (out.stat().st_mode & 0o777, 0o777 & ~mask),
+        "model.mlir": ((out / "model.mlir").stat().st_mode & 0o777, 0o666 & ~mask),
+        "model.weights.npz": ((out / "model.weights.npz").stat().st_mode & 0o777, 0o666 & ~mask),
+        "wisp-opt -o": ((tmp_path / "o.mlir").stat().st_mode & 0o777, 0o666 & ~mask),
+        "wisp-opt weights": ((tmp_path / "o.weights.npz").stat().st_mode & 0o777, 0o666 & ~mask),
+    }
+    wrong = {k: f"{got:o} != {want:o}" for k, (got, want) in modes.items() if got != want}
+    assert not wrong, wrong

@@ -10,6 +10,7 @@ Run with `-s` to see the max abs errors.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -26,6 +27,7 @@ from frontdoor_util import (
 )
 
 from compiler import reference
+from compiler.errors import WispError
 from compiler.model import Model
 from compiler.models import build
 
@@ -116,6 +118,7 @@ def vit_forward(model: Model, image: np.ndarray) -> np.ndarray:
     w = Weights(model)
     img = np.asarray(image, F64)
     p, dim, eps = c["patch"], c["dim"], c["eps"]
+    assert eps == 1e-6  # timm's ViT/DeiT LayerNorm eps
     channels, size = c["channels"], c["image"]
     assert img.shape == (channels, size, size)
     kernel = w("patch_embed.weight").reshape(dim, channels, p, p)  # conv weight [D, C, p, p]
@@ -269,3 +272,52 @@ def test_digits_vit_full_model_matches_numpy() -> None:
     print(
         f"\ndigits-vit (trained, 4 images): f64 max abs err {worst64:.3g}  f32 max abs err {worst32:.3g}"
     )
+
+
+def test_digits_vit_architecture_matches_numpy() -> None:
+    """The default digits-vit shape (1×16×16, patch 2, 65 tokens, 4 layers), with random weights, so it
+    is covered before the trained weights are bundled."""
+    from compiler.models import ZOO, trace
+    from compiler.models.vit import ViT
+
+    config = ZOO["digits-vit"].config
+    inputs_spec = {"image": ((config.channels, config.image, config.image), np.float32)}
+    meta = {"config": dataclasses.asdict(config)}
+    model = trace(ViT(config), inputs_spec, seed=0, name="digits-vit", meta=meta)
+    randomize_weights(model)
+    inputs = random_inputs(model)
+    want = numpy_forward(model, inputs)
+    got64 = reference.run(model, inputs, dtype=np.float64)["out0"]
+    got32 = reference.run(model, inputs)["out0"]
+    print(
+        f"\ndigits-vit shape (random): f64 max abs err {max_abs(got64, want):.3g}"
+        f"  f32 max abs err {max_abs(got32, want):.3g}"
+    )
+    assert _rel_err(got64, want) < 1e-9
+    assert _rel_err(got32, want) < 1e-4
+
+
+# ---- the executor's own input checks ------------------------------------------------------------
+
+
+def test_reference_rejects_wrong_inputs() -> None:
+    model = build_reduced("gpt2")
+    ids = random_inputs(model)["ids"]
+    with pytest.raises(WispError, match=r"missing input 'ids'"):
+        reference.run(model, {})
+    with pytest.raises(WispError, match=r"input 'ids' has shape \[5\], the model expects \[10\]"):
+        reference.run(model, {"ids": ids[:5]})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="nn.gather indexes numpy directly: a negative id silently wraps to the last row and an id "
+    ">= vocab raises a bare IndexError",
+)
+@pytest.mark.parametrize("bad", [-1, REDUCED["gpt2"]["vocab"]])
+def test_reference_rejects_out_of_range_token_ids(bad: int) -> None:
+    model = build_reduced("gpt2")
+    ids = random_inputs(model)["ids"]
+    ids[3] = bad
+    with pytest.raises(WispError, match="nn.gather"):
+        reference.run(model, {"ids": ids})
