@@ -157,7 +157,7 @@ def bench_interp_vs_reference() -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description="wisp compiler benchmarks")
     ap.add_argument("--quick", action="store_true", help="skip the 24-layer scaling point")
     args = ap.parse_args()
     bench_compile_time()

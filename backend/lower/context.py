@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class LowerCtx:
         for a in self.sram.values():
             a.begin_op()
 
-    def emit(self, name: str, **fields: object) -> Instr:
+    def emit(self, name: str, **fields: Any) -> Instr:
         """Append one instruction (comment: the layer tag and the nn op)."""
         ins = make(name, comment=f"{self.tag} {self.what}", **fields)
         self.instrs.append(ins)
