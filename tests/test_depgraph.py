@@ -16,7 +16,19 @@ import pytest
 
 from compiler.models import build
 from passes.depgraph import analyze
-from tests.test_depgraph_util import inputs_for, load_into, output, permute, randomize, remove, zero
+
+try:  # tests/ as a package (python -m pytest, or tests/__init__.py)
+    from tests.test_depgraph_util import (
+        inputs_for,
+        load_into,
+        output,
+        permute,
+        randomize,
+        remove,
+        zero,
+    )
+except ModuleNotFoundError:  # plain pytest puts tests/ itself on sys.path
+    from test_depgraph_util import inputs_for, load_into, output, permute, randomize, remove, zero  # type: ignore[no-redef]
 
 SMALL = {
     "deit-tiny": dict(layers=2, dim=24, heads=3, mlp_dim=20, image=8, patch=4, classes=5),

@@ -17,7 +17,19 @@ from compiler.models import functional as F
 from compiler.models.builder import Parameter, Tensor, normal
 from compiler.weights import WeightStore
 from passes.depgraph import Group, analyze
-from tests.test_depgraph_util import inputs_for, load_into, output, permute, randomize, remove, zero
+
+try:  # tests/ as a package (python -m pytest, or tests/__init__.py)
+    from tests.test_depgraph_util import (
+        inputs_for,
+        load_into,
+        output,
+        permute,
+        randomize,
+        remove,
+        zero,
+    )
+except ModuleNotFoundError:  # plain pytest puts tests/ itself on sys.path
+    from test_depgraph_util import inputs_for, load_into, output, permute, randomize, remove, zero  # type: ignore[no-redef]
 
 S = 5  # tokens
 

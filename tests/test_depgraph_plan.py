@@ -14,8 +14,15 @@ from compiler.weights import WeightStore
 from dialects import nn
 from passes.depgraph import DepGraph, analyze
 from passes.depgraph_plan import PlanError, plan
-from tests.test_depgraph_cases import UNKNOWN, Regroup, S, flex, traced
-from tests.test_depgraph_util import inputs_for, load_into, output, randomize, zero
+
+try:  # tests/ as a package (python -m pytest, or tests/__init__.py)
+    from tests.test_depgraph_cases import UNKNOWN, Regroup, S, flex, traced
+except ModuleNotFoundError:  # plain pytest puts tests/ itself on sys.path
+    from test_depgraph_cases import UNKNOWN, Regroup, S, flex, traced  # type: ignore[no-redef]
+try:  # tests/ as a package (python -m pytest, or tests/__init__.py)
+    from tests.test_depgraph_util import inputs_for, load_into, output, randomize, zero
+except ModuleNotFoundError:  # plain pytest puts tests/ itself on sys.path
+    from test_depgraph_util import inputs_for, load_into, output, randomize, zero  # type: ignore[no-redef]
 
 
 @pytest.fixture(scope="module")

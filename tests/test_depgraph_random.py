@@ -12,7 +12,11 @@ from compiler.models import Module, trace
 from compiler.models import functional as F
 from compiler.models.builder import Parameter, Tensor, normal
 from passes.depgraph import analyze
-from tests.test_depgraph_util import inputs_for, output, permute, randomize
+
+try:  # tests/ as a package (python -m pytest, or tests/__init__.py)
+    from tests.test_depgraph_util import inputs_for, output, permute, randomize
+except ModuleNotFoundError:  # plain pytest puts tests/ itself on sys.path
+    from test_depgraph_util import inputs_for, output, permute, randomize  # type: ignore[no-redef]
 
 S = 3
 
