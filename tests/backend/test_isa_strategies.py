@@ -13,8 +13,8 @@ from backend.program import SYMBOL_KINDS, Program, Symbol
 
 # Modest budgets; no deadline or speed health checks (the suite runs on shared, loaded machines).
 _SLOW = [HealthCheck.too_slow, HealthCheck.data_too_large]
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=_SLOW)
-PROGRAM_SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=_SLOW)
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=_SLOW)
+PROGRAM_SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=_SLOW)
 
 f32s = st.floats(width=32, allow_nan=False)
 
