@@ -70,6 +70,8 @@ class Model:
             text = mlir_path.read_text()
         except OSError as e:
             raise WispError(f"{mlir_path}: cannot read ({e.strerror})") from None
+        except UnicodeDecodeError as e:
+            raise WispError(f"{mlir_path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
         module = parse_module(text, str(mlir_path))
         weights = WeightStore.load(weights_path)
         weights.check(module)

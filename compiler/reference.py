@@ -86,6 +86,17 @@ def _weight(op: nn.WeightOp, args: list[Array], ctx: Context) -> Array:
     return arr.astype(ctx.dtype, copy=False) if arr.dtype.kind == "f" else arr
 
 
+def _gather(op: nn.GatherOp, args: list[Array], ctx: Context) -> Array:
+    table, idx = args
+    bad = (idx < 0) | (idx >= table.shape[0])
+    if bad.any():
+        pos = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise WispError(
+            f"nn.gather: index {int(idx[pos])} at position {list(pos)} is outside [0, {table.shape[0]})"
+        )
+    return table[idx]
+
+
 def _slice(op: nn.SliceOp, args: list[Array], ctx: Context) -> Array:
     sizes = shape_of(op.result.type)
     index = tuple(slice(o, o + n) for o, n in zip(op.ints_prop("offsets"), sizes, strict=True))
@@ -111,7 +122,7 @@ IMPLS: dict[type[Operation], Impl] = {
     nn.TransposeOp: lambda op, a, c: np.ascontiguousarray(a[0].transpose(op.ints_prop("perm"))),
     nn.ConcatOp: lambda op, a, c: np.concatenate(a, axis=op.int_prop("axis")),
     nn.SliceOp: _slice,
-    nn.GatherOp: lambda op, a, c: a[0][a[1]],
+    nn.GatherOp: _gather,
     nn.PatchEmbedOp: lambda op, a, c: patch_embed(a[0], a[1], a[2], op.int_prop("patch")),
     nn.AttentionOp: lambda op, a, c: attention(
         a[0], a[1], a[2], op.int_prop("heads"), op.float_prop("scale"), op.bool_prop("causal")

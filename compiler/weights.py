@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterator, MutableMapping
-from pathlib import Path
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from compiler.errors import WispError
+from compiler.io_util import atomic_file
 from dialects.nn import WeightOp
 from dialects.nn_base import element_of, shape_of
 from dialects.types import numpy_dtype
@@ -51,16 +50,9 @@ class WeightStore(MutableMapping[str, np.ndarray]):
         return sum(int(a.nbytes) for a in self._arrays.values())
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the store as an uncompressed `.npz`, atomically (a temp file renamed into place)."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **dict(sorted(self._arrays.items())))  # pyright: ignore[reportArgumentType]
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Write the store as an uncompressed `.npz`, atomically."""
+        with atomic_file(path) as f:
+            np.savez(f, **dict(sorted(self._arrays.items())))  # pyright: ignore[reportArgumentType]
 
     @staticmethod
     def load(path: str | os.PathLike[str]) -> WeightStore:

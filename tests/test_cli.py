@@ -206,10 +206,7 @@ BAD_CASES: dict[str, BadCase] = {
 }
 
 # Known product bugs: the case stays in the suite, expected to fail until fixed (see the report).
-KNOWN_BAD: dict[str, str] = {
-    "opt-binary-mlir": "a non-UTF-8 .mlir gives 'utf-8 codec can't decode' without naming the file",
-    "compile-binary-mlir": "a non-UTF-8 .mlir gives 'utf-8 codec can't decode' without naming the file",
-}
+KNOWN_BAD: dict[str, str] = {}  # case name -> reason, for a bug still open (strict xfail)
 BAD_CASES["opt-binary-mlir"] = BadCase(
     "wisp-opt", ["binary.mlir", "-o", "out.mlir"], ["binary.mlir"]
 )
@@ -459,10 +456,6 @@ def _umask() -> int:
     return mask
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="outputs are created by mkdtemp/mkstemp (0700 dir, 0600 files) and never chmod-ed to the umask",
-)
 def test_outputs_respect_the_umask(
     two_compiles: tuple[Path, Path, list[CliResult]], tmp_path: Path
 ) -> None:

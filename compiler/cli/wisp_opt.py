@@ -37,7 +37,12 @@ class WispOptMain(xDSLOptMain):
 
     def register_all_frontends(self) -> None:
         def parse_mlir(stream: IO[bytes]) -> ModuleOp:
-            text = stream.read().decode()
+            try:
+                text = stream.read().decode()
+            except UnicodeDecodeError as e:
+                raise WispError(
+                    f"{self.get_input_name()}: not UTF-8 text (byte {e.start}: {e.reason})"
+                ) from None
             return LocatingParser(
                 self.ctx, text, self.get_input_name(), self.chunk_line_offset
             ).parse_module(not self.args.no_implicit_module)
