@@ -215,7 +215,7 @@ def _run(
                     raise stp.error
                 ops = stp.ops
                 if ops is None:
-                    ops = decode(ins, m if functional else None)
+                    ops = decode(ins, m if functional else None, conservative=False)
                     for tile in ops.values():
                         m.check(tile)
                 tiles = list(ops.values())

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from backend.interpreter.state import Machine
 
 DRAM = 5  # Tile.space of DRAM ranges (SRAM spaces are Buf ids 0..4)
+UNBOUNDED_ROWS = 1 << 31  # rows of a data-dependent source range of unknown extent
+OVERLAP_ROW_LIMIT = 1 << 16  # exact row-by-row overlap test up to this many rows
 SPACE_NAMES = (*(b.asm_name for b in Buf), "dram")
 FLOAT_DTYPES = (DType.FP16, DType.FP32)
 
@@ -95,6 +97,24 @@ def dram_tile(addr: int, stride: int, rows: int, cols: int, dt: DType, write: bo
     return Tile(DRAM, addr, rows, cols, dt, stride, dt.nbytes(cols), write)
 
 
+def gathered_rows(table: Tile, idx: Tile, n: int, m: Machine | None, cons: bool) -> Tile:
+    """The rows of ``table`` (row 0 given) that ``n`` int32 indices in ``idx`` select.
+
+    With data (``m``): the span from the smallest to the largest index. Without: every row from
+    the table start on (``cons``, for dependence analysis) or none (timing-only checks).
+    """
+    if n <= 0:
+        return table._replace(rows=0)
+    if m is not None:
+        m.check(idx)
+        ix = m.flat(idx).view("<i4")
+        lo, hi = int(ix.min()), int(ix.max())
+        if lo < 0:
+            raise _fail(f"gather index {lo} is negative")
+        return table._replace(off=table.off + lo * table.stride, rows=hi - lo + 1)
+    return table._replace(rows=UNBOUNDED_ROWS if cons else 0)
+
+
 def _dt(v: int | float) -> DType:
     return DType(int(v))
 
@@ -106,7 +126,7 @@ def _choice(instr: Instr, name: str) -> str:
 # ---- per class ----------------------------------------------------------------------------------
 
 
-def _load(i: Instr, m: Machine | None) -> Ops:
+def _load(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
     return {
@@ -115,7 +135,7 @@ def _load(i: Instr, m: Machine | None) -> Ops:
     }
 
 
-def _loadbp(i: Instr, m: Machine | None) -> Ops:
+def _loadbp(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c = int(a["rows"]), int(a["cols"])
     return {
@@ -124,18 +144,21 @@ def _loadbp(i: Instr, m: Machine | None) -> Ops:
     }
 
 
-def _gather(i: Instr, m: Machine | None) -> Ops:
+def _gather(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
     if dt is DType.INT4 and c % 2:
         raise _fail(f"packed int4 rows need even cols (cols={c})")
+    idx = flat_tile(int(a["idx_buf"]), int(a["idx_off"]), 4 * r)
+    table = dram_tile(int(a["src_addr"]), int(a["src_stride"]), 1, c, dt, False)
     return {
-        "idx": flat_tile(int(a["idx_buf"]), int(a["idx_off"]), 4 * r),
+        "idx": idx,
+        "src": gathered_rows(table, idx, r, m, cons),
         "dst": sram_tile(a, "dst", r, c, dt, True),
     }
 
 
-def _store(i: Instr, m: Machine | None) -> Ops:
+def _store(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
     return {
@@ -144,7 +167,7 @@ def _store(i: Instr, m: Machine | None) -> Ops:
     }
 
 
-def _matmul(i: Instr, m: Machine | None) -> Ops:
+def _matmul(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     mm, n, k = int(a["m"]), int(a["n"]), int(a["k"])
     mode = _choice(i, "mode")
@@ -177,7 +200,7 @@ _UNARY = frozenset({"exp", "gelu", "gelu_tanh", "tanh", "relu", "copy"})
 _INT_OK = frozenset({"add", "sub", "mul", "max", "min", "relu", "copy"})
 
 
-def _vec(i: Instr, m: Machine | None) -> Ops:
+def _vec(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
     op = _choice(i, "op")
@@ -198,7 +221,7 @@ def _vec(i: Instr, m: Machine | None) -> Ops:
     return ops
 
 
-def _requant(i: Instr, m: Machine | None) -> Ops:
+def _requant(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c = int(a["rows"]), int(a["cols"])
     out = DType.INT8 if _choice(i, "out_dtype") == "int8" else DType.INT4
@@ -209,7 +232,7 @@ def _requant(i: Instr, m: Machine | None) -> Ops:
     return ops
 
 
-def _row(i: Instr, m: Machine | None) -> Ops:
+def _row(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
     op = _choice(i, "op")
@@ -225,7 +248,7 @@ def _row(i: Instr, m: Machine | None) -> Ops:
     return ops
 
 
-def _move(i: Instr, m: Machine | None) -> Ops:
+def _move(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c = int(a["rows"]), int(a["cols"])
     dst = (c, r) if a["transpose"] else (r, c)
@@ -235,26 +258,18 @@ def _move(i: Instr, m: Machine | None) -> Ops:
     }
 
 
-def _vgather(i: Instr, m: Machine | None) -> Ops:
+def _vgather(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
-    ops: Ops = {"idx": flat_tile(int(a["idx_buf"]), int(a["idx_off"]), 4 * r)}
-    src = sram_tile(a, "src", 1, c, dt)
-    if m is not None and r > 0:  # data-dependent source rows: their bounding span
-        m.check(ops["idx"])
-        idx = m.flat(ops["idx"]).view("<i4")
-        lo, hi = int(idx.min()), int(idx.max())
-        if lo < 0:
-            raise _fail(f"vgather index {lo} is negative")
-        src = src._replace(off=src.off + lo * src.stride, rows=hi - lo + 1)
-    else:
-        src = src._replace(rows=0)
-    ops["src"] = src
-    ops["dst"] = sram_tile(a, "dst", r, c, dt, True)
-    return ops
+    idx = flat_tile(int(a["idx_buf"]), int(a["idx_off"]), 4 * r)
+    return {
+        "idx": idx,
+        "src": gathered_rows(sram_tile(a, "src", 1, c, dt), idx, r, m, cons),
+        "dst": sram_tile(a, "dst", r, c, dt, True),
+    }
 
 
-def _topk(i: Instr, m: Machine | None) -> Ops:
+def _topk(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, n, k = int(a["rows"]), int(a["n"]), int(a["k"])
     if k > n:
@@ -265,7 +280,7 @@ def _topk(i: Instr, m: Machine | None) -> Ops:
     }
 
 
-def _impacc(i: Instr, m: Machine | None) -> Ops:
+def _impacc(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["src_dtype"])
     heads = int(a["heads"])
@@ -279,7 +294,7 @@ def _impacc(i: Instr, m: Machine | None) -> Ops:
     }
 
 
-def _predict(i: Instr, m: Machine | None) -> Ops:
+def _predict(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     mm, n, k = int(a["m"]), int(a["n"]), int(a["k"])
     b = sram_tile(a, "b", n, k, DType.INT8) if a["tb"] else sram_tile(a, "b", k, n, DType.INT8)
@@ -290,7 +305,7 @@ def _predict(i: Instr, m: Machine | None) -> Ops:
     }
 
 
-def _cmp(i: Instr, m: Machine | None) -> Ops:
+def _cmp(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c = int(a["rows"]), int(a["cols"])
     if r <= 0 or c <= 0:
@@ -298,11 +313,11 @@ def _cmp(i: Instr, m: Machine | None) -> Ops:
     return {"src": sram_tile(a, "src", r, c, _dt(a["dtype"]))}
 
 
-def _none(i: Instr, m: Machine | None) -> Ops:
+def _none(i: Instr, m: Machine | None, cons: bool) -> Ops:
     return {}
 
 
-_DECODERS: dict[str, Callable[[Instr, Machine | None], Ops]] = {
+_DECODERS: dict[str, Callable[[Instr, Machine | None, bool], Ops]] = {
     "LOAD": _load,
     "LOADBP": _loadbp,
     "GATHER": _gather,
@@ -324,9 +339,15 @@ _DECODERS: dict[str, Callable[[Instr, Machine | None], Ops]] = {
 DECODERS = {c.name: _DECODERS[c.name] for c in ISA}  # KeyError at import if a class is missing
 
 
-def decode(instr: Instr, machine: Machine | None) -> Ops:
-    """Operand tiles of ``instr`` (``machine`` None: timing-only, data-dependent ranges empty)."""
-    return DECODERS[instr.cls.name](instr, machine)
+def decode(instr: Instr, machine: Machine | None = None, *, conservative: bool = True) -> Ops:
+    """Operand tiles of ``instr``.
+
+    Gathers (GATHER's DRAM table rows, VGATHER's source rows) depend on index data: with
+    ``machine`` they are the exact span of the indices; without, every row from the table start
+    (``conservative``, the default: safe for dependence analysis) or none (``conservative=False``,
+    as the interpreter's timing-only mode uses).
+    """
+    return DECODERS[instr.cls.name](instr, machine, conservative)
 
 
 def tiles_overlap(t1: Tile, t2: Tile) -> bool:
@@ -337,6 +358,8 @@ def tiles_overlap(t1: Tile, t2: Tile) -> bool:
         return False
     if t1.rows > t2.rows:
         t1, t2 = t2, t1
+    if t1.rows > OVERLAP_ROW_LIMIT:  # both huge: the bounding ranges overlap, say yes
+        return True
     o2, s2, r2, w2 = t2.off, t2.stride, t2.rows, t2.width
     for r in range(t1.rows):
         lo = t1.off + r * t1.stride

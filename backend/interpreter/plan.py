@@ -23,7 +23,7 @@ from backend.program import Program
 
 NQ = len(Queue)
 BITS = [tuple(q for q in range(NQ) if mask >> q & 1) for mask in range(1 << NQ)]
-DYNAMIC = frozenset({"VGATHER"})  # operand ranges depend on data
+DYNAMIC = frozenset({"GATHER", "VGATHER"})  # operand ranges depend on data
 _CACHE_ATTR = "_wisp_interp_plan"
 
 
@@ -74,7 +74,7 @@ def _step(ins: Instr, m: Machine, cfg: Config) -> Step:
     try:
         c = cost(ins, cfg)
         if name not in DYNAMIC:
-            ops = decode(ins, None)
+            ops = decode(ins, None, conservative=False)
             for t in ops.values():
                 m.check(t)
     except SimError as e:

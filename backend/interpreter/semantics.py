@@ -297,7 +297,7 @@ def _move(m: Machine, i: Instr, o: Ops) -> int:
 def _vgather(m: Machine, i: Instr, o: Ops) -> int:
     idx = m.flat(o["idx"]).view("<i4")
     src, dst = o["src"], o["dst"]
-    base = src.off - (int(idx.min()) * src.stride if idx.size else 0)
+    base = src.off - int(idx.min()) * src.stride  # o["src"] starts at the smallest index
     m.raw(dst)[...] = _gather_rows(m, src.space, base, src.stride, dst.width, idx)
     return 0
 

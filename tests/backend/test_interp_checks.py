@@ -201,3 +201,28 @@ def test_out_of_range_fields_built_without_make() -> None:
         run(_prog(good, bad_buf), None, "spatten")
     with pytest.raises(SimError, match="instruction 0: setp: invalid header"):
         run(_prog(Instr(good.cls, good.args, pred=17)), None, "spatten")
+
+
+def test_decode_gather_sources_conservative_or_exact() -> None:
+    from backend.interpreter.operands import DRAM, decode
+
+    g = make("GATHER", dtype="int8", dst_buf="act", dst_off=0, dst_stride=8, src_addr=4096,
+             src_stride=8, idx_buf="idx", idx_off=0, rows=4, cols=8)  # fmt: skip
+    src = decode(g)["src"]  # default: conservative, every table row from the base on
+    assert src.space == DRAM and src.off == 4096 and src.end > 2**32
+    assert decode(g, conservative=False)["src"].empty
+
+
+def test_race_on_gathered_dram_rows() -> None:
+    # a STORE writes DRAM rows 2..3 of a table while a GATHER (no token) reads rows 0 and 3
+    b = Builder()
+    table = b.input("t", np.zeros((4, 8), np.int8), DType.INT8)
+    load_store(b, np.array([[0, 3]], np.int32), DType.INT32, "idx", 0, "i")
+    b.add("STORE", dtype="int8", src_buf="vec", src_off=0, src_stride=8,
+          dst_addr=table.addr + 16, dst_stride=8, rows=2, cols=8)  # fmt: skip
+    b.add("GATHER", dtype="int8", dst_buf="act", dst_off=0, dst_stride=8, src_addr=table.addr,
+          src_stride=8, idx_buf="idx", idx_off=0, rows=2, cols=8)  # fmt: skip
+    with pytest.raises(SimError, match=r"instruction 2: race: gather .* dram\[16:32\]"):
+        run(b.program(serial=False, finish=False), b.inputs, "spatten")
+    b.specs[-1][1]["rows"] = 1  # gather row 0 only: no shared byte, no race
+    run(b.program(serial=False, finish=False), b.inputs, "spatten")
