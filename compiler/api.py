@@ -68,7 +68,7 @@ class CompiledModel:
 
     def save(self, outdir: str | os.PathLike[str]) -> None:
         """Write OUTDIR (atomically): model.mlir + weights, ir/ dumps, compile.json and, with a target,
-        program.s, program.npubin and the static report.json."""
+        program.s (+ program.data, its DRAM image), program.npubin and the static report.json."""
         from compiler.io_util import staged_directory
 
         with staged_directory(outdir) as stage:
@@ -89,7 +89,9 @@ class CompiledModel:
                 from backend.npubin import write
 
                 program = self.compiled.program
-                (stage / "program.s").write_text(disassemble(program))
+                # the DRAM image (weights) goes beside the assembly, not inline as hex
+                (stage / "program.s").write_text(disassemble(program, incbin="program.data"))
+                (stage / "program.data").write_bytes(program.data)
                 (stage / "program.npubin").write_bytes(write(program))
                 (stage / "report.json").write_text(
                     json.dumps(self.compiled.static_report, indent=2, sort_keys=True) + "\n"
