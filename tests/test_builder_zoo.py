@@ -246,7 +246,7 @@ class TwoOutputs(Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         t = x.reshape(2, -1).permute(1, 0)  # [3, 2]
-        return F.matmul(x, self.w, transpose_b=True), F.softmax(t, axis=0)
+        return F.matmul(x, x.graph.tensor(self.w), transpose_b=True), F.softmax(t, axis=0)
 
 
 def test_builder_multiple_outputs_reshape_permute() -> None:
