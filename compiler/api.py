@@ -63,7 +63,8 @@ class CompiledModel:
         result = interpret(
             self.compiled.program, named, self.config, timing_only=timing_only, trace=trace
         )
-        outputs = {name: result.outputs[name] for name in self.compiled.output_names}
+        # timing-only runs skip numerics and return no outputs
+        outputs = {n: result.outputs[n] for n in self.compiled.output_names if n in result.outputs}
         return RunResult(outputs, result.report, getattr(result, "trace_events", None))
 
     def save(self, outdir: str | os.PathLike[str]) -> None:

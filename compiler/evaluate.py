@@ -1,9 +1,11 @@
-"""Accuracy of a model on its bundled evaluation set."""
+"""Accuracy of a model on its bundled evaluation set, with the modeled cost per inference when the
+runner is the NPU interpreter."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +13,8 @@ from compiler import reference
 from compiler.errors import WispError
 from compiler.model import Model
 
-Runner = Callable[[Model, Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
+# A runner maps one sample's inputs to (outputs, cost report or None).
+Runner = Callable[[Mapping[str, np.ndarray]], tuple[Mapping[str, np.ndarray], Any]]
 
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
@@ -28,15 +31,18 @@ class EvalResult:
     dataset: str
     correct: int
     total: int
+    predictions: list[int] = field(default_factory=list)
+    cycles: float = 0.0  # means per inference (interpreter runs only)
+    dram_bytes: float = 0.0
+    energy_uj: float = 0.0
+    time_us: float = 0.0
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
 
-def evaluate(model: Model, *, limit: int | None = None, runner: Runner | None = None) -> EvalResult:
-    """Top-1 accuracy over the model's dataset, running each sample through `runner` (the reference
-    executor by default)."""
+def dataset_of(model: Model, limit: int | None = None) -> tuple[str, np.ndarray, np.ndarray]:
     name = model.meta.get("dataset")
     if name is None:
         raise WispError(f"model '{model.name}' has no bundled evaluation set (digits-vit has one)")
@@ -45,10 +51,23 @@ def evaluate(model: Model, *, limit: int | None = None, runner: Runner | None = 
     images, labels = DATASETS[name]()
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
+    return name, images, labels
+
+
+def evaluate(model: Model, *, limit: int | None = None, runner: Runner | None = None) -> EvalResult:
+    """Top-1 accuracy over the model's dataset; `runner` defaults to the reference executor."""
+    name, images, labels = dataset_of(model, limit)
     (input_name,) = model.input_specs()
-    run = runner or (lambda m, x: reference.run(m, x))
-    correct = 0
+    run: Runner = runner or (lambda x: (reference.run(model, x), None))
+    result = EvalResult(name, 0, len(labels))
     for image, label in zip(images, labels, strict=True):
-        logits = run(model, {input_name: image})["out0"]
-        correct += int(np.argmax(logits.reshape(-1)) == int(label))
-    return EvalResult(name, correct, len(labels))
+        outputs, report = run({input_name: image})
+        pred = int(np.argmax(np.asarray(outputs["out0"]).reshape(-1)))
+        result.predictions.append(pred)
+        result.correct += int(pred == int(label))
+        if report is not None:
+            result.cycles += report.cycles / len(labels)
+            result.dram_bytes += (report.dram_read + report.dram_write) / len(labels)
+            result.energy_uj += report.energy_total_pj / 1e6 / len(labels)
+            result.time_us += report.time_us / len(labels)
+    return result

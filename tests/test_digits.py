@@ -90,8 +90,8 @@ def test_evaluate_with_a_custom_runner() -> None:
     _, labels = load_digits_test()
     model = _untrained_digits_model()
 
-    def always_three(m: Model, x: object) -> dict[str, np.ndarray]:
-        return {"out0": np.eye(10, dtype=np.float32)[3][None]}
+    def always_three(x: object) -> tuple[dict[str, np.ndarray], None]:
+        return {"out0": np.eye(10, dtype=np.float32)[3][None]}, None
 
     result = evaluate(model, runner=always_three)
     assert result.total == 360 and result.correct == int(np.sum(labels == 3))

@@ -1,10 +1,11 @@
-"""wisp eval: accuracy on the model's bundled evaluation set."""
+"""wisp eval: accuracy on the model's bundled evaluation set, next to the modeled cost."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-HELP = "evaluate MODEL on its bundled evaluation set (reference executor)"
+HELP = "evaluate MODEL (or a compiled OUTDIR, on the interpreter) on its bundled evaluation set"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -18,14 +19,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from compiler.cli.model_args import model_from_args
+    from compiler.errors import WispError
     from compiler.evaluate import evaluate
 
     if args.limit is not None and args.limit <= 0:
-        raise ValueError(f"--limit must be positive, got {args.limit}")
+        raise WispError(f"--limit must be positive, got {args.limit}")
+    if Path(args.model).is_dir() and (Path(args.model) / "program.npubin").exists():
+        return _eval_compiled(args)
     model = model_from_args(args)
     result = evaluate(model, limit=args.limit)
     print(
         f"{model.name}: accuracy {100 * result.accuracy:.2f}% "
         f"({result.correct}/{result.total} on {result.dataset}, reference executor)"
+    )
+    return 0
+
+
+def _eval_compiled(args: argparse.Namespace) -> int:
+    from compiler.api import load_compiled
+    from compiler.evaluate import evaluate
+
+    compiled = load_compiled(args.model)
+    model = compiled.model
+
+    def on_npu(x):  # noqa: ANN001, ANN202
+        r = compiled.run(x)
+        return r.outputs, r.report
+
+    npu = evaluate(model, limit=args.limit, runner=on_npu)
+    ref = evaluate(model, limit=args.limit)
+    agree = sum(a == b for a, b in zip(npu.predictions, ref.predictions, strict=True))
+    print(f"{model.name} on {compiled.target} ({npu.total} {npu.dataset} samples)")
+    print(f"  accuracy, NPU interpreter : {100 * npu.accuracy:6.2f}%  ({npu.correct}/{npu.total})")
+    print(f"  accuracy, reference (nn)  : {100 * ref.accuracy:6.2f}%  ({ref.correct}/{ref.total})")
+    print(f"  predictions agreeing      : {agree}/{npu.total}")
+    print(
+        f"  per inference: {npu.cycles:,.0f} cycles ({npu.time_us:,.2f} us), "
+        f"DRAM {npu.dram_bytes:,.0f} B, energy {npu.energy_uj:,.2f} uJ"
     )
     return 0
