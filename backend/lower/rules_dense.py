@@ -51,6 +51,19 @@ def lower_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     return out
 
 
+def _query_tile(sq: int, qt_max: int, r: int) -> int:
+    """Query rows per tile: fewest array folds (row tiles of ``r``), then fewest tiles."""
+    cands = {min(sq, q) for q in range(r, qt_max + 1, r)} | {
+        math.ceil(sq / n) for n in range(1, sq + 1) if math.ceil(sq / n) <= qt_max
+    }
+
+    def score(q: int) -> tuple[int, int, int]:
+        full, rest = divmod(sq, q)
+        return full * math.ceil(q / r) + math.ceil(rest / r), math.ceil(sq / q), -q
+
+    return min(cands, key=score)
+
+
 def residual_pays(ctx: LowerCtx, m: int, n: int, k: int) -> bool:
     """Whether fusing a residual add into the GEMM epilogue beats a separate add: the fused plan
     (less vec space for output tiles) against the plain plan plus the add's DMA."""
@@ -141,12 +154,7 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     qt = min(sq, int(1 / per_row) if per_row > 0 else sq)
     if qt < 1:
         raise ctx.too_big(f"attention: one query row needs {4 * (sk + dv)} B of acc (keys {sk})")
-    # as few tiles as fit, balanced, rounded up to whole array folds when that still fits
-    nq = math.ceil(sq / qt)
-    even = math.ceil(sq / nq)
-    r = ctx.config.matrix.rows
-    up = math.ceil(even / r) * r
-    qt = up if up <= qt else even
+    qt = _query_tile(sq, qt, ctx.config.matrix.rows)
     for h in range(heads):
         kv = ctx.take(W, kv_bytes)
         load(ctx, k.block(0, sk, h * d, d), W, kv)
