@@ -475,3 +475,84 @@ def test_outputs_respect_the_umask(
     }
     wrong = {k: f"{got:o} != {want:o}" for k, (got, want) in modes.items() if got != want}
     assert not wrong, wrong
+
+
+def test_compile_output_is_a_model_argument(
+    two_compiles: tuple[Path, Path, list[CliResult]], tmp_path: Path
+) -> None:
+    """A compile OUTDIR is itself a MODEL: recompiling it gives the same IR and weights."""
+    out, _, _ = two_compiles
+    r = _run_in_process("wisp", ["compile", str(out), "-p", "cse", "-o", "again"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "again" / "model.mlir").read_text() == (out / "model.mlir").read_text()
+    manifest = json.loads((tmp_path / "again" / "compile.json").read_text())
+    assert manifest["model"] == "bert-tiny"
+    w1, w2 = (
+        WeightStore.load(out / "model.weights.npz"),
+        WeightStore.load(tmp_path / "again" / "model.weights.npz"),
+    )
+    assert list(w1) == list(w2) and all(np.array_equal(w1[k], w2[k]) for k in w1)
+
+
+def test_tampered_outdir_error_names_the_file(
+    two_compiles: tuple[Path, Path, list[CliResult]], tmp_path: Path
+) -> None:
+    out, _, _ = two_compiles
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("compile.json", "model.weights.npz"):
+        (copy / name).write_bytes((out / name).read_bytes())
+    (copy / "model.mlir").write_text(
+        (out / "model.mlir").read_text().replace("nn.linear", "nn.lineer", 1)
+    )
+    before = _snapshot(tmp_path)
+    r = _run_in_process("wisp", ["compile", "copy", "-o", "o"], tmp_path)
+    assert r.returncode == 1 and len(r.error_lines) == 1
+    assert "model.mlir:" in r.error_lines[0] and "nn.lineer" in r.error_lines[0]
+    assert _snapshot(tmp_path) == before
+
+
+def test_failing_pass_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass that fails mid-pipeline: one error line naming the pass; OUTDIR and -o files untouched."""
+    from dataclasses import dataclass as _dataclass
+
+    from xdsl.passes import ModulePass
+
+    from passes.context import PassError
+
+    @_dataclass(frozen=True)
+    class Refuse(ModulePass):
+        name = "test-refuse"
+
+        def apply(self, ctx: object, op: object) -> None:
+            raise PassError("cannot handle this model")
+
+    monkeypatch.setitem(PASSES, "test-refuse", lambda: Refuse)
+    _write_inputs(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep.txt").write_text(SENTINEL)
+    (tmp_path / "o.mlir").write_text(SENTINEL)
+    before = _snapshot(tmp_path)
+    for tool, args in [
+        ("wisp", ["compile", "good.mlir", "-p", "cse,test-refuse", "-o", "out"]),
+        ("wisp-opt", ["good.mlir", "-p", "cse,test-refuse", "-o", "o.mlir"]),
+    ]:
+        r = _run_in_process(tool, args, tmp_path)
+        assert r.returncode == 1
+        assert r.error_lines == [f"{tool}: error: pass 'test-refuse': cannot handle this model"]
+        assert _snapshot(tmp_path) == before
+
+
+def test_seed_option_changes_the_weights(tmp_path: Path) -> None:
+    for seed in ("0", "1"):
+        r = _run_in_process(
+            "wisp", ["compile", *ZOO_ARGS, "--seed", seed, "-o", f"s{seed}"], tmp_path
+        )
+        assert r.returncode == 0, r.stderr
+    a = WeightStore.load(tmp_path / "s0" / "model.weights.npz")
+    b = WeightStore.load(tmp_path / "s1" / "model.weights.npz")
+    assert not np.array_equal(a["embeddings.word.weight"], b["embeddings.word.weight"])
+    np.testing.assert_array_equal(
+        a["embeddings.word.weight"],
+        build("bert-tiny", **ZOO_OPTIONS).weights["embeddings.word.weight"],
+    )
