@@ -56,6 +56,8 @@ class LowerCtx:
         self.fused_act: dict[object, str] = {}  # nn.linear op → VEC op fused into its epilogue
         self.fused_residual: dict[object, object] = {}  # nn.linear op → residual SSA value
         self.fused_away: dict[object, int] = {}  # absorbed op → operand carrying its result
+        self.merged: dict[object, list[object]] = {}  # first linear of a group → the group
+        self.merged_views: dict[object, object] = {}  # later group member → its result view
 
     # ---- emission -------------------------------------------------------------------------
 

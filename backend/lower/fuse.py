@@ -2,7 +2,10 @@
 
 - an activation (gelu, tanh, relu) runs on the linear's fp32 accumulators;
 - a residual `nn.add` of a same-shape tensor is added to each fp16 output tile before it is
-  stored (same rounding as the unfused add, one DRAM round trip less).
+  stored (same rounding as the unfused add, one DRAM round trip less);
+
+and linears that read the same input with constant weights (attention's q, k, v) merge into one
+GEMM over the concatenated weights: the input is read once and each result is a column view.
 """
 
 from __future__ import annotations
@@ -59,3 +62,20 @@ def plan_fusion(ctx: LowerCtx, ops: list[Operation]) -> None:
                     ctx.fused_residual[owner] = other
                     ctx.fused_away[op] = i
                     break
+
+
+def _const_linear(op: Operation) -> bool:
+    if not isinstance(op, nn.LinearOp) or not isinstance(op.weight.owner, nn.WeightOp):
+        return False
+    return op.bias is None or isinstance(op.bias.owner, nn.WeightOp)
+
+
+def plan_merge(ctx: LowerCtx, ops: list[Operation]) -> None:
+    """Group plain linears sharing an input (`ctx.merged`: first member → group)."""
+    groups: dict[SSAValue, list[Operation]] = {}
+    for op in ops:
+        if _const_linear(op) and op not in ctx.fused_act and op not in ctx.fused_residual:
+            groups.setdefault(op.operands[0], []).append(op)
+    for members in groups.values():
+        if len(members) > 1:
+            ctx.merged[members[0]] = list(members)

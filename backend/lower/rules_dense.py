@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 from xdsl.ir import Operation
 
 from backend.cost.formulas import dma_transfer_cycles
@@ -30,7 +31,11 @@ def _out(ctx: LowerCtx, op: Operation) -> DTensor:
 def lower_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     """x·wᵀ + b: w pre-transposed to [in, out] in the data section, bias added in fp32."""
     assert isinstance(op, nn.LinearOp)
+    if op in ctx.merged_views:
+        return ctx.merged_views[op]  # type: ignore[return-value]
     x = env.tensor(op.input)
+    if op in ctx.merged:
+        return _merged_linear(ctx, x, ctx.merged[op])  # type: ignore[arg-type]
     out = _out(ctx, op)
     if env.is_weight(op.weight):
         b = weight_t(ctx, env.weight(op.weight, "nn.linear"))
@@ -49,6 +54,48 @@ def lower_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
         return out
     gemm(ctx, x.as2d(), b, out.as2d(), tb=tb, bias=bias, act=act, residual=residual)
     return out
+
+
+def _merged_linear(ctx: LowerCtx, x: DTensor, group: list[nn.LinearOp]) -> DTensor:
+    """One GEMM for linears sharing input ``x``: weights concatenated along the output dim; each
+    member's result is a column view of the joint result (the first member's is returned)."""
+    ws, bs, syms = [], [], []
+    for lin in group:
+        w_op = lin.weight.owner
+        assert isinstance(w_op, nn.WeightOp)
+        w = np.asarray(ctx.weights[w_op.symbol])
+        ws.append(w)
+        syms.append(w_op.symbol)
+        if lin.bias is not None:
+            b_op = lin.bias.owner
+            assert isinstance(b_op, nn.WeightOp)
+            bs.append(np.asarray(ctx.weights[b_op.symbol]).reshape(-1))
+            syms.append(b_op.symbol)
+        else:
+            bs.append(np.zeros(w.shape[0], np.float32))
+    key = "|".join(syms)
+    wt = ctx.add_data((key, "T16cat"), np.concatenate(ws, axis=0).T.astype(np.float16), DType.FP16)
+    any_bias = any(lin.bias is not None for lin in group)
+    bias = (
+        ctx.add_data((key, "bias32cat"), np.concatenate(bs).reshape(1, -1), DType.FP32)
+        if any_bias
+        else None
+    )
+    n_total = wt.shape[1]
+    joint = ctx.activation((x.rows, n_total))
+    gemm(ctx, x.as2d(), wt, joint, bias=bias)
+    col = 0
+    views: list[DTensor] = []
+    for lin, w in zip(group, ws, strict=True):
+        n = w.shape[0]
+        v = joint.block(0, x.rows, col, n)
+        shape = tuple(shape_of(lin.result.type))
+        if len(shape) != 2:
+            raise ctx.too_big(f"merged linear with a rank-{len(shape)} result")
+        views.append(v)
+        ctx.merged_views[lin] = v
+        col += n
+    return views[0]
 
 
 def _query_tile(sq: int, qt_max: int, r: int) -> int:
