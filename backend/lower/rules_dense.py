@@ -191,31 +191,40 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     causal = op.bool_prop("causal")
     sq, sk = q.shape[0], k.shape[0]
     out = _out(ctx, op).as2d()
-    kv_bytes = 2 * sk * (d + dv)
-    if kv_bytes > ctx.cap(W, 1):
+    k_bytes, v_bytes = 2 * sk * d, 2 * sk * dv
+    # K_h and V_h of a head together in wgt, or (long sequences) K_h in wgt and V_h in vec
+    split = k_bytes + v_bytes > ctx.cap(W, 1)
+    if split and (k_bytes > ctx.cap(W, 1) or v_bytes > ctx.cap(V, 1)):
         raise ctx.too_big(
-            f"attention: K and V of one head ({sk} keys, {kv_bytes} B) exceed the wgt buffer"
+            f"attention: K and V of one head ({sk} keys, {k_bytes} + {v_bytes} B) fit neither "
+            f"the wgt buffer ({ctx.cap(W, 1)} B) nor wgt and vec apart ({ctx.cap(V, 1)} B)"
         )
-    # query rows per tile: scores+out fp32 in acc, Q+P fp16 in act, out fp16 in vec, double-buffered
-    per_row = max(4 * (sk + dv) / ctx.cap(C), 2 * (d + sk) / ctx.cap(A), 2 * dv / ctx.cap(V))
+    # query rows per tile: scores+out fp32 in acc; Q, P and the fp16 out in act; double-buffered
+    per_row = max(4 * (sk + dv) / ctx.cap(C), 2 * (d + sk + dv) / ctx.cap(A))
     qt = min(sq, int(1 / per_row) if per_row > 0 else sq)
     if qt < 1:
         raise ctx.too_big(f"attention: one query row needs {4 * (sk + dv)} B of acc (keys {sk})")
     qt = _query_tile(sq, qt, ctx.config.matrix.rows)
     for h in range(heads):
-        kv = ctx.take(W, kv_bytes)
-        load(ctx, k.block(0, sk, h * d, d), W, kv)
-        load(ctx, v.block(0, sk, h * dv, dv), W, kv + 2 * sk * d)
+        if split:
+            k_off, v_buf = ctx.take(W, k_bytes), V
+            v_off = ctx.take(V, v_bytes)
+        else:
+            k_off, v_buf = ctx.take(W, k_bytes + v_bytes), W
+            v_off = k_off + k_bytes
+        load(ctx, k.block(0, sk, h * d, d), W, k_off)
+        load(ctx, v.block(0, sk, h * dv, dv), v_buf, v_off)
         for q0 in range(0, sq, qt):
             ql = min(qt, sq - q0)
-            a_off = ctx.take(A, 2 * qt * (d + sk))
+            a_off = ctx.take(A, 2 * qt * (d + sk + dv))
             p_off = a_off + 2 * qt * d
+            o16 = p_off + 2 * qt * sk
             s_off = ctx.take(C, 4 * qt * (sk + dv))
             o_off = s_off + 4 * qt * sk
             load(ctx, q.block(q0, ql, h * d, d), A, a_off)
             ctx.emit(
                 "MATMUL", mode="fp16", tb=1, a_buf=A, a_off=a_off, a_stride=d, b_buf=W,
-                b_off=kv, b_stride=d, c_buf=C, c_off=s_off, c_stride=sk, m=ql, n=sk, k=d,
+                b_off=k_off, b_stride=d, c_buf=C, c_off=s_off, c_stride=sk, m=ql, n=sk, k=d,
             )  # fmt: skip
             ctx.emit(
                 "ROW", op="softmax", dtype=DType.FP32, dst_buf=C, dst_off=s_off, dst_stride=sk,
@@ -227,14 +236,13 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
                 dst_stride=sk, src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk,
             )  # fmt: skip
             ctx.emit(
-                "MATMUL", mode="fp16", a_buf=A, a_off=p_off, a_stride=sk, b_buf=W,
-                b_off=kv + 2 * sk * d, b_stride=dv, c_buf=C, c_off=o_off, c_stride=dv,
+                "MATMUL", mode="fp16", a_buf=A, a_off=p_off, a_stride=sk, b_buf=v_buf,
+                b_off=v_off, b_stride=dv, c_buf=C, c_off=o_off, c_stride=dv,
                 m=ql, n=dv, k=sk,
             )  # fmt: skip
-            v_off = ctx.take(V, 2 * qt * dv)
             ctx.emit(
-                "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=V, dst_off=v_off,
+                "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=o16,
                 dst_stride=dv, src_buf=C, src_off=o_off, src_stride=dv, rows=ql, cols=dv,
             )  # fmt: skip
-            store(ctx, out.block(q0, ql, h * dv, dv), V, v_off)
+            store(ctx, out.block(q0, ql, h * dv, dv), A, o16)
     return out

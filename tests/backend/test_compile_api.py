@@ -84,7 +84,7 @@ def test_attention_too_big() -> None:
     func.return %a : tensor<512x64xf32>"""
     m = model_from_ir(body, "%q: tensor<512x64xf32>", "tensor<512x64xf32>", {})
     with pytest.raises(BackendError, match=r"nn.attention.*512 keys"):
-        compile_module(m.module, m.weights, _tiny_config(wgt=65536))
+        compile_module(m.module, m.weights, _tiny_config(wgt=65536, vec=32768))
 
 
 def test_unknown_op_has_no_rule() -> None:

@@ -157,3 +157,14 @@ def test_residual_not_fused(monkeypatch: pytest.MonkeyPatch) -> None:
         return sum(i.cls.name == "STORE" for i in instrs)
 
     assert stores(c.program.instrs) > stores(fused)  # the GEMM result round-trips through DRAM
+
+
+def test_attention_long_keys_split_kv() -> None:
+    """K and V of a head do not fit wgt together on edge: V goes to vec (long sequences)."""
+    sk = 300
+    body = f"""    %a = nn.attention %q, %k, %v {{heads = 2, qk_dim = 64, v_dim = 64, scale = 0.125, causal = true}} : ({t(40, 128)}, {t(sk, 128)}, {t(sk, 128)}) -> {t(40, 128)}
+    func.return %a : {t(40, 128)}"""
+    m = model_from_ir(body, f"%q: {t(40, 128)}, %k: {t(sk, 128)}, %v: {t(sk, 128)}", t(40, 128), {})
+    inputs = {k: R.standard_normal(s).astype(np.float32) for k, (s, _) in m.input_specs().items()}
+    c, _ = check(m, "edge", inputs)
+    assert any(i.cls.name == "MATMUL" and i.args["b_buf"] == 3 for i in c.program.instrs)
