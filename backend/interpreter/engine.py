@@ -19,17 +19,17 @@ import numpy as np
 from backend.config import Config, load_config
 from backend.cost import cost
 from backend.errors import SimError
-from backend.interpreter.numerics import pack_int4, unpack_int4
-from backend.interpreter.operands import Tile, decode, tiles_overlap
+from backend.interpreter.checks import Live, check_race, deadlock
+from backend.interpreter.io import read_outputs, write_inputs
+from backend.interpreter.operands import decode
 from backend.interpreter.plan import is_noop, plan
-from backend.interpreter.report import QUEUE_NAMES, Report, tag_of
-from backend.interpreter.state import NP_DTYPES, Machine
-from backend.isa import DType, Instr, Queue
-from backend.program import Program, Symbol
+from backend.interpreter.report import QUEUE_NAMES, Report
+from backend.interpreter.state import Machine
+from backend.interpreter.trace import event, metadata
+from backend.isa import Queue
+from backend.program import Program
 
 NQ = len(Queue)
-DMA_QUEUES = (Queue.LOAD, Queue.STORE)
-_BITS = [tuple(q for q in range(NQ) if mask >> q & 1) for mask in range(1 << NQ)]
 _DATA_FREE = frozenset({"SETP", "NOP", "FINISH"})  # semantics that need no memory
 
 
@@ -40,34 +40,6 @@ class Result:
     outputs: dict[str, np.ndarray]
     report: Report
     trace_events: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _symbol_array(m: Machine, s: Symbol) -> np.ndarray:
-    count = int(np.prod(s.shape)) if s.shape else 1
-    raw = m.dram[s.addr : s.addr + s.nbytes]
-    if s.dtype is DType.INT4:
-        flat = unpack_int4(raw.reshape(1, -1))[0, :count]
-    else:
-        flat = raw.view(NP_DTYPES[s.dtype])
-    return flat.reshape(s.shape).copy()
-
-
-def _write_input(m: Machine, s: Symbol, x: Any) -> None:
-    arr = np.asarray(x)
-    if tuple(arr.shape) != tuple(s.shape):
-        raise SimError(f"input '{s.name}': shape {arr.shape} != declared {tuple(s.shape)}")
-    if s.dtype is DType.INT4:
-        v = arr.astype(np.int64).reshape(1, -1)
-        if v.size and (v.min() < -8 or v.max() > 7):
-            raise SimError(f"input '{s.name}': int4 values must lie in [-8, 7]")
-        if v.shape[1] % 2:
-            v = np.concatenate([v, np.zeros((1, 1), np.int64)], axis=1)
-        data = pack_int4(v).reshape(-1)
-    else:
-        data = np.ascontiguousarray(arr.astype(NP_DTYPES[s.dtype])).view(np.uint8).reshape(-1)
-    if s.addr + data.size > m.sizes[5]:
-        raise SimError(f"input '{s.name}' at {s.addr} exceeds DRAM size {m.sizes[5]}")
-    m.dram[s.addr : s.addr + data.size] = data
 
 
 def _pred_at(m: Machine, reg: int, t: int) -> bool | None:
@@ -82,23 +54,6 @@ def _pred_at(m: Machine, reg: int, t: int) -> bool | None:
 
 def _taken(value: bool | None, pneg: bool) -> bool:
     return True if value is None else value != pneg
-
-
-def _race(idx: int, ins: Instr, q: int, t: int, tiles: list[Tile], live: list) -> None:
-    for start_o, end_o, q_o, idx_o, ins_o, tiles_o in live:
-        if q_o == q:
-            continue
-        for ta in tiles:
-            for tb in tiles_o:
-                if (ta.write or tb.write) and tiles_overlap(ta, tb):
-                    raise SimError(
-                        f"race: {ins.cls.mnemonic} ({QUEUE_NAMES[q]} queue, starts at cycle {t}) "
-                        f"{'writes' if ta.write else 'reads'} {ta.describe()} while instruction "
-                        f"{idx_o} {ins_o.cls.mnemonic} ({QUEUE_NAMES[q_o]} queue, cycles "
-                        f"{start_o}-{end_o}) {'writes' if tb.write else 'reads'} "
-                        f"{tb.describe()}; no token orders them",
-                        idx,
-                    )
 
 
 def run(
@@ -127,16 +82,7 @@ def _run(
     m = Machine(cfg, dram_size, functional)
     if functional:
         m.load_bytes(0, program.data)
-        ins_syms = {s.name: s for s in program.symbols.values() if s.kind == "input"}
-        if inputs:
-            unknown = set(inputs) - set(ins_syms)
-            if unknown:
-                raise SimError(f"unknown input(s) {sorted(unknown)} (inputs: {sorted(ins_syms)})")
-            missing = set(ins_syms) - set(inputs)
-            if missing:
-                raise SimError(f"missing input(s) {sorted(missing)}")
-            for name, x in inputs.items():
-                _write_input(m, ins_syms[name], x)
+        write_inputs(m, program, inputs)
 
     steps = plan(program, m, cfg)
     queues: list[list[int]] = [[] for _ in range(NQ)]
@@ -155,7 +101,7 @@ def _run(
     qfree = [0] * NQ
     chan = [[deque[int]() for _ in range(NQ)] for _ in range(NQ)]  # chan[src][dst]
     dram_free = 0
-    live: list[tuple[int, int, int, int, Instr, list[Tile]]] = []
+    live: list[Live] = []
     end_all = 0
     preds = m.preds
 
@@ -189,7 +135,7 @@ def _run(
                 best_q, best_t = q, t
         if best_q < 0:
             if any(pos[q] < qlen[q] for q in range(NQ)):
-                _deadlock(program.instrs, queues, pos, qlen, chan)
+                deadlock(program.instrs, queues, pos, qlen, chan)
             break
 
         q, t = best_q, best_t
@@ -222,7 +168,7 @@ def _run(
                 if live:
                     live = [e for e in live if e[1] > t]
                     if live:
-                        _race(idx, ins, q, t, tiles, live)
+                        check_race(idx, ins, q, t, tiles, live)
                 c = stp.cost
                 assert c is not None
                 m.end_time = t + c.cycles
@@ -256,7 +202,7 @@ def _run(
         for dst in stp.signals:
             chan[q][dst].append(end)
         if trace:
-            events.append(_event(ins, idx, q, t, dur, cfg.clock_mhz, skipped))
+            events.append(event(ins, idx, q, t, dur, cfg.clock_mhz, skipped))
 
     rep.instructions = len(steps)
     rep.skipped = sum(s.skipped for s in qstats)
@@ -266,61 +212,7 @@ def _run(
             if chan[s][d]:
                 rep.unconsumed_tokens[f"{QUEUE_NAMES[s]}->{QUEUE_NAMES[d]}"] = len(chan[s][d])
     rep.finish(cfg)
-    outputs: dict[str, np.ndarray] = {}
-    if functional:
-        for s in program.symbols.values():
-            if s.kind == "output":
-                outputs[s.name] = _symbol_array(m, s)
+    outputs = read_outputs(m, program) if functional else {}
     if trace:
-        events = _metadata(cfg) + events
+        events = metadata(cfg) + events
     return Result(outputs, rep, events)
-
-
-def _deadlock(instrs: list[Instr], queues: list[list[int]], pos, qlen, chan) -> None:
-    heads = []
-    first = None
-    for q in range(NQ):
-        if pos[q] >= qlen[q]:
-            continue
-        idx = queues[q][pos[q]]
-        ins = instrs[idx]
-        first = idx if first is None else min(first, idx)
-        missing = [QUEUE_NAMES[s] for s in _BITS[ins.wait] if not chan[s][q]]
-        why = (
-            f"waits for a token from {', '.join(missing)}"
-            if missing
-            else "waits for the other queues to drain"
-        )
-        heads.append(f"{QUEUE_NAMES[q]} queue head: instruction {idx} ({ins.cls.mnemonic}) {why}")
-    raise SimError("deadlock: every non-empty queue is blocked; " + "; ".join(heads), first)
-
-
-def _event(ins: Instr, idx: int, q: int, t: int, dur: int, mhz: float, skipped: bool) -> dict:
-    return {
-        "name": ins.cls.mnemonic,
-        "cat": tag_of(ins.comment) or QUEUE_NAMES[q],
-        "ph": "X",
-        "ts": t / mhz,
-        "dur": dur / mhz,
-        "pid": 1,
-        "tid": q,
-        "args": {
-            "index": idx,
-            "comment": ins.comment,
-            "cycle": t,
-            "cycles": dur,
-            "skipped": skipped,
-        },
-    }
-
-
-def _metadata(cfg: Config) -> list[dict[str, Any]]:
-    ev: list[dict[str, Any]] = [
-        {"name": "process_name", "ph": "M", "pid": 1, "args": {"name": f"npu ({cfg.name})"}}
-    ]
-    for q, name in enumerate(QUEUE_NAMES):
-        ev.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": q, "args": {"name": name}})
-        ev.append(
-            {"name": "thread_sort_index", "ph": "M", "pid": 1, "tid": q, "args": {"sort_index": q}}
-        )
-    return ev
