@@ -97,3 +97,13 @@ def test_nop_relays_tokens() -> None:
     mm, nop, vec = _mm(signal=SEL), make("NOP", wait=MX, signal=V), _vec(wait=SEL)
     rep = run(_prog(mm, nop, vec), None, SP).report
     assert rep.cycles == cost(mm, SP).cycles + 1 + cost(vec, SP).cycles
+
+
+
+def test_dma_requests_on_one_queue_serialize_with_latency() -> None:
+    a, b = _load(0), _load(64 * 1024)
+    ca, cb = cost(a, SP), cost(b, SP)
+    rep = run(_prog(a, b), None, SP).report
+    # in order: each DMA holds its queue for latency + transfer (docs/hardware.md)
+    assert rep.cycles == ca.cycles + cb.cycles
+    assert rep.queues["load"].busy == ca.cycles + cb.cycles
