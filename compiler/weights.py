@@ -11,6 +11,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from compiler.errors import WispError
 from compiler.io_util import atomic_file
+from compiler.ir import location_of
 from dialects.nn import WeightOp
 from dialects.nn_base import element_of, shape_of
 from dialects.types import numpy_dtype
@@ -71,17 +72,18 @@ class WeightStore(MutableMapping[str, np.ndarray]):
             if not isinstance(op, WeightOp):
                 continue
             name = op.symbol
+            where = f"{location_of(op)}: " if location_of(op) else ""
             if name not in self._arrays:
-                raise WispError(f"nn.weight @{name}: missing from the weight store")
+                raise WispError(f"{where}nn.weight @{name}: missing from the weight store")
             arr = self._arrays[name]
             want_shape = shape_of(op.result.type)
             want_dtype = numpy_dtype(element_of(op.result.type))
             if tuple(arr.shape) != want_shape:
                 raise WispError(
-                    f"nn.weight @{name}: the store holds shape {list(arr.shape)}"
+                    f"{where}nn.weight @{name}: the store holds shape {list(arr.shape)}"
                     f" but the IR declares {list(want_shape)}"
                 )
             if arr.dtype != want_dtype:
                 raise WispError(
-                    f"nn.weight @{name}: the store holds {arr.dtype} but the IR declares {want_dtype}"
+                    f"{where}nn.weight @{name}: the store holds {arr.dtype} but the IR declares {want_dtype}"
                 )

@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from xdsl.dialects.builtin import IntegerType, StringAttr, SymbolRefAttr
+from xdsl.dialects.builtin import IntegerType, SymbolRefAttr
 from xdsl.ir import Attribute, Dialect
 from xdsl.irdl import (
     irdl_op_definition,
@@ -277,7 +277,7 @@ class GeluOp(_UnaryOp):
 
     name = "nn.gelu"
     PROPS: ClassVar[Mapping[str, type]] = {"approximate": str}
-    approximate = prop_def(StringAttr)
+    approximate = prop_def(Attribute)
 
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
@@ -446,7 +446,9 @@ class SliceOp(NNOp):
                 f" {len(offsets)} offsets must agree"
             )
         for dim, (size, off, n) in enumerate(zip(a, offsets, b, strict=True)):
-            if off < 0 or off + n > size:
+            if off < 0:
+                raise ShapeError(f"{cls.name}: dim {dim}: offset {off} is negative")
+            if off + n > size:
                 raise ShapeError(
                     f"{cls.name}: dim {dim}: offset {off} + size {n} exceeds input size {size}"
                 )
@@ -501,7 +503,9 @@ class PatchEmbedOp(NNOp):
         if len(img) != 3:
             raise ShapeError(f"{cls.name}: image must be [C, H, W], got {list(img)}")
         c, h, wd = img
-        if p <= 0 or h % p or wd % p:
+        if p <= 0:
+            raise ShapeError(f"{cls.name}: patch must be positive, got {p}")
+        if h % p or wd % p:
             raise ShapeError(f"{cls.name}: patch {p} must divide image size {h}x{wd}")
         if len(w) != 2 or w[1] != c * p * p:
             raise ShapeError(f"{cls.name}: weight must be [dim, {c * p * p}], got {list(w)}")
@@ -558,7 +562,10 @@ class AttentionOp(NNOp):
         if k[0] != v[0]:
             raise ShapeError(f"{cls.name}: key has {k[0]} tokens but value has {v[0]}")
         if props.get("causal") and q[0] > k[0]:
-            raise ShapeError(f"{cls.name}: causal attention needs at least as many keys as queries")
+            raise ShapeError(
+                f"{cls.name}: causal attention needs at least as many keys as queries"
+                f" ({q[0]} queries, {k[0]} keys)"
+            )
         return tensor((q[0], heads * dv), elem)
 
 

@@ -150,6 +150,15 @@ def _end_of_last_token(parser: Parser, start: int) -> int:
     return end
 
 
+_KIND_NAMES: dict[type, str] = {
+    int: "an integer",
+    float: "a float",
+    bool: "a boolean",
+    str: "a string",
+    tuple: "a list of integers",
+}
+
+
 class NNOp(IRDLOperation):
     """Base of all nn ops: custom syntax plus shape inference as the single statement of semantics."""
 
@@ -210,7 +219,9 @@ class NNOp(IRDLOperation):
             if want is int and isinstance(value, bool):
                 ok = False
             if not ok:
-                raise ShapeError(f"{self.name}: property '{name}' must be {want.__name__}")
+                raise ShapeError(
+                    f"{self.name}: property '{name}' must be {_KIND_NAMES[want]}, got {value!r}"
+                )
         extra = set(self.properties) - set(self.PROPS)
         if extra:
             raise ShapeError(f"{self.name}: unknown properties {sorted(extra)}")
@@ -278,7 +289,8 @@ class NNOp(IRDLOperation):
         inputs = ftype.inputs.data
         if len(inputs) != len(unresolved):
             parser.raise_error(
-                f"{cls.name} has {len(unresolved)} operands but its type lists {len(inputs)}",
+                f"{cls.name} has {len(unresolved)} operand{'s' if len(unresolved) != 1 else ''}"
+                f" but its type lists {len(inputs)}",
                 pos,
                 end,
             )

@@ -169,7 +169,7 @@ func.func @case17(%img: tensor<16x16xf32>, %w: tensor<64x4xf32>, %b: tensor<64xf
 // -----
 
 // nn.patch_embed: patch must be positive
-// CHECK: {{.*}}invalid-contraction.mlir:[[# @LINE + 2]]:3: nn.patch_embed: patch 0 must divide image size 16x16
+// CHECK: {{.*}}invalid-contraction.mlir:[[# @LINE + 2]]:3: nn.patch_embed: patch must be positive, got 0
 func.func @case18(%img: tensor<1x16x16xf32>, %w: tensor<64x4xf32>, %b: tensor<64xf32>) {
   %t = nn.patch_embed %img, %w, %b {patch = 0} : (tensor<1x16x16xf32>, tensor<64x4xf32>, tensor<64xf32>) -> tensor<64x64xf32>
   func.return
@@ -241,7 +241,7 @@ func.func @case25(%q: tensor<8x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x32xf3
 // -----
 
 // nn.attention: causal must be a bool
-// CHECK: {{.*}}invalid-contraction.mlir:[[# @LINE + 2]]:3: nn.attention: property 'causal' must be bool
+// CHECK: {{.*}}invalid-contraction.mlir:[[# @LINE + 2]]:3: nn.attention: property 'causal' must be a boolean
 func.func @case26(%q: tensor<8x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x64xf32>) {
   %a = nn.attention %q, %k, %v {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = 1} : (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>) -> tensor<8x64xf32>
   func.return

@@ -88,7 +88,7 @@ func.func @case8(%x: tensor<65x64xf32>, %g: tensor<64xf32>) {
 // -----
 
 // nn.layer_norm: an integer eps is not a float
-// CHECK: {{.*}}invalid-elementwise.mlir:[[# @LINE + 2]]:3: nn.layer_norm: property 'eps' must be float
+// CHECK: {{.*}}invalid-elementwise.mlir:[[# @LINE + 2]]:3: nn.layer_norm: property 'eps' must be a float
 func.func @case9(%x: tensor<65x64xf32>, %g: tensor<64xf32>) {
   %y = nn.layer_norm %x, %g, %g {eps = 1} : (tensor<65x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<65x64xf32>
   func.return
@@ -115,7 +115,7 @@ func.func @case11(%x: tensor<65x128xf32>) {
 // -----
 
 // nn.gelu: approximate must be a string
-// CHECK: {{.*}}invalid-elementwise.mlir:[[# @LINE + 2]]:3: nn.gelu: 1 : i64 should be of base attribute string
+// CHECK: {{.*}}invalid-elementwise.mlir:[[# @LINE + 2]]:3: nn.gelu: property 'approximate' must be a string, got 1
 func.func @case12(%x: tensor<65x128xf32>) {
   %y = nn.gelu %x {approximate = 1} : (tensor<65x128xf32>) -> tensor<65x128xf32>
   func.return
@@ -178,7 +178,7 @@ func.func @case18(%x: tensor<65x65xf32>) {
 // -----
 
 // nn.softmax: a float axis is not an int
-// CHECK: {{.*}}invalid-elementwise.mlir:[[# @LINE + 2]]:3: nn.softmax: property 'axis' must be int
+// CHECK: {{.*}}invalid-elementwise.mlir:[[# @LINE + 2]]:3: nn.softmax: property 'axis' must be an integer
 func.func @case19(%x: tensor<65x65xf32>) {
   %y = nn.softmax %x {axis = 1.0} : (tensor<65x65xf32>) -> tensor<65x65xf32>
   func.return

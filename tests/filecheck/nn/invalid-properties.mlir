@@ -106,7 +106,7 @@ func.func @case10(%q: tensor<8x64xf32>) {
 // -----
 
 // wrong property type: float for int
-// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.attention: property 'heads' must be int
+// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.attention: property 'heads' must be an integer
 func.func @case11(%q: tensor<8x64xf32>) {
   %a = nn.attention %q, %q, %q {heads = 4.0, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false} : (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>) -> tensor<8x64xf32>
   func.return
@@ -115,7 +115,7 @@ func.func @case11(%q: tensor<8x64xf32>) {
 // -----
 
 // wrong property type: int for float (nn.attention scale)
-// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.attention: property 'scale' must be float
+// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.attention: property 'scale' must be a float
 func.func @case12(%q: tensor<8x64xf32>) {
   %a = nn.attention %q, %q, %q {heads = 4, qk_dim = 16, v_dim = 16, scale = 1, causal = false} : (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>) -> tensor<8x64xf32>
   func.return
@@ -124,7 +124,7 @@ func.func @case12(%q: tensor<8x64xf32>) {
 // -----
 
 // wrong property type: bool for int
-// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.attention: property 'heads' must be int
+// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.attention: property 'heads' must be an integer
 func.func @case13(%q: tensor<8x64xf32>) {
   %a = nn.attention %q, %q, %q {heads = true, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false} : (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>) -> tensor<8x64xf32>
   func.return
@@ -133,7 +133,7 @@ func.func @case13(%q: tensor<8x64xf32>) {
 // -----
 
 // wrong property type: int for a list (perm)
-// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.transpose: property 'perm' must be tuple
+// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.transpose: property 'perm' must be a list of integers
 func.func @case14(%x: tensor<65x64xf32>) {
   %y = nn.transpose %x {perm = 1} : (tensor<65x64xf32>) -> tensor<64x65xf32>
   func.return
@@ -142,7 +142,7 @@ func.func @case14(%x: tensor<65x64xf32>) {
 // -----
 
 // wrong property type: list for int (axis)
-// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.concat: property 'axis' must be int
+// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.concat: property 'axis' must be an integer
 func.func @case15(%x: tensor<65x64xf32>) {
   %y = nn.concat %x {axis = [0]} : (tensor<65x64xf32>) -> tensor<65x64xf32>
   func.return
@@ -151,7 +151,7 @@ func.func @case15(%x: tensor<65x64xf32>) {
 // -----
 
 // generic form: string for int
-// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.softmax: property 'axis' must be int
+// CHECK: {{.*}}invalid-properties.mlir:[[# @LINE + 2]]:3: nn.softmax: property 'axis' must be an integer
 func.func @case16(%x: tensor<65x64xf32>) {
   %y = "nn.softmax"(%x) <{axis = "last"}> : (tensor<65x64xf32>) -> tensor<65x64xf32>
   func.return

@@ -179,7 +179,7 @@ func.func @case13(%x: tensor<65x64xf32>) {
 // CHECK: {{.*}}parse-errors.mlir:[[# @LINE + 5]]:21{{$}}
 // CHECK-NEXT: {{.*}}
 // CHECK-NEXT: {{\^+}}
-// CHECK-NEXT: nn.relu has 1 operands but its type lists 2
+// CHECK-NEXT: nn.relu has 1 operand but its type lists 2
 func.func @case14(%x: tensor<65x64xf32>) {
   %y = nn.relu %x : (tensor<65x64xf32>, tensor<65x64xf32>) -> tensor<65x64xf32>
   func.return

@@ -15,9 +15,9 @@
 // CHECK-NEXT:    %g = nn.gelu %r {approximate = "none"} : (tensor<2x8xf32>) -> tensor<2x8xf32>
 // CHECK-NEXT:    func.return %g : tensor<2x8xf32>
 
-// SHAPE:   wisp-opt: error: nn.weight @fc.weight: the store holds shape [4, 8] but the IR declares [8, 4]
-// MISSING: wisp-opt: error: nn.weight @fc.bias: missing from the weight store
-// DTYPE:   wisp-opt: error: nn.weight @fc.weight: the store holds float16 but the IR declares float32
+// SHAPE:   wisp-opt: error: {{.*}}shape-check.mlir:{{[0-9]+}}:3: nn.weight @fc.weight: the store holds shape [4, 8] but the IR declares [8, 4]
+// MISSING: wisp-opt: error: {{.*}}shape-check.mlir:{{[0-9]+}}:3: nn.weight @fc.bias: missing from the weight store
+// DTYPE:   wisp-opt: error: {{.*}}shape-check.mlir:{{[0-9]+}}:3: nn.weight @fc.weight: the store holds float16 but the IR declares float32
 func.func @mlp(%x: tensor<2x4xf32>) -> tensor<2x8xf32> {
   %w = nn.weight @fc.weight : tensor<8x4xf32>
   %b = nn.weight @fc.bias : tensor<8xf32>
