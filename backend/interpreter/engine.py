@@ -148,7 +148,8 @@ def _run(
         if m.pending:
             m.settle_preds(t)
         st = qstats[q]
-        st.stall += t - qfree[q]
+        if stp.name != "FINISH":  # waiting for the drain is not a stall of the select queue
+            st.stall += t - qfree[q]
         st.instrs += 1
         pv = preds[ins.pred]
         skipped = pv is not None and pv == ins.pneg
