@@ -23,7 +23,17 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
     return load_digits_test()
 
 
+def _digits_calibration() -> tuple[np.ndarray, np.ndarray]:
+    from compiler.datasets import load_digits_calibration
+
+    return load_digits_calibration()
+
+
+# Evaluation sets (held out) and calibration sets (drawn from training data), by dataset name.
 DATASETS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {"digits": _digits}
+CALIBRATION: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {
+    "digits": _digits_calibration
+}
 
 
 @dataclass

@@ -17,7 +17,10 @@ from compiler.errors import WispError
 from compiler.ir import make_context, print_module, verify
 from compiler.model import Model
 from compiler.registry import PASSES
-from passes.context import PassError
+from passes.context import Calibration, PassError
+
+# Passes that read calibration data (the driver builds it only when one of them runs).
+CALIBRATED = {"structured-prune", "sparsify-2-4", "quantize", "token-prune"}
 
 
 @dataclass
@@ -64,14 +67,21 @@ def run_pipeline(
     dump_dir: str | Path | None = None,
     stream: TextIO | None = None,
     with_weights: bool = True,
+    calibration: Calibration | None = None,
 ) -> list[PassRecord]:
     """Run the passes on `model` in place (IR and weights); verify after each; return per-pass records.
 
     `with_weights=False` runs on IR alone (wisp-opt without a weights file): passes that need weights
-    then fail with a clear error, and analyses such as shape-check check the IR only."""
+    then fail with a clear error, and analyses such as shape-check check the IR only. Passes named in
+    CALIBRATED get `calibration` (default: the model's calibration split, or seeded random inputs)."""
     passes = parse_pipeline(spec) if isinstance(spec, str) else spec
     ctx = make_context()
     ctx.weights = model.weights if with_weights else None
+    if with_weights and calibration is None and any(p.name in CALIBRATED for p in passes):
+        from compiler.calibration import calibration_for
+
+        calibration = calibration_for(model)
+    ctx.calibration = calibration
     out = stream or sys.stdout
     dump = Path(dump_dir) if dump_dir is not None else None
     if dump is not None:

@@ -1,0 +1,78 @@
+"""Calibration data and the reference-executor implementation of passes.context.Executor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import SSAValue
+
+from compiler import reference
+from compiler.autodiff import cross_entropy_grad, grad
+from compiler.model import Model
+from compiler.weights import WeightStore
+from passes.context import Calibration
+
+DEFAULT_SAMPLES = 64
+
+
+class ReferenceExecutor:
+    """passes.context.Executor on the numpy reference executor and compiler.autodiff."""
+
+    def values(
+        self, module: ModuleOp, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]
+    ) -> dict[SSAValue, np.ndarray]:
+        values: dict[SSAValue, np.ndarray] = {}
+        reference.run(_model(module, weights), inputs, values=values)
+        return values
+
+    def weight_grads(
+        self,
+        module: ModuleOp,
+        weights: Mapping[str, np.ndarray],
+        inputs: Mapping[str, np.ndarray],
+        label: int | np.ndarray | None,
+    ) -> dict[str, np.ndarray]:
+        model = _model(module, weights)
+        logits = reference.run(model, inputs, dtype=np.float64)["out0"]
+        rows = logits.reshape(-1, logits.shape[-1])
+        if label is None:
+            target = rows.argmax(axis=-1)
+        else:
+            target = np.broadcast_to(np.asarray(label), (rows.shape[0],))
+        _, d = cross_entropy_grad(rows, target)
+        _, grads = grad(model, inputs, {"out0": d.reshape(logits.shape)})
+        return grads
+
+
+def _model(module: ModuleOp, weights: Mapping[str, np.ndarray]) -> Model:
+    store = weights if isinstance(weights, WeightStore) else WeightStore(dict(weights))
+    return Model("calibration", module, store)
+
+
+def calibration_for(model: Model, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Calibration:
+    """The model's calibration split if it has a dataset (never its test split), else seeded random
+    inputs: standard-normal images, uniform token ids."""
+    from compiler.evaluate import CALIBRATION
+
+    dataset = model.meta.get("dataset")
+    if dataset in CALIBRATION:
+        images, labels = CALIBRATION[dataset]()
+        (name,) = model.input_specs()
+        n = min(samples, len(labels))
+        return Calibration(
+            [{name: images[i]} for i in range(n)], [int(v) for v in labels[:n]], ReferenceExecutor()
+        )
+    rng = np.random.default_rng(seed)
+    vocab = model.meta.get("config", {}).get("vocab", 2)
+    inputs = []
+    for _ in range(samples):
+        sample = {}
+        for name, (shape, dtype) in model.input_specs().items():
+            if dtype.kind == "f":
+                sample[name] = rng.standard_normal(shape).astype(dtype)
+            else:
+                sample[name] = rng.integers(0, vocab, shape).astype(dtype)
+        inputs.append(sample)
+    return Calibration(inputs, None, ReferenceExecutor())
