@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_interp_util import Builder, load_store, store_out
 
-from backend.isa import DType, make, queue_mask
+from backend.isa import DType, Queue, make, queue_mask
 
 
 def _topk(scores: np.ndarray, k: int) -> np.ndarray:
@@ -126,8 +127,8 @@ def test_skipped_instruction_costs_one_cycle_and_keeps_tokens() -> None:
     from backend.interpreter import run
     from backend.program import Program
 
-    V, S = queue_mask(3), queue_mask(4)
-    big = dict(op="exp", dtype="fp32", dst_buf="vec", dst_off=0, dst_stride=64, a_buf="vec",
+    V, S = queue_mask(Queue.VECTOR), queue_mask(Queue.SELECT)
+    big: dict[str, Any] = dict(op="exp", dtype="fp32", dst_buf="vec", dst_off=0, dst_stride=64, a_buf="vec",
                a_off=0, a_stride=64, rows=64, cols=64)  # fmt: skip
     prog = Program(
         instrs=[

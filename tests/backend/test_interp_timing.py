@@ -99,7 +99,6 @@ def test_nop_relays_tokens() -> None:
     assert rep.cycles == cost(mm, SP).cycles + 1 + cost(vec, SP).cycles
 
 
-
 def test_dma_requests_on_one_queue_serialize_with_latency() -> None:
     a, b = _load(0), _load(64 * 1024)
     ca, cb = cost(a, SP), cost(b, SP)

@@ -103,8 +103,8 @@ def _requant(x: np.ndarray, out: str, mult: int | np.ndarray, shift: int, zp: in
     b = Builder()
     r, c = load_store(b, x, DType.INT32, "acc", 0, "x")
     out_dt = DType.INT8 if out == "int8" else DType.INT4
-    extra: dict = {"mult": int(mult)} if np.isscalar(mult) else {}
-    if not np.isscalar(mult):
+    extra: dict = {"mult": mult} if isinstance(mult, int) else {}
+    if not isinstance(mult, int):
         load_store(b, np.asarray(mult, np.int32).reshape(1, -1), DType.INT32, "idx", 0, "m")
         extra = {"per_col": 1, "mult_buf": "idx", "mult_off": 0}
     b.add("REQUANT", out_dtype=out, dst_buf="act", dst_off=0, dst_stride=c, src_buf="acc",
