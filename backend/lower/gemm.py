@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from backend.config import Config
-from backend.cost.formulas import dma_transfer_cycles, matmul_cycles
+from backend.cost.formulas import dma_transfer_cycles, matmul_cycles, vector_cycles, vector_passes
 from backend.isa import Buf, DType
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
@@ -39,6 +39,13 @@ class GemmPlan:
     order: str
     dram_bytes: int
     est_cycles: float
+    c_buf: Buf = Buf.ACC
+    c_depth: int = 2
+
+    @property
+    def o_buf(self) -> Buf:
+        """Where the fp16 output (and residual, bias) tiles go: the other of acc/vec."""
+        return Buf.VEC if self.c_buf == Buf.ACC else Buf.ACC
 
     def counts(self, m: int, n: int, k: int) -> tuple[int, int, int]:
         return math.ceil(m / self.mt), math.ceil(n / self.nt), math.ceil(k / self.kc)
@@ -59,42 +66,61 @@ def _cands(full: int, unit: int) -> list[int]:
 
 @lru_cache(maxsize=4096)
 def plan_gemm(
-    m: int, n: int, k: int, config: Config, rings: tuple[int, int, int, int], residual: bool = False
+    m: int,
+    n: int,
+    k: int,
+    config: Config,
+    rings: tuple[int, int, int, int],
+    residual: bool = False,
+    act: str | None = None,
 ) -> GemmPlan | None:
     """Best plan for an M×K·K×N GEMM given the ring sizes of act, wgt, acc, vec (None: no fit);
-    ``residual``: the epilogue also needs an fp16 residual tile in vec."""
+    ``residual``: the epilogue also needs fp16 residual tiles; ``act``: its fused activation."""
     r_act, r_wgt, r_acc, r_vec = rings
     best: GemmPlan | None = None
     a_bytes, b_bytes = 2 * m * k, 2 * k * n
+    epi_passes = sum(vector_passes(x) for x in ("add", "move", *((act,) if act else ())))
     for mt in _cands(m, config.matrix.rows):
         for nt in _cands(n, config.matrix.cols):
             c_tile = _al(4 * mt * nt)
-            o_tile = (2 if residual else 1) * _al(2 * mt * nt) + _al(4 * nt)
-            if 2 * c_tile > r_acc or 2 * o_tile > r_vec:
-                continue
-            for kc in _cands(k, 16):
-                nm, nn, nk = math.ceil(m / mt), math.ceil(n / nt), math.ceil(k / kc)
-                a_tile, b_tile = _al(2 * mt * kc), _al(2 * kc * nt)
-                mm = matmul_cycles(mt, nt, kc, "fp16", config) * nm * nn * nk
-                for order in ("m", "n"):
-                    held_a = order == "m" and nk == 1
-                    held_b = order == "n" and nk == 1
+            for c_buf, r_c, r_o in ((Buf.ACC, r_acc, r_vec), (Buf.VEC, r_vec, r_acc)):
+                if c_tile > r_c or epilogue_rows(mt, nt, r_o, residual) < 1:
+                    continue
+                c_depth = 2 if 2 * c_tile <= r_c else 1
+                for kc in _cands(k, 16):
+                    nm, nn, nk = math.ceil(m / mt), math.ceil(n / nt), math.ceil(k / kc)
+                    a_tile, b_tile = _al(2 * mt * kc), _al(2 * kc * nt)
+                    mm = matmul_cycles(mt, nt, kc, "fp16", config) * nm * nn * nk
                     if (
-                        a_tile * (1 if held_a else 2) > r_act
-                        or b_tile * (1 if held_b else 2) > r_wgt
-                    ):
-                        continue
-                    if order == "m":
-                        traffic = (a_bytes if nk == 1 else a_bytes * nn) + b_bytes * nm
-                    else:
-                        traffic = (b_bytes if nk == 1 else b_bytes * nm) + a_bytes * nn
-                    traffic += 2 * m * n
-                    dma = dma_transfer_cycles(traffic, config)
-                    dma += config.dram.latency_cycles * (nm * nn * (nk * 2 + 1)) / 8
-                    est = max(dma, mm) + 0.1 * min(dma, mm) + TRAFFIC_WEIGHT * dma
-                    if best is None or est < best.est_cycles:
-                        best = GemmPlan(mt, nt, kc, order, traffic, est)
+                        c_depth == 1
+                    ):  # the epilogue of a tile cannot overlap the next tile's MATMULs
+                        mm += vector_cycles(mt * nt, epi_passes, config) * nm * nn
+                    for order in ("m", "n"):
+                        held_a = order == "m" and nk == 1
+                        held_b = order == "n" and nk == 1
+                        if (
+                            a_tile * (1 if held_a else 2) > r_act
+                            or b_tile * (1 if held_b else 2) > r_wgt
+                        ):
+                            continue
+                        if order == "m":
+                            traffic = (a_bytes if nk == 1 else a_bytes * nn) + b_bytes * nm
+                        else:
+                            traffic = (b_bytes if nk == 1 else b_bytes * nm) + a_bytes * nn
+                        traffic += 2 * m * n
+                        dma = dma_transfer_cycles(traffic, config)
+                        dma += config.dram.latency_cycles * (nm * nn * (nk * 2 + 1)) / 8
+                        est = max(dma, mm) + 0.1 * min(dma, mm) + TRAFFIC_WEIGHT * dma
+                        if best is None or est < best.est_cycles:
+                            best = GemmPlan(mt, nt, kc, order, traffic, est, c_buf, c_depth)
     return best
+
+
+def epilogue_rows(mt: int, nt: int, ring: int, residual: bool) -> int:
+    """Rows per fp16 output chunk so that two chunks (+ residual, bias) fit ``ring``."""
+    per_row = 2 * nt * (2 if residual else 1)
+    budget = ring // 2 - _al(4 * nt) - 2 * ALIGN
+    return min(mt, budget // per_row) if budget > 0 else 0
 
 
 def gemm(
@@ -115,20 +141,18 @@ def gemm(
     m, k = a.shape
     n = b.shape[0] if tb else b.shape[1]
     rings = tuple(ctx.sram[x].ring for x in (A, W, C, V))
-    plan = plan_gemm(m, n, k, ctx.config, rings, residual is not None)  # type: ignore[arg-type]
+    plan = plan_gemm(m, n, k, ctx.config, rings, residual is not None, act)  # type: ignore[arg-type]
     if plan is None:
         raise ctx.too_big(
             f"GEMM {m}x{k}·{k}x{n}: no tiling fits the SRAM rings (act {rings[0]} B, "
             f"wgt {rings[1]} B, acc {rings[2]} B, vec {rings[3]} B); the smallest tiles need "
-            f"acc {2 * 4 * min(m, ctx.config.matrix.rows) * min(n, ctx.config.matrix.cols)} B"
+            f"{4 * min(m, ctx.config.matrix.rows) * min(n, ctx.config.matrix.cols)} B of fp32 "
+            "accumulators"
         )
     bias_off = -1
-    if bias is not None and 4 * n <= ctx.sram[V].ring // 8 and not ctx.sram[V].took:
-        bias_off = ctx.hold(V, 4 * n)  # the whole bias row, loaded once
-        load(ctx, bias, V, bias_off)
-        rings = tuple(ctx.sram[x].ring for x in (A, W, C, V))
-        plan = plan_gemm(m, n, k, ctx.config, rings, residual is not None)  # type: ignore[arg-type]
-        assert plan is not None
+    if bias is not None and 4 * n <= ctx.sram[Buf.IDX].ring // 2 and not ctx.sram[Buf.IDX].took:
+        bias_off = ctx.hold(Buf.IDX, 4 * n)  # the whole bias row, loaded once
+        load(ctx, bias, Buf.IDX, bias_off)
     nm, nn, nk = plan.counts(m, n, k)
     mt, nt, kc = plan.mt, plan.nt, plan.kc
     outer, inner = (nm, nn) if plan.order == "m" else (nn, nm)
@@ -138,7 +162,7 @@ def gemm(
             mi, ni = (o, i) if plan.order == "m" else (i, o)
             m0, n0 = mi * mt, ni * nt
             ml, nl = min(mt, m - m0), min(nt, n - n0)
-            c_off = ctx.take(C, 4 * mt * nt)
+            c_off = ctx.take(plan.c_buf, 4 * mt * nt)
             for ki in range(nk):
                 k0 = ki * kc
                 kl = min(kc, k - k0)
@@ -160,17 +184,17 @@ def gemm(
                 ctx.emit(
                     "MATMUL", mode="fp16", acc=int(ki > 0), tb=int(tb),
                     a_buf=A, a_off=a_off, a_stride=kl, b_buf=W, b_off=b_off,
-                    b_stride=kl if tb else nl, c_buf=C, c_off=c_off, c_stride=nl,
+                    b_stride=kl if tb else nl, c_buf=plan.c_buf, c_off=c_off, c_stride=nl,
                     m=ml, n=nl, k=kl,
                 )  # fmt: skip
             res = residual.block(m0, ml, n0, nl) if residual is not None else None
-            epilogue(
-                ctx, c_off, ml, nl, out.block(m0, ml, n0, nl), bias, n0, act, nt, bias_off, res
-            )
+            dst = out.block(m0, ml, n0, nl)
+            epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
 
 
 def epilogue(
     ctx: LowerCtx,
+    plan: GemmPlan,
     c_off: int,
     rows: int,
     cols: int,
@@ -178,42 +202,45 @@ def epilogue(
     bias: DTensor | None,
     n0: int,
     act: str | None,
-    nt: int,
     bias_off: int = -1,
     residual: DTensor | None = None,
 ) -> None:
-    """fp32 accumulators → (+bias, activation) → fp16 → DRAM (bias: held at ``bias_off`` or
-    loaded per tile)."""
-    o_bytes = _al(2 * rows * max(cols, nt))
-    per_tile_bias = bias is not None and bias_off < 0
-    r_bytes = o_bytes if residual is not None else 0
-    v_off = ctx.take(V, o_bytes + r_bytes + (_al(4 * nt) if per_tile_bias else 0))
+    """fp32 accumulators (in ``plan.c_buf``) → (+bias, activation) → fp16 chunks of rows in
+    ``plan.o_buf`` (+residual) → DRAM. The bias row is held in idx at ``bias_off`` or loaded per
+    tile."""
+    cb, ob, nt = plan.c_buf, plan.o_buf, plan.nt
     if bias is not None:
-        if per_tile_bias:
-            b_off = v_off + o_bytes + r_bytes
-            load(ctx, bias.block(0, 1, n0, cols), V, b_off)
+        if bias_off < 0:
+            b_buf, b_off = ob, ctx.take(ob, 4 * nt)
+            load(ctx, bias.block(0, 1, n0, cols), ob, b_off)
         else:
-            b_off = bias_off + 4 * n0
+            b_buf, b_off = Buf.IDX, bias_off + 4 * n0
         ctx.emit(
-            "VEC", op="add", bcast="row", dtype=DType.FP32, dst_buf=C, dst_off=c_off,
-            dst_stride=cols, a_buf=C, a_off=c_off, a_stride=cols, b_buf=V, b_off=b_off,
+            "VEC", op="add", bcast="row", dtype=DType.FP32, dst_buf=cb, dst_off=c_off,
+            dst_stride=cols, a_buf=cb, a_off=c_off, a_stride=cols, b_buf=b_buf, b_off=b_off,
             b_stride=cols, rows=rows, cols=cols,
         )  # fmt: skip
     if act is not None:
         ctx.emit(
-            "VEC", op=act, dtype=DType.FP32, dst_buf=C, dst_off=c_off, dst_stride=cols,
-            a_buf=C, a_off=c_off, a_stride=cols, rows=rows, cols=cols,
+            "VEC", op=act, dtype=DType.FP32, dst_buf=cb, dst_off=c_off, dst_stride=cols,
+            a_buf=cb, a_off=c_off, a_stride=cols, rows=rows, cols=cols,
         )  # fmt: skip
-    ctx.emit(
-        "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=V, dst_off=v_off,
-        dst_stride=cols, src_buf=C, src_off=c_off, src_stride=cols, rows=rows, cols=cols,
-    )  # fmt: skip
-    if residual is not None:
-        r_off = v_off + o_bytes
-        load(ctx, residual, V, r_off)
+    er = epilogue_rows(plan.mt, nt, ctx.sram[ob].ring, residual is not None)
+    for r0 in range(0, rows, er):
+        rl = min(er, rows - r0)
+        o_bytes = _al(2 * er * nt)
+        v_off = ctx.take(ob, o_bytes * (2 if residual is not None else 1))
         ctx.emit(
-            "VEC", op="add", dtype=DType.FP16, dst_buf=V, dst_off=v_off, dst_stride=cols,
-            a_buf=V, a_off=v_off, a_stride=cols, b_buf=V, b_off=r_off, b_stride=cols,
-            rows=rows, cols=cols,
+            "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=ob, dst_off=v_off,
+            dst_stride=cols, src_buf=cb, src_off=c_off + 4 * r0 * cols, src_stride=cols,
+            rows=rl, cols=cols,
         )  # fmt: skip
-    store(ctx, dst, V, v_off)
+        if residual is not None:
+            r_off = v_off + o_bytes
+            load(ctx, residual.block(r0, rl, 0, cols), ob, r_off)
+            ctx.emit(
+                "VEC", op="add", dtype=DType.FP16, dst_buf=ob, dst_off=v_off, dst_stride=cols,
+                a_buf=ob, a_off=v_off, a_stride=cols, b_buf=ob, b_off=r_off, b_stride=cols,
+                rows=rl, cols=cols,
+            )  # fmt: skip
+        store(ctx, dst.block(r0, rl, 0, cols), ob, v_off)

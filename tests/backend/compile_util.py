@@ -44,7 +44,7 @@ def random_inputs(m: Model, seed: int = 0, vocab: int = 100) -> dict[str, np.nda
 
 
 def check(
-    m: Model, config: str, inputs: dict[str, np.ndarray] | None = None, rtol: float = 1e-2
+    m: Model, config: Any, inputs: dict[str, np.ndarray] | None = None, rtol: float = 1e-2
 ) -> tuple[Compiled, Any]:
     """Compile, run on the interpreter, compare every output with the reference executor.
 

@@ -103,3 +103,13 @@ def test_unknown_op_has_no_rule() -> None:
             compile_module(m2.module, m2.weights, "edge")
     finally:
         RULES[nn.GeluOp] = saved
+
+
+def test_accumulators_in_vec_when_acc_is_small() -> None:
+    """A config with a tiny acc buffer: the GEMM plan keeps fp32 C in vec, fp16 out in acc."""
+    from compile_util import check
+
+    m = small_zoo("gpt2", layers=1, dim=64, heads=2, mlp_dim=128, seq=16, vocab=100)
+    cfg = _tiny_config(acc=4096, vec=65536)
+    c, _ = check(m, cfg)
+    assert any(i.cls.name == "MATMUL" and i.args["c_buf"] == 3 for i in c.program.instrs)
