@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# wisp's matrices are small (batch-1 inference). Multi-threaded OpenBLAS on a loaded 2-core machine makes
+# a 65x64x128 GEMM take ~16 ms instead of ~15 us; one BLAS thread keeps the suite fast. Set before numpy
+# is imported (it reads these at load time), or through threadpoolctl if something imported it already.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+if "numpy" in sys.modules:
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - optional
+        pass
 
 
 @pytest.fixture

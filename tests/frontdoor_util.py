@@ -153,6 +153,8 @@ def run_cli(
     module = {"wisp": "compiler.cli.wisp", "wisp-opt": "compiler.cli.wisp_opt"}[tool]
     env = dict(os.environ)
     env["PYTHONWARNINGS"] = "ignore"  # the tools' own warnings are not under test here
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, "1")  # see conftest.py: small GEMMs, loaded machines
     proc = subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
         capture_output=True,

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from frontdoor_util import REDUCED
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from compiler.errors import WispError
-from compiler.ir import make_context, parse_module, print_module
+from compiler.ir import make_context, parse_module, print_module, verify
+from compiler.models import OPTIONS, ZOO, build
 from compiler.pipeline import parse_pipeline
 from compiler.registry import PASSES
 
@@ -150,3 +152,31 @@ def test_random_pipeline_specs_parse_or_raise_wisp_error(parts: list[str]) -> No
             return
     names = [p.name for p in passes]
     assert all(n in PASSES for n in names)
+
+
+ZOO_KEYS = [*OPTIONS, "bogus", "channels", "max_positions", "type_vocab"]
+OPTION_VALUES = st.sampled_from([-2, -1, 0, 1, 2, 3, 4, 5, 6, True, False, None, 2.0, "3"])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from(sorted(ZOO)),
+    st.dictionaries(st.sampled_from(ZOO_KEYS), OPTION_VALUES, max_size=3),
+)
+def test_random_zoo_options_build_or_raise_wisp_error(
+    name: str, overrides: dict[str, object]
+) -> None:
+    """Any option values (on top of small shapes, so models stay tiny) give a verified model or a
+    one-line WispError naming the model."""
+    options: dict[str, object] = {**REDUCED.get(name, {}), **overrides}
+    try:
+        model = build(name, **options)  # type: ignore[arg-type]
+    except WispError as e:
+        assert str(e).startswith(name) and "\n" not in str(e), str(e)
+        return
+    verify(model.module)
+    model.weights.check(model.module)
+    config = model.meta["config"]
+    for key, value in options.items():
+        if value is not None:
+            assert config[key] == value and isinstance(value, int) and not isinstance(value, bool)
