@@ -43,16 +43,26 @@ def small_instrs(draw: st.DrawFn) -> Instr:
 
 
 def _check(prog: Program) -> None:
+    """Run functional and timing-only; check error indices and report invariants."""
     rng = np.random.default_rng(0)
     prog.data = rng.integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    cycles: dict[bool, int] = {}
     for timing_only in (False, True):
         try:
             r = run(prog, None, "edge", timing_only=timing_only)
         except SimError as e:
             assert e.index is not None and 0 <= e.index < len(prog.instrs), str(e)
         else:
-            assert r.report.cycles >= 0
-            r.report.to_json()
+            rep = r.report
+            assert rep.efficiency <= 1 + 1e-9  # cycles never beat the lower bound
+            assert rep.bound["lower_bound"] <= rep.cycles + 1e-9
+            rep.to_json()
+            cycles[timing_only] = rep.cycles
+    data_dependent = any(
+        i.cls.name == "CMP" or (i.cls.name == "MATMUL" and i.args["mask"]) for i in prog.instrs
+    )
+    if len(cycles) == 2 and not data_dependent:
+        assert cycles[False] == cycles[True]
 
 
 @SMALL
