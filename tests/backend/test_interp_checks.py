@@ -226,3 +226,18 @@ def test_race_on_gathered_dram_rows() -> None:
         run(b.program(serial=False, finish=False), b.inputs, "spatten")
     b.specs[-1][1]["rows"] = 1  # gather row 0 only: no shared byte, no race
     run(b.program(serial=False, finish=False), b.inputs, "spatten")
+
+
+def test_report_totals_are_sums_of_instruction_costs() -> None:
+    from backend.config import load_config
+    from backend.cost import cost
+
+    b = _small()
+    prog = b.program()
+    rep = run(prog, b.inputs, "spatten").report
+    costs = [cost(i, load_config("spatten")) for i in prog.instrs]
+    assert rep.dram_read == sum(c.dram_read for c in costs)
+    assert rep.dram_write == sum(c.dram_write for c in costs)
+    assert rep.sram_read == sum(c.sram_read for c in costs)
+    assert rep.energy_total_pj == pytest.approx(sum(c.energy_total for c in costs))
+    assert sum(q.busy for q in rep.queues.values()) == sum(c.cycles for c in costs)
