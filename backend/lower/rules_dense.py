@@ -147,32 +147,36 @@ def _sub(t: DTensor, idx: tuple[int, ...]) -> DTensor:
 
 @rule(nn.PatchEmbedOp)
 def lower_patch_embed(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
-    """im2col by strided DMA (one LOAD per patch row, channel and pixel row) then a GEMM."""
+    """im2col then a GEMM. Per channel c and pixel row ph of the patch, one LOAD brings pixel row
+    ph of every patch row (a [gh, W] strided block) into vec; seen with row stride p it is the
+    [(gh, gw), p] slice of the patch matrix, which one MOVE puts at columns (c, ph, ·)."""
     assert isinstance(op, nn.PatchEmbedOp)
     img = env.tensor(op.input)
     p = op.int_prop("patch")
     c, h, w = img.shape
     gh, gw, cpp = h // p, w // p, c * p * p
     patches = ctx.activation((gh * gw, cpp))
-    row_bytes = gw * cpp * 2
-    per = max(1, min(gh, ctx.cap(A) // max(row_bytes, 1)))
-    if row_bytes > ctx.cap(A):
-        raise ctx.too_big(
-            f"patch_embed: one patch row of {row_bytes} B exceeds the act tile budget"
-        )
+    row_bytes = gw * cpp * 2  # one patch row of the patch matrix
+    per = min(gh, ctx.cap(A) // max(row_bytes, 1), ctx.cap(V) // max(2 * w, 1))
+    if per < 1:
+        raise ctx.too_big(f"patch_embed: one patch row of {row_bytes} B exceeds the tile budget")
     cs, hs = img.strides[0], img.strides[1]
     for g0 in range(0, gh, per):
         ng = min(per, gh - g0)
         off = ctx.take(A, ng * row_bytes)
-        for g in range(ng):
-            for ci in range(c):
-                for ph in range(p):
-                    ctx.emit(
-                        "LOAD", dtype=DType.FP16, dst_buf=A,
-                        dst_off=off + (g * gw * cpp + (ci * p + ph) * p) * 2, dst_stride=cpp,
-                        src_addr=img.addr + ci * cs + ((g0 + g) * p + ph) * hs,
-                        src_stride=p * 2, rows=gw, cols=p,
-                    )  # fmt: skip
+        for ci in range(c):
+            for ph in range(p):
+                t = ctx.take(V, 2 * ng * w)
+                ctx.emit(
+                    "LOAD", dtype=DType.FP16, dst_buf=V, dst_off=t, dst_stride=w,
+                    src_addr=img.addr + ci * cs + (g0 * p + ph) * hs, src_stride=p * hs,
+                    rows=ng, cols=w,
+                )  # fmt: skip
+                ctx.emit(
+                    "MOVE", src_dtype=DType.FP16, dst_dtype=DType.FP16, dst_buf=A,
+                    dst_off=off + (ci * p + ph) * p * 2, dst_stride=cpp, src_buf=V, src_off=t,
+                    src_stride=p, rows=ng * gw, cols=p,
+                )  # fmt: skip
         store(ctx, patches.block(g0 * gw, ng * gw, 0, cpp), A, off)
     out = _out(ctx, op)
     wt = weight_t(ctx, env.weight(op.weight, "nn.patch_embed"))
