@@ -14,8 +14,9 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from backend.config import Config, load_config
+from backend.cost import cost
 from backend.emit import assembly, binary, build_program
-from backend.isa import Instr
+from backend.isa import Instr, Queue
 from backend.lower import lower_module
 from backend.npu_dialect import print_instrs
 from backend.program import Program
@@ -53,6 +54,34 @@ class Compiled:
         return binary(self.program)
 
 
+def token_counts(instrs: list[Instr]) -> dict[str, int]:
+    """Dependency tokens per channel ``src->dst`` (each is signalled once and waited once)."""
+    names = [q.name.lower() for q in Queue]
+    out: dict[str, int] = {}
+    for i in instrs:
+        q = int(i.cls.queue)
+        for d in range(len(names)):
+            if i.signal >> d & 1:
+                key = f"{names[q]}->{names[d]}"
+                out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def per_layer(instrs: list[Instr], tags: list[str], config: Config) -> dict[str, dict[str, int]]:
+    """Per layer tag: instructions, busy cycles (summed over queues), MACs and DRAM bytes."""
+    out: dict[str, dict[str, int]] = {}
+    for ins, tag in zip(instrs, tags, strict=True):
+        if not tag:
+            continue
+        c = cost(ins, config)
+        d = out.setdefault(tag, {"instrs": 0, "busy_cycles": 0, "macs": 0, "dram_bytes": 0})
+        d["instrs"] += 1
+        d["busy_cycles"] += c.cycles
+        d["macs"] += sum(c.macs_useful.values())
+        d["dram_bytes"] += c.dram_read + c.dram_write
+    return out
+
+
 def compile_module(
     module: ModuleOp, weights: Mapping[str, np.ndarray], config: Config | str | Path
 ) -> Compiled:
@@ -68,6 +97,8 @@ def compile_module(
     program = build_program(instrs, low.data, low.dram_size, low.symbols, cfg, low.data_end)
     report = est.to_dict(cfg)
     report["instructions"] = len(instrs)
+    report["tokens"] = token_counts(instrs)
+    report["per_layer"] = per_layer(instrs, tags, cfg)
     report["data_bytes"] = len(low.data)
     report["dram_size"] = program.dram_size
     return Compiled(
