@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from backend.config import Config, load_config
-from backend.cost import cost
+from backend.cost import cost, skipped_cost
 from backend.errors import SimError
 from backend.interpreter.checks import Live, check_race, deadlock
 from backend.interpreter.io import read_outputs, write_inputs
@@ -31,6 +31,7 @@ from backend.program import Program
 
 NQ = len(Queue)
 _DATA_FREE = frozenset({"SETP", "NOP", "FINISH"})  # semantics that need no memory
+_SKIP_CYCLES = skipped_cost().cycles
 
 
 @dataclass
@@ -154,7 +155,7 @@ def _run(
         pv = preds[ins.pred]
         skipped = pv is not None and pv == ins.pneg
         if skipped:
-            dur = 1
+            dur = _SKIP_CYCLES
             st.skipped += 1
         else:
             try:
