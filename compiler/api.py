@@ -80,7 +80,10 @@ class CompiledModel:
             manifest: dict[str, Any] = {
                 "model": self.model.name,
                 "pipeline": self.pipeline,
-                "passes": [{"name": r.name, "seconds": round(r.seconds, 6)} for r in self.passes],
+                "passes": [
+                    {"name": r.name, "seconds": round(r.seconds, 6), "report": r.report}
+                    for r in self.passes
+                ],
                 "params": self.model.weights.num_params,
                 "meta": self.model.meta,
                 "target": self.target,
@@ -178,7 +181,6 @@ def load_compiled(outdir: str | os.PathLike[str]) -> CompiledModel:
     )
     if (outdir / "program.npubin").exists():
         from backend.compile import Compiled
-
         from backend.config import load_config
         from backend.npubin import read
 

@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import ArgSpecParseError
@@ -30,6 +30,7 @@ class PassRecord:
     name: str
     seconds: float
     ir: str | None
+    report: dict[str, Any] | None = None
 
 
 def parse_pipeline(spec: str) -> tuple[ModulePass, ...]:
@@ -68,6 +69,7 @@ def run_pipeline(
     stream: TextIO | None = None,
     with_weights: bool = True,
     calibration: Calibration | None = None,
+    quiet: bool = False,
 ) -> list[PassRecord]:
     """Run the passes on `model` in place (IR and weights); verify after each; return per-pass records.
 
@@ -90,6 +92,7 @@ def run_pipeline(
     records: list[PassRecord] = []
     for index, p in enumerate(passes, start=1):
         start = time.perf_counter()
+        reports_before = len(ctx.reports)
         try:
             p.apply(ctx, model.module)
         except (PassError, WispError) as e:
@@ -103,10 +106,37 @@ def run_pipeline(
             out.write(f"// -----// IR Dump After {p.name} //----- //\n{text}\n")
         if dump is not None and text is not None:
             (dump / _dump_name(index, p.name)).write_text(text)
-        records.append(PassRecord(p.name, seconds, text if keep_ir else None))
+        report = ctx.reports[-1][1] if len(ctx.reports) > reports_before else None
+        if report is not None and not quiet:
+            out.write(format_report(p.name, report) + "\n")
+        records.append(PassRecord(p.name, seconds, text if keep_ir else None, report))
     if with_weights:
         model.weights = ctx.weights  # type: ignore[assignment]
     return records
+
+
+def format_report(pass_name: str, report: dict[str, Any]) -> str:
+    """A pass report as text: a before → after table of its figures, then its notes."""
+    lines = [f"[{pass_name}]"]
+    before, after = report.get("before", {}), report.get("after", {})
+    for key in [*before, *(k for k in after if k not in before)]:
+        b, a = before.get(key), after.get(key)
+        change = ""
+        if isinstance(b, int | float) and isinstance(a, int | float) and b:
+            change = f"  ({100 * (a - b) / b:+.1f}%)"
+        lines.append(f"  {key:<16} {_fmt(b):>16} -> {_fmt(a):<16}{change}")
+    lines += [f"  {note}" for note in report.get("notes", [])]
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.4g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
 
 
 def timing_table(records: list[PassRecord]) -> str:

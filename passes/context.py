@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from xdsl.context import Context
@@ -55,6 +55,7 @@ class PassContext(Context):
 
     weights: MutableMapping[str, np.ndarray] | None = field(default=None)
     calibration: Calibration | None = field(default=None)
+    reports: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
 def weights_of(ctx: Context, pass_name: str) -> MutableMapping[str, np.ndarray]:
@@ -63,6 +64,14 @@ def weights_of(ctx: Context, pass_name: str) -> MutableMapping[str, np.ndarray]:
     if weights is None:
         raise PassError(f"pass '{pass_name}' needs the model's weights (give FILE.weights.npz)")
     return weights
+
+
+def add_report(ctx: Context, pass_name: str, report: Mapping[str, Any]) -> None:
+    """Record what a pass did. Conventional keys: "before" and "after" (dicts of figures, e.g.
+    passes.metrics.Metrics.as_dict() plus "cycles"), and free-form "notes" (a list of strings). The
+    driver prints it after the pass and keeps it in compile.json."""
+    if isinstance(ctx, PassContext):
+        ctx.reports.append((pass_name, dict(report)))
 
 
 def calibration_of(ctx: Context, pass_name: str) -> Calibration:

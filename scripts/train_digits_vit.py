@@ -1,7 +1,8 @@
 """Train ``digits-vit`` (a small pre-LN ViT) on scikit-learn's handwritten digits.
 
-Writes ``digits_vit.weights.npz`` (float32, zoo weight names) and ``digits_test.npz``
-(the fixed 360-image held-out split, uint8) into ``--out`` (default:
+Writes ``digits_vit.weights.npz`` (float32, zoo weight names), ``digits_test.npz``
+(the fixed 360-image held-out split, uint8) and ``digits_calib.npz`` (256 training images for
+the compression passes' calibration) into ``--out`` (default:
 ``compiler/data``), then re-checks the test accuracy with an independent pure-numpy
 forward pass that follows the zoo's spec (not torch).
 
@@ -45,6 +46,8 @@ SPLIT_SEED = 0
 TEST_SIZE = 0.2
 WEIGHTS_FILE = "digits_vit.weights.npz"
 TEST_FILE = "digits_test.npz"
+CALIB_FILE = "digits_calib.npz"
+CALIB_SIZE = 256  # calibration split for compression passes: drawn from the TRAINING images only
 
 
 def load_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -390,12 +393,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--affine-prob", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument(
+        "--calibration-only",
+        action="store_true",
+        help=f"only write {CALIB_FILE} (the first {CALIB_SIZE} training images) and stop",
+    )
     args = ap.parse_args(argv)
 
     x_tr, y_tr, x_te, y_te = load_split()
     print(f"train {x_tr.shape[0]} images, test {x_te.shape[0]} images")
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out / TEST_FILE, images=x_te, labels=y_te)
+    np.savez_compressed(
+        args.out / CALIB_FILE, images=x_tr[:CALIB_SIZE], labels=y_tr[:CALIB_SIZE]
+    )
+    if args.calibration_only:
+        print(f"wrote {args.out / CALIB_FILE} ({CALIB_SIZE} training images)")
+        return 0
 
     t0 = time.time()
     model = train(args, x_tr, y_tr)
