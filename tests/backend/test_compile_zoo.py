@@ -36,3 +36,14 @@ def test_digits_vit_shape() -> None:
     )
     m = trace(ViT(cfg), {"image": ((1, 16, 16), np.float32)}, seed=0, name="digits-vit")
     check(m, "spatten", random_inputs(m))
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_odd_sizes(config: str) -> None:
+    """Dims that are not multiples of the array or of 16 (as structured pruning leaves them)."""
+    g = small_zoo("gpt2", layers=2, dim=40, heads=5, mlp_dim=72, seq=13, vocab=37)
+    check(g, config, random_inputs(g, vocab=37))
+    v = small_zoo("deit-tiny", layers=1, dim=24, heads=3, mlp_dim=40, image=20, patch=4, classes=7)
+    check(v, config)
+    b = small_zoo("bert-tiny", layers=1, dim=36, heads=4, mlp_dim=52, seq=11, vocab=29, classes=3)
+    check(b, config, random_inputs(b, vocab=29))
