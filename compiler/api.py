@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,32 @@ from compiler.ir import print_module
 from compiler.loading import MANIFEST, load_model
 from compiler.model import Model
 from compiler.pipeline import PassRecord, parse_pipeline, run_pipeline
+
+
+class IRDumps(Mapping[str, str]):
+    """IR text by stage name, in pipeline order ("input", each pass, "npu-lowered", "npu-scheduled");
+    large npu dumps are rendered on first access."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self._items: dict[str, str | Callable[[], str]] = dict(texts)
+
+    def __setitem__(self, name: str, text: str) -> None:
+        self._items[name] = text
+
+    def lazy(self, name: str, render: Callable[[], str]) -> None:
+        self._items[name] = render
+
+    def __getitem__(self, name: str) -> str:
+        item = self._items[name]
+        if callable(item):
+            item = self._items[name] = item()
+        return item
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 @dataclass
@@ -42,7 +68,7 @@ class CompiledModel:
     model: Model
     pipeline: str
     passes: list[PassRecord]
-    ir: dict[str, str] = field(default_factory=dict)
+    ir: IRDumps = field(default_factory=lambda: IRDumps({}))
     target: str | None = None
     config: Any = None
     compiled: Any = None  # backend.compile.Compiled
@@ -142,7 +168,7 @@ def compile_model(
 
         config = load_config(target if isinstance(target, str) else Path(target))
     model = load_model(model, **options) if isinstance(model, str) else model.clone()
-    ir = {"input": print_module(model.module)}
+    ir = IRDumps({"input": print_module(model.module)})
     records = run_pipeline(model, passes, keep_ir=True, print_ir_after_all=print_ir_after_all)
     for r in records:
         name, n = r.name, 2
@@ -154,8 +180,8 @@ def compile_model(
         from backend.compile import compile_module
 
         compiled = compile_module(model.module, model.weights, config)
-        ir["npu-lowered"] = compiled.npu_ir_lowered
-        ir["npu-scheduled"] = compiled.npu_ir_scheduled
+        ir.lazy("npu-lowered", lambda: compiled.npu_ir_lowered)
+        ir.lazy("npu-scheduled", lambda: compiled.npu_ir_scheduled)
     return CompiledModel(
         model, pipeline, records, ir, None if target is None else str(target), config, compiled
     )
@@ -177,7 +203,7 @@ def load_compiled(outdir: str | os.PathLike[str]) -> CompiledModel:
     manifest = json.loads(manifest_path.read_text())
     model = load_model(str(outdir))
     compiled_model = CompiledModel(
-        model, manifest.get("pipeline", ""), [], {}, manifest.get("target")
+        model, manifest.get("pipeline", ""), [], IRDumps({}), manifest.get("target")
     )
     if (outdir / "program.npubin").exists():
         from backend.compile import Compiled
@@ -188,8 +214,6 @@ def load_compiled(outdir: str | os.PathLike[str]) -> CompiledModel:
         compiled_model.config = load_config(manifest["target"])
         compiled_model.compiled = Compiled(
             program=program,
-            npu_ir_lowered="",
-            npu_ir_scheduled="",
             input_names=list(manifest["inputs"]),
             output_names=list(manifest["outputs"]),
             layer_of=list(manifest.get("layer_of", [])),

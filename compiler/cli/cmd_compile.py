@@ -20,9 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--target",
-        default="none",
+        default="spatten",
         metavar="CONFIG",
-        help="NPU config: spatten, fact, edge or a .toml file; 'none' writes the nn IR only (default)",
+        help="NPU config: spatten (default), fact, edge or a .toml file; 'none' writes the nn IR only",
     )
     p.add_argument(
         "-o",

@@ -115,7 +115,7 @@ def build(name: str, *, seed: int = 0, **options: int) -> Model:
     if entry is None:
         raise WispError(f"unknown model '{name}'; known models: {', '.join(ZOO)}")
     options = {k: v for k, v in options.items() if v is not None}
-    fields = {f.name for f in dataclasses.fields(entry.config)}
+    fields = {f.name for f in dataclasses.fields(entry.config)} & set(OPTIONS)
     for key, value in options.items():
         if key not in fields:
             raise WispError(
@@ -136,14 +136,16 @@ def build(name: str, *, seed: int = 0, **options: int) -> Model:
         meta["dataset"] = entry.dataset
     model = trace(root, inputs(config), seed=seed, name=name, meta=meta)
     if entry.trained:
-        model.weights = _trained_weights(entry.trained)
+        model.weights = _trained_weights(name, entry.trained)
         model.weights.check(model.module)
     return model
 
 
-def _trained_weights(filename: str) -> WeightStore:
+def _trained_weights(name: str, filename: str) -> WeightStore:
     path = resources.files("compiler") / "data" / filename
     with resources.as_file(path) as p:
         if not p.exists():
-            raise WispError(f"bundled weights {filename} are missing from the installed package")
+            raise WispError(
+                f"{name}: its bundled weights {filename} are missing from the installed package"
+            )
         return WeightStore.load(p)
