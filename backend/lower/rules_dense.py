@@ -98,6 +98,99 @@ def _merged_linear(ctx: LowerCtx, x: DTensor, group: list[nn.LinearOp]) -> DTens
     return views[0]
 
 
+BATCH_HEADS = True  # tests switch it off to cover the per-head path
+
+
+def _attention_all_heads(
+    ctx: LowerCtx,
+    q: DTensor,
+    k: DTensor,
+    v: DTensor,
+    out: DTensor,
+    heads: int,
+    d: int,
+    dv: int,
+    scale: float,
+    causal: bool,
+) -> bool:
+    """All heads at once when K and V of every head fit SRAM: one LOAD each for K, V and each
+    query tile, the heads' scores stacked as [heads·qt, Sk] so one ROW softmax (one per head if
+    causal) and one MOVE serve every head, per-head MATMULs writing their column block of one
+    [qt, heads·dv] output, one MOVE and one STORE. Returns False (nothing emitted) if it does
+    not fit."""
+    sq, sk = q.shape[0], k.shape[0]
+    kd, vd = heads * d, heads * dv
+    k_bytes, v_bytes = 2 * sk * kd, 2 * sk * vd
+    if k_bytes + v_bytes <= ctx.cap(W, 1):
+        v_buf = W
+    elif k_bytes <= ctx.cap(W, 1) and v_bytes <= ctx.cap(V, 1):
+        v_buf = V
+    else:
+        return False
+    per_row = max(4 * (heads * sk + vd) / ctx.cap(C), 2 * (kd + heads * sk + vd) / ctx.cap(A))
+    qt_max = min(sq, int(1 / per_row)) if per_row > 0 else sq
+    if qt_max < 1:
+        return False
+    r = ctx.config.matrix.rows
+    qt = _query_tile(sq, qt_max, r)
+    # only when it costs no extra array folds over the per-head tiling (small tiles waste rows)
+    ph_row = max(4 * (sk + dv) / ctx.cap(C), 2 * (d + sk + dv) / ctx.cap(A))
+    ph_qt = _query_tile(sq, max(1, min(sq, int(1 / ph_row))), r)
+    if _folds(sq, qt, r) > _folds(sq, ph_qt, r):
+        return False
+    if v_buf == W:
+        k_off = ctx.take(W, k_bytes + v_bytes)
+        v_off = k_off + k_bytes
+    else:
+        k_off, v_off = ctx.take(W, k_bytes), ctx.take(V, v_bytes)
+    load(ctx, k, W, k_off)
+    load(ctx, v, v_buf, v_off)
+    for q0 in range(0, sq, qt):
+        ql = min(qt, sq - q0)
+        a_off = ctx.take(A, 2 * qt * (kd + heads * sk + vd))
+        p_off = a_off + 2 * qt * kd
+        o16 = p_off + 2 * qt * heads * sk
+        s_off = ctx.take(C, 4 * qt * (heads * sk + vd))
+        o_off = s_off + 4 * qt * heads * sk
+        load(ctx, q.block(q0, ql, 0, kd), A, a_off)
+        for h in range(heads):
+            ctx.emit(
+                "MATMUL", mode="fp16", tb=1, a_buf=A, a_off=a_off + 2 * h * d, a_stride=kd,
+                b_buf=W, b_off=k_off + 2 * h * d, b_stride=kd, c_buf=C,
+                c_off=s_off + 4 * h * ql * sk, c_stride=sk, m=ql, n=sk, k=d,
+            )  # fmt: skip
+        row0 = q0 + (sk - sq)
+        for h0, nh in [(h, 1) for h in range(heads)] if causal else [(0, heads)]:
+            ctx.emit(
+                "ROW", op="softmax", dtype=DType.FP32, dst_buf=C,
+                dst_off=s_off + 4 * h0 * ql * sk, dst_stride=sk, src_buf=C,
+                src_off=s_off + 4 * h0 * ql * sk, src_stride=sk, rows=nh * ql, cols=sk,
+                scale=scale, causal=int(causal), row0=row0 if causal else 0,
+            )  # fmt: skip
+        ctx.emit(
+            "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=p_off,
+            dst_stride=sk, src_buf=C, src_off=s_off, src_stride=sk, rows=heads * ql, cols=sk,
+        )  # fmt: skip
+        for h in range(heads):
+            ctx.emit(
+                "MATMUL", mode="fp16", a_buf=A, a_off=p_off + 2 * h * ql * sk, a_stride=sk,
+                b_buf=v_buf, b_off=v_off + 2 * h * dv, b_stride=vd, c_buf=C,
+                c_off=o_off + 4 * h * dv, c_stride=vd, m=ql, n=dv, k=sk,
+            )  # fmt: skip
+        ctx.emit(
+            "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=o16,
+            dst_stride=vd, src_buf=C, src_off=o_off, src_stride=vd, rows=ql, cols=vd,
+        )  # fmt: skip
+        store(ctx, out.block(q0, ql, 0, vd), A, o16)
+    return True
+
+
+def _folds(sq: int, qt: int, r: int) -> int:
+    """Array row folds of ``sq`` query rows in tiles of ``qt``."""
+    full, rest = divmod(sq, qt)
+    return full * math.ceil(qt / r) + math.ceil(rest / r)
+
+
 def _query_tile(sq: int, qt_max: int, r: int) -> int:
     """Query rows per tile: fewest array folds (row tiles of ``r``), then fewest tiles."""
     cands = {min(sq, q) for q in range(r, qt_max + 1, r)} | {
@@ -105,8 +198,7 @@ def _query_tile(sq: int, qt_max: int, r: int) -> int:
     }
 
     def score(q: int) -> tuple[int, int, int]:
-        full, rest = divmod(sq, q)
-        return full * math.ceil(q / r) + math.ceil(rest / r), math.ceil(sq / q), -q
+        return _folds(sq, q, r), math.ceil(sq / q), -q
 
     return min(cands, key=score)
 
@@ -195,6 +287,8 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     causal = op.bool_prop("causal")
     sq, sk = q.shape[0], k.shape[0]
     out = _out(ctx, op).as2d()
+    if BATCH_HEADS and _attention_all_heads(ctx, q, k, v, out, heads, d, dv, scale, causal):
+        return out
     k_bytes, v_bytes = 2 * sk * d, 2 * sk * dv
     # K_h and V_h of a head together in wgt, or (long sequences) K_h in wgt and V_h in vec
     split = k_bytes + v_bytes > ctx.cap(W, 1)

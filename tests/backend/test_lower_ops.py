@@ -168,3 +168,18 @@ def test_attention_long_keys_split_kv() -> None:
     inputs = {k: R.standard_normal(s).astype(np.float32) for k, (s, _) in m.input_specs().items()}
     c, _ = check(m, "edge", inputs)
     assert any(i.cls.name == "MATMUL" and i.args["b_buf"] == 3 for i in c.program.instrs)
+
+
+@pytest.mark.parametrize("case", ["attention", "attention_causal"])
+def test_attention_per_head_path(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-head lowering (used when K and V of all heads do not fit SRAM)."""
+    from backend.lower import rules_dense
+
+    monkeypatch.setattr(rules_dense, "BATCH_HEADS", False)
+    body, args, result, weights = CASES[case]
+    m = model_from_ir(body, args, result, weights)
+    inputs = {k: R.standard_normal(s).astype(np.float32) for k, (s, _) in m.input_specs().items()}
+    c, _ = check(m, "spatten", inputs)
+    assert sum(i.cls.name == "ROW" for i in c.program.instrs) >= int(
+        m.main.body.block.ops.first.int_prop("heads")
+    )  # type: ignore[union-attr]
