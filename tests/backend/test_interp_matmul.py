@@ -205,3 +205,19 @@ def test_operand_cache_sees_rewrites_of_b() -> None:
     assert np.array_equal(out["y1"], ref_int(a, b2))
     assert np.array_equal(out["y2"], ref_int(a, b3))
     assert np.array_equal(out["y3"], ref_int(a, b3))
+
+
+@pytest.mark.parametrize("tb", [False, True])
+def test_sp24_compress_helper_roundtrip(tb: bool) -> None:
+    from backend.interpreter.numerics import sp24_compress
+
+    rng = np.random.default_rng(9)
+    k, n = 16, 7
+    dense = _sparse_24(rng, k, n)
+    vals, meta = sp24_compress(dense, tb=tb)
+    assert vals.shape == ((n, k // 2) if tb else (k // 2, n))
+    a = _i8(rng, (5, k))
+    out = _matmul_prog(a, vals, "sp24", DType.INT8, tb=tb, meta=meta)
+    assert np.array_equal(out, ref_int(a, dense))
+    with pytest.raises(ValueError, match="2:4"):
+        sp24_compress(np.ones((4, 2), np.int8))
