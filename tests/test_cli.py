@@ -363,7 +363,10 @@ def test_compile_writes_outdir(two_compiles: tuple[Path, Path, list[CliResult]])
         "ir/00-input.mlir",
         "ir/01-canonicalize.mlir",
         "ir/02-cse.mlir",
+        "ir/03-npu-lowered.mlir",  # the default target (spatten) adds the npu dumps
+        "ir/04-npu-scheduled.mlir",
     ]
+    assert {"program.s", "program.data", "program.npubin", "report.json"} <= set(files)
     assert not [f for f in files if Path(f).name.startswith(".")]  # no staging leftovers
     manifest = json.loads((out / "compile.json").read_text())
     assert manifest["model"] == "bert-tiny"
