@@ -95,3 +95,15 @@ def sp24_compress(b: np.ndarray, tb: bool = False) -> tuple[np.ndarray, bytes]:
     if flat.shape[1] % 2:
         flat = np.concatenate([flat, np.zeros((1, 1), np.int8)], axis=1)
     return vals, pack_int4(flat).tobytes()
+
+
+def split_bitplanes(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 [R, C] (C even) → the packed int4 planes LOADBP reads: (msb, lsb), each [R, C/2] uint8.
+
+    msb holds ``v >> 4`` (signed high nibble), lsb ``v & 0xF`` (unsigned low nibble), so
+    ``(msb << 4) + lsb == v``.
+    """
+    x = np.asarray(v, dtype=np.int8)
+    if x.ndim != 2 or x.shape[1] % 2:
+        raise ValueError(f"bit planes need a 2-D tensor with even columns, got shape {x.shape}")
+    return pack_int4(x >> 4), pack_int4(x & 0xF)

@@ -135,3 +135,12 @@ def test_loadbp_random(rows: int, half: int, seed: int) -> None:
               src_addr=s.addr, src_stride=half, rows=rows, cols=2 * half)  # fmt: skip
     store_out(b, (rows, 2 * half), DType.INT8, "act", 0)
     assert np.array_equal(b.run().outputs["y"], v)
+
+
+def test_split_bitplanes_helper_matches_loadbp() -> None:
+    from backend.interpreter.numerics import split_bitplanes
+
+    v = np.random.default_rng(34).integers(-128, 128, (3, 6)).astype(np.int8)
+    msb, lsb = split_bitplanes(v)
+    ref_msb, ref_lsb = _planes(v)
+    assert msb.tobytes() == ref_msb.tobytes() and lsb.tobytes() == ref_lsb.tobytes()
