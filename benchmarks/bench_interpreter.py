@@ -40,7 +40,7 @@ from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from backend.config import Config, load_config  # noqa: E402
+from backend.config import Config, config_from_dict, load_config  # noqa: E402
 from backend.interpreter import run  # noqa: E402
 from backend.isa import DType, Instr, Queue, make, queue_mask  # noqa: E402
 from backend.program import Program, Symbol  # noqa: E402
@@ -51,7 +51,10 @@ MATMULS = 8
 
 def big_sram(cfg: Config) -> Config:
     """The config with 4 MiB SRAM buffers (a 768×768 weight tile does not fit 196 KB)."""
-    return replace(cfg, sram=(4 << 20,) * len(cfg.sram))
+    data = json.loads(cfg.canonical)
+    data["name"] = f"{cfg.name}-4MiB"
+    data["sram"] = dict.fromkeys(data["sram"], 4 << 20)
+    return config_from_dict(data, f"{cfg.source} (4 MiB SRAM)")
 
 
 def best_of(fn: Callable[[], object], repeats: int) -> float:
