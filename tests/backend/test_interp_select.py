@@ -143,3 +143,9 @@ def test_skipped_instruction_costs_one_cycle_and_keeps_tokens() -> None:
     assert rep.queues["vector"].busy == 1
     assert rep.vector_ops == 0 and rep.energy_pj["vector"] == 0
     assert rep.cycles == 3  # setp (1) → skipped vec (1) → finish (1)
+
+
+def test_timing_only_takes_both_sides_of_an_unknown_predicate() -> None:
+    b, _ = _cmp_program(0.125)
+    rep = b.run(timing_only=True).report
+    assert rep.skipped == 0 and rep.queues["vector"].instrs == 2
