@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
+
+import numpy as np
+
+from compiler.errors import WispError
 
 
 def _umask() -> int:
@@ -57,3 +62,22 @@ def staged_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     os.replace(stage, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def load_npz(path: str | os.PathLike[str], what: str = "arrays") -> dict[str, np.ndarray]:
+    """Named arrays from a `.npz`; a missing or malformed file is one WispError naming it."""
+    try:
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
+            if not hasattr(data, "files"):  # a .npy holds one unnamed array
+                raise ValueError("a .npy file, not a .npz of named arrays")
+            return {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise WispError(f"{path}: {what} file not found") from None
+    except (OSError, ValueError, TypeError, zipfile.BadZipFile) as e:
+        raise WispError(f"{path}: not a valid .npz {what} file ({e})") from None
+
+
+def save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
+    """Write named arrays as an uncompressed `.npz`, atomically, in sorted key order."""
+    with atomic_file(path) as f:
+        np.savez(f, **dict(sorted(arrays.items())))  # pyright: ignore[reportArgumentType]

@@ -45,7 +45,9 @@ class LocatingParser(Parser):
 
     `line_offset` shifts lines for a chunk of a larger file (wisp-opt --split-input-file)."""
 
-    def __init__(self, ctx: Context, text: str, name: str = "<unknown>", line_offset: int = 0) -> None:
+    def __init__(
+        self, ctx: Context, text: str, name: str = "<unknown>", line_offset: int = 0
+    ) -> None:
         super().__init__(ctx, text, name)
         self.line_offset = line_offset
 

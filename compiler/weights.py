@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import zipfile
 from collections.abc import Iterator, MutableMapping
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from compiler.errors import WispError
-from compiler.io_util import atomic_file
+from compiler.io_util import load_npz, save_npz
 from compiler.ir import location_of
 from dialects.nn import WeightOp
 from dialects.nn_base import element_of, shape_of
@@ -52,19 +51,12 @@ class WeightStore(MutableMapping[str, np.ndarray]):
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the store as an uncompressed `.npz`, atomically."""
-        with atomic_file(path) as f:
-            np.savez(f, **dict(sorted(self._arrays.items())))  # pyright: ignore[reportArgumentType]
+        save_npz(path, self._arrays)
 
     @staticmethod
     def load(path: str | os.PathLike[str]) -> WeightStore:
         """Read a `.npz` written by `save` (or any npz of named arrays)."""
-        try:
-            with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
-                return WeightStore({k: data[k] for k in data.files})
-        except FileNotFoundError:
-            raise WispError(f"{path}: weights file not found") from None
-        except (OSError, ValueError, TypeError, zipfile.BadZipFile) as e:  # TypeError: a .npy
-            raise WispError(f"{path}: not a valid .npz weights file ({e})") from None
+        return WeightStore(load_npz(path, "weights"))
 
     def check(self, module: ModuleOp) -> None:
         """Check that every `nn.weight` has an entry of the declared shape and element type."""

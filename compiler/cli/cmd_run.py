@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 HELP = "run PROGRAM (.s, .npubin or an OUTDIR with program.npubin) on the NPU interpreter"
 
@@ -58,10 +57,10 @@ def _summary(name: str, x) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from backend.config import load_config
     from backend.interpreter import run as run_program
+    from compiler.io_util import load_npz, save_npz, write_text_atomic
 
     program = load_program(Path(args.program))
     cfg = load_config(args.config or program.config_name or "spatten")
@@ -73,25 +72,24 @@ def run(args: argparse.Namespace) -> int:
         )
     inputs = None
     if args.input:
-        with np.load(args.input) as npz:
-            inputs = {k: npz[k] for k in npz.files}
+        inputs = load_npz(args.input, "input")
     elif not args.timing_only and any(s.kind == "input" for s in program.symbols.values()):
         print(
             "wisp run: note: no --input given; inputs keep the program image contents",
             file=sys.stderr,
         )
     result = run_program(program, inputs, cfg, timing_only=args.timing_only, trace=bool(args.trace))
+    # files first (atomically), so a closed stdout (e.g. `| head`) cannot lose them
+    if args.output:
+        save_npz(args.output, dict(result.outputs))
+    if args.report:
+        write_text_atomic(args.report, result.report.to_json() + "\n")
+    if args.trace:
+        trace = {"traceEvents": result.trace_events, "displayTimeUnit": "ns"}
+        write_text_atomic(args.trace, json.dumps(trace))
     for name, x in sorted(result.outputs.items()):
         print(_summary(name, x))
     if result.outputs:
         print()
     print(result.report.table())
-    if args.output:
-        outputs: dict[str, Any] = dict(result.outputs)
-        np.savez(args.output, **outputs)
-    if args.report:
-        Path(args.report).write_text(result.report.to_json() + "\n")
-    if args.trace:
-        trace = {"traceEvents": result.trace_events, "displayTimeUnit": "ns"}
-        Path(args.trace).write_text(json.dumps(trace))
     return 0

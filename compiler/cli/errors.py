@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -11,6 +12,10 @@ def guarded(prog: str, body: Callable[[], int], argv: Sequence[str]) -> int:
     debug = "--debug" in argv
     try:
         return body()
+    except BrokenPipeError:  # stdout closed early (e.g. `| head`): stop quietly, as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
