@@ -23,6 +23,6 @@ def schedule(
     order, est = list_schedule(instrs, preds, config)
     out = insert_tokens(instrs, order, preds)
     tags = [layer_of[v] for v in order] if layer_of is not None else [""] * len(order)
-    out.append(make("FINISH", comment="end"))
+    out.append(make("FINISH"))
     tags.append("")
     return out, est, tags
