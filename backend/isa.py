@@ -17,6 +17,7 @@ import reprlib
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -459,6 +460,19 @@ ISA: tuple[InstrClass, ...] = (
 BY_NAME: Mapping[str, InstrClass] = {c.name: c for c in ISA}
 BY_OPCODE: Mapping[int, InstrClass] = {c.opcode: c for c in ISA}
 BY_MNEMONIC: Mapping[str, InstrClass] = {c.mnemonic: c for c in ISA}
+
+
+def dispatch(namespace: Mapping[str, object], what: str) -> dict[str, Any]:
+    """Handlers by class name, found as ``_<mnemonic>`` in a module's namespace (pass ``globals()``).
+
+    Every dispatch table (cost, operand decoding, semantics) is derived from ``ISA`` this way, so no
+    module keeps a second list of instruction classes; a class without a handler fails at import.
+    """
+    missing = [c.mnemonic for c in ISA if f"_{c.mnemonic}" not in namespace]
+    if missing:
+        raise ImportError(f"{what}: no handler for {', '.join('_' + m for m in missing)}")
+    return {c.name: namespace[f"_{c.mnemonic}"] for c in ISA}
+
 
 assert len(BY_NAME) == len(BY_OPCODE) == len(BY_MNEMONIC) == len(ISA)
 assert all(0 < c.opcode < 1 << HEADER[0].bits for c in ISA)

@@ -7,12 +7,11 @@ the ISA table, checked complete at import time.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backend.config import Config
 from backend.cost import formulas as F
-from backend.isa import ISA, DType, Instr
+from backend.isa import DType, Instr, dispatch
 
 PRECISIONS = ("int4", "int8", "fp16", "fp32")
 ENERGY_COMPONENTS = ("mac", "sram", "dram", "vector", "select")
@@ -270,27 +269,8 @@ def _control(i: Instr, cfg: Config, _m: int) -> InstrCost:
     return InstrCost(cycles=1)
 
 
-_HANDLERS: dict[str, Callable[[Instr, Config, int], InstrCost]] = {
-    "LOAD": _load,
-    "LOADBP": _loadbp,
-    "GATHER": _gather,
-    "STORE": _store,
-    "MATMUL": _matmul,
-    "VEC": _vec,
-    "REQUANT": _requant,
-    "ROW": _row,
-    "MOVE": _move,
-    "VGATHER": _vgather,
-    "TOPK": _topk,
-    "IMPACC": _impacc,
-    "PREDICT": _predict,
-    "CMP": _cmp,
-    "SETP": _control,
-    "NOP": _control,
-    "FINISH": _control,
-}
-COST_HANDLERS = {c.name: _HANDLERS[c.name] for c in ISA}
-assert set(_HANDLERS) == set(COST_HANDLERS), "cost handler for a class not in the ISA"
+_setp = _nop = _finish = _control  # control instructions cost one issue cycle
+COST_HANDLERS = dispatch(globals(), "cost model")
 
 
 def cost(instr: Instr, config: Config, masked_rows: int = 0) -> InstrCost:

@@ -8,11 +8,11 @@ combinations the machine cannot execute raise `SimError` here, in timing-only mo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, NamedTuple
 
 from backend.errors import SimError
-from backend.isa import ISA, Buf, DType, Instr
+from backend.isa import Buf, DType, Instr, dispatch
 
 if TYPE_CHECKING:
     from backend.interpreter.state import Machine
@@ -317,26 +317,8 @@ def _none(i: Instr, m: Machine | None, cons: bool) -> Ops:
     return {}
 
 
-_DECODERS: dict[str, Callable[[Instr, Machine | None, bool], Ops]] = {
-    "LOAD": _load,
-    "LOADBP": _loadbp,
-    "GATHER": _gather,
-    "STORE": _store,
-    "MATMUL": _matmul,
-    "VEC": _vec,
-    "REQUANT": _requant,
-    "ROW": _row,
-    "MOVE": _move,
-    "VGATHER": _vgather,
-    "TOPK": _topk,
-    "IMPACC": _impacc,
-    "PREDICT": _predict,
-    "CMP": _cmp,
-    "SETP": _none,
-    "NOP": _none,
-    "FINISH": _none,
-}
-DECODERS = {c.name: _DECODERS[c.name] for c in ISA}  # KeyError at import if a class is missing
+_setp = _nop = _finish = _none  # control instructions touch no memory
+DECODERS = dispatch(globals(), "operand decoding")
 
 
 def decode(instr: Instr, machine: Machine | None = None, *, conservative: bool = True) -> Ops:

@@ -18,7 +18,7 @@ from backend.errors import SimError
 from backend.interpreter.numerics import gelu, gelu_tanh, leading_one, unpack_int4, unpack_nibbles
 from backend.interpreter.operands import SPACE_NAMES, Ops, Tile
 from backend.interpreter.state import NP_DTYPES, Machine
-from backend.isa import ISA, DType, Instr
+from backend.isa import DType, Instr, dispatch
 
 F32_EXACT_K = 1024  # int8·int8 sums are exact in float32 up to this K
 INT_RANGE = {DType.INT8: (-128, 127), DType.INT4: (-8, 7), DType.INT32: (-(2**31), 2**31 - 1)}
@@ -364,24 +364,5 @@ def _nop(m: Machine, i: Instr, o: Ops) -> int:
     return 0
 
 
-_HANDLERS: dict[str, Callable[[Machine, Instr, Ops], int]] = {
-    "LOAD": _load,
-    "LOADBP": _loadbp,
-    "GATHER": _gather,
-    "STORE": _store,
-    "MATMUL": _matmul,
-    "VEC": _vec,
-    "REQUANT": _requant,
-    "ROW": _row,
-    "MOVE": _move,
-    "VGATHER": _vgather,
-    "TOPK": _topk,
-    "IMPACC": _impacc,
-    "PREDICT": _predict,
-    "CMP": _cmp,
-    "SETP": _setp,
-    "NOP": _nop,
-    "FINISH": _nop,
-}
-HANDLERS = {c.name: _HANDLERS[c.name] for c in ISA}  # KeyError at import if a class is missing
-assert len(HANDLERS) == len(_HANDLERS), "semantic handler for a class not in the ISA"
+_finish = _nop
+HANDLERS = dispatch(globals(), "interpreter semantics")
