@@ -24,7 +24,6 @@ from backend.lower.fuse import plan_fusion, plan_merge
 from backend.lower.registry import RULES
 from backend.lower.rules_data import copy
 from backend.lower.tags import layer_tags
-from backend.lower.values import DTensor
 from backend.program import Symbol
 from dialects.nn_base import element_of, shape_of
 
@@ -96,6 +95,3 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
         output_names=output_names,
         data_end=data_end,
     )
-
-
-_ = DTensor

@@ -57,9 +57,11 @@ class Estimate:
 
 
 def list_schedule(
-    instrs: list[Instr], preds: list[list[int]], config: Config
+    instrs: list[Instr], preds: list[list[int]], config: Config, priority: str = "program"
 ) -> tuple[list[int], Estimate]:
-    """(global order as instruction indices, estimate)."""
+    """(global order as instruction indices, estimate). Among instructions of a queue that can
+    start at the same time, ``priority`` picks: "program" order or the longest remaining
+    "path" (critical path, cycles to the end through dependencies)."""
     n = len(instrs)
     succs: list[list[int]] = [[] for _ in range(n)]
     npred = [0] * n
@@ -70,8 +72,14 @@ def list_schedule(
     queue = [int(i.cls.queue) for i in instrs]
     costs = [cost(i, config) for i in instrs]
     ready = [0] * n
+    prio: list[int] = list(range(n))
+    if priority == "path":
+        level = [0] * n
+        for v in range(n - 1, -1, -1):
+            level[v] = costs[v].cycles + max((level[s] for s in succs[v]), default=0)
+        prio = [-x for x in level]
     pending: list[list[tuple[int, int]]] = [[] for _ in range(NQ)]
-    avail: list[list[int]] = [[] for _ in range(NQ)]
+    avail: list[list[tuple[int, int]]] = [[] for _ in range(NQ)]
     for v in range(n):
         if npred[v] == 0:
             heapq.heappush(pending[queue[v]], (0, v))
@@ -84,9 +92,10 @@ def list_schedule(
         for q in range(NQ):
             pq, aq = pending[q], avail[q]
             while pq and pq[0][0] <= qfree[q]:
-                heapq.heappush(aq, heapq.heappop(pq)[1])
+                w = heapq.heappop(pq)[1]
+                heapq.heappush(aq, (prio[w], w))
             if aq:
-                cand = (qfree[q], aq[0], q)
+                cand = (qfree[q], aq[0][1], q)
             elif pq:
                 cand = (pq[0][0], pq[0][1], q)
             else:
@@ -97,7 +106,7 @@ def list_schedule(
                 best = cand
         assert best is not None, "dependency cycle"
         t, v, q = best
-        if avail[q] and avail[q][0] == v:
+        if avail[q] and avail[q][0][1] == v:
             heapq.heappop(avail[q])
         else:
             heapq.heappop(pending[q])
