@@ -8,7 +8,8 @@ import math
 import numpy as np
 from xdsl.ir import Operation
 
-from backend.cost.formulas import dma_transfer_cycles
+from backend.config import Config
+from backend.cost.formulas import dma_transfer_cycles, matmul_cycles
 from backend.isa import Buf, DType, to_f32
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
@@ -131,12 +132,12 @@ def _attention_all_heads(
     qt_max = min(sq, int(1 / per_row)) if per_row > 0 else sq
     if qt_max < 1:
         return False
-    r = ctx.config.matrix.rows
-    qt = _query_tile(sq, qt_max, r)
-    # only when it costs no extra array folds over the per-head tiling (small tiles waste rows)
+    cfg = ctx.config
+    qt = _query_tile(sq, qt_max, sk, d, dv, cfg)
+    # only when its MATMULs cost no more than the per-head tiling's (small tiles waste folds)
     ph_row = max(4 * (sk + dv) / ctx.cap(C), 2 * (d + sk + dv) / ctx.cap(A))
-    ph_qt = _query_tile(sq, max(1, min(sq, int(1 / ph_row))), r)
-    if _folds(sq, qt, r) > _folds(sq, ph_qt, r):
+    ph_qt = _query_tile(sq, max(1, min(sq, int(1 / ph_row))), sk, d, dv, cfg)
+    if _attn_cycles(sq, qt, sk, d, dv, cfg) > _attn_cycles(sq, ph_qt, sk, d, dv, cfg):
         return False
     if v_buf == W:
         k_off = ctx.take(W, k_bytes + v_bytes)
@@ -185,20 +186,25 @@ def _attention_all_heads(
     return True
 
 
-def _folds(sq: int, qt: int, r: int) -> int:
-    """Array row folds of ``sq`` query rows in tiles of ``qt``."""
+def _attn_cycles(sq: int, qt: int, sk: int, d: int, dv: int, config: Config) -> int:
+    """MATMUL cycles of one head's Q·Kᵀ and P·V over query tiles of ``qt`` (cost model)."""
     full, rest = divmod(sq, qt)
-    return full * math.ceil(qt / r) + math.ceil(rest / r)
+    total = 0
+    for rows, count in ((qt, full), (rest, 1)):
+        if rows and count:
+            one = matmul_cycles(rows, sk, d, "fp16", config)
+            total += count * (one + matmul_cycles(rows, dv, sk, "fp16", config))
+    return total
 
 
-def _query_tile(sq: int, qt_max: int, r: int) -> int:
-    """Query rows per tile: fewest array folds (row tiles of ``r``), then fewest tiles."""
-    cands = {min(sq, q) for q in range(r, qt_max + 1, r)} | {
-        math.ceil(sq / n) for n in range(1, sq + 1) if math.ceil(sq / n) <= qt_max
-    }
+def _query_tile(sq: int, qt_max: int, sk: int, d: int, dv: int, config: Config) -> int:
+    """Query rows per tile (≤ qt_max): fewest MATMUL cycles, then fewest tiles."""
+    r = config.matrix.rows
+    cands = {min(sq, q) for q in range(r, qt_max + 1, r)} | {min(sq, qt_max)}
+    cands |= {math.ceil(sq / n) for n in range(1, sq + 1) if math.ceil(sq / n) <= qt_max}
 
     def score(q: int) -> tuple[int, int, int]:
-        return _folds(sq, q, r), math.ceil(sq / q), -q
+        return _attn_cycles(sq, q, sk, d, dv, config), math.ceil(sq / q), -q
 
     return min(cands, key=score)
 
@@ -302,7 +308,7 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     qt = min(sq, int(1 / per_row) if per_row > 0 else sq)
     if qt < 1:
         raise ctx.too_big(f"attention: one query row needs {4 * (sk + dv)} B of acc (keys {sk})")
-    qt = _query_tile(sq, qt, ctx.config.matrix.rows)
+    qt = _query_tile(sq, qt, sk, d, dv, ctx.config)
     for h in range(heads):
         if split:
             k_off, v_buf = ctx.take(W, k_bytes), V
