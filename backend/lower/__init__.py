@@ -18,7 +18,7 @@ from backend.config import Config
 from backend.errors import BackendError
 from backend.isa import DType
 from backend.lower import rules_data, rules_dense, rules_vector  # noqa: F401  (register rules)
-from backend.lower.context import LowerCtx, Lowered
+from backend.lower.context import ACT_BASE, LowerCtx, Lowered
 from backend.lower.env import Env
 from backend.lower.fuse import plan_fusion, plan_merge
 from backend.lower.registry import RULES
@@ -78,7 +78,7 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
             shape = tuple(shape_of(v.type))
             ctx.begin_op("head", f"output {name}")
             t = env.tensor(v)
-            if not (t.is_contiguous and t.addr >= (1 << 31) and t.dtype is DType.FP16):
+            if not (t.is_contiguous and t.addr >= ACT_BASE and t.dtype is DType.FP16):
                 dst = ctx.activation(shape)
                 copy(ctx, t, dst, name)
                 t = dst

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,6 @@ class Lowered:
     input_names: list[str]
     output_names: list[str]
     data_end: int = 0
-    notes: dict[str, object] = field(default_factory=dict)
 
 
 class LowerCtx:
