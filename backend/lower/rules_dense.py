@@ -255,7 +255,7 @@ def lower_patch_embed(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     gh, gw, cpp = h // p, w // p, c * p * p
     patches = ctx.activation((gh * gw, cpp))
     row_bytes = gw * cpp * 2  # one patch row of the patch matrix
-    per = min(gh, ctx.cap(A) // max(row_bytes, 1), ctx.cap(V) // max(2 * w, 1))
+    per = min(gh, ctx.cap(A, 1) // max(row_bytes, 1), ctx.cap(V) // max(2 * w, 1))
     if per < 1:
         raise ctx.too_big(f"patch_embed: one patch row of {row_bytes} B exceeds the tile budget")
     cs, hs = img.strides[0], img.strides[1]
