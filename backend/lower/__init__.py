@@ -20,7 +20,7 @@ from backend.isa import DType
 from backend.lower import rules_data, rules_dense, rules_vector  # noqa: F401  (register rules)
 from backend.lower.context import ACT_BASE, LowerCtx, Lowered
 from backend.lower.env import Env
-from backend.lower.fuse import plan_fusion, plan_merge
+from backend.lower.fuse import plan_fusion, plan_ln_prologue, plan_merge
 from backend.lower.registry import RULES
 from backend.lower.rules_data import copy
 from backend.lower.tags import layer_tags
@@ -55,6 +55,7 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
     tags = layer_tags(ops)
     plan_fusion(ctx, ops)
     plan_merge(ctx, ops)
+    plan_ln_prologue(ctx, ops)
     ret: ReturnOp | None = None
     for n, op in enumerate(ops):
         if isinstance(op, ReturnOp):

@@ -57,6 +57,7 @@ class LowerCtx:
         self.fused_away: dict[object, int] = {}  # absorbed op → operand carrying its result
         self.merged: dict[object, list[object]] = {}  # first linear of a group → the group
         self.merged_views: dict[object, object] = {}  # later group member → its result view
+        self.ln_prologue: dict[object, object] = {}  # linear / group leader → its input's LN
 
     # ---- emission -------------------------------------------------------------------------
 

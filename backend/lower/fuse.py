@@ -6,6 +6,8 @@
 
 and linears that read the same input with constant weights (attention's q, k, v) merge into one
 GEMM over the concatenated weights: the input is read once and each result is a column view.
+A layer norm read only by such a linear (or merged group) becomes the GEMM's prologue: each
+full-row A tile is normalised in SRAM (one ROW) right after its LOAD (pre-LN blocks).
 """
 
 from __future__ import annotations
@@ -79,3 +81,31 @@ def plan_merge(ctx: LowerCtx, ops: list[Operation]) -> None:
     for members in groups.values():
         if len(members) > 1:
             ctx.merged[members[0]] = list(members)
+
+
+def plan_ln_prologue(ctx: LowerCtx, ops: list[Operation]) -> None:
+    """Mark layer norms read only by one linear or one merged group (`ctx.ln_prologue`)."""
+    member_of: dict[Operation, Operation] = {}
+    for leader, group in ctx.merged.items():
+        for g in group:
+            member_of[g] = leader  # type: ignore[index]
+    for op in ops:
+        if not isinstance(op, nn.LayerNormOp):
+            continue
+        if not all(isinstance(v.owner, nn.WeightOp) for v in (op.gamma, op.beta)):
+            continue
+        users = [u.operation for u in op.result.uses]
+        if not users or not all(
+            isinstance(u, nn.LinearOp) and u.input == op.result and u.weight != op.result
+            for u in users
+        ):
+            continue
+        leaders = {member_of.get(u, u) for u in users}
+        if len(leaders) != 1:
+            continue
+        leader = leaders.pop()
+        group = ctx.merged.get(leader, [leader])
+        if set(users) != set(group) or leader in ctx.ln_prologue:
+            continue
+        ctx.ln_prologue[leader] = op
+        ctx.fused_away[op] = 0

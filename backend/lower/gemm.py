@@ -73,9 +73,11 @@ def plan_gemm(
     rings: tuple[int, int, int, int],
     residual: bool = False,
     act: str | None = None,
+    full_k: bool = False,
 ) -> GemmPlan | None:
     """Best plan for an M×K·K×N GEMM given the ring sizes of act, wgt, acc, vec (None: no fit);
-    ``residual``: the epilogue also needs fp16 residual tiles; ``act``: its fused activation."""
+    ``residual``: the epilogue also needs fp16 residual tiles; ``act``: its fused activation;
+    ``full_k``: A tiles must hold whole rows (a layer-norm prologue)."""
     r_act, r_wgt, r_acc, r_vec = rings
     best: GemmPlan | None = None
     a_bytes, b_bytes = 2 * m * k, 2 * k * n
@@ -87,7 +89,7 @@ def plan_gemm(
                 if c_tile > r_c or epilogue_rows(mt, nt, r_o, residual) < 1:
                     continue
                 c_depth = 2 if 2 * c_tile <= r_c else 1
-                for kc in _cands(k, 16):
+                for kc in [k] if full_k else _cands(k, 16):
                     nm, nn, nk = math.ceil(m / mt), math.ceil(n / nt), math.ceil(k / kc)
                     a_tile, b_tile = _al(2 * mt * kc), _al(2 * kc * nt)
                     mm = matmul_cycles(mt, nt, kc, "fp16", config) * nm * nn * nk
@@ -133,15 +135,20 @@ def gemm(
     bias: DTensor | None = None,
     act: str | None = None,
     residual: DTensor | None = None,
-) -> None:
+    prologue: tuple[int, float] | None = None,
+) -> bool:
     """Emit the tiled GEMM. ``a`` [M,K] fp16, ``b`` [K,N] (tb: [N,K]) fp16, ``out`` [M,N] fp16,
     ``bias`` fp32 [1,N] or None, ``act`` a VEC op name applied in fp32 (gelu, gelu_tanh, ...),
-    ``residual`` an fp16 [M,N] tensor added to the output tiles."""
+    ``residual`` an fp16 [M,N] tensor added to the output tiles, ``prologue`` (gamma/beta offset
+    in idx, eps): layer-normalise each A tile after loading it. Returns False, emitting nothing,
+    if a prologue was asked for but no plan keeps whole rows of A."""
     a, b, out = a.as2d(), b.as2d(), out.as2d()
     m, k = a.shape
     n = b.shape[0] if tb else b.shape[1]
     rings = tuple(ctx.sram[x].ring for x in (A, W, C, V))
-    plan = plan_gemm(m, n, k, ctx.config, rings, residual is not None, act)  # type: ignore[arg-type]
+    plan = plan_gemm(m, n, k, ctx.config, rings, residual is not None, act, prologue is not None)  # type: ignore[arg-type]
+    if plan is None and prologue is not None:
+        return False
     if plan is None:
         raise ctx.too_big(
             f"GEMM {m}x{k}·{k}x{n}: no tiling fits the SRAM rings (act {rings[0]} B, "
@@ -171,6 +178,12 @@ def gemm(
                 else:
                     a_off = ctx.take(A, 2 * mt * kc)
                     load(ctx, a.block(m0, ml, k0, kl), A, a_off)
+                    if prologue is not None:
+                        ctx.emit(
+                            "ROW", op="layernorm", dtype=DType.FP16, dst_buf=A, dst_off=a_off,
+                            dst_stride=kl, src_buf=A, src_off=a_off, src_stride=kl, rows=ml,
+                            cols=kl, eps=prologue[1], g_buf=Buf.IDX, g_off=prologue[0],
+                        )  # fmt: skip
                     held[0] = a_off
                 if plan.order == "n" and nk == 1 and i > 0:
                     b_off = held[1]
@@ -190,6 +203,7 @@ def gemm(
             res = residual.block(m0, ml, n0, nl) if residual is not None else None
             dst = out.block(m0, ml, n0, nl)
             epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
+    return True
 
 
 def epilogue(

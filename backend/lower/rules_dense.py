@@ -16,7 +16,7 @@ from backend.lower.dma import load, store
 from backend.lower.env import Env, bias_row, weight_t
 from backend.lower.gemm import TRAFFIC_WEIGHT, gemm, plan_gemm
 from backend.lower.registry import rule
-from backend.lower.rules_vector import add_same_shape
+from backend.lower.rules_vector import add_same_shape, row_op
 from backend.lower.values import DTensor
 from dialects import nn
 from dialects.nn_base import shape_of
@@ -48,13 +48,39 @@ def lower_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     residual = env.tensor(res).as2d() if res is not None else None  # type: ignore[arg-type]
     act = ctx.fused_act.get(op)
     n = b.shape[0] if tb else b.cols
+    target = out
     if residual is not None and not residual_pays(ctx, x.rows, n, x.cols):
-        tmp = ctx.activation(out.shape)
-        gemm(ctx, x.as2d(), b, tmp.as2d(), tb=tb, bias=bias, act=act)
-        add_same_shape(ctx, tmp, residual, out, op.name)
-        return out
-    gemm(ctx, x.as2d(), b, out.as2d(), tb=tb, bias=bias, act=act, residual=residual)
+        target = ctx.activation(out.shape)
+    kw = {"tb": tb, "bias": bias, "act": act, "residual": residual if target is out else None}
+    _gemm_with_prologue(ctx, op, x, b, target, kw)
+    if target is not out:
+        assert residual is not None
+        add_same_shape(ctx, target, residual, out, op.name)
     return out
+
+
+def _gemm_with_prologue(
+    ctx: LowerCtx, op: Operation, x: DTensor, b: DTensor, out: DTensor, kw: dict
+) -> None:
+    """The GEMM, with the input's layer norm as its prologue when planned and possible (else the
+    layer norm runs first, into a temporary)."""
+    ln = ctx.ln_prologue.get(op)
+    if ln is None:
+        gemm(ctx, x.as2d(), b, out.as2d(), **kw)
+        return
+    assert isinstance(ln, nn.LayerNormOp)
+    gamma, beta = (ctx.weights[v.owner.symbol] for v in (ln.gamma, ln.beta))  # type: ignore[union-attr]
+    syms = "|".join(v.owner.symbol for v in (ln.gamma, ln.beta))  # type: ignore[union-attr]
+    gb = ctx.add_data((syms, "ln32"), np.stack([gamma, beta]).astype(np.float32), DType.FP32)
+    cols = x.cols
+    g_off = ctx.hold(Buf.IDX, 8 * cols)
+    load(ctx, gb, Buf.IDX, g_off)
+    eps = to_f32(ln.float_prop("eps"))
+    if gemm(ctx, x.as2d(), b, out.as2d(), prologue=(g_off, eps), **kw):
+        return
+    normed = ctx.activation(x.as2d().shape)
+    row_op(ctx, x.as2d(), normed, ln.name, op="layernorm", eps=eps, g_buf=Buf.IDX, g_off=g_off)
+    gemm(ctx, normed, b, out.as2d(), **kw)
 
 
 def _merged_linear(ctx: LowerCtx, x: DTensor, group: list[nn.LinearOp]) -> DTensor:
@@ -84,7 +110,7 @@ def _merged_linear(ctx: LowerCtx, x: DTensor, group: list[nn.LinearOp]) -> DTens
     )
     n_total = wt.shape[1]
     joint = ctx.activation((x.rows, n_total))
-    gemm(ctx, x.as2d(), wt, joint, bias=bias)
+    _gemm_with_prologue(ctx, group[0], x, wt, joint, {"bias": bias})
     col = 0
     views: list[DTensor] = []
     for lin, w in zip(group, ws, strict=True):

@@ -173,7 +173,7 @@ def lower_relu(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     return _unary(ctx, op, env, "relu")
 
 
-def _row_op(ctx: LowerCtx, x: DTensor, out: DTensor, what: str, **row: object) -> None:
+def row_op(ctx: LowerCtx, x: DTensor, out: DTensor, what: str, **row: object) -> None:
     rows, cols = x.shape
     rt = row_tiles(rows, 2 * cols, min(ctx.cap(A), ctx.cap(V)), what, ctx)
     for r0 in range(0, rows, rt):
@@ -203,7 +203,7 @@ def lower_layer_norm(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     g_off = ctx.hold(buf, 8 * cols)
     load(ctx, gt, buf, g_off)
     eps = to_f32(op.float_prop("eps"))
-    _row_op(ctx, x, out.as2d(), op.name, op="layernorm", eps=eps, g_buf=buf, g_off=g_off)
+    row_op(ctx, x, out.as2d(), op.name, op="layernorm", eps=eps, g_buf=buf, g_off=g_off)
     return out
 
 
@@ -216,5 +216,5 @@ def lower_softmax(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
         raise BackendError(f"{op.name}: only softmax over the last axis is supported")
     x = env.tensor(op.input).as2d()
     out = ctx.activation(shape)
-    _row_op(ctx, x, out.as2d(), op.name, op="softmax")
+    row_op(ctx, x, out.as2d(), op.name, op="softmax")
     return out

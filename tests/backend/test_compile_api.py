@@ -27,7 +27,7 @@ def test_compiled_record() -> None:
     assert p.instrs[-1].cls.name == "FINISH"
     assert len(c.layer_of) == len(p.instrs)
     tags = set(c.layer_of)
-    for t in ("embed", "blocks.0.attn", "blocks.0.mlp", "blocks.1.norm1", "head"):
+    for t in ("embed", "blocks.0.attn", "blocks.0.mlp", "blocks.1.attn", "head"):
         assert t in tags, (t, sorted(tags))
     assert all(i.comment.split()[0] == t for i, t in zip(p.instrs[:-1], c.layer_of, strict=False))
     r = c.static_report

@@ -183,3 +183,36 @@ def test_attention_per_head_path(case: str, monkeypatch: pytest.MonkeyPatch) -> 
     assert sum(i.cls.name == "ROW" for i in c.program.instrs) >= int(
         m.main.body.block.ops.first.int_prop("heads")
     )  # type: ignore[union-attr]
+
+
+LN_LINEAR = f"""    %g = nn.weight @g : {t(256)}
+    %b = nn.weight @b : {t(256)}
+    %n = nn.layer_norm %x, %g, %b {{eps = 1.0e-06}} : ({t(40, 256)}, {t(256)}, {t(256)}) -> {t(40, 256)}
+    %w = nn.weight @w : {t(48, 256)}
+    %y = nn.linear %n, %w : ({t(40, 256)}, {t(48, 256)}) -> {t(40, 48)}
+    func.return %y : {t(40, 48)}"""
+
+
+def _ln_linear_model():
+    weights = {"g": 1 + w(256), "b": w(256), "w": w(48, 256, std=0.1)}
+    return model_from_ir(LN_LINEAR, f"%x: {t(40, 256)}", t(40, 48), weights)
+
+
+def test_layer_norm_as_gemm_prologue() -> None:
+    """A layer norm read only by a linear runs on the GEMM's A tiles (no DRAM round trip)."""
+    m = _ln_linear_model()
+    inputs = {"x": (R.standard_normal((40, 256)) * 3 + 1).astype(np.float32)}
+    c, _ = check(m, "spatten", inputs)
+    rows = [i for i in c.program.instrs if i.cls.name == "ROW"]
+    assert rows and all("nn.linear" in i.comment for i in rows)
+    assert sum(i.cls.name == "STORE" for i in c.program.instrs) == 1
+
+
+def test_layer_norm_prologue_falls_back_when_rows_do_not_fit() -> None:
+    """With a tiny act buffer no plan keeps whole rows of A: the layer norm runs first."""
+    from test_compile_api import _tiny_config
+
+    m = _ln_linear_model()
+    inputs = {"x": (R.standard_normal((40, 256)) * 3 + 1).astype(np.float32)}
+    c, _ = check(m, _tiny_config(act=4096), inputs)
+    assert sum(i.cls.name == "STORE" for i in c.program.instrs) > 1
