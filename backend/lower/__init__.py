@@ -68,8 +68,8 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
         if rule is None:
             raise BackendError(
                 f"{op.name}: no lowering rule (backend/lower has rules for "
-                f"{', '.join(sorted(c.name for c in RULES))})"
-            )  # type: ignore[attr-defined]
+                f"{', '.join(sorted(str(getattr(c, 'name', c.__name__)) for c in RULES))})"
+            )
         ctx.begin_op(tags[n], f"{op.name}#{n}")
         env[op.results[0]] = rule(ctx, op, env)
     output_names: list[str] = []

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from xdsl.ir import Operation, SSAValue
 
 from backend.config import Config
 from backend.errors import BackendError
@@ -14,6 +15,7 @@ from backend.isa import Buf, DType, Instr, make
 from backend.lower.sram import Arena
 from backend.lower.values import DTensor
 from backend.program import Symbol
+from dialects import nn
 
 DRAM_ALIGN = 64
 
@@ -52,12 +54,12 @@ class LowerCtx:
         self.act_top = 0  # activations are laid out after the data section, see finish()
         self.acts: list[tuple[int, int]] = []
         self.symbols: dict[str, Symbol] = {}
-        self.fused_act: dict[object, str] = {}  # nn.linear op → VEC op fused into its epilogue
-        self.fused_residual: dict[object, object] = {}  # nn.linear op → residual SSA value
-        self.fused_away: dict[object, int] = {}  # absorbed op → operand carrying its result
-        self.merged: dict[object, list[object]] = {}  # first linear of a group → the group
-        self.merged_views: dict[object, object] = {}  # later group member → its result view
-        self.ln_prologue: dict[object, object] = {}  # linear / group leader → its input's LN
+        self.fused_act: dict[Operation, str] = {}  # nn.linear → VEC op fused into its epilogue
+        self.fused_residual: dict[Operation, SSAValue] = {}  # nn.linear → residual value
+        self.fused_away: dict[Operation, int] = {}  # absorbed op → operand carrying its result
+        self.merged: dict[Operation, list[nn.LinearOp]] = {}  # first linear of a group → group
+        self.merged_views: dict[Operation, DTensor] = {}  # later group member → result view
+        self.ln_prologue: dict[Operation, nn.LayerNormOp] = {}  # linear/leader → input's LN
 
     # ---- emission -------------------------------------------------------------------------
 
@@ -82,6 +84,11 @@ class LowerCtx:
 
     def take(self, buf: Buf, nbytes: int) -> int:
         return self.sram[buf].take(nbytes, f"{self.what} ({self.tag})")
+
+    def rings(self) -> tuple[int, int, int, int]:
+        """Current ring sizes of act, wgt, acc and vec."""
+        a, w, c, v = (self.sram[b].ring for b in (Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC))
+        return a, w, c, v
 
     def cap(self, buf: Buf, depth: int = 2) -> int:
         """Bytes per tile for ``depth``-deep buffering in ``buf`` (from its current ring)."""

@@ -74,10 +74,12 @@ def _const_linear(op: Operation) -> bool:
 
 def plan_merge(ctx: LowerCtx, ops: list[Operation]) -> None:
     """Group plain linears sharing an input (`ctx.merged`: first member → group)."""
-    groups: dict[SSAValue, list[Operation]] = {}
+    groups: dict[SSAValue, list[nn.LinearOp]] = {}
     for op in ops:
-        if _const_linear(op) and op not in ctx.fused_act and op not in ctx.fused_residual:
-            groups.setdefault(op.operands[0], []).append(op)
+        if not isinstance(op, nn.LinearOp) or not _const_linear(op):
+            continue
+        if op not in ctx.fused_act and op not in ctx.fused_residual:
+            groups.setdefault(op.input, []).append(op)
     for members in groups.values():
         if len(members) > 1:
             ctx.merged[members[0]] = list(members)
@@ -88,7 +90,7 @@ def plan_ln_prologue(ctx: LowerCtx, ops: list[Operation]) -> None:
     member_of: dict[Operation, Operation] = {}
     for leader, group in ctx.merged.items():
         for g in group:
-            member_of[g] = leader  # type: ignore[index]
+            member_of[g] = leader
     for op in ops:
         if not isinstance(op, nn.LayerNormOp):
             continue

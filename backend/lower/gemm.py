@@ -145,8 +145,8 @@ def gemm(
     a, b, out = a.as2d(), b.as2d(), out.as2d()
     m, k = a.shape
     n = b.shape[0] if tb else b.shape[1]
-    rings = tuple(ctx.sram[x].ring for x in (A, W, C, V))
-    plan = plan_gemm(m, n, k, ctx.config, rings, residual is not None, act, prologue is not None)  # type: ignore[arg-type]
+    rings = ctx.rings()
+    plan = plan_gemm(m, n, k, ctx.config, rings, residual is not None, act, prologue is not None)
     if plan is None and prologue is not None:
         return False
     if plan is None:

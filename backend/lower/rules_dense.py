@@ -33,10 +33,10 @@ def lower_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     """x·wᵀ + b: w pre-transposed to [in, out] in the data section, bias added in fp32."""
     assert isinstance(op, nn.LinearOp)
     if op in ctx.merged_views:
-        return ctx.merged_views[op]  # type: ignore[return-value]
+        return ctx.merged_views[op]
     x = env.tensor(op.input)
     if op in ctx.merged:
-        return _merged_linear(ctx, x, ctx.merged[op])  # type: ignore[arg-type]
+        return _merged_linear(ctx, x, ctx.merged[op])
     out = _out(ctx, op)
     if env.is_weight(op.weight):
         b = weight_t(ctx, env.weight(op.weight, "nn.linear"))
@@ -45,7 +45,7 @@ def lower_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
         b, tb = env.tensor(op.weight), True
     bias = bias_row(ctx, env.weight(op.bias, "nn.linear bias")) if op.bias is not None else None
     res = ctx.fused_residual.get(op)
-    residual = env.tensor(res).as2d() if res is not None else None  # type: ignore[arg-type]
+    residual = env.tensor(res).as2d() if res is not None else None
     act = ctx.fused_act.get(op)
     n = b.shape[0] if tb else b.cols
     target = out
@@ -68,10 +68,11 @@ def _gemm_with_prologue(
     if ln is None:
         gemm(ctx, x.as2d(), b, out.as2d(), **kw)
         return
-    assert isinstance(ln, nn.LayerNormOp)
-    gamma, beta = (ctx.weights[v.owner.symbol] for v in (ln.gamma, ln.beta))  # type: ignore[union-attr]
-    syms = "|".join(v.owner.symbol for v in (ln.gamma, ln.beta))  # type: ignore[union-attr]
-    gb = ctx.add_data((syms, "ln32"), np.stack([gamma, beta]).astype(np.float32), DType.FP32)
+    owners = [v.owner for v in (ln.gamma, ln.beta)]
+    assert all(isinstance(o, nn.WeightOp) for o in owners)
+    names = [o.symbol for o in owners if isinstance(o, nn.WeightOp)]
+    gb_arr = np.stack([np.asarray(ctx.weights[s]) for s in names]).astype(np.float32)
+    gb = ctx.add_data(("|".join(names), "ln32"), gb_arr, DType.FP32)
     cols = x.cols
     g_off = ctx.hold(Buf.IDX, 8 * cols)
     load(ctx, gb, Buf.IDX, g_off)
@@ -238,9 +239,9 @@ def _query_tile(sq: int, qt_max: int, sk: int, d: int, dv: int, config: Config) 
 def residual_pays(ctx: LowerCtx, m: int, n: int, k: int) -> bool:
     """Whether fusing a residual add into the GEMM epilogue beats a separate add: the fused plan
     (less vec space for output tiles) against the plain plan plus the add's DMA."""
-    rings = tuple(ctx.sram[x].ring for x in (A, W, C, V))
-    fused = plan_gemm(m, n, k, ctx.config, rings, True)  # type: ignore[arg-type]
-    plain = plan_gemm(m, n, k, ctx.config, rings, False)  # type: ignore[arg-type]
+    rings = ctx.rings()
+    fused = plan_gemm(m, n, k, ctx.config, rings, True)
+    plain = plan_gemm(m, n, k, ctx.config, rings, False)
     if fused is None or plain is None:
         return fused is not None
     extra = dma_transfer_cycles(3 * 2 * m * n, ctx.config) * (1 + TRAFFIC_WEIGHT)
