@@ -44,3 +44,10 @@ def test_fast_printer_matches_xdsl_and_parses() -> None:
     lowered = parse_instrs(c.npu_ir_lowered)
     assert all(i.wait == 0 and i.signal == 0 for i in lowered)
     assert len(lowered) + 1 == len(instrs)  # + FINISH
+
+
+def test_every_nn_op_has_a_lowering_rule() -> None:
+    from backend.lower import RULES
+    from dialects.nn import NN_OPS
+
+    assert [op.name for op in NN_OPS if op not in RULES] == []
