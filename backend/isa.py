@@ -336,13 +336,13 @@ ISA: tuple[InstrClass, ...] = (
     InstrClass(
         "MATMUL", "matmul", 5, Queue.MATRIX,
         (
-            _enum("mode", "fp16|int8|int4w|sp24", "operand formats (see docs/npu.md)"),
+            _enum("mode", "fp16|int8|int4w|sp24|sp24h", "operand formats (see docs/npu.md)"),
             _flag("acc", "1: C += A·B, 0: C = A·B"),
             _flag("tb", "1: B is stored as [N, K]"),
             *_sram("a", "A [M, K]"), *_sram("b", "B [K, N] (or [N, K])"),
             *_sram("c", "C [M, N] (fp32 or int32)"),
             _dim("m", "rows of A and C"), _dim("n", "columns of C"), _dim("k", "reduction length"),
-            *_sram("meta", "sp24 metadata (2-bit positions)", stride=False, optional=True),
+            *_sram("meta", "sp24/sp24h metadata (2-bit positions)", stride=False, optional=True),
             _flag("mask", "1: apply the per-row precision mask"),
             *_sram("mask", "per-row precision mask (one byte per row of A)", False, True),
         ),

@@ -10,7 +10,8 @@ import math
 
 from backend.config import Config
 
-MATMUL_MODES = ("fp16", "int8", "int4w", "sp24")
+MATMUL_MODES = ("fp16", "int8", "int4w", "sp24", "sp24h")
+SPARSE_MODES = ("sp24", "sp24h")  # B is 2:4-compressed along K: half the K-term
 
 # Vector-unit passes per element, by operation (each pass = one lane-op per element).
 VEC_PASSES: dict[str, int] = {
@@ -46,7 +47,7 @@ def matmul_rate(mode: str, config: Config, masked: bool = False) -> float:
     mx = config.matrix
     if masked or mode == "int4w":
         return mx.int4_rate
-    if mode == "fp16":
+    if mode in ("fp16", "sp24h"):
         return mx.fp16_rate
     if mode in ("int8", "sp24"):
         return mx.int8_rate
@@ -54,8 +55,8 @@ def matmul_rate(mode: str, config: Config, masked: bool = False) -> float:
 
 
 def matmul_kterm(k: int, mode: str, config: Config, masked: bool = False) -> int:
-    """Cycles one fold spends streaming the reduction: ⌈K' / rate⌉, K' = ⌈K/2⌉ for sp24."""
-    k_eff = _cdiv(k, 2) if mode == "sp24" else k
+    """Cycles one fold spends streaming the reduction: ⌈K' / rate⌉, K' = ⌈K/2⌉ for sp24/sp24h."""
+    k_eff = _cdiv(k, 2) if mode in SPARSE_MODES else k
     return math.ceil(k_eff / matmul_rate(mode, config, masked))
 
 

@@ -127,7 +127,7 @@ def _store(i: Instr, cfg: Config, _m: int) -> InstrCost:
     )
 
 
-_MODE_PRECISION = {"fp16": "fp16", "int8": "int8", "int4w": "int4", "sp24": "int8"}
+_MODE_PRECISION = {"fp16": "fp16", "int8": "int8", "int4w": "int4", "sp24": "int8", "sp24h": "fp16"}
 
 
 def _matmul(i: Instr, cfg: Config, masked_rows: int) -> InstrCost:
@@ -138,7 +138,7 @@ def _matmul(i: Instr, cfg: Config, masked_rows: int) -> InstrCost:
     mx = cfg.matrix
     useful: dict[str, int] = {}
     issued: dict[str, int] = {}
-    k_useful = (k + 1) // 2 if mode == "sp24" else k
+    k_useful = (k + 1) // 2 if mode in F.SPARSE_MODES else k
     for rows, masked in ((m - masked_rows, False), (masked_rows, True)):
         if rows <= 0:
             continue
@@ -148,13 +148,15 @@ def _matmul(i: Instr, cfg: Config, masked_rows: int) -> InstrCost:
         slots = round(slots * F.matmul_rate(mode, cfg, masked))
         useful[prec] = useful.get(prec, 0) + rows * n * k_useful
         issued[prec] = issued.get(prec, 0) + slots
-    a_bytes = m * k * (2 if mode == "fp16" else 1)
+    a_bytes = m * k * (2 if mode in ("fp16", "sp24h") else 1)
     if mode == "fp16":
         b_bytes = 2 * k * n
     elif mode == "int4w":
         b_bytes = DType.INT4.nbytes(k * n)
-    elif mode == "sp24":
-        b_bytes = k_useful * n + DType.INT4.nbytes(((k + 3) // 4) * n)  # values + nibble meta
+    elif mode in F.SPARSE_MODES:  # values (int8 or fp16) + nibble meta
+        b_bytes = k_useful * n * (2 if mode == "sp24h" else 1) + DType.INT4.nbytes(
+            ((k + 3) // 4) * n
+        )
     else:
         b_bytes = k * n
     c_bytes = 4 * m * n

@@ -71,9 +71,10 @@ def leading_one(x: np.ndarray) -> np.ndarray:
 
 
 def sp24_compress(b: np.ndarray, tb: bool = False) -> tuple[np.ndarray, bytes]:
-    """2:4-compress an int8 B[K, N] along K into MATMUL ``sp24`` operands (docs/hardware.md).
+    """2:4-compress B[K, N] along K into MATMUL ``sp24`` (int8 B) or ``sp24h`` (fp16 B) operands
+    (docs/hardware.md).
 
-    Returns the values — [K/2, N], or [N, K/2] with ``tb`` — and the metadata bytes: one nibble
+    Returns the values in B's dtype — [K/2, N], or [N, K/2] with ``tb`` — and the metadata bytes: one nibble
     ``pos0 | pos1 << 2`` per group of 4 along K, pos0 < pos1, dense [K/4, N] (``tb``: [N, K/4]),
     packed two per byte, low nibble first. Groups with fewer than two non-zeros are padded with
     their lowest zero positions. Raises ValueError unless K % 4 == 0 and every group is 2:4.
@@ -87,7 +88,7 @@ def sp24_compress(b: np.ndarray, tb: bool = False) -> tuple[np.ndarray, bytes]:
         raise ValueError("B is not 2:4 sparse along K")
     key = (~nz).astype(np.int8) * 4 + np.arange(4, dtype=np.int8)[None, :, None]
     pos = np.sort(np.argsort(key, axis=1, kind="stable")[:, :2, :], axis=1)  # (K/4, 2, N)
-    vals = np.take_along_axis(g, pos, axis=1).reshape(k // 2, n).astype(np.int8)
+    vals = np.take_along_axis(g, pos, axis=1).reshape(k // 2, n)
     nib = (pos[:, 0, :] | (pos[:, 1, :] << 2)).astype(np.int8)  # (K/4, N)
     if tb:
         vals, nib = np.ascontiguousarray(vals.T), np.ascontiguousarray(nib.T)

@@ -172,16 +172,15 @@ def _matmul(i: Instr, m: Machine | None, cons: bool) -> Ops:
     mm, n, k = int(a["m"]), int(a["n"]), int(a["k"])
     mode = _choice(i, "mode")
     tb = bool(a["tb"])
-    a_dt = DType.FP16 if mode == "fp16" else DType.INT8
-    c_dt = DType.FP32 if mode == "fp16" else DType.INT32
+    half = mode in ("fp16", "sp24h")
+    a_dt = DType.FP16 if half else DType.INT8
+    c_dt = DType.FP32 if half else DType.INT32
     ops: Ops = {"a": sram_tile(a, "a", mm, k, a_dt)}
-    if mode == "sp24":
+    if mode in ("sp24", "sp24h"):
         if k % 4:
-            raise _fail(f"matmul sp24 needs k divisible by 4 (k={k})")
+            raise _fail(f"matmul {mode} needs k divisible by 4 (k={k})")
         kb = k // 2
-        ops["b"] = (
-            sram_tile(a, "b", n, kb, DType.INT8) if tb else sram_tile(a, "b", kb, n, DType.INT8)
-        )
+        ops["b"] = sram_tile(a, "b", n, kb, a_dt) if tb else sram_tile(a, "b", kb, n, a_dt)
         ops["meta"] = flat_tile(
             int(a["meta_buf"]), int(a["meta_off"]), DType.INT4.nbytes(k // 4 * n)
         )

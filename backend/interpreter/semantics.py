@@ -77,7 +77,7 @@ def _store(m: Machine, i: Instr, o: Ops) -> int:
 
 
 def _sp24_dense(vals: np.ndarray, pos: np.ndarray, k: int) -> np.ndarray:
-    """Expand 2:4 values (rows, k/2) + position nibbles (rows, k/4) to dense (rows, k) int8.
+    """Expand 2:4 values (rows, k/2) + position nibbles (rows, k/4) to dense (rows, k), values' dtype.
 
     Group g of a row holds values 2g, 2g+1 at positions ``pos & 3`` and ``pos >> 2``.
     """
@@ -87,7 +87,7 @@ def _sp24_dense(vals: np.ndarray, pos: np.ndarray, k: int) -> np.ndarray:
     if np.any(p0 == p1):
         r, c = np.argwhere(p0 == p1)[0]
         raise SimError(f"sp24 metadata names position {p0[r, c]} twice (row {r}, group {c})")
-    dense = np.zeros((rows, g, 4), np.int8)
+    dense = np.zeros((rows, g, 4), vals.dtype)
     v = vals.reshape(rows, g, 2)
     np.put_along_axis(dense, p0[:, :, None], v[:, :, 0:1], axis=2)
     np.put_along_axis(dense, p1[:, :, None], v[:, :, 1:2], axis=2)
@@ -97,12 +97,12 @@ def _sp24_dense(vals: np.ndarray, pos: np.ndarray, k: int) -> np.ndarray:
 def _b_operand(m: Machine, i: Instr, o: Ops, mode: str, k: int, n: int) -> np.ndarray:
     """B as a (k, n) array (a transposed view when tb=1).
 
-    sp24: values are [K/2, N] int8 (tb: [N, K/2]); metadata is a dense packed-nibble array
-    [K/4, N] (tb: [N, K/4]), one nibble per group of 4 along K: ``pos0 | pos1 << 2``.
+    sp24/sp24h: values are [K/2, N] int8/fp16 (tb: [N, K/2]); metadata is a dense packed-nibble
+    array [K/4, N] (tb: [N, K/4]), one nibble per group of 4 along K: ``pos0 | pos1 << 2``.
     """
     tb = bool(i.args["tb"])
     bt = o["b"]
-    if mode == "sp24":
+    if mode in ("sp24", "sp24h"):
         vals = np.asarray(m.read(bt))
         g = k // 4
         nib = unpack_nibbles(m.flat(o["meta"]).reshape(1, -1))[0, : g * n]
@@ -119,9 +119,10 @@ def _matmul(m: Machine, i: Instr, o: Ops) -> int:
     a = i.args
     mode = _choice(i, "mode")
     k, n = int(a["k"]), int(a["n"])
-    ft = np.float32 if mode == "fp16" or k <= F32_EXACT_K else np.float64
+    half = mode in ("fp16", "sp24h")
+    ft = np.float32 if half or k <= F32_EXACT_K else np.float64
     Af = m.read_as(o["a"], ft)
-    if mode == "sp24":
+    if mode in ("sp24", "sp24h"):
         Bf = _b_operand(m, i, o, mode, k, n).astype(ft)
     else:
         Bf = m.read_as(o["b"], ft)
@@ -129,7 +130,7 @@ def _matmul(m: Machine, i: Instr, o: Ops) -> int:
             Bf = Bf.T
     out = Af @ Bf
     c = m.view(o["c"])
-    if mode == "fp16":
+    if half:
         if a["acc"]:
             c += out
         else:

@@ -91,3 +91,15 @@ def test_every_class_has_a_cost_and_skip_is_one_cycle() -> None:
     assert set(COST_HANDLERS) == {c.name for c in ISA}
     s = skipped_cost()
     assert s.cycles == 1 and s.energy_total == 0 and s.dram_read == 0
+
+
+def test_sp24h_fp16_2_4_halves_the_k_term() -> None:
+    # fp16 2:4 on spatten: as sp24, 4 waves × (32+16+32−2); dense fp16 4 × (32+16+64−2)
+    assert matmul_cycles(64, 64, 64, "sp24h", SP) == 312
+    assert matmul_cycles(64, 64, 64, "fp16", SP) == 440
+    # edge fp16 at half rate: K-term ⌈32/0.5⌉ = 64 → 16 folds × (16+16+64−2)
+    assert matmul_cycles(64, 64, 64, "sp24h", EDGE) == 16 * 94
+    c = cost(_mm("sp24h", 64, 64, 64), SP)
+    assert c.macs_useful == {"fp16": 64**3 // 2}
+    # A (fp16) once per column tile (4); B = fp16 values [32, 64] + 16·64 nibbles, per row tile (2)
+    assert c.sram_read == 4 * 2 * 64 * 64 + 2 * (2 * 32 * 64 + 16 * 64 // 2)

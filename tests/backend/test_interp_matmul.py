@@ -25,8 +25,8 @@ def _matmul_prog(
     m, k = a.shape
     n = b_stored.shape[0] if tb else b_stored.shape[1]
     b = Builder()
-    a_dt = DType.FP16 if mode == "fp16" else DType.INT8
-    c_dt = DType.FP32 if mode == "fp16" else DType.INT32
+    a_dt = DType.FP16 if mode in ("fp16", "sp24h") else DType.INT8
+    c_dt = DType.FP32 if mode in ("fp16", "sp24h") else DType.INT32
     load_store(b, a, a_dt, "act", 0, "a")
     load_store(b, b_stored, b_dt, "wgt", 0, "b")
     extra = {}
@@ -221,3 +221,24 @@ def test_sp24_compress_helper_roundtrip(tb: bool) -> None:
     assert np.array_equal(out, ref_int(a, dense))
     with pytest.raises(ValueError, match="2:4"):
         sp24_compress(np.ones((4, 2), np.int8))
+
+
+@pytest.mark.parametrize("tb", [False, True])
+def test_sp24h_fp16_2_4_matmul(tb: bool) -> None:
+    """sp24h: fp16 A × 2:4-compressed fp16 B (values + nibble metadata) == A · dense B."""
+    from backend.interpreter.numerics import sp24_compress
+
+    rng = np.random.default_rng(10)
+    k, n = 32, 9
+    dense = rng.standard_normal((k, n)).astype(np.float16)
+    keep = np.argsort(rng.random((k // 4, 4, n)), axis=1)[:, :2, :]
+    mask = np.zeros((k // 4, 4, n), bool)
+    np.put_along_axis(mask, keep, True, axis=1)
+    dense = np.where(mask.reshape(k, n), dense, np.float16(0))
+    vals, meta = sp24_compress(dense, tb=tb)
+    assert vals.dtype == np.float16
+    a = rng.standard_normal((6, k)).astype(np.float16)
+    init = rng.standard_normal((6, n)).astype(np.float32)
+    out = _matmul_prog(a, vals, "sp24h", DType.FP16, tb=tb, meta=meta, acc_init=init)
+    ref = a.astype(np.float64) @ dense.astype(np.float64) + init
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-4)

@@ -74,7 +74,7 @@ REQUIRED = {
 
 ENUMS = {
     ("LOADBP", "plane"): "msb lsb",
-    ("MATMUL", "mode"): "fp16 int8 int4w sp24",
+    ("MATMUL", "mode"): "fp16 int8 int4w sp24 sp24h",
     ("VEC", "op"): "add sub mul div max min exp gelu gelu_tanh tanh relu copy",
     ("VEC", "bcast"): "none row col scalar",
     ("REQUANT", "out_dtype"): "int8 int4",
