@@ -89,6 +89,7 @@ def compile_module(
     import time
 
     cfg = load_config(config)
+    module.verify()  # lowering assumes verified IR (shapes as the verifier inferred them)
     t0 = time.perf_counter()
     low = lower_module(module, weights, cfg)
     t1 = time.perf_counter()
