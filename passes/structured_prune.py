@@ -1,0 +1,141 @@
+"""structured-prune: remove whole depgraph groups (FFN units, heads, head dims, embed channels).
+
+    structured-prune{target=macs ratio=0.3 criterion=fisher refit=true hw=spatten}
+
+Options:
+- `target`: `ratio` (that fraction of each kind's slots), `macs` (until MACs drop by `ratio`) or
+  `latency` (NViT latency-aware saliency until the modeled cycles on `hw` drop by `ratio`);
+- `ratio` in [0, 1); `kinds` (default: every prunable kind: embed, head, qk_dim, v_dim, ffn, hidden);
+- `criterion`: `l1`, `l2`, `activation` (Wanda-style) or `fisher` (NViT); see passes/prune_importance.py;
+- `hw`: a config name or file (spatten, fact, edge, FILE) for cycles and alignment; `align`: kept widths
+  are multiples of it (0: the config's MAC-array columns, or 1 without `hw`); `eta`: latency weight;
+- `refit`: least-squares refit of every linear that lost input columns, on calibration data;
+- `samples`: calibration samples used for scores and refit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+
+from backend.config import Config, load_config
+from backend.errors import ConfigError
+from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
+from passes.depgraph import analyze
+from passes.latency import module_cycles
+from passes.metrics import measure
+from passes.prune_importance import CRITERIA, normalise, slot_scores
+from passes.prune_rewrite import dense_outputs, refit, refit_targets, rewrite
+from passes.prune_select import Selector, select_budget, select_ratio
+
+TARGETS = ("ratio", "macs", "latency")
+PRUNABLE = ("embed", "head", "qk_dim", "v_dim", "ffn", "hidden")
+
+
+@dataclass(frozen=True)
+class StructuredPrunePass(ModulePass):
+    """Remove whole channel groups (heads, FFN units, head dims, embed) by importance, to a target."""
+
+    name = "structured-prune"
+
+    target: str = "ratio"
+    ratio: float = 0.3
+    criterion: str = "l2"
+    kinds: tuple[str, ...] = ()
+    hw: str = ""
+    align: int = 0
+    eta: float = 1.0
+    refit: bool = False
+    samples: int = 32
+
+    def _check(self) -> None:
+        if not 0.0 <= self.ratio < 1.0:
+            raise PassError(f"ratio must be in [0, 1), got {self.ratio}")
+        if self.target not in TARGETS:
+            raise PassError(f"unknown target '{self.target}' (known: {', '.join(TARGETS)})")
+        if self.criterion not in CRITERIA:
+            raise PassError(f"unknown criterion '{self.criterion}' (known: {', '.join(CRITERIA)})")
+        for kind in self.kinds:
+            if kind not in PRUNABLE:
+                raise PassError(f"unknown kind '{kind}' (prunable kinds: {', '.join(PRUNABLE)})")
+        if self.align < 0 or self.samples < 1:
+            raise PassError("align must be >= 0 and samples >= 1")
+        if self.target == "latency" and not self.hw:
+            raise PassError("target=latency needs hw= (spatten, fact, edge or a config file)")
+
+    def _config(self) -> Config | None:
+        if not self.hw:
+            return None
+        try:
+            return load_config(self.hw)
+        except ConfigError as e:
+            raise PassError(f"hw={self.hw}: {e}") from None
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        self._check()
+        config = self._config()
+        align = self.align or (config.matrix.cols if config else 1)
+        weights = weights_of(ctx, self.name)
+        dg = analyze(op)
+        kinds = list(self.kinds) or list(PRUNABLE)
+        notes: list[str] = []
+        for kind in kinds:
+            blocked = [g for g in dg.of_kind(kind) if not g.prunable]
+            if not blocked:
+                continue
+            b = blocked[0].blocked_by[0]
+            if self.kinds:  # asked for explicitly: refuse rather than silently skip
+                raise PassError(
+                    f"group {blocked[0].id} ({kind}) is blocked by '{b.where}': {b.reason}"
+                )
+            notes.append(f"{len(blocked)} {kind} group(s) left alone: blocked by '{b.where}'")
+        needs_calib = self.refit or self.criterion in ("activation", "fisher")
+        calib: Calibration | None = calibration_of(ctx, self.name) if needs_calib else None
+        before = self._figures(op, weights, config)
+
+        sel_groups = [g for g in dg.prunable() if g.kind in kinds]
+        raw = slot_scores(sel_groups, self.criterion, weights, calib, op, self.samples)
+        sel = Selector(dg, op, kinds, normalise(sel_groups, raw), align, config)
+        if self.ratio > 0:
+            if self.target == "ratio":
+                select_ratio(sel, kinds, self.ratio)
+            else:
+                select_budget(
+                    sel, "macs" if self.target == "macs" else "cycles", self.ratio, self.eta
+                )
+        removal = sel.removal()
+        chosen = {gid: s for gid, s in sel.chosen.items() if s}
+        consumers = refit_targets(op, removal) if self.refit and chosen else []
+        targets = dense_outputs(op, weights, calib, consumers, self.samples) if calib else {}
+        rewrite(op, weights, removal)
+        if consumers and calib is not None:
+            refit(op, weights, calib, consumers, targets, removal, self.samples)
+        by_kind: dict[str, int] = {}
+        for gid, slots in chosen.items():
+            kind = dg.group(gid).kind
+            by_kind[kind] = by_kind.get(kind, 0) + len(slots)
+        notes.insert(
+            0, "removed " + (", ".join(f"{n} {k}" for k, n in by_kind.items()) or "nothing")
+        )
+        notes.append(f"align {align}, criterion {self.criterion}, target {self.target}")
+        if consumers:
+            notes.append(
+                f"refit {len(consumers)} linear layer(s) on {min(self.samples, len(calib.inputs))} samples"
+            )  # type: ignore[union-attr]
+        add_report(
+            ctx,
+            self.name,
+            {"before": before, "after": self._figures(op, weights, config), "notes": notes},
+        )
+
+    @staticmethod
+    def _figures(op: ModuleOp, weights: Any, config: Config | None) -> dict[str, int]:
+        m = measure(op, weights)
+        out = {"params": m.params, "macs": m.macs, "weight_bytes": m.weight_bytes}
+        if config is not None:
+            out["cycles"] = module_cycles(op, config)
+        return out
