@@ -51,6 +51,17 @@ class LocatingParser(Parser):
         super().__init__(ctx, text, name)
         self.line_offset = line_offset
 
+    def parse_module(self, allow_implicit_module: bool = True) -> ModuleOp:
+        """Parse; xDSL errors that escape as other exceptions (e.g. ValueError for an invalid block
+        name) become a ParseError at the current token, so every failure has a place."""
+        try:
+            return super().parse_module(allow_implicit_module)
+        except ParseError:
+            raise
+        except (ValueError, TypeError, KeyError, IndexError, AssertionError) as e:
+            first = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
+            self.raise_error(first or type(e).__name__)
+
     def parse_operation(self) -> Operation:
         start = self._current_token.span.get_location()
         op = super().parse_operation()
