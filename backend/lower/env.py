@@ -19,6 +19,7 @@ class WeightRef:
 
     sym: str
     array: np.ndarray
+    sparsity: str | None = None  # "2:4": placed compressed (backend/lower/sparse.py)
 
 
 Value = DTensor | WeightRef
@@ -59,7 +60,12 @@ class Env:
 
 
 def weight_t(ctx: LowerCtx, w: WeightRef) -> DTensor:
-    """A linear weight [out, in] laid out pre-transposed as [in, out] fp16 (MATMUL's B[K,N])."""
+    """A linear weight [out, in] laid out pre-transposed as [in, out] fp16 (MATMUL's B[K,N]);
+    a 2:4 weight compressed (an `Sp24Tensor`, which `gemm` runs as MATMUL sp24h)."""
+    if w.sparsity == "2:4":
+        from backend.lower.sparse import sp24_weight
+
+        return sp24_weight(ctx, w.sym, w.array.T)
     return ctx.add_data(
         (w.sym, "T16"), np.ascontiguousarray(w.array.T).astype(np.float16), DType.FP16
     )

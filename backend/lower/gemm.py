@@ -141,7 +141,14 @@ def gemm(
     ``bias`` fp32 [1,N] or None, ``act`` a VEC op name applied in fp32 (gelu, gelu_tanh, ...),
     ``residual`` an fp16 [M,N] tensor added to the output tiles, ``prologue`` (gamma/beta offset
     in idx, eps): layer-normalise each A tile after loading it. Returns False, emitting nothing,
-    if a prologue was asked for but no plan keeps whole rows of A."""
+    if a prologue was asked for but no plan keeps whole rows of A. A 2:4-compressed ``b`` runs as
+    ``sparse.gemm_sp24``."""
+    from backend.lower.sparse import Sp24Tensor, gemm_sp24
+
+    if isinstance(b, Sp24Tensor):
+        return gemm_sp24(
+            ctx, a, b, out, tb=tb, bias=bias, act=act, residual=residual, prologue=prologue
+        )
     a, b, out = a.as2d(), b.as2d(), out.as2d()
     m, k = a.shape
     n = b.shape[0] if tb else b.shape[1]

@@ -14,6 +14,7 @@ from backend.lower.context import LowerCtx
 from backend.lower.dma import load, row_tiles, store
 from backend.lower.env import Env, Value, WeightRef
 from backend.lower.registry import rule
+from backend.lower.sparse import sparsity
 from backend.lower.values import DTensor
 from dialects import nn
 from dialects.nn_base import shape_of
@@ -27,7 +28,7 @@ def lower_weight(ctx: LowerCtx, op: Operation, env: Env) -> Value:
     assert isinstance(op, nn.WeightOp)
     if op.symbol not in ctx.weights:
         raise BackendError(f"nn.weight @{op.symbol}: no such entry in the weights")
-    return WeightRef(op.symbol, np.asarray(ctx.weights[op.symbol]))
+    return WeightRef(op.symbol, np.asarray(ctx.weights[op.symbol]), sparsity(op))
 
 
 def copy(ctx: LowerCtx, src: DTensor, dst: DTensor, what: str) -> None:

@@ -17,6 +17,7 @@ from backend.lower.env import Env, bias_row, weight_t
 from backend.lower.gemm import TRAFFIC_WEIGHT, gemm, plan_gemm
 from backend.lower.registry import rule
 from backend.lower.rules_vector import add_same_shape, row_op
+from backend.lower.sparse import sp24_merged
 from backend.lower.values import DTensor
 from dialects import nn
 from dialects.nn_base import shape_of
@@ -102,7 +103,9 @@ def _merged_linear(ctx: LowerCtx, x: DTensor, group: list[nn.LinearOp]) -> DTens
         else:
             bs.append(np.zeros(w.shape[0], np.float32))
     key = "|".join(syms)
-    wt = ctx.add_data((key, "T16cat"), np.concatenate(ws, axis=0).T.astype(np.float16), DType.FP16)
+    wt = sp24_merged(ctx, group, key, ws) or ctx.add_data(
+        (key, "T16cat"), np.concatenate(ws, axis=0).T.astype(np.float16), DType.FP16
+    )
     any_bias = any(lin.bias is not None for lin in group)
     bias = (
         ctx.add_data((key, "bias32cat"), np.concatenate(bs).reshape(1, -1), DType.FP32)
