@@ -10,8 +10,9 @@ A *unit* is the smallest legal step:
 
 Targets: `ratio` removes that fraction of each kind's slots (global ranking across layers, by
 importance per slot); `macs` removes units in order of importance per MAC saved until the MACs drop
-by the ratio; `latency` removes units in order of NViT's latency-aware saliency
-I' = I/ΣI − η·(Lat(d) − Lat(d−1))/Lat₀ until the modeled cycles drop by the ratio.
+by the ratio; `latency` the same with modeled cycles: importance per cycle saved, Lat(d) − Lat(d−1)
+from passes/latency.py at the current widths. With `eta` > 0 the ranking is NViT's latency-aware
+saliency I' = I/ΣI − η·(Lat(d) − Lat(d−1))/Lat₀ instead (both terms as fractions of their totals).
 """
 
 from __future__ import annotations
@@ -184,10 +185,10 @@ def select_budget(sel: Selector, metric: str, ratio: float, eta: float) -> tuple
     current = before
     total_importance = sum(float(s.sum()) for s in sel.scores.values()) or 1.0
     priority: Callable[[Unit, int], float]
-    if metric == "macs":
-        priority = lambda u, saved: u.importance / max(saved, 1)  # noqa: E731
-    else:
+    if eta > 0:  # NViT's subtractive latency-aware saliency
         priority = lambda u, saved: u.importance / total_importance - eta * saved / before  # noqa: E731
+    else:  # importance per unit of cost saved (knapsack greedy)
+        priority = lambda u, saved: u.importance / max(saved, 1e-9)  # noqa: E731
     while current > goal:
         best: tuple[float, Unit, int] | None = None
         for unit in sel.units():

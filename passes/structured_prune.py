@@ -5,10 +5,10 @@
 Options:
 - `target`: `ratio` (that fraction of each kind's slots), `macs` (until MACs drop by `ratio`) or
   `latency` (NViT latency-aware saliency until the modeled cycles on `hw` drop by `ratio`);
-- `ratio` in [0, 1); `kinds` (default: every prunable kind: embed, head, qk_dim, v_dim, ffn, hidden);
+- `ratio` in [0, 1); `kinds` (default head, qk_dim, v_dim, ffn, hidden; `embed` on request);
 - `criterion`: `l1`, `l2`, `activation` (Wanda-style) or `fisher` (NViT); see passes/prune_importance.py;
 - `hw`: a config name or file (spatten, fact, edge, FILE) for cycles and alignment; `align`: kept widths
-  are multiples of it (0: the config's MAC-array columns, or 1 without `hw`); `eta`: latency weight;
+  are multiples of it (0: the config's MAC-array columns, or 1 without `hw`); `eta` > 0: NViT's I − η·ΔLat ranking instead of importance per cost saved;
 - `refit`: least-squares refit of every linear that lost input columns, on calibration data;
 - `samples`: calibration samples used for scores and refit.
 """
@@ -34,6 +34,9 @@ from passes.prune_select import Selector, select_budget, select_ratio
 
 TARGETS = ("ratio", "macs", "latency")
 PRUNABLE = ("embed", "head", "qk_dim", "v_dim", "ffn", "hidden")
+# Default kinds: all but embed. Removing embed channels changes every layer norm's statistics, which
+# first-order scores do not see (it collapses digits-vit without fine-tuning); ask for it with kinds=.
+DEFAULT_KINDS = ("head", "qk_dim", "v_dim", "ffn", "hidden")
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class StructuredPrunePass(ModulePass):
     kinds: tuple[str, ...] = ()
     hw: str = ""
     align: int = 0
-    eta: float = 1.0
+    eta: float = 0.0
     refit: bool = False
     samples: int = 32
 
@@ -81,7 +84,7 @@ class StructuredPrunePass(ModulePass):
         align = self.align or (config.matrix.cols if config else 1)
         weights = weights_of(ctx, self.name)
         dg = analyze(op)
-        kinds = list(self.kinds) or list(PRUNABLE)
+        kinds = list(self.kinds) or list(DEFAULT_KINDS)
         notes: list[str] = []
         for kind in kinds:
             blocked = [g for g in dg.of_kind(kind) if not g.prunable]
@@ -99,7 +102,8 @@ class StructuredPrunePass(ModulePass):
 
         sel_groups = [g for g in dg.prunable() if g.kind in kinds]
         raw = slot_scores(sel_groups, self.criterion, weights, calib, op, self.samples)
-        sel = Selector(dg, op, kinds, normalise(sel_groups, raw), align, config)
+        scores = raw if self.criterion == "fisher" else normalise(sel_groups, raw)
+        sel = Selector(dg, op, kinds, scores, align, config)
         if self.ratio > 0:
             if self.target == "ratio":
                 select_ratio(sel, kinds, self.ratio)
