@@ -171,7 +171,7 @@ def select_ratio(sel: Selector, kinds: Sequence[str], ratio: float) -> None:
             best = min(cands, key=lambda u: u.importance / u.slots)
             sel.apply(best)
             removed += best.slots
-        if goal - removed > max(1.0, sel.align * len(groups)):
+        if removed + 0.5 < goal and not any(u.kind == kind for u in sel.units()):
             raise PassError(
                 f"ratio={ratio} of kind '{kind}' cannot be removed ({removed} of {total} slots"
                 f" possible): it would remove a whole layer or every head ({sel.at_minimum()})"

@@ -86,16 +86,20 @@ class StructuredPrunePass(ModulePass):
         dg = analyze(op)
         kinds = list(self.kinds) or list(DEFAULT_KINDS)
         notes: list[str] = []
-        for kind in kinds:
-            blocked = [g for g in dg.of_kind(kind) if not g.prunable]
-            if not blocked:
-                continue
-            b = blocked[0].blocked_by[0]
-            if self.kinds:  # asked for explicitly: refuse rather than silently skip
-                raise PassError(
-                    f"group {blocked[0].id} ({kind}) is blocked by '{b.where}': {b.reason}"
-                )
-            notes.append(f"{len(blocked)} {kind} group(s) left alone: blocked by '{b.where}'")
+        blocked = [
+            g
+            for g in dg.blocked()
+            if g.members
+            and (
+                g.kind in kinds
+                or any(b.reason.startswith("no depgraph rule") for b in g.blocked_by)
+            )
+        ]
+        if blocked:
+            g, b = blocked[0], blocked[0].blocked_by[0]
+            if self.kinds:  # pruning asked for explicitly: fail closed rather than skip silently
+                raise PassError(f"group {g.id} ({g.kind}) is blocked by '{b.where}': {b.reason}")
+            notes.append(f"{len(blocked)} group(s) left alone, e.g. {g.id}: blocked by '{b.where}'")
         needs_calib = self.refit or self.criterion in ("activation", "fisher")
         calib: Calibration | None = calibration_of(ctx, self.name) if needs_calib else None
         before = self._figures(op, weights, config)
