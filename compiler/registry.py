@@ -22,6 +22,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dce": _lazy("passes.dce", "DeadCodeEliminationPass"),
     "depgraph": _lazy("passes.depgraph", "DepGraphPass"),
     "shape-check": _lazy("passes.shape_check", "ShapeCheckPass"),
+    "sparsify-2-4": _lazy("passes.sparsify_2_4", "Sparsify24Pass"),
     "structured-prune": _lazy("passes.structured_prune", "StructuredPrunePass"),
 }
 
