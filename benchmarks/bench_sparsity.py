@@ -43,17 +43,18 @@ def layer_cycles(model: Model, config_name: str) -> tuple[int, int]:
         if i.cls.name == "MATMUL" and any(op in (i.comment or "") for op in LAYER_OPS)
     )
     ((name, (shape, dtype)),) = model.input_specs().items()
-    report = run(c.program, {name: np.zeros(shape, dtype)}, config, timing_only=True).report
+    inputs = {name: np.zeros(shape, dtype)}
+    report = run(c.program, inputs, config, timing_only=True).report
     return mm, report.cycles
 
 
 def interpreter_accuracy(model: Model) -> float:
     config = load_config("spatten")
     program = compile_module(model.module, model.weights, config).program
-    return evaluate(model, runner=lambda x: (run(program, x, config).outputs, None)).accuracy
+    return evaluate(model, runner=lambda x: (run(program, dict(x), config).outputs, None)).accuracy
 
 
-def cycles_table(models: dict[str, Model], configs: list[str]) -> list[str]:
+def cycles_table(models: dict[str, tuple[Model, Model]], configs: list[str]) -> list[str]:
     lines = [
         "| model | config | layer MATMUL cycles dense | 2:4 | ratio | run cycles dense | 2:4 | ratio |",
         "|---|---|---|---|---|---|---|---|",
@@ -69,7 +70,7 @@ def cycles_table(models: dict[str, Model], configs: list[str]) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--configs", default="spatten,edge")
     ap.add_argument("--shapes", default="", help="zoo models for a cycles-only comparison")
     args = ap.parse_args()

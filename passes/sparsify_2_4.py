@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -255,7 +255,7 @@ class _Activations:
         self,
         module: ModuleOp,
         calib: Calibration | None,
-        inputs: list[Mapping[str, np.ndarray]],
+        inputs: Sequence[Mapping[str, np.ndarray]],
         needed: set[SSAValue],
     ) -> None:
         self.module, self.calib, self.inputs, self.needed = module, calib, inputs, needed
