@@ -51,7 +51,10 @@ def sp24_weight(ctx: LowerCtx, key: str, b: np.ndarray) -> DTensor:
         try:
             vals, meta = sp24_compress(b16)
         except ValueError as e:
-            raise BackendError(f"weight {key} is marked 2:4 but {e}") from None
+            raise BackendError(
+                f"weight {key} is marked 2:4 but {e} (did a pass change it after sparsify-2-4? "
+                "run sparsify-2-4 after pruning)"
+            ) from None
         ctx.add_data((key, "sp24v"), vals, DType.FP16)
         nib = np.frombuffer(meta, np.int8).reshape(k // 4, n // 2)
         ctx.add_data((key, "sp24m"), nib, DType.INT8)
