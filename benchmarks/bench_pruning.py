@@ -2,7 +2,8 @@
 
     python benchmarks/bench_pruning.py [--ratios 0.1,0.2,0.3,0.4,0.5] [--criteria l1,l2,activation,fisher]
 
-Rows: target=macs for each ratio × criterion, without and with refit; then target=latency (with refit).
+Rows: target=macs for each ratio × criterion, without and with refit; then target=latency (with refit);
+with --unaligned, fisher + refit at align=1 for both targets.
 Accuracy: compiler.evaluate.evaluate (reference executor, 360 test images). Cycles: `est` is
 passes/latency.py's estimate; `npu` is the compiled program on the interpreter (timing_only, one
 image), or "-" when the backend cannot compile the pruned model.
@@ -60,6 +61,7 @@ def main() -> None:
     ap.add_argument("--ratios", default="0.1,0.2,0.3,0.4,0.5")
     ap.add_argument("--criteria", default="l1,l2,activation,fisher")
     ap.add_argument("--latency-criteria", default="activation,fisher")
+    ap.add_argument("--unaligned", action="store_true", help="also macs vs latency at align=1")
     args = ap.parse_args()
     ratios = [float(r) for r in args.ratios.split(",")]
     config = load_config("spatten")
@@ -77,6 +79,14 @@ def main() -> None:
         for r in ratios:
             spec = f"structured-prune{{target=latency ratio={r} criterion={crit} refit=true hw=spatten}}"
             print(row(spec, base_macs, base_cycles, config), flush=True)
+    if args.unaligned:  # without alignment, MAC-driven pruning leaves widths the array pads
+        for target in ("macs", "latency"):
+            for r in ratios:
+                spec = (
+                    f"structured-prune{{target={target} ratio={r} criterion=fisher refit=true"
+                    " hw=spatten align=1}"
+                )
+                print(row(spec, base_macs, base_cycles, config), flush=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import numpy as np
 from xdsl.ir import Operation
 
 from backend.config import Config
+from dialects import nn
 from passes.context import PassError
 from passes.depgraph import DepGraph, Group
 from passes.depgraph_plan import Removal, plan
@@ -131,6 +132,29 @@ class Selector:
         return out
 
     # -- costs -------------------------------------------------------------------------------------
+    def touched(self, unit: Unit) -> set[Operation]:
+        """Ops whose cost a unit's removal can change (producers and users of its values and weights)."""
+        if not hasattr(self, "_touch"):
+            by_symbol: dict[str, set[Operation]] = {}
+            for op in self.module.walk():
+                if isinstance(op, nn.WeightOp):
+                    by_symbol.setdefault(op.symbol, set()).update(
+                        u.operation for u in op.result.uses
+                    )
+            self._touch: dict[str, set[Operation]] = {}
+            for g in self.dg.groups:
+                ops: set[Operation] = set()
+                for v in g.values:
+                    if isinstance(v.value.owner, Operation):
+                        ops.add(v.value.owner)
+                    ops.update(u.operation for u in v.value.uses)
+                for m in g.members:
+                    ops.update(by_symbol.get(m.symbol, set()))
+                if g.attention is not None:
+                    ops.add(g.attention)
+                self._touch[g.id] = ops
+        return set().union(*(self._touch[gid] for gid in unit.picks))
+
     def cost(self, removal: Removal, metric: str) -> int:
         def attrs(op: Operation) -> Mapping[str, int]:
             return removal.attention.get(op) or attention_attrs(op)
@@ -189,18 +213,26 @@ def select_budget(sel: Selector, metric: str, ratio: float, eta: float) -> tuple
         priority = lambda u, saved: u.importance / total_importance - eta * saved / before  # noqa: E731
     else:  # importance per unit of cost saved (knapsack greedy)
         priority = lambda u, saved: u.importance / max(saved, 1e-9)  # noqa: E731
+    saved: dict[str, tuple[dict[str, list[int]], int]] = {}  # unit key → (picks, cost saved)
     while current > goal:
         best: tuple[float, Unit, int] | None = None
         for unit in sel.units():
-            after = sel.cost(sel.removal(unit), metric)
-            p = priority(unit, current - after)
+            hit = saved.get(unit.key)
+            if hit is None or hit[0] != unit.picks:
+                hit = saved[unit.key] = (unit.picks, current - sel.cost(sel.removal(unit), metric))
+            p = priority(unit, hit[1])
             if best is None or p < best[0]:
-                best = (p, unit, after)
+                best = (p, unit, current - hit[1])
         if best is None:
             raise PassError(
                 f"target={metric} ratio={ratio} is out of reach ({metric} {before} -> {current}):"
                 f" more would remove a whole layer or every head ({sel.at_minimum()})"
             )
         sel.apply(best[1])
-        current = best[2]
+        current = sel.cost(sel.removal(), metric)
+        changed = sel.touched(best[1])  # units sharing an op with it now save a different amount
+        for key in [
+            k for k, (picks, _) in saved.items() if changed & sel.touched(Unit("", k, picks, 0))
+        ]:
+            del saved[key]
     return before, current

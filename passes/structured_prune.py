@@ -53,7 +53,7 @@ class StructuredPrunePass(ModulePass):
     align: int = 0
     eta: float = 0.0
     refit: bool = False
-    samples: int = 32
+    samples: int = 64
 
     def _check(self) -> None:
         if not 0.0 <= self.ratio < 1.0:
