@@ -179,10 +179,14 @@ def test_refit_reduces_reconstruction_error() -> None:
     )
 
 
-@pytest.mark.parametrize("hw", ["spatten", "edge"])
+@pytest.mark.parametrize("hw", ["spatten", "edge", "FILE"])
 def test_latency_target_drops_cycles(hw: str) -> None:
     model = _small("deit-tiny")
-    config = load_config(hw)
+    if hw == "FILE":
+        from backend.config import CONFIG_DIR
+
+        hw = f'"{CONFIG_DIR / "fact.toml"}"'
+    config = load_config(hw.strip('"'))
     pruned = _prune(model, f"target=latency ratio=0.25 criterion=l2 hw={hw} align=1")
     before, after = module_cycles(model.module, config), module_cycles(pruned.module, config)
     assert after <= 0.75 * before
@@ -259,3 +263,21 @@ def test_missing_weights_and_calibration() -> None:
     empty = Calibration([], None, None)  # type: ignore[arg-type]
     with pytest.raises(WispError, match="needs calibration data"):
         _prune(model, "criterion=fisher", calibration=empty)
+
+
+def test_report_before_after() -> None:
+    model = _small("deit-tiny")
+    (record,) = run_pipeline(
+        model.clone(), "structured-prune{target=macs ratio=0.3 hw=spatten}", quiet=True
+    )
+    report = record.report
+    assert report is not None and set(report["before"]) == {
+        "params",
+        "macs",
+        "weight_bytes",
+        "cycles",
+    }
+    assert report["before"]["macs"] == measure(model.module).macs
+    assert report["after"]["macs"] <= 0.7 * report["before"]["macs"]
+    assert report["after"]["cycles"] < report["before"]["cycles"]
+    assert report["notes"][0].startswith("removed ")
