@@ -57,7 +57,7 @@ def row(spec: str, base_macs: int, base_cycles: int, config) -> str:  # noqa: AN
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--ratios", default="0.1,0.2,0.3,0.4,0.5")
     ap.add_argument("--criteria", default="l1,l2,activation,fisher")
     ap.add_argument("--latency-criteria", default="activation,fisher")

@@ -75,11 +75,12 @@ class Selector:
         for g in self.groups:
             if g.kind in ("qk_dim", "v_dim"):
                 self.ties.setdefault(g.tie or g.id, []).append(g)
-        self.heads: dict[Operation, list[Group]] = {}
+        self.heads: dict[Operation | None, list[Group]] = {}
         for g in dg.of_kind("head"):
             if g.attention is not None:
                 self.heads.setdefault(g.attention, []).append(g)
         self.chosen: Selection = {}
+        self._touch: dict[str, set[Operation]] | None = None
 
     # -- state -------------------------------------------------------------------------------------
     def removed(self, gid: str) -> list[int]:
@@ -134,14 +135,14 @@ class Selector:
     # -- costs -------------------------------------------------------------------------------------
     def touched(self, unit: Unit) -> set[Operation]:
         """Ops whose cost a unit's removal can change (producers and users of its values and weights)."""
-        if not hasattr(self, "_touch"):
+        if self._touch is None:
             by_symbol: dict[str, set[Operation]] = {}
             for op in self.module.walk():
                 if isinstance(op, nn.WeightOp):
                     by_symbol.setdefault(op.symbol, set()).update(
                         u.operation for u in op.result.uses
                     )
-            self._touch: dict[str, set[Operation]] = {}
+            self._touch = {}
             for g in self.dg.groups:
                 ops: set[Operation] = set()
                 for v in g.values:

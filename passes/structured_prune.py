@@ -130,10 +130,9 @@ class StructuredPrunePass(ModulePass):
             0, "removed " + (", ".join(f"{n} {k}" for k, n in by_kind.items()) or "nothing")
         )
         notes.append(f"align {align}, criterion {self.criterion}, target {self.target}")
-        if consumers:
-            notes.append(
-                f"refit {len(consumers)} linear layer(s) on {min(self.samples, len(calib.inputs))} samples"
-            )  # type: ignore[union-attr]
+        if consumers and calib is not None:
+            used = min(self.samples, len(calib.inputs))
+            notes.append(f"refit {len(consumers)} linear layer(s) on {used} samples")
         add_report(
             ctx,
             self.name,
