@@ -181,14 +181,16 @@ class Selector:
 
 
 def select_ratio(sel: Selector, kinds: Sequence[str], ratio: float) -> None:
-    """Remove `ratio` of each kind's slots (nearest whole units), lowest importance per slot first."""
+    """Remove `ratio` of each kind's slots (nearest whole units), lowest importance per slot first; the
+    kinds go in order, so QK/V channels of heads removed before count as removed."""
     for kind in kinds:
         groups = [g for g in sel.groups if g.kind == kind]
         if not groups:
             continue
         total = sum(g.size for g in groups)
         goal = ratio * total
-        removed = 0
+        # channels of heads already removed count as removed (they went with their head)
+        removed = sum(g.size for g in groups if g.kind in ("qk_dim", "v_dim") and sel.head_gone(g))
         while True:
             cands = [u for u in sel.units() if u.kind == kind and removed + u.slots / 2 <= goal]
             if not cands:
@@ -226,7 +228,7 @@ def select_budget(sel: Selector, metric: str, ratio: float, eta: float) -> tuple
                 best = (p, unit, current - hit[1])
         if best is None:
             raise PassError(
-                f"target={metric} ratio={ratio} is out of reach ({metric} {before} -> {current}):"
+                f"target={'latency' if metric == 'cycles' else metric} ratio={ratio} is out of reach ({metric} {before} -> {current}):"
                 f" more would remove a whole layer or every head ({sel.at_minimum()})"
             )
         sel.apply(best[1])
