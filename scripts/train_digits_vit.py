@@ -404,9 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"train {x_tr.shape[0]} images, test {x_te.shape[0]} images")
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out / TEST_FILE, images=x_te, labels=y_te)
-    np.savez_compressed(
-        args.out / CALIB_FILE, images=x_tr[:CALIB_SIZE], labels=y_tr[:CALIB_SIZE]
-    )
+    np.savez_compressed(args.out / CALIB_FILE, images=x_tr[:CALIB_SIZE], labels=y_tr[:CALIB_SIZE])
     if args.calibration_only:
         print(f"wrote {args.out / CALIB_FILE} ({CALIB_SIZE} training images)")
         return 0
