@@ -30,6 +30,36 @@ def pack_int4(values: np.ndarray) -> np.ndarray:
     return (v[:, 0::2] & 0xF) | ((v[:, 1::2] & 0xF) << 4)
 
 
+_F16_SCALE = np.float32(2.0**112)  # float32 exponent bias 127 - fp16 bias 15
+_F16_SPECIAL = np.uint32(0x7C00 << 13)  # fp16 exponent all ones (inf/NaN), shifted into place
+_F16_SPECIAL_FIX = np.uint32(224 << 23)  # exponent 31 → 255
+
+
+def f16_to_f32(h: np.ndarray) -> np.ndarray:
+    """float16 values (any strides) → a new float32 array, bit-identical to ``h.astype(float32)``.
+
+    numpy's float16 cast is a scalar loop (~1.3 ns/element here, far slower on subnormals);
+    this is a handful of vectorized integer passes. The magnitude bits shifted into a float32
+    are scaled by 2^112, which is exact for zeros, subnormals and normals; inf/NaN (payload kept,
+    as numpy does) are patched afterwards.
+    """
+    x = h.view(np.uint16).astype(np.uint32)
+    s = x & 0x8000
+    x ^= s
+    x <<= 13
+    special = bool(x.size) and bool(x.max() >= _F16_SPECIAL)
+    if special:
+        big = x >= _F16_SPECIAL
+        keep = x[big] + _F16_SPECIAL_FIX
+    f = x.view(np.float32)
+    f *= _F16_SCALE
+    if special:
+        x[big] = keep
+    s <<= 16
+    x |= s
+    return f
+
+
 def erf(x: np.ndarray) -> np.ndarray:
     """erf in float64 (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7)."""
     x = np.asarray(x, dtype=np.float64)

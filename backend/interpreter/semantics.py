@@ -178,7 +178,7 @@ def _vec(m: Machine, i: Instr, o: Ops) -> int:
     dt = DType(int(a["dtype"]))
     is_float = dt in (DType.FP16, DType.FP32)
     wt = np.float32 if is_float else np.int64
-    x = m.read(o["a"]).astype(wt)
+    x = m.read_f32(o["a"]) if is_float else m.read(o["a"]).astype(wt)
     bc = _choice(i, "bcast")
     if op in ("exp", "tanh", "gelu", "gelu_tanh"):
         r = _FLOAT_OPS[op](x)
@@ -193,7 +193,7 @@ def _vec(m: Machine, i: Instr, o: Ops) -> int:
             else:  # truncated toward zero, saturated to int64
                 y = np.int64(int(max(-(2.0**62), min(2.0**62, float(a["imm"])))))
         else:
-            y = m.read(o["b"]).astype(wt)
+            y = m.read_f32(o["b"]) if is_float else m.read(o["b"]).astype(wt)
         if op == "add":
             r = x + y
         elif op == "sub":
@@ -244,7 +244,7 @@ def _row(m: Machine, i: Instr, o: Ops) -> int:
     if op in ("rowmax", "rowsum"):
         x = m.read(src)
         if src.dtype in (DType.FP16, DType.FP32):
-            x = x.astype(np.float32)
+            x = m.read_f32(src)
             r = x.max(axis=1) if op == "rowmax" else x.sum(axis=1, dtype=np.float32)
             with np.errstate(over="ignore"):
                 m.write(dst, r[:, None])
@@ -252,7 +252,7 @@ def _row(m: Machine, i: Instr, o: Ops) -> int:
             x = x.astype(np.int64)
             _store_int(m, dst, (x.max(axis=1) if op == "rowmax" else x.sum(axis=1))[:, None])
         return 0
-    x = m.read(src).astype(np.float32)
+    x = m.read_f32(src)
     if op == "softmax":
         x = x * np.float32(a["scale"])
         if a["causal"]:
