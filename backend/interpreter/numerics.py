@@ -48,9 +48,8 @@ def f16_to_f32(h: np.ndarray) -> np.ndarray:
     x ^= s
     x <<= 13
     special = bool(x.size) and bool(x.max() >= _F16_SPECIAL)
-    if special:
-        big = x >= _F16_SPECIAL
-        keep = x[big] + _F16_SPECIAL_FIX
+    big = x >= _F16_SPECIAL if special else x[:0]
+    keep = x[big] + _F16_SPECIAL_FIX if special else x[:0]
     f = x.view(np.float32)
     f *= _F16_SCALE
     if special:
