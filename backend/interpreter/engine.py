@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from backend.config import Config, load_config
-from backend.cost import cost, skipped_cost
+from backend.cost import InstrCost, cost, skipped_cost
 from backend.errors import SimError
 from backend.interpreter.checks import Live, check_race, deadlock
 from backend.interpreter.io import read_outputs, write_inputs
 from backend.interpreter.operands import decode
-from backend.interpreter.plan import is_noop, plan
+from backend.interpreter.plan import is_noop, plan_with_costs
 from backend.interpreter.report import QUEUE_NAMES, Report
 from backend.interpreter.state import Machine
 from backend.interpreter.trace import event, metadata
@@ -85,7 +85,7 @@ def _run(
         m.load_bytes(0, program.data)
         write_inputs(m, program, inputs)
 
-    steps = plan(program, m, cfg)
+    steps, table = plan_with_costs(program, m, cfg)
     queues: list[list[int]] = [[] for _ in range(NQ)]
     finished = False
     for idx, stp in enumerate(steps):
@@ -103,6 +103,8 @@ def _run(
     chan = [[deque[int]() for _ in range(NQ)] for _ in range(NQ)]  # chan[src][dst]
     dram_free = 0
     live: list[Live] = []
+    executed: list[int] = []  # indices of the executed (not skipped) instructions, in order
+    override: dict[int, InstrCost] = {}  # position in executed → cost replacing the static one
     end_all = 0
     preds = m.preds
 
@@ -179,7 +181,7 @@ def _run(
                 elif functional or stp.name in _DATA_FREE:
                     masked = stp.handler(m, ins, ops)
                     if masked:
-                        c = cost(ins, cfg, masked)
+                        c = override[len(executed)] = cost(ins, cfg, masked)
                 elif stp.name == "CMP":
                     m.set_pred(int(ins.args["pdst"]), None)
             except SimError as e:
@@ -195,7 +197,7 @@ def _run(
                 dram_free = t + c.dram_transfer
             if tiles:
                 live.append((t, t + dur, q, idx, ins, tiles))
-            rep.add(q, c, stp.tag)
+            executed.append(idx)
         st.busy += dur
         end = t + dur
         qfree[q] = end
@@ -206,6 +208,7 @@ def _run(
         if trace:
             events.append(event(ins, idx, q, t, dur, cfg.clock_mhz, skipped))
 
+    rep.add_executed(table, executed, override)
     rep.instructions = len(steps)
     rep.skipped = sum(s.skipped for s in qstats)
     rep.cycles = end_all

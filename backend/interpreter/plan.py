@@ -15,7 +15,7 @@ from backend.config import Config
 from backend.cost import InstrCost, cost
 from backend.errors import SimError
 from backend.interpreter.operands import Ops, decode
-from backend.interpreter.report import tag_of
+from backend.interpreter.report import CostTable, tag_of
 from backend.interpreter.semantics import HANDLERS
 from backend.interpreter.state import Machine
 from backend.isa import Instr, Queue
@@ -96,19 +96,25 @@ def _step(ins: Instr, m: Machine, cfg: Config) -> Step:
 
 def plan(program: Program, m: Machine, cfg: Config) -> list[Step]:
     """The steps of ``program`` for ``cfg`` (cached on the program while its instrs are unchanged)."""
+    return plan_with_costs(program, m, cfg)[0]
+
+
+def plan_with_costs(program: Program, m: Machine, cfg: Config) -> tuple[list[Step], CostTable]:
+    """`plan` and the steps' static costs as a `CostTable` (cached together)."""
     key = (cfg.canonical, m.sizes)
     ids = [id(i) for i in program.instrs]
     cached = getattr(program, _CACHE_ATTR, None)
     if cached is not None and cached[0] == key and cached[1] == ids:
-        return cached[2]
+        return cached[2], cached[3]
     steps: list[Step] = []
     for idx, i in enumerate(program.instrs):
         try:
             steps.append(_step(i, m, cfg))
         except SimError as e:
             raise SimError(f"{i.cls.mnemonic}: {e}", idx) from None
+    table = CostTable.build([s.cost for s in steps], [s.tag for s in steps])
     try:
-        setattr(program, _CACHE_ATTR, (key, ids, steps))
+        setattr(program, _CACHE_ATTR, (key, ids, steps, table))
     except AttributeError:  # pragma: no cover - a slotted Program subclass: no caching
         pass
-    return steps
+    return steps, table

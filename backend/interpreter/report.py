@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from backend.config import Config
 from backend.cost.model import ENERGY_COMPONENTS, PRECISIONS, InstrCost
@@ -16,6 +19,57 @@ QUEUE_NAMES = tuple(q.name.lower() for q in Queue)
 def tag_of(comment: str) -> str:
     """Per-layer tag of an instruction: its comment up to the first whitespace ('' if none)."""
     return comment.split(maxsplit=1)[0] if comment.strip() else ""
+
+
+_INT_FIELDS = ("cycles", "dram_read", "dram_write", "sram_read", "sram_write", "vector_ops",
+               "select_ops")  # fmt: skip
+_NI = len(_INT_FIELDS)
+_NP = len(PRECISIONS)
+
+
+def _int_row(c: InstrCost) -> list[int]:
+    row = [getattr(c, f) for f in _INT_FIELDS] + [0] * (2 * _NP)
+    for p, v in c.macs_useful.items():
+        row[_NI + PRECISIONS.index(p)] += v
+    for p, v in c.macs_issued.items():
+        row[_NI + _NP + PRECISIONS.index(p)] += v
+    return row
+
+
+def _energy_row(c: InstrCost) -> list[float]:
+    row = [0.0] * len(ENERGY_COMPONENTS)
+    for k, v in c.energy.items():
+        row[ENERGY_COMPONENTS.index(k)] += v
+    return row
+
+
+@dataclass
+class CostTable:
+    """The static costs of a program's instructions as arrays, for `Report.add_executed`."""
+
+    ints: np.ndarray  # (n, fields) int64: _INT_FIELDS, macs_useful, macs_issued by precision
+    energy: np.ndarray  # (n, components) float64
+    energy_total: np.ndarray  # (n,) float64: InstrCost.energy_total
+    tag_ids: np.ndarray  # (n,) index into tags, -1 for no tag
+    tags: list[str]
+
+    @staticmethod
+    def build(costs: Sequence[InstrCost | None], tags: Sequence[str | None]) -> CostTable:
+        """Rows for each instruction (zeros where the cost is None: the step cannot execute)."""
+        none = InstrCost()
+        cs = [c if c is not None else none for c in costs]
+        names: dict[str, int] = {}
+        ids = [-1 if t is None else names.setdefault(t, len(names)) for t in tags]
+        n = len(cs)
+        return CostTable(
+            np.array([_int_row(c) for c in cs], dtype=np.int64).reshape(n, _NI + 2 * _NP),
+            np.array([_energy_row(c) for c in cs], dtype=np.float64).reshape(
+                n, len(ENERGY_COMPONENTS)
+            ),
+            np.array([float(c.energy_total) for c in cs], dtype=np.float64),
+            np.array(ids, dtype=np.intp),
+            list(names),
+        )
 
 
 @dataclass
@@ -103,6 +157,54 @@ class Report:
             t.macs += sum(c.macs_useful.values())
             t.dram_bytes += c.dram_read + c.dram_write
             t.energy_pj += c.energy_total
+
+    def add_executed(
+        self, table: CostTable, executed: list[int], override: dict[int, InstrCost]
+    ) -> None:
+        """``add`` for each executed instruction index in order, at once; ``override`` maps a
+        position in ``executed`` to the cost that replaces the table's row (masked MATMUL).
+
+        Integer sums are order-free; float energies are sequential sums (``cumsum``), in
+        execution order, so the result is bit-identical to calling ``add`` one by one.
+        """
+        ix = np.asarray(executed, dtype=np.intp)
+        ints, energy, etot = table.ints[ix], table.energy[ix], table.energy_total[ix]
+        for pos, c in override.items():
+            ints[pos] = _int_row(c)
+            energy[pos] = _energy_row(c)
+            etot[pos] = c.energy_total
+        tot = [int(v) for v in ints.sum(axis=0)]
+        self.dram_read += tot[1]
+        self.dram_write += tot[2]
+        self.sram_read += tot[3]
+        self.sram_write += tot[4]
+        self.vector_ops += tot[5]
+        self.select_ops += tot[6]
+        for j, p in enumerate(PRECISIONS):
+            self.macs_useful[p] += tot[_NI + j]
+            self.macs_issued[p] += tot[_NI + _NP + j]
+        e = self.energy_pj
+        start = np.array([e[k] for k in ENERGY_COMPONENTS], dtype=np.float64)
+        sums = np.cumsum(np.vstack([start[None, :], energy]), axis=0)[-1]
+        for k, v in zip(ENERGY_COMPONENTS, sums.tolist(), strict=True):
+            e[k] = v
+        tid = table.tag_ids[ix]
+        present, first = np.unique(tid, return_index=True)
+        dram = ints[:, 1] + ints[:, 2]
+        macs = ints[:, _NI : _NI + _NP].sum(axis=1)
+        for t in present[np.argsort(first)].tolist():
+            if t < 0:
+                continue
+            sel = tid == t
+            name = table.tags[t]
+            st = self.per_tag.get(name)
+            if st is None:
+                st = self.per_tag[name] = TagStats()
+            st.instrs += int(sel.sum())
+            st.busy_cycles += int(ints[sel, 0].sum())
+            st.macs += int(macs[sel].sum())
+            st.dram_bytes += int(dram[sel].sum())
+            st.energy_pj = float(np.cumsum(np.concatenate([[st.energy_pj], etot[sel]]))[-1])
 
     def finish(self, config: Config) -> None:
         """Compute the lower bound, efficiency and utilization once cycles are known."""

@@ -111,7 +111,14 @@ class Machine:
 
     def invalidate(self, written: Tile) -> None:
         """Drop cached conversions whose tile shares a byte with ``written``."""
-        stale = [k for k, (t, _) in self.fcache.items() if tiles_overlap(t, written)]
+        if written.rows <= 0 or written.width <= 0:
+            return
+        sp, lo, hi = written.space, written.off, written.end
+        stale = [
+            k
+            for k, (t, _) in self.fcache.items()
+            if t.space == sp and t.off < hi and lo < t.end and tiles_overlap(t, written)
+        ]
         for k in stale:
             del self.fcache[k]
 

@@ -17,3 +17,35 @@ def test_f16_to_f32_every_value() -> None:
 
 def test_f16_to_f32_empty() -> None:
     assert f16_to_f32(np.zeros((0, 4), np.float16)).shape == (0, 4)
+
+
+def test_add_executed_matches_add() -> None:
+    from backend.cost.model import InstrCost
+    from backend.interpreter.report import CostTable, Report
+
+    rng = np.random.default_rng(1)
+
+    def rand_cost() -> InstrCost:
+        return InstrCost(
+            cycles=int(rng.integers(1, 1000)),
+            dram_read=int(rng.integers(0, 1 << 20)),
+            dram_write=int(rng.integers(0, 1 << 20)),
+            sram_read=int(rng.integers(0, 1 << 20)),
+            sram_write=int(rng.integers(0, 1 << 20)),
+            macs_useful={"fp16": int(rng.integers(0, 1 << 24))},
+            macs_issued={"fp16": int(rng.integers(0, 1 << 24)), "int8": 3},
+            vector_ops=int(rng.integers(0, 1000)),
+            energy={"mac": float(rng.random() * 1e5), "sram": float(rng.random() * 1e-3)},
+        )
+
+    costs = [rand_cost() for _ in range(50)]
+    tags = [None if k % 7 == 0 else f"t{k % 5}" for k in range(50)]
+    table = CostTable.build(costs, tags)
+    order = [int(k) for k in rng.integers(0, 50, 300)]
+    override = {5: rand_cost(), 77: rand_cost()}
+    one, many = Report("x", 1.0), Report("x", 1.0)
+    for pos, k in enumerate(order):
+        one.add(0, override.get(pos, costs[k]), tags[k])
+    many.add_executed(table, order, override)
+    assert one == many
+    assert list(one.per_tag) == list(many.per_tag)
