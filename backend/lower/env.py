@@ -10,6 +10,7 @@ from xdsl.ir import SSAValue
 from backend.errors import BackendError
 from backend.isa import DType
 from backend.lower.context import LowerCtx
+from backend.lower.gemm import LazyWeight
 from backend.lower.values import DTensor
 
 
@@ -68,6 +69,19 @@ def weight_t(ctx: LowerCtx, w: WeightRef) -> DTensor:
         return sp24_weight(ctx, w.sym, w.array.T)
     return ctx.add_data(
         (w.sym, "T16"), np.ascontiguousarray(w.array.T).astype(np.float16), DType.FP16
+    )
+
+
+def linear_weight(ctx: LowerCtx, w: WeightRef) -> DTensor | LazyWeight:
+    """A linear weight [out, in] as a GEMM B operand: placed by the GEMM in the layout its plan
+    picks (`LazyWeight`: [in, out] plain, [out, in] swapped); 2:4 weights as `weight_t`."""
+    if w.sparsity == "2:4":
+        return weight_t(ctx, w)
+    arr = np.asarray(w.array)
+    return LazyWeight(
+        (arr.shape[1], arr.shape[0]),
+        lambda: weight_t(ctx, w),
+        lambda: ctx.add_data((w.sym, "fp16"), arr.astype(np.float16), DType.FP16),
     )
 
 

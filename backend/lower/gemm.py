@@ -10,6 +10,7 @@ an operand held across the inner loop (K in one step) may take the whole ring.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -23,6 +24,7 @@ from backend.lower.values import DTensor
 A, W, C, V = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC
 ALIGN = 64
 TRAFFIC_WEIGHT = 2  # DRAM cycles also cost energy and bandwidth others could use: prefer reuse
+SWAP = "auto"  # orientation of constant-weight GEMMs: "auto" (by estimate), "never", "always"
 
 
 def _al(n: int) -> int:
@@ -41,6 +43,7 @@ class GemmPlan:
     est_cycles: float
     c_buf: Buf = Buf.ACC
     c_depth: int = 2
+    swap: bool = False  # computes outᵀ = W[N,K]·Xᵀ (tokens on the array's columns)
 
     @property
     def o_buf(self) -> Buf:
@@ -74,10 +77,12 @@ def plan_gemm(
     residual: bool = False,
     act: str | None = None,
     full_k: bool = False,
+    swap: bool = False,
 ) -> GemmPlan | None:
     """Best plan for an M×K·K×N GEMM given the ring sizes of act, wgt, acc, vec (None: no fit);
     ``residual``: the epilogue also needs fp16 residual tiles; ``act``: its fused activation;
-    ``full_k``: A tiles must hold whole rows (a layer-norm prologue)."""
+    ``full_k``: tiles must hold whole rows of K (a layer-norm prologue); ``swap``: the swapped
+    orientation (M = weight rows, N = tokens, C tiles transposed back in the epilogue)."""
     r_act, r_wgt, r_acc, r_vec = rings
     best: GemmPlan | None = None
     a_bytes, b_bytes = 2 * m * k, 2 * k * n
@@ -86,7 +91,8 @@ def plan_gemm(
         for nt in _cands(n, config.matrix.cols):
             c_tile = _al(4 * mt * nt)
             for c_buf, r_c, r_o in ((Buf.ACC, r_acc, r_vec), (Buf.VEC, r_vec, r_acc)):
-                if c_tile > r_c or epilogue_rows(mt, nt, r_o, residual) < 1:
+                tok, feat = (nt, mt) if swap else (mt, nt)  # the fp16 output chunk is [tok, feat]
+                if c_tile > r_c or epilogue_rows(tok, feat, r_o, residual) < 1:
                     continue
                 c_depth = 2 if 2 * c_tile <= r_c else 1
                 for kc in [k] if full_k else _cands(k, 16):
@@ -114,7 +120,7 @@ def plan_gemm(
                         dma += config.dram.latency_cycles * (nm * nn * (nk * 2 + 1)) / 8
                         est = max(dma, mm) + 0.1 * min(dma, mm) + TRAFFIC_WEIGHT * dma
                         if best is None or est < best.est_cycles:
-                            best = GemmPlan(mt, nt, kc, order, traffic, est, c_buf, c_depth)
+                            best = GemmPlan(mt, nt, kc, order, traffic, est, c_buf, c_depth, swap)
     return best
 
 
@@ -125,10 +131,47 @@ def epilogue_rows(mt: int, nt: int, ring: int, residual: bool) -> int:
     return min(mt, budget // per_row) if budget > 0 else 0
 
 
+@dataclass(frozen=True)
+class LazyWeight:
+    """A constant B[K, N] placed in the data section only once the plan has picked its layout:
+    ``kn()`` gives [K, N] fp16 (the plain orientation's B), ``nk()`` [N, K] fp16 row-major (the
+    swapped orientation's A)."""
+
+    shape: tuple[int, int]
+    kn: Callable[[], DTensor]
+    nk: Callable[[], DTensor]
+
+
+def choose_plan(
+    ctx: LowerCtx,
+    m: int,
+    n: int,
+    k: int,
+    *,
+    residual: bool,
+    act: str | None,
+    full_k: bool,
+    swappable: bool,
+) -> GemmPlan | None:
+    """The plain plan, or the swapped one (outᵀ = W·Xᵀ) when its estimate is lower: with the
+    tokens on the array's C columns, M pads to a multiple of C instead of R (197 tokens: 208
+    instead of 224 rows of folds)."""
+    rings = ctx.rings()
+    plain = plan_gemm(m, n, k, ctx.config, rings, residual, act, full_k)
+    if not swappable or SWAP == "never":
+        return plain
+    swapped = plan_gemm(n, m, k, ctx.config, rings, residual, act, full_k, True)
+    if swapped is None:
+        return plain
+    if SWAP == "always" or plain is None or swapped.est_cycles < plain.est_cycles:
+        return swapped
+    return plain
+
+
 def gemm(
     ctx: LowerCtx,
     a: DTensor,
-    b: DTensor,
+    b: DTensor | LazyWeight,
     out: DTensor,
     *,
     tb: bool = False,
@@ -137,35 +180,48 @@ def gemm(
     residual: DTensor | None = None,
     prologue: tuple[int, float] | None = None,
 ) -> bool:
-    """Emit the tiled GEMM. ``a`` [M,K] fp16, ``b`` [K,N] (tb: [N,K]) fp16, ``out`` [M,N] fp16,
-    ``bias`` fp32 [1,N] or None, ``act`` a VEC op name applied in fp32 (gelu, gelu_tanh, ...),
-    ``residual`` an fp16 [M,N] tensor added to the output tiles, ``prologue`` (gamma/beta offset
-    in idx, eps): layer-normalise each A tile after loading it. Returns False, emitting nothing,
-    if a prologue was asked for but no plan keeps whole rows of A. A 2:4-compressed ``b`` runs as
-    ``sparse.gemm_sp24``."""
+    """Emit the tiled GEMM. ``a`` [M,K] fp16, ``b`` [K,N] (tb: [N,K]) fp16 or a `LazyWeight`,
+    ``out`` [M,N] fp16, ``bias`` fp32 [1,N] or None, ``act`` a VEC op name applied in fp32
+    (gelu, gelu_tanh, ...), ``residual`` an fp16 [M,N] tensor added to the output tiles,
+    ``prologue`` (gamma/beta offset in idx, eps): layer-normalise each tile of ``a`` after loading
+    it. Returns False, emitting nothing, if a prologue was asked for but no plan keeps whole rows
+    of A. A 2:4-compressed ``b`` runs as ``sparse.gemm_sp24``. A `LazyWeight` may run swapped:
+    MATMUL A = W [N,K], B = tiles of ``a`` (tb=1), C = outᵀ tiles, transposed by the epilogue's
+    MOVE."""
     from backend.lower.sparse import Sp24Tensor, gemm_sp24
 
     if isinstance(b, Sp24Tensor):
         return gemm_sp24(
             ctx, a, b, out, tb=tb, bias=bias, act=act, residual=residual, prologue=prologue
         )
-    a, b, out = a.as2d(), b.as2d(), out.as2d()
+    a, out = a.as2d(), out.as2d()
     m, k = a.shape
-    n = b.shape[0] if tb else b.shape[1]
-    rings = ctx.rings()
-    plan = plan_gemm(m, n, k, ctx.config, rings, residual is not None, act, prologue is not None)
+    lazy = isinstance(b, LazyWeight)
+    n = b.shape[1] if lazy else (b.shape[0] if tb else b.as2d().shape[1])
+    plan = choose_plan(
+        ctx, m, n, k, residual=residual is not None, act=act, full_k=prologue is not None,
+        swappable=lazy,
+    )  # fmt: skip
     if plan is None and prologue is not None:
         return False
     if plan is None:
+        rings = ctx.rings()
         raise ctx.too_big(
             f"GEMM {m}x{k}·{k}x{n}: no tiling fits the SRAM rings (act {rings[0]} B, "
             f"wgt {rings[1]} B, acc {rings[2]} B, vec {rings[3]} B); the smallest tiles need "
             f"{4 * min(m, ctx.config.matrix.rows) * min(n, ctx.config.matrix.cols)} B of fp32 "
             "accumulators"
         )
+    if isinstance(b, LazyWeight):
+        b = b.nk() if plan.swap else b.kn()
+    b = b.as2d()
+    if plan.swap:  # A-role: the weight [N, K]; B-role: the activation rows, read with tb=1
+        a, b, tb = b, a, True
+        m, n = n, m
     bias_off = -1
-    if bias is not None and 4 * n <= ctx.sram[Buf.IDX].ring // 2 and not ctx.sram[Buf.IDX].took:
-        bias_off = ctx.hold(Buf.IDX, 4 * n)  # the whole bias row, loaded once
+    nb = m if plan.swap else n  # bias length
+    if bias is not None and 4 * nb <= ctx.sram[Buf.IDX].ring // 2 and not ctx.sram[Buf.IDX].took:
+        bias_off = ctx.hold(Buf.IDX, 4 * nb)  # the whole bias row, loaded once
         load(ctx, bias, Buf.IDX, bias_off)
     nm, nn, nk = plan.counts(m, n, k)
     mt, nt, kc = plan.mt, plan.nt, plan.kc
@@ -185,12 +241,8 @@ def gemm(
                 else:
                     a_off = ctx.take(A, 2 * mt * kc)
                     load(ctx, a.block(m0, ml, k0, kl), A, a_off)
-                    if prologue is not None:
-                        ctx.emit(
-                            "ROW", op="layernorm", dtype=DType.FP16, dst_buf=A, dst_off=a_off,
-                            dst_stride=kl, src_buf=A, src_off=a_off, src_stride=kl, rows=ml,
-                            cols=kl, eps=prologue[1], g_buf=Buf.IDX, g_off=prologue[0],
-                        )  # fmt: skip
+                    if prologue is not None and not plan.swap:
+                        _layernorm(ctx, A, a_off, ml, kl, prologue)
                     held[0] = a_off
                 if plan.order == "n" and nk == 1 and i > 0:
                     b_off = held[1]
@@ -200,6 +252,8 @@ def gemm(
                         load(ctx, b.block(n0, nl, k0, kl), W, b_off)
                     else:
                         load(ctx, b.block(k0, kl, n0, nl), W, b_off)
+                    if prologue is not None and plan.swap:
+                        _layernorm(ctx, W, b_off, nl, kl, prologue)
                     held[1] = b_off
                 ctx.emit(
                     "MATMUL", mode="fp16", acc=int(ki > 0), tb=int(tb),
@@ -207,10 +261,80 @@ def gemm(
                     b_stride=kl if tb else nl, c_buf=plan.c_buf, c_off=c_off, c_stride=nl,
                     m=ml, n=nl, k=kl,
                 )  # fmt: skip
-            res = residual.block(m0, ml, n0, nl) if residual is not None else None
-            dst = out.block(m0, ml, n0, nl)
-            epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
+            if plan.swap:
+                res = residual.block(n0, nl, m0, ml) if residual is not None else None
+                dst = out.block(n0, nl, m0, ml)
+                epilogue_t(ctx, plan, c_off, ml, nl, dst, bias, m0, act, bias_off, res)
+            else:
+                res = residual.block(m0, ml, n0, nl) if residual is not None else None
+                dst = out.block(m0, ml, n0, nl)
+                epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
     return True
+
+
+def _layernorm(
+    ctx: LowerCtx, buf: Buf, off: int, rows: int, cols: int, g: tuple[int, float]
+) -> None:
+    """In-place ROW layernorm of a whole-row fp16 tile (gamma/beta at idx[g[0]], eps g[1])."""
+    ctx.emit(
+        "ROW", op="layernorm", dtype=DType.FP16, dst_buf=buf, dst_off=off, dst_stride=cols,
+        src_buf=buf, src_off=off, src_stride=cols, rows=rows, cols=cols, eps=g[1],
+        g_buf=Buf.IDX, g_off=g[0],
+    )  # fmt: skip
+
+
+def epilogue_t(
+    ctx: LowerCtx,
+    plan: GemmPlan,
+    c_off: int,
+    rows: int,
+    cols: int,
+    dst: DTensor,
+    bias: DTensor | None,
+    w0: int,
+    act: str | None,
+    bias_off: int = -1,
+    residual: DTensor | None = None,
+) -> None:
+    """The swapped orientation's epilogue: fp32 Cᵀ [rows = features, cols = tokens] (+bias as a
+    column, activation) → chunks of tokens transposed to fp16 [tokens, features] by MOVE
+    (+residual) → DRAM ``dst`` [cols, rows]."""
+    cb, ob, ft = plan.c_buf, plan.o_buf, plan.mt
+    if bias is not None:
+        if bias_off < 0:
+            b_buf, b_off = ob, ctx.take(ob, 4 * ft)
+            load(ctx, bias.block(0, 1, w0, rows), ob, b_off)
+        else:
+            b_buf, b_off = Buf.IDX, bias_off + 4 * w0
+        ctx.emit(
+            "VEC", op="add", bcast="col", dtype=DType.FP32, dst_buf=cb, dst_off=c_off,
+            dst_stride=cols, a_buf=cb, a_off=c_off, a_stride=cols, b_buf=b_buf, b_off=b_off,
+            b_stride=1, rows=rows, cols=cols,
+        )  # fmt: skip
+    if act is not None:
+        ctx.emit(
+            "VEC", op=act, dtype=DType.FP32, dst_buf=cb, dst_off=c_off, dst_stride=cols,
+            a_buf=cb, a_off=c_off, a_stride=cols, rows=rows, cols=cols,
+        )  # fmt: skip
+    er = epilogue_rows(plan.nt, ft, ctx.sram[ob].ring, residual is not None)
+    for t0 in range(0, cols, er):
+        tl = min(er, cols - t0)
+        o_bytes = _al(2 * er * ft)
+        v_off = ctx.take(ob, o_bytes * (2 if residual is not None else 1))
+        ctx.emit(
+            "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, transpose=1, dst_buf=ob,
+            dst_off=v_off, dst_stride=rows, src_buf=cb, src_off=c_off + 4 * t0,
+            src_stride=cols, rows=rows, cols=tl,
+        )  # fmt: skip
+        if residual is not None:
+            r_off = v_off + o_bytes
+            load(ctx, residual.block(t0, tl, 0, rows), ob, r_off)
+            ctx.emit(
+                "VEC", op="add", dtype=DType.FP16, dst_buf=ob, dst_off=v_off, dst_stride=rows,
+                a_buf=ob, a_off=v_off, a_stride=rows, b_buf=ob, b_off=r_off, b_stride=rows,
+                rows=tl, cols=rows,
+            )  # fmt: skip
+        store(ctx, dst.block(t0, tl, 0, rows), ob, v_off)
 
 
 def epilogue(

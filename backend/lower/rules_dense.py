@@ -13,8 +13,8 @@ from backend.cost.formulas import dma_transfer_cycles, matmul_cycles
 from backend.isa import Buf, DType, to_f32
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
-from backend.lower.env import Env, bias_row, weight_t
-from backend.lower.gemm import TRAFFIC_WEIGHT, gemm, plan_gemm
+from backend.lower.env import Env, bias_row, linear_weight
+from backend.lower.gemm import TRAFFIC_WEIGHT, LazyWeight, choose_plan, gemm
 from backend.lower.registry import rule
 from backend.lower.rules_vector import add_same_shape, row_op
 from backend.lower.sparse import sp24_merged
@@ -39,8 +39,9 @@ def lower_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     if op in ctx.merged:
         return _merged_linear(ctx, x, ctx.merged[op])
     out = _out(ctx, op)
+    b: DTensor | LazyWeight
     if env.is_weight(op.weight):
-        b = weight_t(ctx, env.weight(op.weight, "nn.linear"))
+        b = linear_weight(ctx, env.weight(op.weight, "nn.linear"))
         tb = False
     else:
         b, tb = env.tensor(op.weight), True
@@ -48,9 +49,9 @@ def lower_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     res = ctx.fused_residual.get(op)
     residual = env.tensor(res).as2d() if res is not None else None
     act = ctx.fused_act.get(op)
-    n = b.shape[0] if tb else b.cols
+    n = b.shape[0] if tb else b.shape[1]
     target = out
-    if residual is not None and not residual_pays(ctx, x.rows, n, x.cols):
+    if residual is not None and not residual_pays(ctx, x.rows, n, x.cols, not tb):
         target = ctx.activation(out.shape)
     kw = {"tb": tb, "bias": bias, "act": act, "residual": residual if target is out else None}
     _gemm_with_prologue(ctx, op, x, b, target, kw)
@@ -61,7 +62,7 @@ def lower_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
 
 
 def _gemm_with_prologue(
-    ctx: LowerCtx, op: Operation, x: DTensor, b: DTensor, out: DTensor, kw: dict
+    ctx: LowerCtx, op: Operation, x: DTensor, b: DTensor | LazyWeight, out: DTensor, kw: dict
 ) -> None:
     """The GEMM, with the input's layer norm as its prologue when planned and possible (else the
     layer norm runs first, into a temporary)."""
@@ -103,8 +104,11 @@ def _merged_linear(ctx: LowerCtx, x: DTensor, group: list[nn.LinearOp]) -> DTens
         else:
             bs.append(np.zeros(w.shape[0], np.float32))
     key = "|".join(syms)
-    wt = sp24_merged(ctx, group, key, ws) or ctx.add_data(
-        (key, "T16cat"), np.concatenate(ws, axis=0).T.astype(np.float16), DType.FP16
+    cat = np.concatenate(ws, axis=0)
+    wt: DTensor | LazyWeight = sp24_merged(ctx, group, key, ws) or LazyWeight(
+        (cat.shape[1], cat.shape[0]),
+        lambda: ctx.add_data((key, "T16cat"), cat.T.astype(np.float16), DType.FP16),
+        lambda: ctx.add_data((key, "16cat"), cat.astype(np.float16), DType.FP16),
     )
     any_bias = any(lin.bias is not None for lin in group)
     bias = (
@@ -239,12 +243,12 @@ def _query_tile(sq: int, qt_max: int, sk: int, d: int, dv: int, config: Config) 
     return min(cands, key=score)
 
 
-def residual_pays(ctx: LowerCtx, m: int, n: int, k: int) -> bool:
+def residual_pays(ctx: LowerCtx, m: int, n: int, k: int, swappable: bool = False) -> bool:
     """Whether fusing a residual add into the GEMM epilogue beats a separate add: the fused plan
     (less vec space for output tiles) against the plain plan plus the add's DMA."""
-    rings = ctx.rings()
-    fused = plan_gemm(m, n, k, ctx.config, rings, True)
-    plain = plan_gemm(m, n, k, ctx.config, rings, False)
+    kw = {"act": None, "full_k": False, "swappable": swappable}
+    fused = choose_plan(ctx, m, n, k, residual=True, **kw)
+    plain = choose_plan(ctx, m, n, k, residual=False, **kw)
     if fused is None or plain is None:
         return fused is not None
     extra = dma_transfer_cycles(3 * 2 * m * n, ctx.config) * (1 + TRAFFIC_WEIGHT)
@@ -307,7 +311,7 @@ def lower_patch_embed(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
                 )  # fmt: skip
         store(ctx, patches.block(g0 * gw, ng * gw, 0, cpp), A, off)
     out = _out(ctx, op)
-    wt = weight_t(ctx, env.weight(op.weight, "nn.patch_embed"))
+    wt = linear_weight(ctx, env.weight(op.weight, "nn.patch_embed"))
     gemm(ctx, patches, wt, out, bias=bias_row(ctx, env.weight(op.bias, "nn.patch_embed bias")))
     return out
 
