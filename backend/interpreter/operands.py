@@ -337,6 +337,13 @@ def tiles_overlap(t1: Tile, t2: Tile) -> bool:
         return False
     if t1.off >= t2.end or t2.off >= t1.end:
         return False
+    s = t1.stride
+    if s == t2.stride and s > 0 and min(t1.rows, t2.rows) <= OVERLAP_ROW_LIMIT:
+        # same stride: row r of t1 meets row r + j of t2 iff -w2 < d + j·s < w1; solve for j
+        d = t2.off - t1.off
+        j_lo = max((-t2.width - d) // s + 1, 1 - t1.rows)
+        j_hi = min(-((d - t1.width) // s) - 1, t2.rows - 1)
+        return j_lo <= j_hi
     if t1.rows > t2.rows:
         t1, t2 = t2, t1
     if t1.rows > OVERLAP_ROW_LIMIT:  # both huge: the bounding ranges overlap, say yes

@@ -284,7 +284,8 @@ def _move(m: Machine, i: Instr, o: Ops) -> int:
         if not s_float:
             x = x.astype(np.float64) * float(a["scale"])
         with np.errstate(over="ignore"):
-            m.write(dst, x if src.dtype is dst.dtype else x.astype(NP_DTYPES[dst.dtype]))
+            fast = src.dtype is dst.dtype or (src.dtype is DType.FP32 and dst.dtype is DType.FP16)
+            m.write(dst, x if fast else x.astype(NP_DTYPES[dst.dtype]))
     elif s_float:  # float → int: round half to even, saturate (NaN → 0)
         lo, hi = INT_RANGE[dst.dtype]
         r = np.nan_to_num(np.rint(x.astype(np.float64)), nan=0.0)

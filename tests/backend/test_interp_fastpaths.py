@@ -49,3 +49,20 @@ def test_add_executed_matches_add() -> None:
     many.add_executed(table, order, override)
     assert one == many
     assert list(one.per_tag) == list(many.per_tag)
+
+
+def test_f32_to_f16_bits_matches_astype() -> None:
+    from backend.interpreter.numerics import f32_to_f16_bits
+
+    sample = np.arange(0, 1 << 32, 4093, dtype=np.uint64).astype(np.uint32)
+    edges = [0, 0x33000000, 0x38000000, 0x387F0000, 0x477F0000, 0x7F7F0000, 0x7F800000]
+    parts = [sample] + [np.arange(e, e + (1 << 16), dtype=np.uint32) for e in edges]
+    bits = np.concatenate([*parts, *(p | np.uint32(0x80000000) for p in parts)])
+    f = bits.view(np.float32)
+    with np.errstate(all="ignore"):
+        want = f.astype(np.float16).view(np.uint16)
+    assert np.array_equal(f32_to_f16_bits(f), want)
+    strided = f[: 64 * 50].reshape(64, 50)[::2, 1::3]
+    with np.errstate(all="ignore"):
+        assert np.array_equal(f32_to_f16_bits(strided), strided.astype(np.float16).view(np.uint16))
+    assert f32_to_f16_bits(np.zeros((0, 3), np.float32)).shape == (0, 3)
