@@ -94,20 +94,37 @@ def f32_to_f16_bits(f: np.ndarray) -> np.ndarray:
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """erf in float64 (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7)."""
+    """erf in float64 (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7).
+
+    Evaluated in place, in the same operation order as
+    ``sign(x)·(1 − t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))·exp(−a·a))``, ``t = 1/(1 + p·a)``.
+    """
     x = np.asarray(x, dtype=np.float64)
     a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (
-        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
-    )
-    return np.sign(x) * (1.0 - poly * np.exp(-a * a))
+    t = a * 0.3275911
+    t += 1.0
+    np.divide(1.0, t, out=t)
+    poly = t * 1.061405429
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += c
+        poly *= t
+    a *= a
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    poly *= a
+    np.subtract(1.0, poly, out=poly)
+    np.multiply(np.sign(x), poly, out=poly)  # operand order kept: NaN payloads as before
+    return poly
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
     """GELU with erf: 0.5·x·(1 + erf(x/√2)), float64."""
     x = np.asarray(x, dtype=np.float64)
-    return 0.5 * x * (1.0 + erf(x * SQRT1_2))
+    e = erf(x * SQRT1_2)
+    e += 1.0
+    h = x * 0.5
+    h *= e
+    return h
 
 
 def gelu_tanh(x: np.ndarray) -> np.ndarray:

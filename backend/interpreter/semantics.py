@@ -15,7 +15,15 @@ from collections.abc import Callable
 import numpy as np
 
 from backend.errors import SimError
-from backend.interpreter.numerics import gelu, gelu_tanh, leading_one, unpack_int4, unpack_nibbles
+from backend.interpreter.numerics import (
+    f16_to_f32,
+    f32_to_f16_bits,
+    gelu,
+    gelu_tanh,
+    leading_one,
+    unpack_int4,
+    unpack_nibbles,
+)
 from backend.interpreter.operands import SPACE_NAMES, Ops, Tile
 from backend.interpreter.state import NP_DTYPES, Machine
 from backend.isa import DType, Instr, dispatch
@@ -275,8 +283,17 @@ def _row(m: Machine, i: Instr, o: Ops) -> int:
 def _move(m: Machine, i: Instr, o: Ops) -> int:
     a = i.args
     src, dst = o["src"], o["dst"]
+    tr = bool(a["transpose"])
+    if src.dtype is DType.FP32 and dst.dtype is DType.FP16:  # convert, then transpose
+        bits = f32_to_f16_bits(m.view(src))
+        m.view(dst).view(np.uint16)[...] = bits.T if tr else bits
+        return 0
+    if src.dtype is DType.FP16 and dst.dtype is DType.FP32:
+        v = f16_to_f32(m.view(src))
+        m.view(dst)[...] = v.T if tr else v
+        return 0
     x = m.read(src)
-    if a["transpose"]:
+    if tr:
         x = x.T
     s_float = src.dtype in (DType.FP16, DType.FP32)
     d_float = dst.dtype in (DType.FP16, DType.FP32)
@@ -284,8 +301,7 @@ def _move(m: Machine, i: Instr, o: Ops) -> int:
         if not s_float:
             x = x.astype(np.float64) * float(a["scale"])
         with np.errstate(over="ignore"):
-            fast = src.dtype is dst.dtype or (src.dtype is DType.FP32 and dst.dtype is DType.FP16)
-            m.write(dst, x if fast else x.astype(NP_DTYPES[dst.dtype]))
+            m.write(dst, x if src.dtype is dst.dtype else x.astype(NP_DTYPES[dst.dtype]))
     elif s_float:  # float → int: round half to even, saturate (NaN → 0)
         lo, hi = INT_RANGE[dst.dtype]
         r = np.nan_to_num(np.rint(x.astype(np.float64)), nan=0.0)

@@ -66,3 +66,33 @@ def test_f32_to_f16_bits_matches_astype() -> None:
     with np.errstate(all="ignore"):
         assert np.array_equal(f32_to_f16_bits(strided), strided.astype(np.float16).view(np.uint16))
     assert f32_to_f16_bits(np.zeros((0, 3), np.float32)).shape == (0, 3)
+
+
+def _erf_plain(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    return np.sign(x) * (1.0 - poly * np.exp(-a * a))
+
+
+def test_inplace_erf_gelu_bit_identical() -> None:
+    from backend.interpreter.numerics import SQRT1_2, erf, gelu
+
+    rng = np.random.default_rng(2)
+    pats = np.arange(0, 1 << 32, 65521, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -1e-40, 1e30, 5.0], np.float32)
+    cases = [rng.standard_normal((64, 197)).astype(np.float32) * s for s in (0.1, 1.0, 30.0)]
+    cases += [pats.reshape(1, -1), special.reshape(1, -1), cases[1].T]
+    with np.errstate(all="ignore"):
+        for x in cases:
+            e = _erf_plain(x)
+            g = (
+                0.5
+                * np.asarray(x, np.float64)
+                * (1.0 + _erf_plain(np.asarray(x, np.float64) * SQRT1_2))
+            )
+            assert np.array_equal(erf(x).view(np.uint64), e.view(np.uint64))
+            assert np.array_equal(gelu(x).view(np.uint64), g.view(np.uint64))
