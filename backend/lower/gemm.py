@@ -236,13 +236,14 @@ def gemm(
             for ki in range(nk):
                 k0 = ki * kc
                 kl = min(kc, k - k0)
+                chunks: list[tuple[int, int]] = []  # rows of a fresh prologue tile
                 if plan.order == "m" and nk == 1 and i > 0:
                     a_off = held[0]
                 else:
                     a_off = ctx.take(A, 2 * mt * kc)
                     load(ctx, a.block(m0, ml, k0, kl), A, a_off)
                     if prologue is not None and not plan.swap:
-                        _layernorm(ctx, A, a_off, ml, kl, prologue)
+                        chunks = _prologue(ctx, A, a_off, ml, kl, prologue, nl, "m")
                     held[0] = a_off
                 if plan.order == "n" and nk == 1 and i > 0:
                     b_off = held[1]
@@ -253,14 +254,22 @@ def gemm(
                     else:
                         load(ctx, b.block(k0, kl, n0, nl), W, b_off)
                     if prologue is not None and plan.swap:
-                        _layernorm(ctx, W, b_off, nl, kl, prologue)
+                        chunks = _prologue(ctx, W, b_off, nl, kl, prologue, ml, "n")
                     held[1] = b_off
-                ctx.emit(
-                    "MATMUL", mode="fp16", acc=int(ki > 0), tb=int(tb),
-                    a_buf=A, a_off=a_off, a_stride=kl, b_buf=W, b_off=b_off,
-                    b_stride=kl if tb else nl, c_buf=plan.c_buf, c_off=c_off, c_stride=nl,
-                    m=ml, n=nl, k=kl,
-                )  # fmt: skip
+                for r0, rl in chunks or [(0, ml if plan.swap else nl)]:
+                    # per prologue chunk: rows of A (plain) or tokens = columns of C (swapped)
+                    sub_m, sub_n = (ml, rl) if plan.swap else (rl, nl)
+                    if not chunks:
+                        sub_m, sub_n = ml, nl
+                    a_sub = a_off + (0 if plan.swap else 2 * r0 * kl)
+                    b_sub = b_off + (2 * r0 * kl if plan.swap else 0)
+                    c_sub = c_off + (4 * r0 if plan.swap else 4 * r0 * nl)
+                    ctx.emit(
+                        "MATMUL", mode="fp16", acc=int(ki > 0), tb=int(tb),
+                        a_buf=A, a_off=a_sub, a_stride=kl, b_buf=W, b_off=b_sub,
+                        b_stride=kl if tb else nl, c_buf=plan.c_buf, c_off=c_sub,
+                        c_stride=nl, m=sub_m, n=sub_n, k=kl,
+                    )  # fmt: skip
             if plan.swap:
                 res = residual.block(n0, nl, m0, ml) if residual is not None else None
                 dst = out.block(n0, nl, m0, ml)
@@ -270,6 +279,46 @@ def gemm(
                 dst = out.block(m0, ml, n0, nl)
                 epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
     return True
+
+
+PROLOGUE_CHUNKS = 8  # a layer-norm prologue tile is normalised in up to this many row chunks
+
+
+def _prologue(
+    ctx: LowerCtx,
+    buf: Buf,
+    off: int,
+    rows: int,
+    cols: int,
+    g: tuple[int, float],
+    other: int,
+    side: str,
+) -> list[tuple[int, int]]:
+    """Layer-normalise a freshly loaded whole-row tile. When splitting it into row chunks costs
+    the MATMUL nothing (cost model: same cycles for the per-chunk MATMULs as for one), it is
+    normalised chunk by chunk and the (r0, rows) chunks are returned so the MATMUL that first
+    uses the tile starts after the first chunk instead of the whole tile's layer norm. ``side``:
+    the tile's rows are the MATMUL's m ("m") or n ("n"); ``other`` is the other dimension."""
+    cfg = ctx.config
+    unit = cfg.matrix.rows if side == "m" else cfg.matrix.cols
+
+    def mm(r: int) -> int:
+        return matmul_cycles(*((r, other) if side == "m" else (other, r)), cols, "fp16", cfg)
+
+    pieces: list[tuple[int, int]] = []
+    step = max(unit, -(-rows // PROLOGUE_CHUNKS) // unit * unit)
+    while step < rows:  # the smallest step (at least rows / PROLOGUE_CHUNKS) that costs nothing
+        cand = [(r0, min(step, rows - r0)) for r0 in range(0, rows, step)]
+        if sum(mm(r) for _, r in cand) <= mm(rows):
+            pieces = cand
+            break
+        step += unit
+    if not pieces:
+        _layernorm(ctx, buf, off, rows, cols, g)
+        return []
+    for r0, rl in pieces:
+        _layernorm(ctx, buf, off + 2 * r0 * cols, rl, cols, g)
+    return pieces
 
 
 def _layernorm(

@@ -71,3 +71,22 @@ def test_auto_picks_swap_for_ragged_tokens(monkeypatch: pytest.MonkeyPatch) -> N
     plain = compile_module(m.module, m.weights, "spatten")
     assert _swapped_moves(plain) == 0
     assert c.static_report["cycles"] < plain.static_report["cycles"]
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_prologue_in_row_chunks(config: str) -> None:
+    """A whole-row prologue tile is normalised in chunks, each feeding its own MATMUL (cost
+    neutral), so the first MATMUL does not wait for the whole tile's layer norm."""
+    d, n = 128, 96
+    body = f"""    %g = nn.weight @g : {t(d)}
+    %b = nn.weight @b : {t(d)}
+    %x1 = nn.layer_norm %x, %g, %b {{eps = 1.0e-06}} : ({t(197, d)}, {t(d)}, {t(d)}) -> {t(197, d)}
+    %w = nn.weight @w : {t(n, d)}
+    %y = nn.linear %x1, %w : ({t(197, d)}, {t(n, d)}) -> {t(197, n)}
+    func.return %y : {t(197, n)}"""
+    weights = {"g": 1 + w(d), "b": w(d), "w": w(n, d, std=0.1)}
+    m = model_from_ir(body, f"%x: {t(197, d)}", t(197, n), weights)
+    x = {"x": (R.standard_normal((197, d)) * 3 + 1).astype(np.float32)}
+    c, _ = check(m, config, x)
+    lns = [i for i in c.program.instrs if i.cls.name == "ROW"]
+    assert len(lns) >= 2 and min(i.args["rows"] for i in lns) < 197
