@@ -12,11 +12,28 @@ from backend.isa import Instr, Queue
 NQ = len(Queue)
 BITS = [tuple(q for q in range(NQ) if mask >> q & 1) for mask in range(1 << NQ)]
 Live = tuple[int, int, int, int, Instr, list[Tile]]  # start, end, queue, index, instr, tiles
+# Live plus the tiles' byte boxes (space, lo, hi, write)
+Live2 = tuple[int, int, int, int, Instr, list[Tile], list[tuple[int, int, int, bool]]]
 
 
-def check_race(idx: int, ins: Instr, q: int, t: int, tiles: list[Tile], live: list[Live]) -> None:
+def may_race(q: int, boxes: list[tuple[int, int, int, bool]], live: list[Live2]) -> bool:
+    """Whether some box meets a box of another queue's live entry that it could race with: a
+    necessary condition for `check_race` to raise (which then decides exactly)."""
+    for e in live:
+        if e[2] == q:
+            continue
+        for sa, la, ha, wa in boxes:
+            for sb, lb, hb, wb in e[6]:
+                if sa == sb and la < hb and lb < ha and (wa or wb):
+                    return True
+    return False
+
+
+def check_race(
+    idx: int, ins: Instr, q: int, t: int, tiles: list[Tile], live: list[Live] | list[Live2]
+) -> None:
     """Raise if ``tiles`` (instruction ``idx`` starting at t) conflict with one in flight elsewhere."""
-    for start_o, end_o, q_o, idx_o, ins_o, tiles_o in live:
+    for start_o, end_o, q_o, idx_o, ins_o, tiles_o, *_ in live:
         if q_o == q:
             continue
         for ta in tiles:

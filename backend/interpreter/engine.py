@@ -19,10 +19,10 @@ import numpy as np
 from backend.config import Config, load_config
 from backend.cost import InstrCost, cost, skipped_cost
 from backend.errors import SimError
-from backend.interpreter.checks import Live, check_race, deadlock
+from backend.interpreter.checks import Live2, check_race, deadlock, may_race
 from backend.interpreter.io import read_outputs, write_inputs
 from backend.interpreter.operands import decode
-from backend.interpreter.plan import is_noop, plan_with_costs
+from backend.interpreter.plan import Step, boxes_of, is_noop, plan_with_costs
 from backend.interpreter.report import QUEUE_NAMES, Report
 from backend.interpreter.state import Machine
 from backend.interpreter.trace import event, metadata
@@ -99,35 +99,43 @@ def _run(
     events: list[dict[str, Any]] = []
     pos = [0] * NQ
     qlen = [len(x) for x in queues]
+    qsteps = [[steps[i] for i in x] for x in queues]
+    heads: list[Step | None] = [x[0] if x else None for x in qsteps]
     qfree = [0] * NQ
     chan = [[deque[int]() for _ in range(NQ)] for _ in range(NQ)]  # chan[src][dst]
+    inbox = [[chan[src][dst] for src in range(NQ)] for dst in range(NQ)]  # inbox[dst][src]
     dram_free = 0
-    live: list[Live] = []
+    live: list[Live2] = []
     executed: list[int] = []  # indices of the executed (not skipped) instructions, in order
     override: dict[int, InstrCost] = {}  # position in executed → cost replacing the static one
     end_all = 0
     preds = m.preds
+    n_stall, n_instrs, n_skipped, n_busy = [0] * NQ, [0] * NQ, [0] * NQ, [0] * NQ
+    n_left = len(steps)
+    qrange = range(NQ)
 
     while True:
         best_q, best_t = -1, 0
-        for q in range(NQ):
-            p = pos[q]
-            if p >= qlen[q]:
+        best: Step | None = None
+        for q in qrange:
+            stp = heads[q]
+            if stp is None:
                 continue
-            stp = steps[queues[q][p]]
             t = qfree[q]
-            ok = True
-            for src in stp.waits:
-                ch = chan[src][q]
-                if not ch:
-                    ok = False
-                    break
-                if ch[0] > t:
-                    t = ch[0]
-            if not ok:
-                continue
-            if stp.name == "FINISH":
-                if any(pos[o] < qlen[o] for o in range(NQ) if o != q):
+            if stp.waits:
+                box = inbox[q]
+                ok = True
+                for src in stp.waits:
+                    ch = box[src]
+                    if not ch:
+                        ok = False
+                        break
+                    if ch[0] > t:
+                        t = ch[0]
+                if not ok:
+                    continue
+            if stp.fin:
+                if n_left > qlen[q] - pos[q]:  # another queue still has instructions
                     continue
                 t = max(t, *qfree)
             elif q <= 1 and t < dram_free:
@@ -135,30 +143,34 @@ def _run(
                 if _taken(_pred_at(m, ins.pred, t) if ins.pred else True, ins.pneg):
                     t = dram_free
             if best_q < 0 or t < best_t:
-                best_q, best_t = q, t
-        if best_q < 0:
-            if any(pos[q] < qlen[q] for q in range(NQ)):
+                best_q, best_t, best = q, t, stp
+        if best is None:
+            if n_left:
                 deadlock(program.instrs, queues, pos, qlen, chan)
             break
 
-        q, t = best_q, best_t
-        idx = queues[q][pos[q]]
-        pos[q] += 1
-        stp = steps[idx]
+        q, t, stp = best_q, best_t, best
+        p = pos[q]
+        idx = queues[q][p]
+        p += 1
+        pos[q] = p
+        heads[q] = qsteps[q][p] if p < qlen[q] else None
+        n_left -= 1
         ins = stp.ins
-        for src in stp.waits:
-            chan[src][q].popleft()
+        if stp.waits:
+            box = inbox[q]
+            for src in stp.waits:
+                box[src].popleft()
         if m.pending:
             m.settle_preds(t)
-        st = qstats[q]
-        if stp.name != "FINISH":  # waiting for the drain is not a stall of the select queue
-            st.stall += t - qfree[q]
-        st.instrs += 1
+        if not stp.fin:  # waiting for the drain is not a stall of the select queue
+            n_stall[q] += t - qfree[q]
+        n_instrs[q] += 1
         pv = preds[ins.pred]
         skipped = pv is not None and pv == ins.pneg
         if skipped:
             dur = _SKIP_CYCLES
-            st.skipped += 1
+            n_skipped[q] += 1
         else:
             try:
                 if stp.error is not None:
@@ -168,15 +180,20 @@ def _run(
                     ops = decode(ins, m if functional else None, conservative=False)
                     for tile in ops.values():
                         m.check(tile)
-                tiles = list(ops.values())
+                    tiles = list(ops.values())
+                    written = [tile for tile in tiles if tile.write]
+                    boxes = boxes_of(tiles)
+                    noop = is_noop(ops)
+                else:
+                    tiles, written, boxes, noop = stp.tiles, stp.written, stp.boxes, stp.noop
                 if live:
                     live = [e for e in live if e[1] > t]
-                    if live:
+                    if live and may_race(q, boxes, live):
                         check_race(idx, ins, q, t, tiles, live)
                 c = stp.cost
                 assert c is not None
                 m.end_time = t + c.cycles
-                if stp.noop or (stp.ops is None and is_noop(ops)):
+                if noop:
                     pass
                 elif functional or stp.name in _DATA_FREE:
                     masked = stp.handler(m, ins, ops)
@@ -189,16 +206,15 @@ def _run(
                     raise SimError(f"{ins.cls.mnemonic}: {e}", idx) from None
                 raise
             if m.fcache:
-                for tile in tiles:
-                    if tile.write:
-                        m.invalidate(tile)
+                for tile in written:
+                    m.invalidate(tile)
             dur = c.cycles
             if q <= 1:
                 dram_free = t + c.dram_transfer
             if tiles:
-                live.append((t, t + dur, q, idx, ins, tiles))
+                live.append((t, t + dur, q, idx, ins, tiles, boxes))
             executed.append(idx)
-        st.busy += dur
+        n_busy[q] += dur
         end = t + dur
         qfree[q] = end
         if end > end_all:
@@ -208,6 +224,11 @@ def _run(
         if trace:
             events.append(event(ins, idx, q, t, dur, cfg.clock_mhz, skipped))
 
+    for q, st in enumerate(qstats):
+        st.stall += n_stall[q]
+        st.instrs += n_instrs[q]
+        st.skipped += n_skipped[q]
+        st.busy += n_busy[q]
     rep.add_executed(table, executed, override)
     rep.instructions = len(steps)
     rep.skipped = sum(s.skipped for s in qstats)

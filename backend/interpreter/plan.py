@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from backend.config import Config
 from backend.cost import InstrCost, cost
 from backend.errors import SimError
-from backend.interpreter.operands import Ops, decode
+from backend.interpreter.operands import Ops, Tile, decode
 from backend.interpreter.report import CostTable, tag_of
 from backend.interpreter.semantics import HANDLERS
 from backend.interpreter.state import Machine
@@ -42,6 +42,18 @@ class Step:
     cost: InstrCost | None
     tag: str | None
     noop: bool  # writes only empty tiles: semantics have no effect
+    fin: bool  # FINISH
+    tiles: list[Tile]  # ops' tiles (static ops; empty when ops is None)
+    written: list[Tile]  # the tiles it writes
+    boxes: list[Box]  # byte bounds of ``tiles`` for the race pre-check
+
+
+Box = tuple[int, int, int, bool]  # space, first byte, one past the last (= first if empty), write
+
+
+def boxes_of(tiles: list[Tile]) -> list[Box]:
+    """Byte bounds of each tile: two tiles can only share a byte if their boxes intersect."""
+    return [(t.space, t.off, t.off if t.empty else t.end, t.write) for t in tiles]
 
 
 def is_noop(ops: Ops) -> bool:
@@ -79,6 +91,7 @@ def _step(ins: Instr, m: Machine, cfg: Config) -> Step:
                 m.check(t)
     except SimError as e:
         error, ops = e, None
+    tiles = list(ops.values()) if ops is not None else []
     return Step(
         ins,
         int(ins.cls.queue),
@@ -91,6 +104,10 @@ def _step(ins: Instr, m: Machine, cfg: Config) -> Step:
         c,
         tag_of(ins.comment) if ins.comment else None,
         ops is not None and is_noop(ops),
+        name == "FINISH",
+        tiles,
+        [t for t in tiles if t.write],
+        boxes_of(tiles),
     )
 
 
