@@ -245,6 +245,12 @@ def _requant(m: Machine, i: Instr, o: Ops) -> int:
     return 0
 
 
+def _mean_rows(x: np.ndarray) -> np.ndarray:
+    """``x.mean(axis=1, keepdims=True)`` as numpy computes it, without its Python wrapper."""
+    s = np.add.reduce(x, axis=1, keepdims=True)
+    return np.true_divide(s, np.intp(x.shape[1]), out=s, casting="unsafe")
+
+
 def _row(m: Machine, i: Instr, o: Ops) -> int:
     a = i.args
     op = _choice(i, "op")
@@ -272,10 +278,13 @@ def _row(m: Machine, i: Instr, o: Ops) -> int:
     else:
         g = m.flat(o["g"]).view("<f4")
         cols = x.shape[1]
-        mean = x.mean(axis=1, keepdims=True)
-        d = x - mean
-        var = (d * d).mean(axis=1, keepdims=True)
-        r = d / np.sqrt(var + np.float32(a["eps"])) * g[:cols] + g[cols:]
+        d = x - _mean_rows(x)
+        var = _mean_rows(d * d)
+        var += np.float32(a["eps"])
+        np.sqrt(var, out=var)
+        r = np.divide(d, var, out=d)
+        r *= g[:cols]
+        r += g[cols:]
     m.write(dst, r)
     return 0
 
