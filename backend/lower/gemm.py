@@ -197,7 +197,7 @@ def gemm(
     a, out = a.as2d(), out.as2d()
     m, k = a.shape
     lazy = isinstance(b, LazyWeight)
-    n = b.shape[1] if lazy else (b.shape[0] if tb else b.as2d().shape[1])
+    n = b.shape[1] if lazy else b.as2d().shape[0 if tb else 1]
     plan = choose_plan(
         ctx, m, n, k, residual=residual is not None, act=act, full_k=prologue is not None,
         swappable=lazy,
