@@ -241,20 +241,23 @@ def gemm(
                     a_off = held[0]
                 else:
                     a_off = ctx.take(A, 2 * mt * kc)
-                    load(ctx, a.block(m0, ml, k0, kl), A, a_off)
                     if prologue is not None and not plan.swap:
-                        chunks = _prologue(ctx, A, a_off, ml, kl, prologue, nl, "m")
+                        a_blk = a.block(m0, ml, k0, kl)
+                        chunks = _prologue(ctx, a_blk, A, a_off, prologue, nl, "m")
+                    else:
+                        load(ctx, a.block(m0, ml, k0, kl), A, a_off)
                     held[0] = a_off
                 if plan.order == "n" and nk == 1 and i > 0:
                     b_off = held[1]
                 else:
                     b_off = ctx.take(W, 2 * kc * nt)
-                    if tb:
+                    if prologue is not None and plan.swap:
+                        b_blk = b.block(n0, nl, k0, kl)
+                        chunks = _prologue(ctx, b_blk, W, b_off, prologue, ml, "n")
+                    elif tb:
                         load(ctx, b.block(n0, nl, k0, kl), W, b_off)
                     else:
                         load(ctx, b.block(k0, kl, n0, nl), W, b_off)
-                    if prologue is not None and plan.swap:
-                        chunks = _prologue(ctx, W, b_off, nl, kl, prologue, ml, "n")
                     held[1] = b_off
                 for r0, rl in chunks or [(0, ml if plan.swap else nl)]:
                     # per prologue chunk: rows of A (plain) or tokens = columns of C (swapped)
@@ -286,19 +289,20 @@ PROLOGUE_CHUNKS = 8  # a layer-norm prologue tile is normalised in up to this ma
 
 def _prologue(
     ctx: LowerCtx,
+    src: DTensor,
     buf: Buf,
     off: int,
-    rows: int,
-    cols: int,
     g: tuple[int, float],
     other: int,
     side: str,
 ) -> list[tuple[int, int]]:
-    """Layer-normalise a freshly loaded whole-row tile. When splitting it into row chunks costs
-    the MATMUL nothing (cost model: same cycles for the per-chunk MATMULs as for one), it is
-    normalised chunk by chunk and the (r0, rows) chunks are returned so the MATMUL that first
-    uses the tile starts after the first chunk instead of the whole tile's layer norm. ``side``:
-    the tile's rows are the MATMUL's m ("m") or n ("n"); ``other`` is the other dimension."""
+    """Load the whole-row activation block ``src`` to ``buf[off]`` and layer-normalise it. When
+    splitting it into row chunks costs the MATMUL nothing (cost model: the per-chunk MATMULs
+    take no more cycles than one), it is loaded and normalised chunk by chunk and the (r0, rows)
+    chunks are returned, so the MATMUL that first uses the tile starts after the first chunk's
+    LOAD and ROW instead of the whole tile's. ``side``: the tile's rows are the MATMUL's m ("m")
+    or n ("n"); ``other`` is the other dimension."""
+    rows, cols = src.shape
     cfg = ctx.config
     unit = cfg.matrix.rows if side == "m" else cfg.matrix.cols
 
@@ -313,10 +317,8 @@ def _prologue(
             pieces = cand
             break
         step += unit
-    if not pieces:
-        _layernorm(ctx, buf, off, rows, cols, g)
-        return []
-    for r0, rl in pieces:
+    for r0, rl in pieces or [(0, rows)]:
+        load(ctx, src.block(r0, rl, 0, cols), buf, off + 2 * r0 * cols)
         _layernorm(ctx, buf, off + 2 * r0 * cols, rl, cols, g)
     return pieces
 
