@@ -37,7 +37,8 @@ class Machine:
         self.pending: list[tuple[int, int, int, bool | None]] = []  # (time, seq, reg, value)
         self.end_time = 0  # completion time of the instruction being executed
         # float copies of operand tiles (MATMUL A/B), dropped when a write overlaps their tile
-        self.fcache: dict[tuple, tuple[Tile, np.ndarray]] = {}
+        # value: (tile, array, space, first byte, one past the last byte)
+        self.fcache: dict[tuple, tuple[Tile, np.ndarray, int, int, int]] = {}
         self._seq = 0
 
     def set_pred(self, reg: int, value: bool | None) -> None:
@@ -106,7 +107,7 @@ class Machine:
         arr = self.read_f32(t) if ft is np.float32 else self.read(t).astype(ft)
         if len(self.fcache) >= FCACHE_ENTRIES:
             del self.fcache[next(iter(self.fcache))]
-        self.fcache[key] = (t, arr)
+        self.fcache[key] = (t, arr, t.space, t.off, t.end)
         return arr
 
     def invalidate(self, written: Tile) -> None:
@@ -116,8 +117,8 @@ class Machine:
         sp, lo, hi = written.space, written.off, written.end
         stale = [
             k
-            for k, (t, _) in self.fcache.items()
-            if t.space == sp and t.off < hi and lo < t.end and tiles_overlap(t, written)
+            for k, (t, _, s, a, b) in self.fcache.items()
+            if s == sp and a < hi and lo < b and tiles_overlap(t, written)
         ]
         for k in stale:
             del self.fcache[k]
