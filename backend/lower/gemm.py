@@ -25,6 +25,7 @@ A, W, C, V = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC
 ALIGN = 64
 TRAFFIC_WEIGHT = 2  # DRAM cycles also cost energy and bandwidth others could use: prefer reuse
 SWAP = "auto"  # orientation of constant-weight GEMMs: "auto" (by estimate), "never", "always"
+SPLIT = "auto"  # B tiles split between wgt and vec: "auto" (by estimate), "never", "only" (tests)
 
 
 def _al(n: int) -> int:
@@ -44,10 +45,14 @@ class GemmPlan:
     c_buf: Buf = Buf.ACC
     c_depth: int = 2
     swap: bool = False  # computes outᵀ = W[N,K]·Xᵀ (tokens on the array's columns)
+    b_split: bool = False  # B tiles' column halves in wgt and vec (C and output both in acc)
 
     @property
     def o_buf(self) -> Buf:
-        """Where the fp16 output (and residual, bias) tiles go: the other of acc/vec."""
+        """Where the fp16 output (and residual, bias) tiles go: the other of acc/vec (acc when
+        vec holds half of B)."""
+        if self.b_split:
+            return Buf.ACC
         return Buf.VEC if self.c_buf == Buf.ACC else Buf.ACC
 
     def counts(self, m: int, n: int, k: int) -> tuple[int, int, int]:
@@ -78,27 +83,48 @@ def plan_gemm(
     act: str | None = None,
     full_k: bool = False,
     swap: bool = False,
+    tb: bool = False,
+    split_b: str = "auto",
 ) -> GemmPlan | None:
     """Best plan for an M×K·K×N GEMM given the ring sizes of act, wgt, acc, vec (None: no fit);
     ``residual``: the epilogue also needs fp16 residual tiles; ``act``: its fused activation;
     ``full_k``: tiles must hold whole rows of K (a layer-norm prologue); ``swap``: the swapped
-    orientation (M = weight rows, N = tokens, C tiles transposed back in the epilogue)."""
+    orientation (M = weight rows, N = tokens, C tiles transposed back in the epilogue); ``tb``:
+    B is stored [N, K]. A plan may split each B tile's N range in halves, one in wgt and one in
+    vec (twice as much B resident, so A is re-read half as often), with the fp32 C and the
+    whole-tile fp16 output sharing acc (``split_b``: "auto", "never" or "only")."""
     r_act, r_wgt, r_acc, r_vec = rings
     best: GemmPlan | None = None
     a_bytes, b_bytes = 2 * m * k, 2 * k * n
     epi_passes = sum(vector_passes(x) for x in ("add", "move", *((act,) if act else ())))
+    cols = config.matrix.cols
     for mt in _cands(m, config.matrix.rows):
-        for nt in _cands(n, config.matrix.cols):
+        for nt in _cands(n, cols):
             c_tile = _al(4 * mt * nt)
-            for c_buf, r_c, r_o in ((Buf.ACC, r_acc, r_vec), (Buf.VEC, r_vec, r_acc)):
+            splittable = nt % (2 * cols) == 0 and not (swap and full_k)
+            options = [(Buf.ACC, r_acc, r_vec, False), (Buf.VEC, r_vec, r_acc, False)]
+            if split_b == "only":
+                options = []
+            if splittable and split_b != "never":
+                options.append((Buf.ACC, r_acc, r_acc, True))
+            for c_buf, r_c, r_o, split in options:
                 tok, feat = (nt, mt) if swap else (mt, nt)  # the fp16 output chunk is [tok, feat]
                 if c_tile > r_c or epilogue_rows(tok, feat, r_o, residual) < 1:
                     continue
                 c_depth = 2 if 2 * c_tile <= r_c else 1
+                if split:  # C tiles and whole-tile output chunks share acc without wrapping
+                    if epilogue_rows(tok, feat, r_acc, residual) < tok:
+                        continue
+                    side = 2 * (_al(4 * feat) + _al(2 * mt * nt) * (2 if residual else 1))
+                    c_depth = 2 if 2 * c_tile + side <= r_acc else 1
+                    if c_tile + side > r_acc:
+                        continue
                 for kc in [k] if full_k else _cands(k, 16):
                     nm, nn, nk = math.ceil(m / mt), math.ceil(n / nt), math.ceil(k / kc)
                     a_tile, b_tile = _al(2 * mt * kc), _al(2 * kc * nt)
-                    mm = matmul_cycles(mt, nt, kc, "fp16", config) * nm * nn * nk
+                    if split:
+                        b_tile = _al(kc * nt)  # one half, in wgt and again in vec
+                    mm = _mm_total(m, n, k, mt, nt, kc, split, config)
                     if (
                         c_depth == 1
                     ):  # the epilogue of a tile cannot overlap the next tile's MATMULs
@@ -106,9 +132,10 @@ def plan_gemm(
                     for order in ("m", "n"):
                         held_a = order == "m" and nk == 1
                         held_b = order == "n" and nk == 1
+                        b_room = min(r_wgt, r_vec) if split else r_wgt
                         if (
                             a_tile * (1 if held_a else 2) > r_act
-                            or b_tile * (1 if held_b else 2) > r_wgt
+                            or b_tile * (1 if held_b else 2) > b_room
                         ):
                             continue
                         if order == "m":
@@ -120,8 +147,31 @@ def plan_gemm(
                         dma += config.dram.latency_cycles * (nm * nn * (nk * 2 + 1)) / 8
                         est = max(dma, mm) + 0.1 * min(dma, mm) + TRAFFIC_WEIGHT * dma
                         if best is None or est < best.est_cycles:
-                            best = GemmPlan(mt, nt, kc, order, traffic, est, c_buf, c_depth, swap)
+                            best = GemmPlan(
+                                mt, nt, kc, order, traffic, est, c_buf, c_depth, swap, split
+                            )
     return best
+
+
+def _tiles(total: int, t: int) -> list[tuple[int, int]]:
+    """(size, count) of the tiles of ``total`` in steps of ``t`` (full ones, then the rest)."""
+    full, rest = divmod(total, t)
+    return [(t, full)] + ([(rest, 1)] if rest else [])
+
+
+@lru_cache(maxsize=65536)
+def _mm_total(
+    m: int, n: int, k: int, mt: int, nt: int, kc: int, split: bool, config: Config
+) -> int:
+    """MATMUL cycles of the whole tiled GEMM, edge tiles at their real sizes (cost model)."""
+    total = 0
+    for ms, cm in _tiles(m, mt):
+        for ns, cn in _tiles(n, nt):
+            for ks, ck in _tiles(k, kc):
+                halves = [min(nt // 2, ns), ns - min(nt // 2, ns)] if split else [ns]
+                one = sum(matmul_cycles(ms, h, ks, "fp16", config) for h in halves if h > 0)
+                total += cm * cn * ck * one
+    return total
 
 
 def epilogue_rows(mt: int, nt: int, ring: int, residual: bool) -> int:
@@ -152,15 +202,21 @@ def choose_plan(
     act: str | None,
     full_k: bool,
     swappable: bool,
+    tb: bool = False,
 ) -> GemmPlan | None:
     """The plain plan, or the swapped one (outᵀ = W·Xᵀ) when its estimate is lower: with the
     tokens on the array's C columns, M pads to a multiple of C instead of R (197 tokens: 208
     instead of 224 rows of folds)."""
     rings = ctx.rings()
-    plain = plan_gemm(m, n, k, ctx.config, rings, residual, act, full_k)
+    cfg = ctx.config
+    plain = plan_gemm(m, n, k, cfg, rings, residual, act, full_k, False, tb, SPLIT)
+    if plain is None and SPLIT == "only":
+        plain = plan_gemm(m, n, k, cfg, rings, residual, act, full_k, False, tb)
     if not swappable or SWAP == "never":
         return plain
-    swapped = plan_gemm(n, m, k, ctx.config, rings, residual, act, full_k, True)
+    swapped = plan_gemm(n, m, k, cfg, rings, residual, act, full_k, True, False, SPLIT)
+    if swapped is None and SPLIT == "only":
+        swapped = plan_gemm(n, m, k, cfg, rings, residual, act, full_k, True)
     if swapped is None:
         return plain
     if SWAP == "always" or plain is None or swapped.est_cycles < plain.est_cycles:
@@ -200,7 +256,7 @@ def gemm(
     n = b.shape[1] if lazy else b.as2d().shape[0 if tb else 1]
     plan = choose_plan(
         ctx, m, n, k, residual=residual is not None, act=act, full_k=prologue is not None,
-        swappable=lazy,
+        swappable=lazy, tb=tb,
     )  # fmt: skip
     if plan is None and prologue is not None:
         return False
@@ -250,8 +306,23 @@ def gemm(
                 if plan.order == "n" and nk == 1 and i > 0:
                     b_off = held[1]
                 else:
-                    b_off = ctx.take(W, 2 * kc * nt)
-                    if prologue is not None and plan.swap:
+                    if plan.b_split:  # N halves: [kc, nh] in wgt and [kc, nl - nh] in vec
+                        nh = min(nt // 2, nl)
+                        b_off = ctx.take(W, kc * nt)
+                        for h_buf, h_off, h0, hn in ((W, b_off, n0, nh), (V, -1, n0 + nh, nl - nh)):
+                            if hn <= 0:
+                                continue
+                            if h_off < 0:
+                                h_off = held[2] = ctx.take(V, kc * nt)
+                            blk = b.block(h0, hn, k0, kl) if tb else b.block(k0, kl, h0, hn)
+                            load(ctx, blk, h_buf, h_off)
+                        held[1] = b_off
+                        b_off = -1
+                    else:
+                        b_off = ctx.take(W, 2 * kc * nt)
+                    if b_off < 0:
+                        b_off = held[1]
+                    elif prologue is not None and plan.swap:
                         b_blk = b.block(n0, nl, k0, kl)
                         chunks = _prologue(ctx, b_blk, W, b_off, prologue, ml, "n")
                     elif tb:
@@ -267,12 +338,19 @@ def gemm(
                     a_sub = a_off + (0 if plan.swap else 2 * r0 * kl)
                     b_sub = b_off + (2 * r0 * kl if plan.swap else 0)
                     c_sub = c_off + (4 * r0 if plan.swap else 4 * r0 * nl)
-                    ctx.emit(
-                        "MATMUL", mode="fp16", acc=int(ki > 0), tb=int(tb),
-                        a_buf=A, a_off=a_sub, a_stride=kl, b_buf=W, b_off=b_sub,
-                        b_stride=kl if tb else nl, c_buf=plan.c_buf, c_off=c_sub,
-                        c_stride=nl, m=sub_m, n=sub_n, k=kl,
-                    )  # fmt: skip
+                    halves = [(W, b_sub, 0, sub_n)]
+                    if plan.b_split:
+                        nh = min(nt // 2, nl)
+                        halves = [(W, b_sub, 0, nh)]
+                        if nl > nh:
+                            halves.append((V, held[2], nh, nl - nh))
+                    for b_buf, b_at, c0, cn in halves:
+                        ctx.emit(
+                            "MATMUL", mode="fp16", acc=int(ki > 0), tb=int(tb),
+                            a_buf=A, a_off=a_sub, a_stride=kl, b_buf=b_buf, b_off=b_at,
+                            b_stride=kl if tb else cn, c_buf=plan.c_buf, c_off=c_sub + 4 * c0,
+                            c_stride=nl, m=sub_m, n=cn, k=kl,
+                        )  # fmt: skip
             if plan.swap:
                 res = residual.block(n0, nl, m0, ml) if residual is not None else None
                 dst = out.block(n0, nl, m0, ml)
