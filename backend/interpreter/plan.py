@@ -53,7 +53,10 @@ Box = tuple[int, int, int, bool]  # space, first byte, one past the last (= firs
 
 def boxes_of(tiles: list[Tile]) -> list[Box]:
     """Byte bounds of each tile: two tiles can only share a byte if their boxes intersect."""
-    return [(t.space, t.off, t.off if t.empty else t.end, t.write) for t in tiles]
+    return [
+        (sp, off, off if rows <= 0 or width <= 0 else off + (rows - 1) * stride + width, w)
+        for sp, off, rows, _, _, stride, width, w in tiles
+    ]
 
 
 def is_noop(ops: Ops) -> bool:

@@ -27,19 +27,25 @@ _NI = len(_INT_FIELDS)
 _NP = len(PRECISIONS)
 
 
+_PREC_INDEX = {p: i for i, p in enumerate(PRECISIONS)}
+_ENERGY_INDEX = {k: i for i, k in enumerate(ENERGY_COMPONENTS)}
+
+
 def _int_row(c: InstrCost) -> list[int]:
-    row = [getattr(c, f) for f in _INT_FIELDS] + [0] * (2 * _NP)
+    row = [c.cycles, c.dram_read, c.dram_write, c.sram_read, c.sram_write, c.vector_ops,
+           c.select_ops] + [0] * (2 * _NP)  # fmt: skip
     for p, v in c.macs_useful.items():
-        row[_NI + PRECISIONS.index(p)] += v
+        row[_NI + _PREC_INDEX[p]] += v
     for p, v in c.macs_issued.items():
-        row[_NI + _NP + PRECISIONS.index(p)] += v
+        row[_NI + _NP + _PREC_INDEX[p]] += v
     return row
 
 
 def _energy_row(c: InstrCost) -> list[float]:
     row = [0.0] * len(ENERGY_COMPONENTS)
+    ix = _ENERGY_INDEX
     for k, v in c.energy.items():
-        row[ENERGY_COMPONENTS.index(k)] += v
+        row[ix[k]] += v
     return row
 
 
@@ -61,11 +67,22 @@ class CostTable:
         names: dict[str, int] = {}
         ids = [-1 if t is None else names.setdefault(t, len(names)) for t in tags]
         n = len(cs)
+        ints = np.zeros((n, _NI + 2 * _NP), dtype=np.int64)
+        energy = np.array([_energy_row(c) for c in cs], dtype=np.float64).reshape(
+            n, len(ENERGY_COMPONENTS)
+        )
+        if n:
+            ints[:, :_NI] = [
+                (c.cycles, c.dram_read, c.dram_write, c.sram_read, c.sram_write, c.vector_ops,
+                 c.select_ops)
+                for c in cs
+            ]  # fmt: skip
+        for i, c in enumerate(cs):
+            if c.macs_useful or c.macs_issued:
+                ints[i] = _int_row(c)
         return CostTable(
-            np.array([_int_row(c) for c in cs], dtype=np.int64).reshape(n, _NI + 2 * _NP),
-            np.array([_energy_row(c) for c in cs], dtype=np.float64).reshape(
-                n, len(ENERGY_COMPONENTS)
-            ),
+            ints,
+            energy,
             np.array([float(c.energy_total) for c in cs], dtype=np.float64),
             np.array(ids, dtype=np.intp),
             list(names),
