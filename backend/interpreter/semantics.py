@@ -186,7 +186,12 @@ def _vec(m: Machine, i: Instr, o: Ops) -> int:
     dt = DType(int(a["dtype"]))
     is_float = dt in (DType.FP16, DType.FP32)
     wt = np.float32 if is_float else np.int64
-    x = m.read_f32(o["a"]) if is_float else m.read(o["a"]).astype(wt)
+    if not is_float:
+        x = m.read(o["a"]).astype(wt)
+    elif dt is DType.FP32 and op not in ("exp", "tanh"):
+        x = m.view(o["a"])  # exactly rounded ops give the same bits on a view
+    else:
+        x = m.read_f32(o["a"])
     bc = _choice(i, "bcast")
     if op in ("exp", "tanh", "gelu", "gelu_tanh"):
         r = _FLOAT_OPS[op](x)
@@ -201,24 +206,25 @@ def _vec(m: Machine, i: Instr, o: Ops) -> int:
             else:  # truncated toward zero, saturated to int64
                 y = np.int64(int(max(-(2.0**62), min(2.0**62, float(a["imm"])))))
         else:
-            y = m.read_f32(o["b"]) if is_float else m.read(o["b"]).astype(wt)
+            if not is_float:
+                y = m.read(o["b"]).astype(wt)
+            else:
+                y = m.view(o["b"]) if dt is DType.FP32 else m.read_f32(o["b"])
         if op == "add":
             r = x + y
         elif op == "sub":
             r = x - y
         elif op == "mul":
             r = x * y
-        elif op == "div":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = x / y
+        elif op == "div":  # IEEE results: run() executes under np.errstate(all="ignore")
+            r = x / y
         elif op == "max":
             r = np.maximum(x, y)
         else:
             r = np.minimum(x, y)
     dst = o["dst"]
     if is_float:
-        with np.errstate(over="ignore"):
-            m.write(dst, r)
+        m.write(dst, r)
     else:
         _store_int(m, dst, r)
     return 0
