@@ -23,7 +23,7 @@ from backend.lower.values import DTensor
 
 A, W, C, V = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC
 ALIGN = 64
-TRAFFIC_WEIGHT = 2  # DRAM cycles also cost energy and bandwidth others could use: prefer reuse
+TRAFFIC_WEIGHT = 3  # DRAM cycles also cost energy and bandwidth others could use: prefer reuse
 SWAP = "auto"  # orientation of constant-weight GEMMs: "auto" (by estimate), "never", "always"
 SPLIT = "auto"  # B tiles split between wgt and vec: "auto" (by estimate), "never", "only" (tests)
 
