@@ -306,22 +306,16 @@ def gemm(
                 if plan.order == "n" and nk == 1 and i > 0:
                     b_off = held[1]
                 else:
+                    b_off = ctx.take(W, (1 if plan.b_split else 2) * kc * nt)
                     if plan.b_split:  # N halves: [kc, nh] in wgt and [kc, nl - nh] in vec
                         nh = min(nt // 2, nl)
-                        b_off = ctx.take(W, kc * nt)
-                        for h_buf, h_off, h0, hn in ((W, b_off, n0, nh), (V, -1, n0 + nh, nl - nh)):
-                            if hn <= 0:
-                                continue
-                            if h_off < 0:
-                                h_off = held[2] = ctx.take(V, kc * nt)
+                        parts = [(W, b_off, n0, nh)]
+                        if nl > nh:
+                            held[2] = ctx.take(V, kc * nt)
+                            parts.append((V, held[2], n0 + nh, nl - nh))
+                        for h_buf, h_off, h0, hn in parts:
                             blk = b.block(h0, hn, k0, kl) if tb else b.block(k0, kl, h0, hn)
                             load(ctx, blk, h_buf, h_off)
-                        held[1] = b_off
-                        b_off = -1
-                    else:
-                        b_off = ctx.take(W, 2 * kc * nt)
-                    if b_off < 0:
-                        b_off = held[1]
                     elif prologue is not None and plan.swap:
                         b_blk = b.block(n0, nl, k0, kl)
                         chunks = _prologue(ctx, b_blk, W, b_off, prologue, ml, "n")
