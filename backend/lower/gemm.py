@@ -72,6 +72,49 @@ def _cands(full: int, unit: int) -> list[int]:
     return sorted(out)
 
 
+@dataclass(frozen=True)
+class LoopFit:
+    """Tile bytes and the SRAM room for them, and the bytes of A and B moved once."""
+
+    a_tile: int
+    b_tile: int
+    a_room: int
+    b_room: int
+    a_bytes: int
+    b_bytes: int
+
+
+def loop_orders(
+    f: LoopFit,
+    m: int,
+    n: int,
+    nm: int,
+    nn: int,
+    nk: int,
+    mm: float,
+    dmas_per_k: int,
+    config: Config,
+) -> list[tuple[str, int, float]]:
+    """(order, DRAM bytes, estimated cycles) for each loop order ("m": A tile held across the N loop,
+    "n": B tile held across the M loop) whose double-buffered tiles fit. `mm` is the matrix time and
+    `dmas_per_k` the loads per K step (2 dense; 3 with 2:4 metadata). Shared by every GEMM planner."""
+    out: list[tuple[str, int, float]] = []
+    for order in ("m", "n"):
+        held_a = order == "m" and nk == 1
+        held_b = order == "n" and nk == 1
+        if f.a_tile * (1 if held_a else 2) > f.a_room or f.b_tile * (1 if held_b else 2) > f.b_room:
+            continue
+        if order == "m":
+            traffic = (f.a_bytes if nk == 1 else f.a_bytes * nn) + f.b_bytes * nm
+        else:
+            traffic = (f.b_bytes if nk == 1 else f.b_bytes * nm) + f.a_bytes * nn
+        traffic += 2 * m * n
+        dma = dma_transfer_cycles(traffic, config)
+        dma += config.dram.latency_cycles * (nm * nn * (nk * dmas_per_k + 1)) / 8
+        out.append((order, traffic, max(dma, mm) + 0.1 * min(dma, mm) + TRAFFIC_WEIGHT * dma))
+    return out
+
+
 @lru_cache(maxsize=4096)
 def plan_gemm(
     m: int,
@@ -129,23 +172,9 @@ def plan_gemm(
                         c_depth == 1
                     ):  # the epilogue of a tile cannot overlap the next tile's MATMULs
                         mm += vector_cycles(mt * nt, epi_passes, config) * nm * nn
-                    for order in ("m", "n"):
-                        held_a = order == "m" and nk == 1
-                        held_b = order == "n" and nk == 1
-                        b_room = min(r_wgt, r_vec) if split else r_wgt
-                        if (
-                            a_tile * (1 if held_a else 2) > r_act
-                            or b_tile * (1 if held_b else 2) > b_room
-                        ):
-                            continue
-                        if order == "m":
-                            traffic = (a_bytes if nk == 1 else a_bytes * nn) + b_bytes * nm
-                        else:
-                            traffic = (b_bytes if nk == 1 else b_bytes * nm) + a_bytes * nn
-                        traffic += 2 * m * n
-                        dma = dma_transfer_cycles(traffic, config)
-                        dma += config.dram.latency_cycles * (nm * nn * (nk * 2 + 1)) / 8
-                        est = max(dma, mm) + 0.1 * min(dma, mm) + TRAFFIC_WEIGHT * dma
+                    b_room = min(r_wgt, r_vec) if split else r_wgt
+                    fits = LoopFit(a_tile, b_tile, r_act, b_room, a_bytes, b_bytes)
+                    for order, traffic, est in loop_orders(fits, m, n, nm, nn, nk, mm, 2, config):
                         if best is None or est < best.est_cycles:
                             best = GemmPlan(
                                 mt, nt, kc, order, traffic, est, c_buf, c_depth, swap, split

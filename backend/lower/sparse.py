@@ -18,13 +18,13 @@ import numpy as np
 from xdsl.dialects.builtin import StringAttr
 
 from backend.config import Config
-from backend.cost.formulas import dma_transfer_cycles, matmul_cycles, vector_cycles, vector_passes
+from backend.cost.formulas import matmul_cycles, vector_cycles, vector_passes
 from backend.errors import BackendError
 from backend.interpreter.numerics import sp24_compress
 from backend.isa import Buf, DType
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load
-from backend.lower.gemm import TRAFFIC_WEIGHT, GemmPlan, _al, _cands, epilogue, epilogue_rows
+from backend.lower.gemm import GemmPlan, LoopFit, _al, _cands, epilogue, epilogue_rows, loop_orders
 from backend.lower.values import DTensor
 from dialects import nn
 
@@ -99,21 +99,8 @@ def plan_sp24(
                     mm = matmul_cycles(mt, nt, kc, "sp24h", config) * nm * nn * nk
                     if c_depth == 1:
                         mm += vector_cycles(mt * nt, epi_passes, config) * nm * nn
-                    for order in ("m", "n"):
-                        held_a, held_b = order == "m" and nk == 1, order == "n" and nk == 1
-                        if (
-                            a_tile * (1 if held_a else 2) > r_act
-                            or b_tile * (1 if held_b else 2) > r_wgt
-                        ):
-                            continue
-                        if order == "m":
-                            traffic = (a_bytes if nk == 1 else a_bytes * nn) + b_bytes * nm
-                        else:
-                            traffic = (b_bytes if nk == 1 else b_bytes * nm) + a_bytes * nn
-                        traffic += 2 * m * n
-                        dma = dma_transfer_cycles(traffic, config)
-                        dma += config.dram.latency_cycles * (nm * nn * (nk * 3 + 1)) / 8
-                        est = max(dma, mm) + 0.1 * min(dma, mm) + TRAFFIC_WEIGHT * dma
+                    fits = LoopFit(a_tile, b_tile, r_act, r_wgt, a_bytes, b_bytes)
+                    for order, traffic, est in loop_orders(fits, m, n, nm, nn, nk, mm, 3, config):
                         if best is None or est < best.est_cycles:
                             best = GemmPlan(mt, nt, kc, order, traffic, est, c_buf, c_depth)
     return best
