@@ -10,7 +10,7 @@ an operand held across the inner loop (K in one step) may take the whole ring.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -57,6 +57,29 @@ class GemmPlan:
 
     def counts(self, m: int, n: int, k: int) -> tuple[int, int, int]:
         return math.ceil(m / self.mt), math.ceil(n / self.nt), math.ceil(k / self.kc)
+
+    def walk(self, m: int, n: int) -> Iterator[tuple[bool, int, int, int, int]]:
+        """Output tiles in loop order as (later, m0, ml, n0, nl). ``later`` marks every tile but the
+        first of its inner loop: with a single K step, the held operand (A for order 'm', B for 'n')
+        is still in SRAM there and is not reloaded."""
+        nm, nn, _ = self.counts(m, n, 1)
+        outer, inner = (nm, nn) if self.order == "m" else (nn, nm)
+        for o in range(outer):
+            for i in range(inner):
+                mi, ni = (o, i) if self.order == "m" else (i, o)
+                m0, n0 = mi * self.mt, ni * self.nt
+                yield i > 0, m0, min(self.mt, m - m0), n0, min(self.nt, n - n0)
+
+
+def hold_bias(ctx: LowerCtx, bias: DTensor | None, length: int) -> int:
+    """Load the whole fp32 bias row into idx once when it fits half the ring and idx is unused;
+    its offset, or -1 (the epilogue then loads it per tile)."""
+    idx = ctx.sram[Buf.IDX]
+    if bias is None or 4 * length > idx.ring // 2 or idx.took:
+        return -1
+    off = ctx.hold(Buf.IDX, 4 * length)
+    load(ctx, bias, Buf.IDX, off)
+    return off
 
 
 def _cands(full: int, unit: int) -> list[int]:
@@ -303,85 +326,76 @@ def gemm(
     if plan.swap:  # A-role: the weight [N, K]; B-role: the activation rows, read with tb=1
         a, b, tb = b, a, True
         m, n = n, m
-    bias_off = -1
-    nb = m if plan.swap else n  # bias length
-    if bias is not None and 4 * nb <= ctx.sram[Buf.IDX].ring // 2 and not ctx.sram[Buf.IDX].took:
-        bias_off = ctx.hold(Buf.IDX, 4 * nb)  # the whole bias row, loaded once
-        load(ctx, bias, Buf.IDX, bias_off)
-    nm, nn, nk = plan.counts(m, n, k)
+    bias_off = hold_bias(ctx, bias, m if plan.swap else n)
+    _, _, nk = plan.counts(m, n, k)
     mt, nt, kc = plan.mt, plan.nt, plan.kc
-    outer, inner = (nm, nn) if plan.order == "m" else (nn, nm)
     held: dict[int, int] = {}
-    for o in range(outer):
-        for i in range(inner):
-            mi, ni = (o, i) if plan.order == "m" else (i, o)
-            m0, n0 = mi * mt, ni * nt
-            ml, nl = min(mt, m - m0), min(nt, n - n0)
-            c_off = ctx.take(plan.c_buf, 4 * mt * nt)
-            for ki in range(nk):
-                k0 = ki * kc
-                kl = min(kc, k - k0)
-                chunks: list[tuple[int, int]] = []  # rows of a fresh prologue tile
-                if plan.order == "m" and nk == 1 and i > 0:
-                    a_off = held[0]
+    for later, m0, ml, n0, nl in plan.walk(m, n):
+        c_off = ctx.take(plan.c_buf, 4 * mt * nt)
+        for ki in range(nk):
+            k0 = ki * kc
+            kl = min(kc, k - k0)
+            chunks: list[tuple[int, int]] = []  # rows of a fresh prologue tile
+            if plan.order == "m" and nk == 1 and later:
+                a_off = held[0]
+            else:
+                a_off = ctx.take(A, 2 * mt * kc)
+                if prologue is not None and not plan.swap:
+                    a_blk = a.block(m0, ml, k0, kl)
+                    chunks = _prologue(ctx, a_blk, A, a_off, prologue, nl, "m")
                 else:
-                    a_off = ctx.take(A, 2 * mt * kc)
-                    if prologue is not None and not plan.swap:
-                        a_blk = a.block(m0, ml, k0, kl)
-                        chunks = _prologue(ctx, a_blk, A, a_off, prologue, nl, "m")
-                    else:
-                        load(ctx, a.block(m0, ml, k0, kl), A, a_off)
-                    held[0] = a_off
-                if plan.order == "n" and nk == 1 and i > 0:
-                    b_off = held[1]
+                    load(ctx, a.block(m0, ml, k0, kl), A, a_off)
+                held[0] = a_off
+            if plan.order == "n" and nk == 1 and later:
+                b_off = held[1]
+            else:
+                b_off = ctx.take(W, (1 if plan.b_split else 2) * kc * nt)
+                if plan.b_split:  # N halves: [kc, nh] in wgt and [kc, nl - nh] in vec
+                    nh = min(nt // 2, nl)
+                    parts = [(W, b_off, n0, nh)]
+                    if nl > nh:
+                        held[2] = ctx.take(V, kc * nt)
+                        parts.append((V, held[2], n0 + nh, nl - nh))
+                    for h_buf, h_off, h0, hn in parts:
+                        blk = b.block(h0, hn, k0, kl) if tb else b.block(k0, kl, h0, hn)
+                        load(ctx, blk, h_buf, h_off)
+                elif prologue is not None and plan.swap:
+                    b_blk = b.block(n0, nl, k0, kl)
+                    chunks = _prologue(ctx, b_blk, W, b_off, prologue, ml, "n")
+                elif tb:
+                    load(ctx, b.block(n0, nl, k0, kl), W, b_off)
                 else:
-                    b_off = ctx.take(W, (1 if plan.b_split else 2) * kc * nt)
-                    if plan.b_split:  # N halves: [kc, nh] in wgt and [kc, nl - nh] in vec
-                        nh = min(nt // 2, nl)
-                        parts = [(W, b_off, n0, nh)]
-                        if nl > nh:
-                            held[2] = ctx.take(V, kc * nt)
-                            parts.append((V, held[2], n0 + nh, nl - nh))
-                        for h_buf, h_off, h0, hn in parts:
-                            blk = b.block(h0, hn, k0, kl) if tb else b.block(k0, kl, h0, hn)
-                            load(ctx, blk, h_buf, h_off)
-                    elif prologue is not None and plan.swap:
-                        b_blk = b.block(n0, nl, k0, kl)
-                        chunks = _prologue(ctx, b_blk, W, b_off, prologue, ml, "n")
-                    elif tb:
-                        load(ctx, b.block(n0, nl, k0, kl), W, b_off)
-                    else:
-                        load(ctx, b.block(k0, kl, n0, nl), W, b_off)
-                    held[1] = b_off
-                for r0, rl in chunks or [(0, ml if plan.swap else nl)]:
-                    # per prologue chunk: rows of A (plain) or tokens = columns of C (swapped)
-                    sub_m, sub_n = (ml, rl) if plan.swap else (rl, nl)
-                    if not chunks:
-                        sub_m, sub_n = ml, nl
-                    a_sub = a_off + (0 if plan.swap else 2 * r0 * kl)
-                    b_sub = b_off + (2 * r0 * kl if plan.swap else 0)
-                    c_sub = c_off + (4 * r0 if plan.swap else 4 * r0 * nl)
-                    halves = [(W, b_sub, 0, sub_n)]
-                    if plan.b_split:
-                        nh = min(nt // 2, nl)
-                        halves = [(W, b_sub, 0, nh)]
-                        if nl > nh:
-                            halves.append((V, held[2], nh, nl - nh))
-                    for b_buf, b_at, c0, cn in halves:
-                        ctx.emit(
+                    load(ctx, b.block(k0, kl, n0, nl), W, b_off)
+                held[1] = b_off
+            for r0, rl in chunks or [(0, ml if plan.swap else nl)]:
+                # per prologue chunk: rows of A (plain) or tokens = columns of C (swapped)
+                sub_m, sub_n = (ml, rl) if plan.swap else (rl, nl)
+                if not chunks:
+                    sub_m, sub_n = ml, nl
+                a_sub = a_off + (0 if plan.swap else 2 * r0 * kl)
+                b_sub = b_off + (2 * r0 * kl if plan.swap else 0)
+                c_sub = c_off + (4 * r0 if plan.swap else 4 * r0 * nl)
+                halves = [(W, b_sub, 0, sub_n)]
+                if plan.b_split:
+                    nh = min(nt // 2, nl)
+                    halves = [(W, b_sub, 0, nh)]
+                    if nl > nh:
+                        halves.append((V, held[2], nh, nl - nh))
+                for b_buf, b_at, c0, cn in halves:
+                    ctx.emit(
                             "MATMUL", mode="fp16", acc=int(ki > 0), tb=int(tb),
                             a_buf=A, a_off=a_sub, a_stride=kl, b_buf=b_buf, b_off=b_at,
                             b_stride=kl if tb else cn, c_buf=plan.c_buf, c_off=c_sub + 4 * c0,
                             c_stride=nl, m=sub_m, n=cn, k=kl,
                         )  # fmt: skip
-            if plan.swap:
-                res = residual.block(n0, nl, m0, ml) if residual is not None else None
-                dst = out.block(n0, nl, m0, ml)
-                epilogue_t(ctx, plan, c_off, ml, nl, dst, bias, m0, act, bias_off, res)
-            else:
-                res = residual.block(m0, ml, n0, nl) if residual is not None else None
-                dst = out.block(m0, ml, n0, nl)
-                epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
+        if plan.swap:
+            res = residual.block(n0, nl, m0, ml) if residual is not None else None
+            dst = out.block(n0, nl, m0, ml)
+            epilogue_t(ctx, plan, c_off, ml, nl, dst, bias, m0, act, bias_off, res)
+        else:
+            res = residual.block(m0, ml, n0, nl) if residual is not None else None
+            dst = out.block(m0, ml, n0, nl)
+            epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
     return True
 
 

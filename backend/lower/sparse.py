@@ -24,7 +24,16 @@ from backend.interpreter.numerics import sp24_compress
 from backend.isa import Buf, DType
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load
-from backend.lower.gemm import GemmPlan, LoopFit, _al, _cands, epilogue, epilogue_rows, loop_orders
+from backend.lower.gemm import (
+    GemmPlan,
+    LoopFit,
+    _al,
+    _cands,
+    epilogue,
+    epilogue_rows,
+    hold_bias,
+    loop_orders,
+)
 from backend.lower.values import DTensor
 from dialects import nn
 
@@ -130,51 +139,43 @@ def gemm_sp24(
         return False
     if plan is None:
         raise ctx.too_big(f"2:4 GEMM {m}x{k}·{k}x{n}: no tiling fits the SRAM rings {rings}")
-    bias_off = -1
-    if bias is not None and 4 * n <= ctx.sram[Buf.IDX].ring // 2 and not ctx.sram[Buf.IDX].took:
-        bias_off = ctx.hold(Buf.IDX, 4 * n)
-        load(ctx, bias, Buf.IDX, bias_off)
-    nm, nn, nk = plan.counts(m, n, k)
+    bias_off = hold_bias(ctx, bias, n)
+    _, _, nk = plan.counts(m, n, k)
     mt, nt, kc = plan.mt, plan.nt, plan.kc
     v_bytes, b_bytes = _b_tile(kc, nt)
-    outer, inner = (nm, nn) if plan.order == "m" else (nn, nm)
     held: dict[int, int] = {}
-    for o in range(outer):
-        for i in range(inner):
-            mi, ni = (o, i) if plan.order == "m" else (i, o)
-            m0, n0 = mi * mt, ni * nt
-            ml, nl = min(mt, m - m0), min(nt, n - n0)
-            c_off = ctx.take(plan.c_buf, 4 * mt * nt)
-            for ki in range(nk):
-                k0 = ki * kc
-                kl = min(kc, k - k0)
-                if plan.order == "m" and nk == 1 and i > 0:
-                    a_off = held[0]
-                else:
-                    a_off = ctx.take(A, 2 * mt * kc)
-                    load(ctx, a.block(m0, ml, k0, kl), A, a_off)
-                    if prologue is not None:
-                        ctx.emit(
+    for later, m0, ml, n0, nl in plan.walk(m, n):
+        c_off = ctx.take(plan.c_buf, 4 * mt * nt)
+        for ki in range(nk):
+            k0 = ki * kc
+            kl = min(kc, k - k0)
+            if plan.order == "m" and nk == 1 and later:
+                a_off = held[0]
+            else:
+                a_off = ctx.take(A, 2 * mt * kc)
+                load(ctx, a.block(m0, ml, k0, kl), A, a_off)
+                if prologue is not None:
+                    ctx.emit(
                             "ROW", op="layernorm", dtype=DType.FP16, dst_buf=A, dst_off=a_off,
                             dst_stride=kl, src_buf=A, src_off=a_off, src_stride=kl, rows=ml,
                             cols=kl, eps=prologue[1], g_buf=Buf.IDX, g_off=prologue[0],
                         )  # fmt: skip
-                    held[0] = a_off
-                if plan.order == "n" and nk == 1 and i > 0:
-                    b_off = held[1]
-                else:
-                    b_off = ctx.take(W, b_bytes)
-                    load(ctx, b.values.block(k0 // 2, kl // 2, n0, nl), W, b_off)
-                    load(ctx, b.meta.block(k0 // 4, kl // 4, n0 // 2, nl // 2), W, b_off + v_bytes)
-                    held[1] = b_off
-                ctx.emit(
+                held[0] = a_off
+            if plan.order == "n" and nk == 1 and later:
+                b_off = held[1]
+            else:
+                b_off = ctx.take(W, b_bytes)
+                load(ctx, b.values.block(k0 // 2, kl // 2, n0, nl), W, b_off)
+                load(ctx, b.meta.block(k0 // 4, kl // 4, n0 // 2, nl // 2), W, b_off + v_bytes)
+                held[1] = b_off
+            ctx.emit(
                     "MATMUL", mode="sp24h", acc=int(ki > 0), a_buf=A, a_off=a_off, a_stride=kl,
                     b_buf=W, b_off=b_off, b_stride=nl, c_buf=plan.c_buf, c_off=c_off,
                     c_stride=nl, m=ml, n=nl, k=kl, meta_buf=W, meta_off=b_off + v_bytes,
                 )  # fmt: skip
-            res = residual.block(m0, ml, n0, nl) if residual is not None else None
-            dst = out.block(m0, ml, n0, nl)
-            epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
+        res = residual.block(m0, ml, n0, nl) if residual is not None else None
+        dst = out.block(m0, ml, n0, nl)
+        epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
     return True
 
 
