@@ -1,0 +1,383 @@
+"""quantize: post-training quantization of linear layers to integer matrix work (docs/quantization.md).
+
+Each chosen `nn.linear` with a constant weight becomes
+
+    %xq  = quant.quantize %x, %sx            (per-tensor activation scale, calibrated)
+    %acc = quant.linear %xq, %wq, %bq        (int8/int4 weight, int32 bias, int32 accumulate)
+    %y   = quant.dequantize %acc, %s         (s = sx · sw[c], fp32)
+
+Layer norm, softmax, GELU and attention stay in floating point (the NPU's vector unit), as on real
+NPUs. Activation scales come from the model's calibration split (never the test split) by min-max,
+percentile or MSE; weights are symmetric per channel (default), per tensor, or per group of G along K
+(int4), quantized by round-to-nearest or GPTQ (error compensation with the calibration Hessian). A
+linear whose input is shared (q, k and v read one layer norm) quantizes that input once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects.builtin import IntegerType, ModuleOp, f32
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from dialects import nn, quant
+from dialects.nn_base import shape_of, tensor
+from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
+from passes.quant_math import (
+    CALIB_METHODS,
+    Granularity,
+    activation_scale,
+    clip_fraction,
+    dequantize_weight,
+    quantize_rtn,
+    sqnr_db,
+    weight_scales,
+)
+
+METHODS = ("rtn", "gptq")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """How one linear is quantized: weight bits and granularity."""
+
+    bits: int
+    granularity: Granularity
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    acts: int = 8
+    calib: str = "minmax"
+    percentile: float = 99.99
+    method: str = "rtn"
+    smooth: float = 0.0
+    samples: int = 32
+    damp: float = 0.01
+
+
+@dataclass
+class Layer:
+    """A quantizable linear: its op, weight and bias symbols and display name."""
+
+    op: nn.LinearOp
+    weight: str
+    bias: str | None
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = self.weight.removesuffix(".weight")
+
+
+def quantizable_layers(module: ModuleOp) -> list[Layer]:
+    """Every float nn.linear whose weight (and bias) are nn.weight symbols, in program order."""
+    out: list[Layer] = []
+    for op in module.walk():
+        if not isinstance(op, nn.LinearOp) or not isinstance(op.weight.owner, nn.WeightOp):
+            continue
+        bias = None
+        if op.bias is not None:
+            if not isinstance(op.bias.owner, nn.WeightOp):
+                continue
+            bias = op.bias.owner.symbol
+        out.append(Layer(op, op.weight.owner.symbol, bias))
+    return out
+
+
+def already_quantized(module: ModuleOp) -> list[str]:
+    """Names of layers that are quant.linear already."""
+    names = []
+    for op in module.walk():
+        if isinstance(op, quant.LinearOp) and isinstance(op.weight.owner, nn.WeightOp):
+            names.append(op.weight.owner.symbol.removesuffix(".weight.q"))
+    return names
+
+
+def _patterns(text: str) -> list[str]:
+    return [p for p in text.replace(",", " ").split() if p]
+
+
+def select_layers(module: ModuleOp, layers: str, skip: str, pass_name: str) -> list[Layer]:
+    """The layers matched by `layers` (all when empty) and not by `skip`; a pattern that matches
+    nothing, or a layer that is already quantized, is an error."""
+    cands = quantizable_layers(module)
+    done = already_quantized(module)
+    want, skipped = _patterns(layers), _patterns(skip)
+
+    def hit(p: str, name: str) -> bool:
+        return fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(name + ".weight", p)
+
+    for p in want:
+        if any(hit(p, d) for d in done):
+            name = next(d for d in done if hit(p, d))
+            raise PassError(f"{pass_name}: layers={p}: layer '{name}' is already quantized")
+        if not any(hit(p, lay.name) for lay in cands):
+            names = ", ".join(lay.name for lay in cands[:8])
+            raise PassError(
+                f"{pass_name}: layers={p} matches no float linear layer (layers: {names}"
+                f"{', ...' if len(cands) > 8 else ''})"
+            )
+    if not want and done and not cands:
+        raise PassError(f"{pass_name}: every linear layer is already quantized ({done[0]}, ...)")
+    for p in skipped:
+        if not any(hit(p, lay.name) for lay in cands):
+            raise PassError(f"{pass_name}: skip={p} matches no float linear layer")
+    return [
+        lay
+        for lay in cands
+        if (not want or any(hit(p, lay.name) for p in want))
+        and not any(hit(p, lay.name) for p in skipped)
+    ]
+
+
+def collect_inputs(
+    module: ModuleOp,
+    weights: Mapping[str, np.ndarray],
+    calib: Calibration,
+    values: Sequence[SSAValue],
+    samples: int,
+) -> dict[SSAValue, np.ndarray]:
+    """Calibration rows [n, features] of each value, over the first `samples` samples."""
+    rows: dict[SSAValue, list[np.ndarray]] = {v: [] for v in values}
+    for s in calib.inputs[:samples]:
+        vals = calib.executor.values(module, weights, s)
+        for v in values:
+            a = np.asarray(vals[v], np.float32)
+            rows[v].append(a.reshape(-1, a.shape[-1]))
+    return {v: np.concatenate(r) for v, r in rows.items()}
+
+
+def _weight_op(symbol: str, type_) -> nn.WeightOp:
+    return nn.WeightOp.of(symbol, type_)
+
+
+def rewrite_layer(
+    lay: Layer,
+    weights: MutableMapping[str, np.ndarray],
+    spec: LayerSpec,
+    x_scale: float,
+    xq: SSAValue,
+    q: np.ndarray,
+    w_scales: np.ndarray,
+) -> None:
+    """Replace the float linear by quantize (given) → quant.linear → dequantize (+ bias add for
+    grouped weights), storing the integer weight, bias and scales under `<layer>.*` symbols."""
+    op = lay.op
+    n, k = q.shape
+    groups = spec.granularity.groups(k)
+    elem = IntegerType(spec.bits)
+    ops: list[Operation] = []
+    weights[f"{lay.name}.weight.q"] = q
+    w_op = _weight_op(f"{lay.name}.weight.q", tensor((n, k), elem))
+    ops.append(w_op)
+    sx = np.float32(x_scale)
+    if groups == 1:
+        deq = (sx * np.broadcast_to(w_scales.reshape(-1), (n,))).astype(np.float32)
+        operands = [xq, w_op.result]
+        if lay.bias is not None:
+            b = np.asarray(weights[lay.bias], np.float64)
+            bq = np.clip(np.rint(b / deq.astype(np.float64)), -(2**31), 2**31 - 1)
+            weights[f"{lay.name}.bias.q"] = bq.astype(np.int32)
+            b_op = _weight_op(f"{lay.name}.bias.q", tensor((n,), IntegerType(32)))
+            ops.append(b_op)
+            operands.append(b_op.result)
+        lin = quant.LinearOp.make(operands, groups=1)
+        weights[f"{lay.name}.dequant"] = deq
+        s_op = _weight_op(f"{lay.name}.dequant", tensor((n,), f32))
+    else:
+        lin = quant.LinearOp.make([xq, w_op.result], groups=groups)
+        deq = (sx * w_scales.T).astype(np.float32)  # [G, N]
+        weights[f"{lay.name}.dequant"] = deq
+        s_op = _weight_op(f"{lay.name}.dequant", tensor((groups, n), f32))
+    ops += [lin, s_op]
+    y = quant.DequantizeOp.make([lin.results[0], s_op.result])
+    ops.append(y)
+    result = y.results[0]
+    if groups > 1 and op.bias is not None:
+        add = nn.AddOp.make([result, op.bias])
+        ops.append(add)
+        result = add.results[0]
+    for o in ops:
+        o.attributes.update({k: v for k, v in op.attributes.items()})
+    Rewriter.insert_op(ops, InsertPoint.before(op))
+    op.results[0].replace_all_uses_with(result)
+    Rewriter.erase_op(op)
+
+
+def quantize_layers(
+    module: ModuleOp,
+    weights: MutableMapping[str, np.ndarray],
+    calib: Calibration,
+    chosen: Sequence[Layer],
+    specs: Mapping[str, LayerSpec],
+    opts: QuantOptions,
+) -> dict[str, dict[str, float | int | str]]:
+    """Calibrate, quantize and rewrite `chosen` layers (specs by layer name); per-layer report."""
+    inputs = list(dict.fromkeys(lay.op.input for lay in chosen))
+    acts = collect_inputs(module, weights, calib, inputs, opts.samples)
+    if opts.smooth > 0:
+        from passes.smooth import smooth_layers
+
+        smooth_layers(module, weights, chosen, acts, opts.smooth)
+        acts = collect_inputs(module, weights, calib, inputs, opts.samples)
+    scales = {
+        v: activation_scale(a, opts.acts, opts.calib, opts.percentile) for v, a in acts.items()
+    }
+    quantized: dict[SSAValue, SSAValue] = {}
+    report: dict[str, dict[str, float | int | str]] = {}
+    for lay in chosen:
+        spec = specs[lay.name]
+        x = lay.op.input
+        w = np.asarray(weights[lay.weight], np.float32)
+        if w.shape[1] % 2 and spec.bits == 4:
+            raise PassError(f"layer '{lay.name}': int4 weights need an even K, got {w.shape[1]}")
+        try:
+            spec.granularity.groups(w.shape[1])
+        except ValueError as e:
+            raise PassError(f"granularity: layer '{lay.name}': {e}") from None
+        xs = acts[x]
+        if opts.method == "gptq":
+            from passes.gptq import gptq_quantize
+
+            x_deq = _fake_quant(xs, scales[x], opts.acts)
+            q, w_scales = gptq_quantize(w, x_deq, spec.bits, spec.granularity, opts.damp)
+        else:
+            w_scales = weight_scales(w, spec.bits, spec.granularity)
+            q = quantize_rtn(w, w_scales, spec.bits)
+        b = np.asarray(weights[lay.bias], np.float64) if lay.bias else 0.0
+        y_ref = xs.astype(np.float64) @ w.T.astype(np.float64) + b
+        y_q = _fake_quant(xs, scales[x], opts.acts) @ dequantize_weight(q, w_scales).T + b
+        report[lay.name] = {
+            "bits": spec.bits,
+            "granularity": spec.granularity.kind
+            + (f":{spec.granularity.group}" if spec.granularity.group else ""),
+            "act_scale": scales[x],
+            "weight_scale_min": float(np.min(w_scales)),
+            "weight_scale_max": float(np.max(w_scales)),
+            "clip_fraction": clip_fraction(xs, scales[x], opts.acts),
+            "sqnr_db": round(sqnr_db(y_ref, y_q), 2),
+        }
+        if x not in quantized:
+            s_sym = f"{lay.name}.input_scale"
+            weights[s_sym] = np.array([scales[x]], np.float32)
+            s_op = _weight_op(s_sym, tensor((1,), f32))
+            qop = quant.QuantizeOp.make(
+                [x, s_op.result], tensor(shape_of(x.type), IntegerType(opts.acts))
+            )
+            for o in (s_op, qop):
+                o.attributes.update(dict(lay.op.attributes))
+            Rewriter.insert_op([s_op, qop], InsertPoint.before(lay.op))
+            quantized[x] = qop.results[0]
+        old = [lay.op.weight.owner, *([lay.op.bias.owner] if lay.op.bias is not None else [])]
+        rewrite_layer(lay, weights, spec, scales[x], quantized[x], q, w_scales)
+        for w_op in old:
+            if isinstance(w_op, nn.WeightOp) and not w_op.result.uses:
+                Rewriter.erase_op(w_op)
+                if not _used(module, w_op.symbol):
+                    weights.pop(w_op.symbol, None)
+    return report
+
+
+def _used(module: ModuleOp, symbol: str) -> bool:
+    return any(isinstance(o, nn.WeightOp) and o.symbol == symbol for o in module.walk())
+
+
+def _fake_quant(x: np.ndarray, scale: float, bits: int) -> np.ndarray:
+    from dialects.quant import int_range
+
+    lo, hi = int_range(bits)
+    inv = np.float32(1.0) / np.float32(scale)
+    return np.clip(np.rint(x.astype(np.float32) * inv), lo, hi).astype(np.float64) * float(
+        np.float32(scale)
+    )
+
+
+def parse_bits(text: str, what: str) -> int:
+    table = {"int8": 8, "int4": 4, "8": 8, "4": 4}
+    if text not in table:
+        raise PassError(f"quantize: {what}={text}: bits must be int8 or int4 (4 or 8)")
+    return table[text]
+
+
+@dataclass(frozen=True)
+class QuantizePass(ModulePass):
+    """Post-training quantization of linear layers (W8A8 / W4A8, per channel/tensor/group, RTN or GPTQ)."""
+
+    name = "quantize"
+
+    weights: str = "int8"  # int8 | int4
+    acts: str = "int8"  # int8 (integer matrix work)
+    granularity: str = "channel"  # channel | tensor | group:G (G along K)
+    calib: str = "minmax"  # minmax | percentile | mse
+    percentile: float = 99.99
+    method: str = "rtn"  # rtn | gptq
+    smooth: float = 0.0  # SmoothQuant migration strength α (0: off)
+    samples: int = 32  # calibration samples
+    layers: str = ""  # fnmatch patterns of layer names (default: every linear)
+    skip: str = ""  # fnmatch patterns of layers left in floating point
+    damp: float = 0.01  # GPTQ Hessian damping (relative to the mean diagonal)
+
+    def options(self) -> QuantOptions:
+        if self.acts != "int8":
+            raise PassError(
+                f"quantize: acts={self.acts}: only int8 activations are supported (the NPU has "
+                "no fp16 x int MATMUL mode)"
+            )
+        if self.calib not in CALIB_METHODS:
+            raise PassError(
+                f"quantize: calib={self.calib}: unknown calibration method (one of "
+                f"{', '.join(CALIB_METHODS)})"
+            )
+        if self.method not in METHODS:
+            raise PassError(f"quantize: method={self.method}: unknown method (rtn or gptq)")
+        if self.samples < 1:
+            raise PassError(f"quantize: samples={self.samples}: must be >= 1")
+        if not 0.0 <= self.smooth <= 1.0:
+            raise PassError(f"quantize: smooth={self.smooth}: α must be in [0, 1]")
+        if not 0.0 < self.percentile <= 100.0:
+            raise PassError(f"quantize: percentile={self.percentile}: must be in (0, 100]")
+        if self.damp < 0:
+            raise PassError(f"quantize: damp={self.damp}: must be >= 0")
+        return QuantOptions(
+            acts=8,
+            calib=self.calib,
+            percentile=self.percentile,
+            method=self.method,
+            smooth=self.smooth,
+            samples=self.samples,
+            damp=self.damp,
+        )
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        opts = self.options()
+        bits = parse_bits(self.weights, "weights")
+        try:
+            gran = Granularity.parse(self.granularity)
+        except ValueError as e:
+            raise PassError(f"quantize: granularity={self.granularity}: {e}") from None
+        weights = weights_of(ctx, self.name)
+        chosen = select_layers(op, self.layers, self.skip, self.name)
+        for lay in chosen:
+            k = shape_of(lay.op.weight.type)[1]
+            if gran.kind == "group" and k % gran.group:
+                raise PassError(
+                    f"quantize: granularity={self.granularity}: group size {gran.group} does not"
+                    f" divide K = {k} of layer '{lay.name}'"
+                )
+        if not chosen:
+            add_report(ctx, self.name, {"notes": ["no linear layer to quantize"]})
+            return
+        calib = calibration_of(ctx, self.name)
+        specs = {lay.name: LayerSpec(bits, gran) for lay in chosen}
+        layers = quantize_layers(op, weights, calib, chosen, specs, opts)
+        notes = [
+            f"{len(layers)} linear layer(s) to W{bits}A8 ({self.granularity}, {self.method},"
+            f" calib={self.calib}{f', smooth={self.smooth}' if self.smooth else ''})"
+        ]
+        add_report(ctx, self.name, {"layers": layers, "notes": notes})
