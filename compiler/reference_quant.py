@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from dialects import quant
-from dialects.nn_base import shape_of
 
 Array = np.ndarray
 
