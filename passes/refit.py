@@ -13,6 +13,17 @@ import numpy as np
 _CHUNK_ELEMENTS = 32 * 1024 * 1024
 
 
+def add_damping(gram: np.ndarray, damp: float) -> float:
+    """Add λ = damp · mean(diag(gram)) (damp alone when the diagonal is zero) to the diagonal of the
+    Gram/Hessian matrix `gram` in place, so a least-squares solve is well posed; return λ. Shared by
+    the refit below and GPTQ (passes/gptq.py)."""
+    d = gram.shape[0]
+    mean_diag = float(np.mean(np.diag(gram))) if d else 0.0
+    lam = damp * (mean_diag if mean_diag > 0.0 else 1.0)
+    gram[np.diag_indices(d)] += lam
+    return lam
+
+
 def refit_linear(
     x: np.ndarray, target: np.ndarray, mask: np.ndarray, *, damp: float = 1e-3
 ) -> np.ndarray:
@@ -35,9 +46,7 @@ def refit_linear(
             f"refit_linear: shapes disagree: x {x.shape}, target {target.shape}, mask {mask.shape}"
         )
     gram = x.T @ x
-    mean_diag = float(np.mean(np.diag(gram))) if d_in else 0.0
-    lam = damp * (mean_diag if mean_diag > 0.0 else 1.0)
-    gram[np.diag_indices(d_in)] += lam
+    add_damping(gram, damp)
     rhs = target.T @ x  # [out, in]: row o holds xᵀ·target[:, o]
     out = np.zeros((d_out, d_in), dtype=np.float64)
 
