@@ -217,14 +217,18 @@ def quantize_layers(
     chosen: Sequence[Layer],
     specs: Mapping[str, LayerSpec],
     opts: QuantOptions,
+    notes: list[str] | None = None,
 ) -> dict[str, dict[str, float | int | str]]:
-    """Calibrate, quantize and rewrite `chosen` layers (specs by layer name); per-layer report."""
+    """Calibrate, quantize and rewrite `chosen` layers (specs by layer name); per-layer report.
+    Smoothing's notes (which inputs were smoothed, which left alone and why) go to `notes`."""
     inputs = list(dict.fromkeys(lay.op.input for lay in chosen))
     acts = collect_inputs(module, weights, calib, inputs, opts.samples)
     if opts.smooth > 0:
         from passes.smooth import smooth_layers
 
-        smooth_layers(module, weights, chosen, acts, opts.smooth)
+        smooth_notes = smooth_layers(module, weights, chosen, acts, opts.smooth)
+        if notes is not None:
+            notes.extend(smooth_notes)
         acts = collect_inputs(module, weights, calib, inputs, opts.samples)
     scales = {
         v: activation_scale(a, opts.acts, opts.calib, opts.percentile) for v, a in acts.items()
@@ -375,9 +379,10 @@ class QuantizePass(ModulePass):
             return
         calib = calibration_of(ctx, self.name)
         specs = {lay.name: LayerSpec(bits, gran) for lay in chosen}
-        layers = quantize_layers(op, weights, calib, chosen, specs, opts)
+        smooth_notes: list[str] = []
+        layers = quantize_layers(op, weights, calib, chosen, specs, opts, smooth_notes)
         notes = [
             f"{len(layers)} linear layer(s) to W{bits}A8 ({self.granularity}, {self.method},"
             f" calib={self.calib}{f', smooth={self.smooth}' if self.smooth else ''})"
         ]
-        add_report(ctx, self.name, {"layers": layers, "notes": notes})
+        add_report(ctx, self.name, {"layers": layers, "notes": notes + smooth_notes})
