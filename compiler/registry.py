@@ -21,6 +21,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "cse": _lazy("passes.cse", "CommonSubexpressionEliminationPass"),
     "dce": _lazy("passes.dce", "DeadCodeEliminationPass"),
     "depgraph": _lazy("passes.depgraph", "DepGraphPass"),
+    "mixed-precision": _lazy("passes.mixed_precision", "MixedPrecisionPass"),
     "quantize": _lazy("passes.quantize", "QuantizePass"),
     "shape-check": _lazy("passes.shape_check", "ShapeCheckPass"),
     "sparsify-2-4": _lazy("passes.sparsify_2_4", "Sparsify24Pass"),
