@@ -394,7 +394,7 @@ ISA: tuple[InstrClass, ...] = (
             _dtype("dst_dtype", "destination element type"),
             _flag("transpose", "1: dst = srcᵀ (dst is cols × rows)"),
             *_sram("dst", "destination"), *_sram("src", "source"), _ROWS, _COLS,
-            _f32("scale", "multiplier applied on int32 → float conversion", 1.0),
+            _f32("scale", "int → float: multiplier on the result; float → int: fp32 x·scale before rounding", 1.0),
         ),
         "Copy a 2-D tile between buffers, optionally transposed, with dtype conversion.",
     ),

@@ -317,9 +317,10 @@ def _move(m: Machine, i: Instr, o: Ops) -> int:
             x = x.astype(np.float64) * float(a["scale"])
         with np.errstate(over="ignore"):
             m.write(dst, x if src.dtype is dst.dtype else x.astype(NP_DTYPES[dst.dtype]))
-    elif s_float:  # float → int: round half to even, saturate (NaN → 0)
+    elif s_float:  # float → int: fp32 x·scale, round half to even, saturate (NaN → 0)
         lo, hi = INT_RANGE[dst.dtype]
-        r = np.nan_to_num(np.rint(x.astype(np.float64)), nan=0.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            r = np.nan_to_num(np.rint(x.astype(np.float32) * np.float32(a["scale"])), nan=0.0)
         m.write(dst, np.clip(r, lo, hi).astype(np.int64).astype(NP_DTYPES[dst.dtype]))
     else:
         lo, hi = INT_RANGE[dst.dtype]

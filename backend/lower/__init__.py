@@ -17,10 +17,16 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from backend.config import Config
 from backend.errors import BackendError
 from backend.isa import DType
-from backend.lower import rules_data, rules_dense, rules_vector  # noqa: F401  (register rules)
+from backend.lower import (  # noqa: F401  (register rules)
+    rules_data,
+    rules_dense,
+    rules_quant,
+    rules_vector,
+)
 from backend.lower.context import ACT_BASE, LowerCtx, Lowered
 from backend.lower.env import Env
 from backend.lower.fuse import plan_fusion, plan_ln_prologue, plan_merge
+from backend.lower.fuse_quant import plan_quant
 from backend.lower.registry import RULES
 from backend.lower.rules_data import copy
 from backend.lower.tags import layer_tags
@@ -56,6 +62,7 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
     plan_fusion(ctx, ops)
     plan_merge(ctx, ops)
     plan_ln_prologue(ctx, ops)
+    plan_quant(ctx, ops)
     ret: ReturnOp | None = None
     for n, op in enumerate(ops):
         if isinstance(op, ReturnOp):

@@ -60,6 +60,8 @@ class LowerCtx:
         self.merged: dict[Operation, list[nn.LinearOp]] = {}  # first linear of a group → group
         self.merged_views: dict[Operation, DTensor] = {}  # later group member → result view
         self.ln_prologue: dict[Operation, nn.LayerNormOp] = {}  # linear/leader → input's LN
+        self.qplans: dict[Operation, Any] = {}  # quant.linear leader → fuse_quant.QPlan
+        self.qviews: dict[Operation, DTensor] = {}  # merged quant.linear member → result view
 
     # ---- emission -------------------------------------------------------------------------
 

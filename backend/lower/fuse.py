@@ -19,7 +19,7 @@ from dialects import nn
 from dialects.nn_base import shape_of
 
 
-def _vec_op(op: Operation) -> str | None:
+def vec_op(op: Operation) -> str | None:
     if isinstance(op, nn.GeluOp):
         return "gelu_tanh" if op.prop("approximate") == "tanh" else "gelu"
     if isinstance(op, nn.TanhOp):
@@ -39,7 +39,7 @@ def plan_fusion(ctx: LowerCtx, ops: list[Operation]) -> None:
         return not isinstance(owner, Operation) or index.get(owner, len(ops)) < index[op]
 
     for op in ops:
-        act = _vec_op(op)
+        act = vec_op(op)
         if act is not None:
             src = op.operands[0]
             owner = src.owner

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from backend.config import Config
@@ -19,6 +19,7 @@ from backend.cost.formulas import dma_transfer_cycles, matmul_cycles, vector_cyc
 from backend.isa import Buf, DType
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
+from backend.lower.gemm_quant import Int4Weight, QGemm, quantize_tile
 from backend.lower.values import DTensor
 
 A, W, C, V = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC
@@ -255,13 +256,15 @@ def choose_plan(
     full_k: bool,
     swappable: bool,
     tb: bool = False,
+    split: str | None = None,
 ) -> GemmPlan | None:
     """The plain plan, or the swapped one (outᵀ = W·Xᵀ) when its estimate is lower: with the
     tokens on the array's C columns, M pads to a multiple of C instead of R (197 tokens: 208
     instead of 224 rows of folds)."""
     rings = ctx.rings()
     cfg = ctx.config
-    plain = plan_gemm(m, n, k, cfg, rings, residual, act, full_k, False, tb, SPLIT)
+    split = SPLIT if split is None else split
+    plain = plan_gemm(m, n, k, cfg, rings, residual, act, full_k, False, tb, split)
     if plain is None and SPLIT == "only":
         plain = plan_gemm(m, n, k, cfg, rings, residual, act, full_k, False, tb)
     if not swappable or SWAP == "never":
@@ -279,7 +282,7 @@ def choose_plan(
 def gemm(
     ctx: LowerCtx,
     a: DTensor,
-    b: DTensor | LazyWeight,
+    b: DTensor | LazyWeight | Int4Weight,
     out: DTensor,
     *,
     tb: bool = False,
@@ -287,6 +290,7 @@ def gemm(
     act: str | None = None,
     residual: DTensor | None = None,
     prologue: tuple[int, float] | None = None,
+    quant: QGemm | None = None,
 ) -> bool:
     """Emit the tiled GEMM. ``a`` [M,K] fp16, ``b`` [K,N] (tb: [N,K]) fp16 or a `LazyWeight`,
     ``out`` [M,N] fp16, ``bias`` fp32 [1,N] or None, ``act`` a VEC op name applied in fp32
@@ -295,7 +299,9 @@ def gemm(
     it. Returns False, emitting nothing, if a prologue was asked for but no plan keeps whole rows
     of A. A 2:4-compressed ``b`` runs as ``sparse.gemm_sp24``. A `LazyWeight` may run swapped:
     MATMUL A = W [N,K], B = tiles of ``a`` (tb=1), C = outᵀ tiles, transposed by the epilogue's
-    MOVE."""
+    MOVE. ``quant`` makes it an integer GEMM (`gemm_quant.QGemm`: plain orientation, unsplit B).
+    """
+    from backend.lower.gemm_quant import epilogue_q, group_sum
     from backend.lower.sparse import Sp24Tensor, gemm_sp24
 
     if isinstance(b, Sp24Tensor):
@@ -305,11 +311,14 @@ def gemm(
     a, out = a.as2d(), out.as2d()
     m, k = a.shape
     lazy = isinstance(b, LazyWeight)
-    n = b.shape[1] if lazy else b.as2d().shape[0 if tb else 1]
+    b4 = b if isinstance(b, Int4Weight) else None
+    n = b.shape[1] if lazy or b4 else b.as2d().shape[0 if tb else 1]
     plan = choose_plan(
         ctx, m, n, k, residual=residual is not None, act=act, full_k=prologue is not None,
-        swappable=lazy, tb=tb,
+        swappable=lazy and quant is None, tb=tb, split="never" if quant else None,
     )  # fmt: skip
+    if plan is not None and quant is not None and quant.group:
+        plan = replace(plan, kc=quant.group)  # one K group per step: its own int32 partial tile
     if plan is None and prologue is not None:
         return False
     if plan is None:
@@ -322,16 +331,26 @@ def gemm(
         )
     if isinstance(b, LazyWeight):
         b = b.nk() if plan.swap else b.kn()
-    b = b.as2d()
+    if b4 is None:
+        assert not isinstance(b, Int4Weight)
+        b = b.as2d()
     if plan.swap:  # A-role: the weight [N, K]; B-role: the activation rows, read with tb=1
         a, b, tb = b, a, True
         m, n = n, m
     bias_off = hold_bias(ctx, bias, m if plan.swap else n)
+    grouped = quant is not None and quant.group > 0
+    deq_off = -1
+    if quant is not None and not grouped:
+        row = quant.requant[0] if quant.requant else quant.deq
+        deq_off = hold_bias(ctx, row, n)
     _, _, nk = plan.counts(m, n, k)
     mt, nt, kc = plan.mt, plan.nt, plan.kc
     held: dict[int, int] = {}
+    mode = quant.mode if quant is not None else "fp16"
+    q_inv = quant.a_inv if quant is not None else None
     for later, m0, ml, n0, nl in plan.walk(m, n):
-        c_off = ctx.take(plan.c_buf, 4 * mt * nt)
+        c_off = ctx.take(plan.c_buf, 4 * mt * nt * (2 if grouped else 1))
+        part_off = c_off + 4 * mt * nt  # grouped: each K group's int32 partial tile
         for ki in range(nk):
             k0 = ki * kc
             kl = min(kc, k - k0)
@@ -342,9 +361,11 @@ def gemm(
                 a_off = ctx.take(A, 2 * mt * kc)
                 if prologue is not None and not plan.swap:
                     a_blk = a.block(m0, ml, k0, kl)
-                    chunks = _prologue(ctx, a_blk, A, a_off, prologue, nl, "m")
+                    chunks = _prologue(ctx, a_blk, A, a_off, prologue, nl, "m", q_inv)
                 else:
                     load(ctx, a.block(m0, ml, k0, kl), A, a_off)
+                    if q_inv is not None:
+                        quantize_tile(ctx, A, a_off, ml, kl, q_inv)
                 held[0] = a_off
             if plan.order == "n" and nk == 1 and later:
                 b_off = held[1]
@@ -362,6 +383,8 @@ def gemm(
                 elif prologue is not None and plan.swap:
                     b_blk = b.block(n0, nl, k0, kl)
                     chunks = _prologue(ctx, b_blk, W, b_off, prologue, ml, "n")
+                elif b4 is not None:
+                    b4.load_block(ctx, k0, kl, n0, nl, W, b_off)
                 elif tb:
                     load(ctx, b.block(n0, nl, k0, kl), W, b_off)
                 else:
@@ -382,12 +405,16 @@ def gemm(
                     if nl > nh:
                         halves.append((V, held[2], nh, nl - nh))
                 for b_buf, b_at, c0, cn in halves:
+                    into = part_off if grouped and ki > 0 else c_sub + 4 * c0
                     ctx.emit(
-                            "MATMUL", mode="fp16", acc=int(ki > 0), tb=int(tb),
+                            "MATMUL", mode=mode, acc=int(ki > 0 and not grouped), tb=int(tb),
                             a_buf=A, a_off=a_sub, a_stride=kl, b_buf=b_buf, b_off=b_at,
-                            b_stride=kl if tb else cn, c_buf=plan.c_buf, c_off=c_sub + 4 * c0,
+                            b_stride=kl if tb else cn, c_buf=plan.c_buf, c_off=into,
                             c_stride=nl, m=sub_m, n=cn, k=kl,
                         )  # fmt: skip
+            if grouped:
+                assert quant is not None and quant.deq is not None
+                group_sum(ctx, plan, c_off, part_off, ki, ml, nl, quant.deq.block(ki, 1, n0, nl))
         if plan.swap:
             res = residual.block(n0, nl, m0, ml) if residual is not None else None
             dst = out.block(n0, nl, m0, ml)
@@ -395,7 +422,12 @@ def gemm(
         else:
             res = residual.block(m0, ml, n0, nl) if residual is not None else None
             dst = out.block(m0, ml, n0, nl)
-            epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
+            if quant is not None:
+                epilogue_q(
+                    ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res, quant, deq_off
+                )
+            else:
+                epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
     return True
 
 
@@ -410,6 +442,7 @@ def _prologue(
     g: tuple[int, float],
     other: int,
     side: str,
+    q_inv: float | None = None,
 ) -> list[tuple[int, int]]:
     """Load the whole-row activation block ``src`` to ``buf[off]`` and layer-normalise it. When
     splitting it into row chunks costs the MATMUL nothing (cost model: the per-chunk MATMULs
@@ -435,6 +468,8 @@ def _prologue(
     for r0, rl in pieces or [(0, rows)]:
         load(ctx, src.block(r0, rl, 0, cols), buf, off + 2 * r0 * cols)
         _layernorm(ctx, buf, off + 2 * r0 * cols, rl, cols, g)
+        if q_inv is not None:  # an integer GEMM: quantize the normalised rows in place
+            quantize_tile(ctx, buf, off + 2 * r0 * cols, rl, cols, q_inv)
     return pieces
 
 

@@ -1,0 +1,155 @@
+"""Fusion planning around `quant.linear` (docs/lowering.md, "Quantized GEMMs").
+
+A quant.linear runs as one integer GEMM that absorbs, when each value has a single use:
+
+- before it, the `quant.quantize` of a float input (the A tile is quantized in SRAM; a layer norm
+  read only by such quantizes becomes the GEMM's prologue, as for float linears);
+- after it, `quant.requantize` (REQUANT epilogue), or `quant.dequantize` followed by an activation,
+  a residual `nn.add`, a bias `nn.add` (grouped weights) and/or the next `quant.quantize` (so the
+  activation is stored to DRAM as int8).
+
+quant.linears that read the same quantized input with plain dequantize epilogues (q, k, v) merge
+into one GEMM over the concatenated weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xdsl.ir import Operation, SSAValue
+
+from backend.lower.context import LowerCtx
+from backend.lower.fuse import vec_op
+from dialects import nn, quant
+from dialects.nn_base import shape_of
+
+
+@dataclass
+class QPlan:
+    """What the integer GEMM of one quant.linear (or a merged group's leader) absorbs."""
+
+    members: list[quant.LinearOp]
+    in_quant: quant.QuantizeOp | None = None
+    deq: list[quant.DequantizeOp] = field(default_factory=list)
+    requant: quant.RequantizeOp | None = None
+    act: str | None = None
+    out_quant: quant.QuantizeOp | None = None
+    residual: SSAValue | None = None
+    bias_add: nn.AddOp | None = None
+    ln: nn.LayerNormOp | None = None
+
+
+def _single_use(v: SSAValue) -> Operation | None:
+    uses = list(v.uses)
+    return uses[0].operation if len(uses) == 1 else None
+
+
+def _const(v: SSAValue | None) -> bool:
+    return v is None or isinstance(v.owner, nn.WeightOp)
+
+
+def plan_quant(ctx: LowerCtx, ops: list[Operation]) -> None:
+    """Fill `ctx.qplans` (leader quant.linear → QPlan) and mark the absorbed ops in
+    `ctx.fused_away`."""
+    index = {op: n for n, op in enumerate(ops)}
+    plans: dict[Operation, QPlan] = {}
+    out_quants: set[Operation] = set()
+    for op in ops:
+        if not isinstance(op, quant.LinearOp) or not _const(op.weight) or not _const(op.bias):
+            continue
+        p = QPlan([op])
+        user = _single_use(op.result)
+        if isinstance(user, quant.RequantizeOp) and _const(user.multiplier):
+            if op.int_prop("groups") == 1:
+                p.requant = user
+        elif isinstance(user, quant.DequantizeOp) and _const(user.scale):
+            p.deq = [user]
+            tail: Operation = user
+            nxt = _single_use(user.result)
+            grouped = op.int_prop("groups") > 1
+            if grouped and isinstance(nxt, nn.AddOp):
+                bias = nxt.operands[1] if nxt.operands[0] == tail.results[0] else nxt.operands[0]
+                if _const(bias) and shape_of(bias.type) == (shape_of(tail.results[0].type)[-1],):
+                    p.bias_add, tail = nxt, nxt
+                    nxt = _single_use(nxt.results[0])
+            act = vec_op(nxt) if nxt is not None else None
+            if act is not None:
+                p.act, tail = act, nxt  # type: ignore[assignment]
+                nxt = _single_use(tail.results[0])
+            if isinstance(nxt, quant.QuantizeOp) and _const(nxt.scale):
+                p.out_quant = nxt
+                out_quants.add(nxt)
+            elif isinstance(nxt, nn.AddOp) and p.act is None:
+                v = tail.results[0]
+                other = nxt.operands[1] if nxt.operands[0] == v else nxt.operands[0]
+                owner = other.owner
+                shape = shape_of(v.type)
+                if (
+                    len(shape) == 2
+                    and shape_of(other.type) == shape
+                    and shape_of(nxt.results[0].type) == shape
+                    and (not isinstance(owner, Operation) or index.get(owner, 0) < index[op])
+                ):
+                    p.residual = other
+                    ctx.fused_away[nxt] = list(nxt.operands).index(v)
+        else:
+            continue
+        plans[op] = p
+        for absorbed in (p.requant, *p.deq, p.bias_add, p.out_quant):
+            if absorbed is not None:
+                ctx.fused_away[absorbed] = 0
+        if p.act is not None:
+            act_op = _single_use(
+                p.deq[0].results[0] if p.bias_add is None else p.bias_add.results[0]
+            )
+            assert act_op is not None
+            ctx.fused_away[act_op] = 0
+    # the input side: quantize of a float value read only by planned quant.linears
+    for op in ops:
+        if not isinstance(op, quant.QuantizeOp) or op in out_quants or not _const(op.scale):
+            continue
+        users = [u.operation for u in op.result.uses]
+        if users and all(u in plans and u.operands[0] == op.result for u in users):
+            ctx.fused_away[op] = 0
+            for u in users:
+                plans[u].in_quant = op
+    _merge(plans)
+    _ln_prologue(ctx, ops, plans)
+    ctx.qplans = plans
+
+
+def _merge(plans: dict[Operation, QPlan]) -> None:
+    """Merge plain (dequantize-only) linears reading one input into the first one's plan."""
+    groups: dict[SSAValue, list[Operation]] = {}
+    for op, p in plans.items():
+        lin = p.members[0]
+        plain = p.deq and not (p.act or p.out_quant or p.residual or p.bias_add)
+        if plain and lin.int_prop("groups") == 1:
+            groups.setdefault(lin.input, []).append(op)
+    for members in groups.values():
+        bits = {quant.int_width(m.operands[1].type) for m in members}
+        if len(members) < 2 or len(bits) != 1:
+            continue
+        lead = plans[members[0]]
+        for m in members[1:]:
+            lead.members.append(plans[m].members[0])
+            lead.deq += plans[m].deq
+            del plans[m]
+
+
+def _ln_prologue(ctx: LowerCtx, ops: list[Operation], plans: dict[Operation, QPlan]) -> None:
+    """A layer norm read only by one fused input quantize of one (merged) ungrouped plan."""
+    for op in ops:
+        if not isinstance(op, nn.LayerNormOp) or not (_const(op.gamma) and _const(op.beta)):
+            continue
+        user = _single_use(op.result)
+        if not isinstance(user, quant.QuantizeOp) or user not in ctx.fused_away:
+            continue
+        leads = [p for p in plans.values() if p.in_quant is user]
+        if len(leads) != 1 or leads[0].members[0].int_prop("groups") > 1:
+            continue
+        readers = {u.operation for u in user.result.uses}
+        if readers != set(leads[0].members):
+            continue
+        leads[0].ln = op
+        ctx.fused_away[op] = 0
