@@ -160,14 +160,13 @@ class LinearCost:
 
     cycles: int
     energy_pj: float
-    weight_bytes: int  # DRAM bytes of the weight (+ its scales) as the LOADs move them
+    weight_bytes: int  # DRAM bytes of the weight and its scales, as the LOADs move them
     dram_bytes: int  # weight, scales and bias
 
     def metric(self, name: str) -> float:
         """The figure a budget is stated in: cycles, energy (pJ) or weight_bytes."""
-        return {"cycles": self.cycles, "energy": self.energy_pj, "weight_bytes": self.weight_bytes}[
-            name
-        ]
+        table = {"cycles": self.cycles, "energy": self.energy_pj, "weight_bytes": self.weight_bytes}
+        return float(table[name])
 
 
 LINEAR_BITS = (4, 8, 16)
@@ -175,85 +174,72 @@ _MODE_OF_BITS = {16: "fp16", 8: "int8", 4: "int4w"}
 _DTYPE_OF_BITS = {16: DType.FP16, 8: DType.INT8, 4: DType.INT4}
 
 
-def linear_cost(m: int, n: int, k: int, bits: int, config: Config, groups: int = 1) -> LinearCost:
-    """Cost of one linear at weight `bits` (16: fp16 path; 8 / 4: int8 activations × int8 / int4w
-    weights), priced by `backend.cost.cost` on the instructions it needs, as one tile each:
+def _tile(n: int) -> dict[str, object]:
+    return {"dst_buf": "acc", "dst_off": 0, "dst_stride": n, "src_buf": "acc", "src_off": 0}
 
-    - LOAD of the weight [k, n] (and, for int, its fp32 scales [groups or 1, n]; the bias as fp16
-      [1, n], or int32 when ungrouped int);
-    - MATMUL (fp16 / int8 / int4w), `groups` of them with K/groups each when the int weight has group
-      scales along K;
-    - epilogue: fp16 bias add (VEC); int ungrouped: one REQUANT of the int32 accumulator (bias in
-      int32, fused); int grouped: per group a VEC mul + add in fp32 (scale and accumulate), then the
-      bias add.
 
-    cycles = max(MATMUL cycles, weight DMA transfer) + epilogue, as `op_cycles` prices an fp16
-    nn.linear (equal to it for bits=16); energy sums every instruction's energy."""
+def linear_cost(
+    m: int, n: int, k: int, bits: int, config: Config, groups: int = 1, bias: bool = True
+) -> LinearCost:
+    """Cost of one linear at weight `bits` (16: the fp16 path; 8 / 4: int8 activations × int8 /
+    packed int4 weights), priced by `backend.cost.cost` on the instructions the lowering issues
+    for it (backend/lower/gemm.py, gemm_quant.py), each taken as one whole-layer tile:
+
+    - LOADs: the weight [k, n] (+ fp32 scales [groups, n] for int) and the bias [1, n];
+    - MATMUL fp16 / int8 / int4w; `groups` MATMULs of K/groups each for group scales along K;
+    - fp16 epilogue: VEC add fp32 bias, MOVE fp32 → fp16;
+    - int: MOVE fp16 → int8 of A (the quantize), then ungrouped: VEC add int32 bias, MOVE
+      int32 → fp32, VEC mul by the scale row, MOVE fp32 → fp16; grouped: per group MOVE + VEC mul
+      (+ VEC add of the partial sum), then the fp32 bias add and the MOVE to fp16.
+
+    cycles = max(MATMUL cycles, weight DMA transfer) + vector cycles, as `op_cycles` overlaps the
+    weight stream with the array; energy sums every instruction's energy."""
     if bits not in LINEAR_BITS:
         raise ValueError(f"weight bits must be one of {LINEAR_BITS}, got {bits}")
     if groups < 1 or k % groups or (bits == 16 and groups != 1):
         raise ValueError(f"groups={groups} must divide K={k} (and be 1 for fp16)")
-    mode, wdt = _MODE_OF_BITS[bits], _DTYPE_OF_BITS[bits]
-    sram = {"dst_buf": "wgt", "dst_off": 0, "dst_stride": 0, "src_addr": 0}
+    f16, f32, i32, i8 = DType.FP16, DType.FP32, DType.INT32, DType.INT8
 
     def load(dt: DType, rows: int, cols: int) -> InstrCost:
-        stride = dt.nbytes(cols)
-        return cost(make("LOAD", dtype=dt, src_stride=stride, rows=rows, cols=cols, **sram), config)
+        args = {"dst_buf": "wgt", "dst_off": 0, "dst_stride": 0, "src_addr": 0}
+        return cost(
+            make("LOAD", dtype=dt, src_stride=dt.nbytes(cols), rows=rows, cols=cols, **args),
+            config,
+        )
 
-    w_load = load(wdt, k, n)
-    loads = [w_load]
-    if bits != 16:
-        loads.append(load(DType.FP32, groups, n))
-    bias_dt = DType.INT32 if bits != 16 and groups == 1 else DType.FP16
-    bias_load = load(bias_dt, 1, n)
+    def move(src: DType, dst: DType, cols: int) -> InstrCost:
+        args = {"src_stride": cols, "rows": m, "cols": cols}
+        return cost(make("MOVE", src_dtype=src, dst_dtype=dst, **_tile(cols), **args), config)
+
+    def vec(op: str, dt: DType) -> InstrCost:
+        args = {"a_buf": "acc", "a_off": 0, "a_stride": n, "b_buf": "vec", "b_off": 0}
+        args |= {"b_stride": n, "dst_buf": "acc", "dst_off": 0, "dst_stride": n}
+        return cost(make("VEC", op=op, bcast="row", dtype=dt, rows=m, cols=n, **args), config)
+
+    w_loads = [load(_DTYPE_OF_BITS[bits], k, n)] + ([load(f32, groups, n)] if bits != 16 else [])
+    b_loads = [load(i32 if bits != 16 and groups == 1 else f16, 1, n)] if bias else []
     kg = k // groups
     mm = cost(
         make(
-            "MATMUL",
-            mode=mode,
-            acc=0,
-            tb=0,
-            a_buf="act",
-            a_off=0,
-            a_stride=kg,
-            b_buf="wgt",
-            b_off=0,
-            b_stride=n,
-            c_buf="acc",
-            c_off=0,
-            c_stride=n,
-            m=m,
-            n=n,
-            k=kg,
+            "MATMUL", mode=_MODE_OF_BITS[bits], acc=0, tb=0, a_buf="act", a_off=0, a_stride=kg,
+            b_buf="wgt", b_off=0, b_stride=n, c_buf="acc", c_off=0, c_stride=n, m=m, n=n, k=kg,
         ),
         config,
-    )
-    vec_dt = DType.FP16 if bits == 16 else DType.FP32
-    buf = {"dst_buf": "acc", "dst_off": 0, "dst_stride": n}
-    a = {"a_buf": "acc", "a_off": 0, "a_stride": n, "b_buf": "vec", "b_off": 0, "b_stride": n}
-
-    def vec(op: str) -> InstrCost:
-        return cost(
-            make("VEC", op=op, bcast="row", dtype=vec_dt, rows=m, cols=n, **buf, **a), config
-        )
-
+    )  # fmt: skip
     if bits == 16:
-        epilogue = [vec("add")]
+        vector = [vec("add", f32)] * bias + [move(f32, f16, n)]
     elif groups == 1:
-        rq = make(
-            "REQUANT", out_dtype="int8", per_col=1, dst_buf="act", dst_off=0, dst_stride=n,
-            src_buf="acc", src_off=0, src_stride=n, rows=m, cols=n, shift=0, mult_buf="vec",
-        )  # fmt: skip
-        epilogue = [cost(rq, config)]
+        vector = [move(f16, i8, k), *[vec("add", i32)] * bias, move(i32, f32, n)]
+        vector += [vec("mul", f32), move(f32, f16, n)]
     else:
-        epilogue = [vec("mul"), vec("add")] * groups + [vec("add")]
-    transfer = sum(c.dram_transfer for c in loads[:1])
-    cycles = max(groups * mm.cycles, transfer) + sum(c.cycles for c in epilogue)
-    instrs = [*loads, bias_load, *([mm] * groups), *epilogue]
-    dram = sum(c.dram_read for c in (*loads, bias_load))
+        per_group = [move(i32, f32, n), vec("mul", f32)]
+        vector = [move(f16, i8, k), *per_group, *(per_group + [vec("add", f32)]) * (groups - 1)]
+        vector += [vec("add", f32)] * bias + [move(f32, f16, n)]
+    cycles = max(groups * mm.cycles, w_loads[0].dram_transfer) + sum(c.cycles for c in vector)
+    instrs = [*w_loads, *b_loads, *[mm] * groups, *vector]
     return LinearCost(
         cycles=cycles,
         energy_pj=float(sum(c.energy_total for c in instrs)),
-        weight_bytes=sum(c.dram_read for c in loads),
-        dram_bytes=dram,
+        weight_bytes=sum(c.dram_read for c in w_loads),
+        dram_bytes=sum(c.dram_read for c in (*w_loads, *b_loads)),
     )

@@ -203,8 +203,10 @@ class MixedPrecisionPass(ModulePass):
 
     name = "mixed-precision"
 
-    budget: float = 0.5  # fraction of the chosen layers' fp16 cost in `metric`
-    limit: float = 0.0  # absolute budget in the metric's unit (cycles, pJ, bytes); overrides budget
+    budget: float | int = 0.5  # fraction of the chosen layers' fp16 cost in `metric`
+    limit: float | int = (
+        0.0  # absolute budget in the metric's unit (cycles, pJ, bytes); overrides budget
+    )
     metric: str = "cycles"  # cycles | energy | weight_bytes
     hw: str = "spatten"  # config name or file the cost is modeled on
     candidates: tuple[int, ...] = (4, 8)  # weight bit widths to choose from (16: stay fp16)
@@ -278,9 +280,9 @@ class MixedPrecisionPass(ModulePass):
         if cheapest > budget * (1 + 1e-9):
             raise PassError(
                 f"{self.name}: {what}: no bit allocation over candidates "
-                f"{','.join(map(str, bits))} meets {budget:,.0f} {unit} of {self.metric} on "
-                f"{config.name}; the best reachable is {cheapest:,.0f} ({cheapest / fp16:.3f} of "
-                f"the fp16 cost {fp16:,.0f})"
+                f"{','.join(map(str, bits))} keeps {self.metric} on {config.name} within "
+                f"{budget:,.0f} {unit}; the best reachable is {cheapest:,.0f} {unit} "
+                f"({cheapest / fp16:.3f} of the fp16 cost {fp16:,.0f}, budget={cheapest / fp16:.3f})"
             )
         calib = calibration_of(ctx, self.name)
         kinds = [self.sensitivity, *(k for k in SENSITIVITIES if k != self.sensitivity)]
