@@ -22,7 +22,8 @@ def quantize(x: Array, scale: Array, bits: int) -> Array:
     """clamp(rne(f32(x) · (1 / f32(s)))) to a signed `bits`-bit range (int8 storage)."""
     inv = np.float32(1.0) / np.float32(np.asarray(scale, np.float32).reshape(-1)[0])
     lo, hi = quant.int_range(bits)
-    v = np.rint(np.asarray(x, np.float32) * inv)
+    with np.errstate(over="ignore", invalid="ignore"):  # ±inf saturates, nan → 0 (by definition)
+        v = np.rint(np.asarray(x, np.float32) * inv)
     return np.clip(np.nan_to_num(v, nan=0.0), lo, hi).astype(np.int8)
 
 
