@@ -20,7 +20,14 @@ from compiler.registry import PASSES
 from passes.context import Calibration, PassError
 
 # Passes that read calibration data (the driver builds it only when one of them runs).
-CALIBRATED = {"structured-prune", "sparsify-2-4", "quantize", "mixed-precision", "token-prune"}
+CALIBRATED = {
+    "structured-prune",
+    "sparsify-2-4",
+    "quantize",
+    "mixed-precision",
+    "token-prune",
+    "progressive-quant",
+}
 
 
 @dataclass

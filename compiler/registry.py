@@ -22,6 +22,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "dce": _lazy("passes.dce", "DeadCodeEliminationPass"),
     "depgraph": _lazy("passes.depgraph", "DepGraphPass"),
     "mixed-precision": _lazy("passes.mixed_precision", "MixedPrecisionPass"),
+    "progressive-quant": _lazy("passes.progressive_quant", "ProgressiveQuantPass"),
     "quantize": _lazy("passes.quantize", "QuantizePass"),
     "shape-check": _lazy("passes.shape_check", "ShapeCheckPass"),
     "sparsify-2-4": _lazy("passes.sparsify_2_4", "Sparsify24Pass"),

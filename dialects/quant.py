@@ -40,6 +40,7 @@ from dialects.nn_base import (
     shape_of,
     tensor,
 )
+from dialects.quant_attention import ProgressiveAttentionOp
 
 INT_BITS = (4, 8)  # storage widths of quantized values
 ACC_BITS = 32
@@ -226,6 +227,12 @@ class RequantizeOp(NNOp):
             )
 
 
-QUANT_OPS: tuple[type[NNOp], ...] = (QuantizeOp, DequantizeOp, LinearOp, RequantizeOp)
+QUANT_OPS: tuple[type[NNOp], ...] = (
+    QuantizeOp,
+    DequantizeOp,
+    LinearOp,
+    RequantizeOp,
+    ProgressiveAttentionOp,
+)
 
 QUANT = Dialect("quant", list(QUANT_OPS), [])

@@ -20,6 +20,7 @@ from backend.isa import DType
 from backend.lower import (  # noqa: F401  (register rules)
     rules_data,
     rules_dense,
+    rules_progressive,
     rules_quant,
     rules_vector,
 )
@@ -86,8 +87,8 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
             shape = tuple(shape_of(v.type))
             ctx.begin_op("head", f"output {name}")
             t = env.tensor(v)
-            if not (t.is_contiguous and t.addr >= ACT_BASE and t.dtype is DType.FP16):
-                dst = ctx.activation(shape)
+            if not (t.is_contiguous and t.addr >= ACT_BASE and t.dtype is not DType.FP32):
+                dst = ctx.activation(shape, DType.FP16 if t.dtype is DType.FP32 else t.dtype)
                 copy(ctx, t, dst, name)
                 t = dst
             ctx.symbols[name] = Symbol(name, t.addr, shape, t.dtype, "output")

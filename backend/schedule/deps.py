@@ -6,7 +6,8 @@ space an interval map records, for every byte range, its last writer and its lat
 queue: a read depends on the last writer (RAW), a write on the last writer (WAW) and on the
 readers since (WAR). Keeping one reader per queue is enough: a later reader in the same in-order
 queue finishes after the earlier ones. DRAM below ``readonly_end`` (the data section) is never
-written, so it is not tracked.
+written, so it is not tracked. Predicate registers are tracked the same way: a predicated
+instruction reads its register, CMP and SETP write theirs.
 """
 
 from __future__ import annotations
@@ -55,6 +56,21 @@ class _Space:
                 self.readers[s].append(me)
 
 
+PRED_SPACE = -1  # predicate registers p1..p15 as one byte each of a pseudo memory space
+
+
+def _predicates(ins: Instr, n: int, spaces: dict[int, _Space], deps: set[int]) -> None:
+    """A predicated instruction reads its predicate; CMP and SETP write theirs."""
+    sp = spaces.get(PRED_SPACE)
+    if sp is None:
+        sp = spaces[PRED_SPACE] = _Space()
+    if ins.pred:
+        sp.access(ins.pred, ins.pred + 1, False, n, deps)
+    if ins.cls.name in ("CMP", "SETP"):
+        p = int(ins.args["pdst"])
+        sp.access(p, p + 1, True, n, deps)
+
+
 def dependencies(instrs: list[Instr], readonly_end: int = 0) -> list[list[int]]:
     """For each instruction, the earlier instructions it must wait for (sorted)."""
     spaces: dict[int, _Space] = {}
@@ -75,6 +91,7 @@ def dependencies(instrs: list[Instr], readonly_end: int = 0) -> list[list[int]]:
             if sp is None:
                 sp = spaces[t.space] = _Space()
             sp.access(lo, hi, t.write, n, deps)
+        _predicates(ins, n, spaces, deps)
         deps.discard(n)
         out.append(sorted(deps))
     return out
