@@ -53,7 +53,10 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
     for i, arg in enumerate(func.body.block.args):
         name = arg.name_hint or f"arg{i}"
         shape = tuple(shape_of(arg.type))
-        dt = DType.INT32 if isinstance(element_of(arg.type), IntegerType) else DType.FP16
+        elem = element_of(arg.type)
+        dt = DType.FP16
+        if isinstance(elem, IntegerType):  # token ids i32; quantized inputs i8 (i4 one per byte)
+            dt = DType.INT8 if elem.width.data <= 8 else DType.INT32
         t = ctx.activation(shape, dt)
         ctx.symbols[name] = Symbol(name, t.addr, shape, dt, "input")
         env[arg] = t

@@ -167,7 +167,7 @@ def epilogue_q(
             rl = min(er, rows - r0)
             v_off = ctx.take(ob, _al(er * nt))
             ctx.emit(
-                "REQUANT", out_dtype=DType.INT8, per_col=1, dst_buf=ob, dst_off=v_off,
+                "REQUANT", out_dtype="int8", per_col=1, dst_buf=ob, dst_off=v_off,
                 dst_stride=cols, src_buf=cb, src_off=c_off + 4 * r0 * cols, src_stride=cols,
                 rows=rl, cols=cols, shift=shift, mult_buf=m_buf, mult_off=m_off,
             )  # fmt: skip

@@ -114,7 +114,7 @@ def lower_qlinear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     col, first = 0, out
     for m, w in zip(members, ws, strict=True):
         view = out.block(0, x.rows, col, w.shape[0])
-        want = tuple(shape_of(m.result.type))
+        want = tuple(shape_of(m.result.type))[1 if groups > 1 else 0 :]
         if len(want) != 2:
             raise ctx.too_big(f"quant.linear with a rank-{len(want)} result")
         if m is not op:
@@ -211,7 +211,7 @@ def lower_requantize(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
 
     def emit(rl: int, a_off: int, d_off: int) -> None:
         ctx.emit(
-            "REQUANT", out_dtype=DType.INT8, per_col=1, dst_buf=Buf.VEC, dst_off=d_off,
+            "REQUANT", out_dtype="int8", per_col=1, dst_buf=Buf.VEC, dst_off=d_off,
             dst_stride=cols, src_buf=Buf.ACT, src_off=a_off, src_stride=cols, rows=rl,
             cols=cols, shift=op.int_prop("shift"), mult_buf=Buf.IDX, mult_off=m_off,
         )  # fmt: skip
