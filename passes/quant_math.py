@@ -106,9 +106,12 @@ def activation_scale(x: np.ndarray, bits: int, method: str, percentile: float = 
 
 
 def clip_fraction(x: np.ndarray, scale: float, bits: int) -> float:
-    """Fraction of values that quantization with `scale` saturates."""
-    a = np.abs(np.asarray(x, np.float32).reshape(-1))
-    return float(np.mean(a * (np.float32(1.0) / np.float32(scale)) > qmax(bits) + 0.5))
+    """Fraction of values that quantization with `scale` saturates (rounds outside [qmin, qmax],
+    with quant.quantize's own rounding)."""
+    lo, hi = int_range(bits)
+    with np.errstate(over="ignore", invalid="ignore"):
+        v = np.rint(np.asarray(x, np.float32).reshape(-1) * (np.float32(1.0) / np.float32(scale)))
+    return float(np.mean((v > hi) | (v < lo))) if v.size else 0.0
 
 
 def fixed_point(real: np.ndarray, max_shift: int = 63) -> tuple[np.ndarray, int]:

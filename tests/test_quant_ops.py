@@ -18,7 +18,7 @@ from compile_util import model_from_ir  # noqa: E402
 
 from compiler import reference  # noqa: E402
 from compiler import reference_quant as rq  # noqa: E402
-from passes.quant_math import fixed_point  # noqa: E402
+from passes.quant_math import clip_fraction, fixed_point  # noqa: E402
 
 INT32 = (-(2**31), 2**31 - 1)
 
@@ -308,3 +308,12 @@ def test_ops_run_through_the_reference_executor() -> None:
     want_y = rq.dequantize(np.array(gacc, np.int32), gs)
     assert np.array_equal(out["out1"], want_y)
     assert gacc[0][0][0] + gacc[1][0][0] == matmul_oracle(xq, w, None, 1)[0][0]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(-300, 300, width=32), min_size=1, max_size=20), st.sampled_from([4, 8]))
+@example([127.5, -128.5, 126.5, -127.5, -128.0, 128.0], 8)
+def test_clip_fraction_counts_saturated_values(xs: list[float], bits: int) -> None:
+    lo, hi = srange(bits)
+    want = sum(not lo <= round(Fraction(x)) <= hi for x in xs) / len(xs)  # s = 1: no fp32 rounding
+    assert clip_fraction(np.array(xs, np.float32), 1.0, bits) == want
