@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
 def _eval_compiled(args: argparse.Namespace) -> int:
     from compiler.api import load_compiled
     from compiler.evaluate import evaluate
+    from compiler.precision import precision_summary
 
     compiled = load_compiled(args.model)
     model = compiled.model
@@ -55,6 +56,8 @@ def _eval_compiled(args: argparse.Namespace) -> int:
     print(f"  predictions agreeing      : {agree}/{npu.total}")
     print(
         f"  per inference: {npu.cycles:,.0f} cycles ({npu.time_us:,.2f} us), "
-        f"DRAM {npu.dram_bytes:,.0f} B, energy {npu.energy_uj:,.2f} uJ"
+        f"DRAM {npu.dram_bytes:,.0f} B, energy {npu.energy_uj:,.2f} uJ (measured: interpreter)"
     )
+    for line in precision_summary(model.module):
+        print(f"  {line}")
     return 0
