@@ -38,13 +38,20 @@ def inverse_hessian_factor(x: np.ndarray, damp: float) -> tuple[np.ndarray, np.n
 
 
 def gptq_quantize(
-    w: np.ndarray, x: np.ndarray, bits: int, gran: Granularity, damp: float
+    w: np.ndarray,
+    x: np.ndarray,
+    bits: int,
+    gran: Granularity,
+    damp: float,
+    keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integer weights [N, K] (int8 storage, signed `bits` range) and their scales ([1], [N] or
     [N, G], as quant_math.weight_scales) for weight `w` [N, K] and calibration inputs `x` [n, K].
 
     Per-tensor and per-channel scales come from the original weights; a group's scales are taken
-    when the group starts, from the error-updated weights of its columns."""
+    when the group starts, from the error-updated weights of its columns. With `keep` (bool [N, K],
+    e.g. a 2:4 mask) weights outside it quantize to 0 and their whole value is the error passed on,
+    so a sparsity pattern survives the compensation."""
     w0 = np.asarray(w, np.float32)
     n, k = w0.shape
     if x.ndim != 2 or x.shape[1] != k:
@@ -75,6 +82,8 @@ def gptq_quantize(
                 scales[:, col // group] = s
                 col_scale = s.astype(np.float64)
             qc = np.clip(np.rint(w1[:, j] / col_scale), lo, hi)
+            if keep is not None:
+                qc = np.where(keep[:, col], qc, 0.0)
             q[:, col] = qc
             e = (w1[:, j] - qc * col_scale) / u1[j, j]
             w1[:, j:] -= np.outer(e, u1[j, j:])

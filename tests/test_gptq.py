@@ -100,3 +100,18 @@ def test_rank_deficient_inputs_without_damping() -> None:
     q, s = gptq_quantize(w, x, 8, Granularity("channel"), 0.0)
     assert np.all(np.isfinite(s)) and q.shape == w.shape
     assert _out_err(x, w, q, s) <= _out_err(x, w, quantize_rtn(w, s, 8), s) * 1.01
+
+
+def test_a_sparsity_mask_survives_the_error_compensation() -> None:
+    w, x = _data(16, 64, 400, seed=11)
+    keep = np.zeros(w.shape, bool)
+    order = np.argsort(-np.abs(w).reshape(16, 16, 4), axis=2)[:, :, :2]
+    np.put_along_axis(keep.reshape(16, 16, 4), order, True, axis=2)  # 2 of every 4
+    w = np.where(keep, w, 0).astype(np.float32)
+    g = Granularity("channel")
+    q, s = gptq_quantize(w, x, 8, g, 0.01, keep=keep)
+    assert np.all(q[~keep] == 0)
+    free, _ = gptq_quantize(w, x, 8, g, 0.01)
+    assert np.any(free[~keep] != 0)  # without the mask, compensation fills the pruned weights
+    rtn = quantize_rtn(w, weight_scales(w, 8, g), 8)
+    assert _out_err(x, w, q, s) < _out_err(x, w, rtn, s)
