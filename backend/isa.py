@@ -395,6 +395,8 @@ ISA: tuple[InstrClass, ...] = (
             _flag("transpose", "1: dst = srcᵀ (dst is cols × rows)"),
             *_sram("dst", "destination"), *_sram("src", "source"), _ROWS, _COLS,
             _f32("scale", "int → float: multiplier on the result; float → int: fp32 x·scale before rounding", 1.0),
+            _flag("per_col", "1: int → float multiplies f32(x) by a per-source-column fp32 scale from cs"),
+            *_sram("cs", "per-column fp32 scales (per_col)", stride=False, optional=True),
         ),
         "Copy a 2-D tile between buffers, optionally transposed, with dtype conversion.",
     ),

@@ -116,7 +116,7 @@ def select_layers(module: ModuleOp, layers: str, skip: str, pass_name: str) -> l
     for p in want:
         if any(hit(p, d) for d in done):
             name = next(d for d in done if hit(p, d))
-            raise PassError(f"{pass_name}: layers={p}: layer '{name}' is already quantized")
+            raise PassError(f"layers={p}: layer '{name}' is already quantized")
         if not any(hit(p, lay.name) for lay in cands):
             names = ", ".join(lay.name for lay in cands[:8])
             raise PassError(
@@ -124,10 +124,10 @@ def select_layers(module: ModuleOp, layers: str, skip: str, pass_name: str) -> l
                 f"{', ...' if len(cands) > 8 else ''})"
             )
     if not want and done and not cands:
-        raise PassError(f"{pass_name}: every linear layer is already quantized ({done[0]}, ...)")
+        raise PassError(f"every linear layer is already quantized ({done[0]}, ...)")
     for p in skipped:
         if not any(hit(p, lay.name) for lay in cands):
-            raise PassError(f"{pass_name}: skip={p} matches no float linear layer")
+            raise PassError(f"skip={p} matches no float linear layer")
     return [
         lay
         for lay in cands
@@ -175,6 +175,9 @@ def rewrite_layer(
     ops: list[Operation] = []
     weights[f"{lay.name}.weight.q"] = q
     w_op = _weight_op(f"{lay.name}.weight.q", tensor((n, k), elem))
+    old_w = op.weight.owner
+    if isinstance(old_w, nn.WeightOp) and "sparsity" in old_w.attributes:
+        w_op.attributes["sparsity"] = old_w.attributes["sparsity"]  # zeros stay zero: 2:4 kept
     ops.append(w_op)
     sx = np.float32(x_scale)
     if groups == 1:
@@ -250,7 +253,10 @@ def quantize_layers(
             from passes.gptq import gptq_quantize
 
             x_deq = _fake_quant(xs, scales[x], opts.acts)
-            q, w_scales = gptq_quantize(w, x_deq, spec.bits, spec.granularity, opts.damp)
+            w_op = lay.op.weight.owner
+            sparse = isinstance(w_op, nn.WeightOp) and "sparsity" in w_op.attributes
+            keep = w != 0 if sparse else None  # GPTQ must not fill 2:4-pruned zeros
+            q, w_scales = gptq_quantize(w, x_deq, spec.bits, spec.granularity, opts.damp, keep=keep)
         else:
             w_scales = weight_scales(w, spec.bits, spec.granularity)
             q = quantize_rtn(w, w_scales, spec.bits)
@@ -305,7 +311,7 @@ def _fake_quant(x: np.ndarray, scale: float, bits: int) -> np.ndarray:
 def parse_bits(text: str, what: str) -> int:
     table = {"int8": 8, "int4": 4, "8": 8, "4": 4}
     if text not in table:
-        raise PassError(f"quantize: {what}={text}: bits must be int8 or int4 (4 or 8)")
+        raise PassError(f"{what}={text}: bits must be int8 or int4 (4 or 8)")
     return table[text]
 
 
@@ -330,24 +336,24 @@ class QuantizePass(ModulePass):
     def options(self) -> QuantOptions:
         if self.acts != "int8":
             raise PassError(
-                f"quantize: acts={self.acts}: only int8 activations are supported (the NPU has "
+                f"acts={self.acts}: only int8 activations are supported (the NPU has "
                 "no fp16 x int MATMUL mode)"
             )
         if self.calib not in CALIB_METHODS:
             raise PassError(
-                f"quantize: calib={self.calib}: unknown calibration method (one of "
+                f"calib={self.calib}: unknown calibration method (one of "
                 f"{', '.join(CALIB_METHODS)})"
             )
         if self.method not in METHODS:
-            raise PassError(f"quantize: method={self.method}: unknown method (rtn or gptq)")
+            raise PassError(f"method={self.method}: unknown method (rtn or gptq)")
         if self.samples < 1:
-            raise PassError(f"quantize: samples={self.samples}: must be >= 1")
+            raise PassError(f"samples={self.samples}: must be >= 1")
         if not 0.0 <= self.smooth <= 1.0:
-            raise PassError(f"quantize: smooth={self.smooth}: α must be in [0, 1]")
+            raise PassError(f"smooth={self.smooth}: α must be in [0, 1]")
         if not 0.0 < self.percentile <= 100.0:
-            raise PassError(f"quantize: percentile={self.percentile}: must be in (0, 100]")
+            raise PassError(f"percentile={self.percentile}: must be in (0, 100]")
         if self.damp < 0:
-            raise PassError(f"quantize: damp={self.damp}: must be >= 0")
+            raise PassError(f"damp={self.damp}: must be >= 0")
         return QuantOptions(
             acts=8,
             calib=self.calib,
@@ -364,14 +370,14 @@ class QuantizePass(ModulePass):
         try:
             gran = Granularity.parse(self.granularity)
         except ValueError as e:
-            raise PassError(f"quantize: granularity={self.granularity}: {e}") from None
+            raise PassError(f"granularity={self.granularity}: {e}") from None
         weights = weights_of(ctx, self.name)
         chosen = select_layers(op, self.layers, self.skip, self.name)
         for lay in chosen:
             k = shape_of(lay.op.weight.type)[1]
             if gran.kind == "group" and k % gran.group:
                 raise PassError(
-                    f"quantize: granularity={self.granularity}: group size {gran.group} does not"
+                    f"granularity={self.granularity}: group size {gran.group} does not"
                     f" divide K = {k} of layer '{lay.name}'"
                 )
         if not chosen:

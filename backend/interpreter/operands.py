@@ -251,10 +251,13 @@ def _move(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c = int(a["rows"]), int(a["cols"])
     dst = (c, r) if a["transpose"] else (r, c)
-    return {
-        "src": sram_tile(a, "src", r, c, _dt(a["src_dtype"])),
-        "dst": sram_tile(a, "dst", dst[0], dst[1], _dt(a["dst_dtype"]), True),
-    }
+    ops: Ops = {"src": sram_tile(a, "src", r, c, _dt(a["src_dtype"]))}
+    if a["per_col"]:
+        if _dt(a["src_dtype"]) in FLOAT_DTYPES or _dt(a["dst_dtype"]) not in FLOAT_DTYPES:
+            raise _fail("move per_col scales convert int → float only")
+        ops["cs"] = flat_tile(int(a["cs_buf"]), int(a["cs_off"]), 4 * c)
+    ops["dst"] = sram_tile(a, "dst", dst[0], dst[1], _dt(a["dst_dtype"]), True)
+    return ops
 
 
 def _vgather(i: Instr, m: Machine | None, cons: bool) -> Ops:

@@ -308,6 +308,11 @@ def _move(m: Machine, i: Instr, o: Ops) -> int:
         m.view(dst)[...] = v.T if tr else v
         return 0
     x = m.read(src)
+    if "cs" in o:  # int → float with per-column scales: f32(x) ⊗ s[c] (quant.dequantize)
+        x = x.astype(np.float32) * m.flat(o["cs"]).view("<f4")[None, :]
+        with np.errstate(over="ignore"):
+            m.write(dst, (x.T if tr else x).astype(NP_DTYPES[dst.dtype]))
+        return 0
     if tr:
         x = x.T
     s_float = src.dtype in (DType.FP16, DType.FP32)

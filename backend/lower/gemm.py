@@ -301,13 +301,14 @@ def gemm(
     MATMUL A = W [N,K], B = tiles of ``a`` (tb=1), C = outᵀ tiles, transposed by the epilogue's
     MOVE. ``quant`` makes it an integer GEMM (`gemm_quant.QGemm`: plain orientation, unsplit B).
     """
-    from backend.lower.gemm_quant import epilogue_q, group_sum
+    from backend.lower.gemm_quant import epilogue_q, epilogue_qt, group_sum
     from backend.lower.sparse import Sp24Tensor, gemm_sp24
 
     if isinstance(b, Sp24Tensor):
         return gemm_sp24(
-            ctx, a, b, out, tb=tb, bias=bias, act=act, residual=residual, prologue=prologue
-        )
+            ctx, a, b, out, tb=tb, bias=bias, act=act, residual=residual, prologue=prologue,
+            quant=quant,
+        )  # fmt: skip
     a, out = a.as2d(), out.as2d()
     m, k = a.shape
     lazy = isinstance(b, LazyWeight)
@@ -315,7 +316,8 @@ def gemm(
     n = b.shape[1] if lazy or b4 else b.as2d().shape[0 if tb else 1]
     plan = choose_plan(
         ctx, m, n, k, residual=residual is not None, act=act, full_k=prologue is not None,
-        swappable=lazy and quant is None, tb=tb, split="never" if quant else None,
+        swappable=lazy and (quant is None or quant.swappable), tb=tb,
+        split="never" if quant else None,
     )  # fmt: skip
     if plan is not None and quant is not None and quant.group:
         plan = replace(plan, kc=quant.group)  # one K group per step: its own int32 partial tile
@@ -342,12 +344,13 @@ def gemm(
     deq_off = -1
     if quant is not None and not grouped:
         row = quant.requant[0] if quant.requant else quant.deq
-        deq_off = hold_bias(ctx, row, n)
+        deq_off = hold_bias(ctx, row, m if plan.swap else n)
     _, _, nk = plan.counts(m, n, k)
     mt, nt, kc = plan.mt, plan.nt, plan.kc
     held: dict[int, int] = {}
     mode = quant.mode if quant is not None else "fp16"
     q_inv = quant.a_inv if quant is not None else None
+    qa, qb = (None, q_inv) if plan.swap else (q_inv, None)  # the activation side is quantized
     for later, m0, ml, n0, nl in plan.walk(m, n):
         c_off = ctx.take(plan.c_buf, 4 * mt * nt * (2 if grouped else 1))
         part_off = c_off + 4 * mt * nt  # grouped: each K group's int32 partial tile
@@ -361,11 +364,11 @@ def gemm(
                 a_off = ctx.take(A, 2 * mt * kc)
                 if prologue is not None and not plan.swap:
                     a_blk = a.block(m0, ml, k0, kl)
-                    chunks = _prologue(ctx, a_blk, A, a_off, prologue, nl, "m", q_inv)
+                    chunks = _prologue(ctx, a_blk, A, a_off, prologue, nl, "m", qa, not grouped)
                 else:
                     load(ctx, a.block(m0, ml, k0, kl), A, a_off)
-                    if q_inv is not None:
-                        quantize_tile(ctx, A, a_off, ml, kl, q_inv)
+                    if qa is not None:
+                        quantize_tile(ctx, A, a_off, ml, kl, qa)
                 held[0] = a_off
             if plan.order == "n" and nk == 1 and later:
                 b_off = held[1]
@@ -382,11 +385,13 @@ def gemm(
                         load(ctx, blk, h_buf, h_off)
                 elif prologue is not None and plan.swap:
                     b_blk = b.block(n0, nl, k0, kl)
-                    chunks = _prologue(ctx, b_blk, W, b_off, prologue, ml, "n")
+                    chunks = _prologue(ctx, b_blk, W, b_off, prologue, ml, "n", qb)
                 elif b4 is not None:
                     b4.load_block(ctx, k0, kl, n0, nl, W, b_off)
                 elif tb:
                     load(ctx, b.block(n0, nl, k0, kl), W, b_off)
+                    if qb is not None:
+                        quantize_tile(ctx, W, b_off, nl, kl, qb)
                 else:
                     load(ctx, b.block(k0, kl, n0, nl), W, b_off)
                 held[1] = b_off
@@ -418,7 +423,12 @@ def gemm(
         if plan.swap:
             res = residual.block(n0, nl, m0, ml) if residual is not None else None
             dst = out.block(n0, nl, m0, ml)
-            epilogue_t(ctx, plan, c_off, ml, nl, dst, bias, m0, act, bias_off, res)
+            if quant is not None:
+                epilogue_qt(
+                    ctx, plan, c_off, ml, nl, dst, bias, m0, act, bias_off, res, quant, deq_off
+                )
+            else:
+                epilogue_t(ctx, plan, c_off, ml, nl, dst, bias, m0, act, bias_off, res)
         else:
             res = residual.block(m0, ml, n0, nl) if residual is not None else None
             dst = out.block(m0, ml, n0, nl)
@@ -443,6 +453,7 @@ def _prologue(
     other: int,
     side: str,
     q_inv: float | None = None,
+    may_split: bool = True,
 ) -> list[tuple[int, int]]:
     """Load the whole-row activation block ``src`` to ``buf[off]`` and layer-normalise it. When
     splitting it into row chunks costs the MATMUL nothing (cost model: the per-chunk MATMULs
@@ -459,7 +470,9 @@ def _prologue(
 
     pieces: list[tuple[int, int]] = []
     step = max(unit, -(-rows // PROLOGUE_CHUNKS) // unit * unit)
-    while step < rows:  # the smallest step (at least rows / PROLOGUE_CHUNKS) that costs nothing
+    while (
+        may_split and step < rows
+    ):  # the smallest step (at least rows / PROLOGUE_CHUNKS) that costs nothing
         cand = [(r0, min(step, rows - r0)) for r0 in range(0, rows, step)]
         if sum(mm(r) for _, r in cand) <= mm(rows):
             pieces = cand

@@ -76,6 +76,13 @@ class QGemm:
     requant: tuple[DTensor, int] | None = None
     out_inv: float | None = None
     group: int = 0
+    weight_nk: bool = False  # the weight can also be placed [N, K] int8 (swapped orientation)
+
+    @property
+    def swappable(self) -> bool:
+        """The swapped orientation (outᵀ = W·Xᵀ) needs an int8 weight as MATMUL's A operand and
+        per-row (not per-column) epilogue rows: no int4, requantize or grouped reduction."""
+        return self.weight_nk and self.mode == "int8" and self.requant is None and not self.group
 
 
 def quantize_tile(ctx: LowerCtx, buf: Buf, off: int, rows: int, cols: int, inv: float) -> None:
@@ -100,15 +107,11 @@ def row_at(ctx: LowerCtx, row: DTensor, held: int, n0: int, cols: int, buf: Buf)
 def dequantize_tile(
     ctx: LowerCtx, cb: Buf, c_off: int, rows: int, cols: int, s_buf: Buf, s_off: int
 ) -> None:
-    """int32 C tile → fp32 in place (MOVE), times the per-column scale row (VEC mul)."""
+    """int32 C tile → fp32 in place, times the per-column scale row: one MOVE per_col."""
     ctx.emit(
         "MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, dst_buf=cb, dst_off=c_off,
         dst_stride=cols, src_buf=cb, src_off=c_off, src_stride=cols, rows=rows, cols=cols,
-    )  # fmt: skip
-    ctx.emit(
-        "VEC", op="mul", bcast="row", dtype=DType.FP32, dst_buf=cb, dst_off=c_off,
-        dst_stride=cols, a_buf=cb, a_off=c_off, a_stride=cols, b_buf=s_buf, b_off=s_off,
-        b_stride=cols, rows=rows, cols=cols,
+        per_col=1, cs_buf=s_buf, cs_off=s_off,
     )  # fmt: skip
 
 
@@ -201,3 +204,71 @@ def epilogue_q(
                 rows=rl, cols=cols,
             )  # fmt: skip
         store(ctx, dst.block(r0, rl, 0, cols), ob, v_off)
+
+
+def epilogue_qt(
+    ctx: LowerCtx,
+    plan: GemmPlan,
+    c_off: int,
+    rows: int,
+    cols: int,
+    dst: DTensor,
+    bias: DTensor | None,
+    w0: int,
+    act: str | None,
+    bias_off: int,
+    residual: DTensor | None,
+    q: QGemm,
+    row_off: int,
+) -> None:
+    """The swapped orientation's integer epilogue: int32 Cᵀ [features, tokens] (+ int32 bias as a
+    column) → fp32 (MOVE) · per-feature scale column (VEC mul, same fp32 product as the plain
+    orientation's per_col MOVE) → activation → chunks of tokens transposed by MOVE to fp16 or int8
+    (+ residual) → DRAM ``dst`` [tokens, features]."""
+    from backend.lower.gemm import _al, epilogue_rows
+
+    cb, ob, ft = plan.c_buf, plan.o_buf, plan.mt
+    if bias is not None:
+        b_buf, b_off = row_at(ctx, bias, bias_off, w0, rows, ob)
+        ctx.emit(
+            "VEC", op="add", bcast="col", dtype=DType.INT32, dst_buf=cb, dst_off=c_off,
+            dst_stride=cols, a_buf=cb, a_off=c_off, a_stride=cols, b_buf=b_buf, b_off=b_off,
+            b_stride=1, rows=rows, cols=cols,
+        )  # fmt: skip
+    assert q.deq is not None
+    s_buf, s_off = row_at(ctx, q.deq, row_off, w0, rows, ob)
+    ctx.emit(
+        "MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, dst_buf=cb, dst_off=c_off,
+        dst_stride=cols, src_buf=cb, src_off=c_off, src_stride=cols, rows=rows, cols=cols,
+    )  # fmt: skip
+    ctx.emit(
+        "VEC", op="mul", bcast="col", dtype=DType.FP32, dst_buf=cb, dst_off=c_off,
+        dst_stride=cols, a_buf=cb, a_off=c_off, a_stride=cols, b_buf=s_buf, b_off=s_off,
+        b_stride=1, rows=rows, cols=cols,
+    )  # fmt: skip
+    if act is not None:
+        ctx.emit(
+            "VEC", op=act, dtype=DType.FP32, dst_buf=cb, dst_off=c_off, dst_stride=cols,
+            a_buf=cb, a_off=c_off, a_stride=cols, rows=rows, cols=cols,
+        )  # fmt: skip
+    out_dt = DType.INT8 if q.out_inv is not None else DType.FP16
+    er = epilogue_rows(plan.nt, ft, ctx.sram[ob].ring, residual is not None)
+    for t0 in range(0, cols, er):
+        tl = min(er, cols - t0)
+        o_bytes = _al(2 * er * ft)
+        v_off = ctx.take(ob, o_bytes * (2 if residual is not None else 1))
+        ctx.emit(
+            "MOVE", src_dtype=DType.FP32, dst_dtype=out_dt, transpose=1, dst_buf=ob,
+            dst_off=v_off, dst_stride=rows, src_buf=cb, src_off=c_off + 4 * t0,
+            src_stride=cols, rows=rows, cols=tl,
+            scale=q.out_inv if q.out_inv is not None else 1.0,
+        )  # fmt: skip
+        if residual is not None:
+            r_off = v_off + o_bytes
+            load(ctx, residual.block(t0, tl, 0, rows), ob, r_off)
+            ctx.emit(
+                "VEC", op="add", dtype=DType.FP16, dst_buf=ob, dst_off=v_off, dst_stride=rows,
+                a_buf=ob, a_off=v_off, a_stride=rows, b_buf=ob, b_off=r_off, b_stride=rows,
+                rows=tl, cols=rows,
+            )  # fmt: skip
+        store(ctx, dst.block(t0, tl, 0, rows), ob, v_off)

@@ -12,9 +12,11 @@ from backend.lower.context import LowerCtx
 from backend.lower.dma import load, row_tiles, store
 from backend.lower.env import Env
 from backend.lower.fuse_quant import QPlan
-from backend.lower.gemm_quant import QGemm, int_weight, quantize_tile
+from backend.lower.gemm import LazyWeight
+from backend.lower.gemm_quant import Int4Weight, QGemm, int_weight, quantize_tile
 from backend.lower.registry import rule
 from backend.lower.rules_dense import _gemm_with_prologue
+from backend.lower.sparse import sp24_weight, sparsity
 from backend.lower.values import DTensor
 from dialects import nn, quant
 from dialects.nn_base import shape_of
@@ -57,9 +59,20 @@ def lower_qlinear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     bits = quant.int_width(members[0].weight.type)
     assert bits is not None
     key = "|".join(_symbol(m.weight) for m in members)
-    b = int_weight(ctx, key, np.concatenate(ws, axis=0), bits)
-    n_total = sum(w.shape[0] for w in ws)
     groups = members[0].int_prop("groups")
+    b: DTensor | Int4Weight | LazyWeight
+    if bits == 8 and groups == 1 and all(sparsity(m.weight.owner) == "2:4" for m in members):
+        b = sp24_weight(ctx, key, np.concatenate(ws, axis=0).T, DType.INT8)  # MATMUL sp24
+    elif bits == 8 and groups == 1:  # placed [K, N] or, swapped, [N, K] as the plan picks
+        cat = np.concatenate(ws, axis=0).astype(np.int8)
+        b = LazyWeight(
+            (cat.shape[1], cat.shape[0]),
+            lambda: ctx.add_data((key, "T8"), np.ascontiguousarray(cat.T), DType.INT8),
+            lambda: ctx.add_data((key, "8"), cat, DType.INT8),
+        )
+    else:
+        b = int_weight(ctx, key, np.concatenate(ws, axis=0), bits)
+    n_total = sum(w.shape[0] for w in ws)
     bias: DTensor | None = None
     if groups == 1 and any(m.bias is not None for m in members):
         rows = [
@@ -103,7 +116,7 @@ def lower_qlinear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             np.concatenate(rows).reshape(1, -1),
             DType.FP32,
         )
-        q = QGemm(mode, a_inv=a_inv, out_inv=out_inv, deq=deq)
+        q = QGemm(mode, a_inv=a_inv, out_inv=out_inv, deq=deq, weight_nk=True)
     out_dt = DType.INT8 if (p.requant is not None or p.out_quant is not None) else DType.FP16
     out = ctx.activation((x.rows, n_total), out_dt)
     residual = env.tensor(p.residual).as2d() if p.residual is not None else None

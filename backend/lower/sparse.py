@@ -34,6 +34,7 @@ from backend.lower.gemm import (
     hold_bias,
     loop_orders,
 )
+from backend.lower.gemm_quant import QGemm, epilogue_q, quantize_tile
 from backend.lower.values import DTensor
 from dialects import nn
 
@@ -49,12 +50,13 @@ class Sp24Tensor(DTensor):
     meta: DTensor = field(default=None)  # type: ignore[assignment]
 
 
-def sp24_weight(ctx: LowerCtx, key: str, b: np.ndarray) -> DTensor:
-    """B[K, N] (a 2:4 weight, transposed) placed compressed; dense fp16 if N is odd."""
-    b16 = np.ascontiguousarray(b, dtype=np.float16)
+def sp24_weight(ctx: LowerCtx, key: str, b: np.ndarray, dtype: DType = DType.FP16) -> DTensor:
+    """B[K, N] (a 2:4 weight, transposed) placed compressed, values fp16 (MATMUL sp24h) or int8
+    (sp24, a quantized weight); uncompressed if N is odd."""
+    b16 = np.ascontiguousarray(b, dtype=np.float16 if dtype is DType.FP16 else np.int8)
     k, n = b16.shape
     if n % 2:
-        return ctx.add_data((key, "T16"), b16, DType.FP16)
+        return ctx.add_data((key, "T16" if dtype is DType.FP16 else "T8"), b16, dtype)
     hit = ctx.data_cache.get((key, "sp24v"))
     if hit is None:
         try:
@@ -64,12 +66,12 @@ def sp24_weight(ctx: LowerCtx, key: str, b: np.ndarray) -> DTensor:
                 f"weight {key} is marked 2:4 but {e} (did a pass change it after sparsify-2-4? "
                 "run sparsify-2-4 after pruning)"
             ) from None
-        ctx.add_data((key, "sp24v"), vals, DType.FP16)
+        ctx.add_data((key, "sp24v"), vals, dtype)
         nib = np.frombuffer(meta, np.int8).reshape(k // 4, n // 2)
         ctx.add_data((key, "sp24m"), nib, DType.INT8)
     vals_t, meta_t = ctx.data_cache[(key, "sp24v")], ctx.data_cache[(key, "sp24m")]
-    logical = DTensor.contiguous(vals_t.addr, (k, n), DType.FP16)
-    return Sp24Tensor(logical.addr, logical.shape, logical.strides, DType.FP16, vals_t, meta_t)
+    logical = DTensor.contiguous(vals_t.addr, (k, n), dtype)
+    return Sp24Tensor(logical.addr, logical.shape, logical.strides, dtype, vals_t, meta_t)
 
 
 def _b_tile(kc: int, nt: int) -> tuple[int, int]:
@@ -126,8 +128,10 @@ def gemm_sp24(
     act: str | None = None,
     residual: DTensor | None = None,
     prologue: tuple[int, float] | None = None,
+    quant: QGemm | None = None,
 ) -> bool:
-    """``gemm.gemm`` with a compressed B (same arguments and result)."""
+    """``gemm.gemm`` with a compressed B (same arguments and result); with ``quant``, MATMUL
+    ``sp24`` (int8 A, int8 values) and the integer epilogue."""
     if tb:
         raise BackendError("a 2:4-compressed weight cannot be used transposed")
     a, out = a.as2d(), out.as2d()
@@ -140,6 +144,9 @@ def gemm_sp24(
     if plan is None:
         raise ctx.too_big(f"2:4 GEMM {m}x{k}·{k}x{n}: no tiling fits the SRAM rings {rings}")
     bias_off = hold_bias(ctx, bias, n)
+    row_off = -1
+    if quant is not None:
+        row_off = hold_bias(ctx, quant.requant[0] if quant.requant else quant.deq, n)
     _, _, nk = plan.counts(m, n, k)
     mt, nt, kc = plan.mt, plan.nt, plan.kc
     v_bytes, b_bytes = _b_tile(kc, nt)
@@ -160,6 +167,8 @@ def gemm_sp24(
                             dst_stride=kl, src_buf=A, src_off=a_off, src_stride=kl, rows=ml,
                             cols=kl, eps=prologue[1], g_buf=Buf.IDX, g_off=prologue[0],
                         )  # fmt: skip
+                if quant is not None and quant.a_inv is not None:
+                    quantize_tile(ctx, A, a_off, ml, kl, quant.a_inv)
                 held[0] = a_off
             if plan.order == "n" and nk == 1 and later:
                 b_off = held[1]
@@ -169,13 +178,16 @@ def gemm_sp24(
                 load(ctx, b.meta.block(k0 // 4, kl // 4, n0 // 2, nl // 2), W, b_off + v_bytes)
                 held[1] = b_off
             ctx.emit(
-                    "MATMUL", mode="sp24h", acc=int(ki > 0), a_buf=A, a_off=a_off, a_stride=kl,
+                    "MATMUL", mode="sp24h" if quant is None else "sp24", acc=int(ki > 0), a_buf=A, a_off=a_off, a_stride=kl,
                     b_buf=W, b_off=b_off, b_stride=nl, c_buf=plan.c_buf, c_off=c_off,
                     c_stride=nl, m=ml, n=nl, k=kl, meta_buf=W, meta_off=b_off + v_bytes,
                 )  # fmt: skip
         res = residual.block(m0, ml, n0, nl) if residual is not None else None
         dst = out.block(m0, ml, n0, nl)
-        epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
+        if quant is not None:
+            epilogue_q(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res, quant, row_off)
+        else:
+            epilogue(ctx, plan, c_off, ml, nl, dst, bias, n0, act, bias_off, res)
     return True
 
 

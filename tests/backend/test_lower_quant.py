@@ -130,3 +130,39 @@ def test_quantized_zoo_on_interpreter(name: str, config: str, spec: str) -> None
     want = prog.reference(inputs)["out0"]
     err = float(np.max(np.abs(got - want)))
     assert err <= 3e-2 * max(1.0, float(np.max(np.abs(want)))), err
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("swap", ["always", "never"])
+def test_integer_gemm_orientations_bit_exact(config: str, swap: str, monkeypatch) -> None:
+    """fp16-exact input → quantize → int8 linear (bias) → dequantize, in the swapped orientation
+    (outᵀ = W·Xᵀ: bias and scales as columns, transposing MOVE) and the plain one."""
+    from backend.lower import gemm as gemm_mod
+
+    monkeypatch.setattr(gemm_mod, "SWAP", swap)
+    rng = np.random.default_rng(5)
+    m, k, n = 45, 64, 80
+    x = rng.standard_normal((m, k)).astype(np.float16).astype(np.float32)
+    w = rng.integers(-128, 128, (n, k)).astype(np.int8)
+    b = rng.integers(-3000, 3000, n).astype(np.int32)
+    s = (rng.random(n) * 1e-3).astype(np.float32)
+    body = f"""    %sx = nn.weight @sx : tensor<1xf32>
+    %q = quant.quantize %x, %sx : (tensor<{m}x{k}xf32>, tensor<1xf32>) -> tensor<{m}x{k}xi8>
+    %w = nn.weight @w : tensor<{n}x{k}xi8>
+    %b = nn.weight @b : tensor<{n}xi32>
+    %acc = quant.linear %q, %w, %b {{groups = 1}} : (tensor<{m}x{k}xi8>, tensor<{n}x{k}xi8>, tensor<{n}xi32>) -> tensor<{m}x{n}xi32>
+    %s = nn.weight @s : tensor<{n}xf32>
+    %y = quant.dequantize %acc, %s : (tensor<{m}x{n}xi32>, tensor<{n}xf32>) -> tensor<{m}x{n}xf32>
+    func.return %y : tensor<{m}x{n}xf32>"""
+    weights = {"sx": np.array([0.03], np.float32), "w": w, "b": b, "s": s}
+    model = model_from_ir(body, f"%x: tensor<{m}x{k}xf32>", f"tensor<{m}x{n}xf32>", weights)
+    ref = reference.run(model, {"x": x})["out0"]
+    inv = np.float32(1) / np.float32(0.03)
+    q = np.clip(np.rint(x * inv), -128, 127).astype(np.int64)
+    indep = (q @ w.T.astype(np.int64) + b).astype(np.float32) * s
+    assert np.array_equal(ref, indep)
+    c = compile_module(model.module, model.weights, config)
+    swapped = any(i.cls.name == "MOVE" and i.args["transpose"] for i in c.program.instrs)
+    assert swapped == (swap == "always")
+    got = run(c.program, {"x": x}, config).outputs["out0"]
+    assert np.array_equal(got.view(np.uint16), ref.astype(np.float16).view(np.uint16))
