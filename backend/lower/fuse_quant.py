@@ -124,11 +124,14 @@ def _merge(plans: dict[Operation, QPlan]) -> None:
     for op, p in plans.items():
         lin = p.members[0]
         plain = p.deq and not (p.act or p.out_quant or p.residual or p.bias_add)
-        if plain and lin.int_prop("groups") == 1:
+        if plain:
             groups.setdefault(lin.input, []).append(op)
     for members in groups.values():
-        bits = {quant.int_width(m.operands[1].type) for m in members}
-        if len(members) < 2 or len(bits) != 1:
+        kinds = {
+            (quant.int_width(m.operands[1].type), m.int_prop("groups"))
+            for m in members  # type: ignore[attr-defined]
+        }
+        if len(members) < 2 or len(kinds) != 1:
             continue
         lead = plans[members[0]]
         for m in members[1:]:
@@ -146,7 +149,7 @@ def _ln_prologue(ctx: LowerCtx, ops: list[Operation], plans: dict[Operation, QPl
         if not isinstance(user, quant.QuantizeOp) or user not in ctx.fused_away:
             continue
         leads = [p for p in plans.values() if p.in_quant is user]
-        if len(leads) != 1 or leads[0].members[0].int_prop("groups") > 1:
+        if len(leads) != 1:
             continue
         readers = {u.operation for u in user.result.uses}
         if readers != set(leads[0].members):

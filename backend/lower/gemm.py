@@ -319,8 +319,8 @@ def gemm(
         swappable=lazy and (quant is None or quant.swappable), tb=tb,
         split="never" if quant else None,
     )  # fmt: skip
-    if plan is not None and quant is not None and quant.group:
-        plan = replace(plan, kc=quant.group)  # one K group per step: its own int32 partial tile
+    if plan is not None and quant is not None and quant.group and plan.kc % quant.group:
+        plan = replace(plan, kc=max(quant.group, plan.kc // quant.group * quant.group))
     if plan is None and prologue is not None:
         return False
     if plan is None:
@@ -409,17 +409,27 @@ def gemm(
                     halves = [(W, b_sub, 0, nh)]
                     if nl > nh:
                         halves.append((V, held[2], nh, nl - nh))
+                if grouped:  # one MATMUL per K group of the chunk, each dequantized and summed
+                    assert quant is not None and quant.deq is not None
+                    gs = quant.group
+                    for g0 in range(0, kl, gs):
+                        gi = (k0 + g0) // gs
+                        ctx.emit(
+                            "MATMUL", mode=mode, a_buf=A, a_off=a_sub + g0, a_stride=kl,
+                            b_buf=W, b_off=b_sub + g0 * nl // (2 if b4 else 1), b_stride=nl,
+                            c_buf=plan.c_buf, c_off=c_off if gi == 0 else part_off,
+                            c_stride=nl, m=ml, n=nl, k=gs,
+                        )  # fmt: skip
+                        scales = quant.deq.block(gi, 1, n0, nl)
+                        group_sum(ctx, plan, c_off, part_off, gi, ml, nl, scales)
+                    continue
                 for b_buf, b_at, c0, cn in halves:
-                    into = part_off if grouped and ki > 0 else c_sub + 4 * c0
                     ctx.emit(
-                            "MATMUL", mode=mode, acc=int(ki > 0 and not grouped), tb=int(tb),
+                            "MATMUL", mode=mode, acc=int(ki > 0), tb=int(tb),
                             a_buf=A, a_off=a_sub, a_stride=kl, b_buf=b_buf, b_off=b_at,
-                            b_stride=kl if tb else cn, c_buf=plan.c_buf, c_off=into,
+                            b_stride=kl if tb else cn, c_buf=plan.c_buf, c_off=c_sub + 4 * c0,
                             c_stride=nl, m=sub_m, n=cn, k=kl,
                         )  # fmt: skip
-            if grouped:
-                assert quant is not None and quant.deq is not None
-                group_sum(ctx, plan, c_off, part_off, ki, ml, nl, quant.deq.block(ki, 1, n0, nl))
         if plan.swap:
             res = residual.block(n0, nl, m0, ml) if residual is not None else None
             dst = out.block(n0, nl, m0, ml)

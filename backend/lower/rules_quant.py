@@ -100,11 +100,11 @@ def lower_qlinear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
         mult = np.broadcast_to(mult, (n_total,)).reshape(1, -1)
         row = ctx.add_data((_symbol(p.requant.multiplier), "mult"), mult, DType.INT32)
         q = QGemm(mode, a_inv=a_inv, requant=(row, p.requant.int_prop("shift")))
-    elif groups > 1:
-        deq = _array(ctx, p.deq[0].scale).astype(np.float32)
+    elif groups > 1:  # [G, N] scales of every member, side by side
+        deq = np.concatenate([_array(ctx, d.scale).astype(np.float32) for d in p.deq], axis=1)
         q = QGemm(
             mode, a_inv=a_inv, out_inv=out_inv, group=ws[0].shape[1] // groups,
-            deq=ctx.add_data((_symbol(p.deq[0].scale), "deq"), deq, DType.FP32),
+            deq=ctx.add_data(("|".join(_symbol(d.scale) for d in p.deq), "deq"), deq, DType.FP32),
         )  # fmt: skip
     else:
         rows = [
