@@ -40,15 +40,19 @@ class PassRecord:
     report: dict[str, Any] | None = None
 
 
-# An option value with a colon (`granularity=group:32`) is not one xDSL token: quote it.
-_COLON_VALUE = re.compile(r"(?<=[{\s])([A-Za-z_][\w-]*)=([A-Za-z_][\w.-]*:[\w.:-]*)(?=[\s}])")
+# Option values that are not one xDSL token — `granularity=group:32`, `layers=blocks.0.mlp.fc1`,
+# `skip=blocks.*.attn.q,head` — are quoted before xDSL parses the spec.
+_BARE_VALUE = re.compile(
+    r'(?<=[{\s])([A-Za-z_][\w-]*)=((?=[\w.:*?,\[\]-]*[A-Za-z_*?])(?=[\w.:*?,\[\]-]*[.:*?])'
+    r'[A-Za-z_*?][\w.:*?,\[\]-]*)(?=[\s}])'
+)
 
 
 def parse_pipeline(spec: str) -> tuple[ModulePass, ...]:
     """Parse `a,b{opt=1}` into pass instances; unknown passes and bad options are WispErrors."""
     if not spec.strip():
         return ()
-    spec = _COLON_VALUE.sub(r'\1="\2"', spec)
+    spec = _BARE_VALUE.sub(r'\1="\2"', spec)
     try:
         return PassPipeline.parse_spec(PASSES, spec).passes
     except ArgSpecParseError as e:  # a BaseException in xDSL 0.74; its text points at the column

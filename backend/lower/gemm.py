@@ -400,8 +400,9 @@ def gemm(
                 sub_m, sub_n = (ml, rl) if plan.swap else (rl, nl)
                 if not chunks:
                     sub_m, sub_n = ml, nl
-                a_sub = a_off + (0 if plan.swap else 2 * r0 * kl)
-                b_sub = b_off + (2 * r0 * kl if plan.swap else 0)
+                esz = 1 if quant is not None else 2  # int8 rows once quantized
+                a_sub = a_off + (0 if plan.swap else esz * r0 * kl)
+                b_sub = b_off + (esz * r0 * kl if plan.swap else 0)
                 c_sub = c_off + (4 * r0 if plan.swap else 4 * r0 * nl)
                 halves = [(W, b_sub, 0, sub_n)]
                 if plan.b_split:
@@ -491,8 +492,8 @@ def _prologue(
     for r0, rl in pieces or [(0, rows)]:
         load(ctx, src.block(r0, rl, 0, cols), buf, off + 2 * r0 * cols)
         _layernorm(ctx, buf, off + 2 * r0 * cols, rl, cols, g)
-        if q_inv is not None:  # an integer GEMM: quantize the normalised rows in place
-            quantize_tile(ctx, buf, off + 2 * r0 * cols, rl, cols, q_inv)
+        if q_inv is not None:  # an integer GEMM: the normalised rows → int8 rows of the tile
+            quantize_tile(ctx, buf, off + 2 * r0 * cols, rl, cols, q_inv, off + r0 * cols)
     return pieces
 
 

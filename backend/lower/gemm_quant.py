@@ -85,12 +85,14 @@ class QGemm:
         return self.weight_nk and self.mode == "int8" and self.requant is None and not self.group
 
 
-def quantize_tile(ctx: LowerCtx, buf: Buf, off: int, rows: int, cols: int, inv: float) -> None:
-    """fp16 [rows, cols] at buf[off] → int8 in place (same row starts: stride cols)."""
+def quantize_tile(
+    ctx: LowerCtx, buf: Buf, off: int, rows: int, cols: int, inv: float, dst: int | None = None
+) -> None:
+    """fp16 [rows, cols] at buf[off] → int8 [rows, cols] at buf[dst] (default: in place)."""
     ctx.emit(
-        "MOVE", src_dtype=DType.FP16, dst_dtype=DType.INT8, dst_buf=buf, dst_off=off,
-        dst_stride=cols, src_buf=buf, src_off=off, src_stride=cols, rows=rows, cols=cols,
-        scale=inv,
+        "MOVE", src_dtype=DType.FP16, dst_dtype=DType.INT8, dst_buf=buf,
+        dst_off=off if dst is None else dst, dst_stride=cols, src_buf=buf, src_off=off,
+        src_stride=cols, rows=rows, cols=cols, scale=inv,
     )  # fmt: skip
 
 
