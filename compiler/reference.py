@@ -11,7 +11,7 @@ import numpy as np
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Operation, SSAValue
 
-from compiler import reference_progressive, reference_quant
+from compiler import reference_progressive, reference_qattention, reference_quant
 from compiler.errors import WispError
 from compiler.model import Model
 from compiler.weights import WeightStore
@@ -107,6 +107,7 @@ def _slice(op: nn.SliceOp, args: list[Array], ctx: Context) -> Array:
 IMPLS: dict[type[Operation], Impl] = {
     **reference_quant.IMPLS,
     **reference_progressive.IMPLS,
+    **reference_qattention.IMPLS,
     nn.WeightOp: _weight,
     nn.LinearOp: lambda op, a, c: a[0] @ a[1].T + (a[2] if len(a) == 3 else 0),
     nn.MatmulOp: lambda op, a, c: (

@@ -40,7 +40,7 @@ from dialects.nn_base import (
     shape_of,
     tensor,
 )
-from dialects.quant_attention import ProgressiveAttentionOp
+from dialects.quant_attention import AttentionOp, ProgressiveAttentionOp
 
 INT_BITS = (4, 8)  # storage widths of quantized values
 ACC_BITS = 32
@@ -233,6 +233,7 @@ QUANT_OPS: tuple[type[NNOp], ...] = (
     LinearOp,
     RequantizeOp,
     ProgressiveAttentionOp,
+    AttentionOp,
 )
 
 QUANT = Dialect("quant", list(QUANT_OPS), [])

@@ -1,4 +1,22 @@
-"""quant.progressive_attention: SpAtten-style progressive quantization of K (docs/quantization.md).
+"""Attention ops of the quant dialect (docs/quantization.md): quant.attention (int8 Q·Kᵀ and P·V)
+and quant.progressive_attention (SpAtten-style progressive quantization of K).
+
+quant.attention (semantics defined here once; `compiler/reference_qattention.py` implements it,
+`backend/lower/rules_qattention.py` lowers it bit-exactly). q i8 [Sq, H·d], k i8 [Sk, H·d], v i8
+[Sk, H·dv], per-tensor fp32 scales sq, sk, sv ([1]). With ⊗ ⊘ IEEE fp32 and f32(·) one rounding:
+
+    c   = (f32(sq) ⊗ f32(sk)) ⊗ f32(scale),   cv = f32(sv) ⊘ 127
+    S   = q_h · k_hᵀ                                 int32, exact
+    x   = f32(f64(S) · f64(c)), −inf where j > i + Sk − Sq if causal
+    P   = e ⊘ Σ_j e,  e = exp(x − max_j x)           fp32 per row (Σ: numpy's fp32 pairwise sum)
+    Pq  = clamp(rne(P ⊗ 127), −128, 127)             quant.quantize with scale 1/127 (1 ⊘ f32(1/127) = 127)
+    O   = Pq · v_h                                   int32, exact
+    out_h = f32(f64(O) · f64(cv))                    fp32
+
+(MOVE int32→fp32 `scale=c` computes f32(f64(S) · f64(c)); ROW softmax the fp32 P; MOVE fp32→int8
+`scale=127` Pq.)
+
+quant.progressive_attention:
 
 Semantics (defined here once; `compiler/reference_progressive.py` implements it, the NPU lowering
 `backend/lower/rules_progressive.py` reproduces it bit for bit up to P·V):
@@ -99,5 +117,60 @@ class ProgressiveAttentionOp(NNOp):
         attn_props = {n: props[n] for n in nn.AttentionOp.PROPS if n in props}
         try:
             return nn.AttentionOp.infer(shapes, attn_props)
+        except ShapeError as e:
+            raise ShapeError(str(e).replace(nn.AttentionOp.name, cls.name)) from None
+
+
+ATTN_PROPS: Mapping[str, type] = {
+    "heads": int,
+    "qk_dim": int,
+    "v_dim": int,
+    "scale": float,
+    "causal": bool,
+}
+
+
+@irdl_op_definition
+class AttentionOp(NNOp):
+    """Integer attention: int8 q, k, v with per-tensor scales; S = q·kᵀ and O = P·v in int32, the
+    softmax in fp32 and P quantized to int8 with scale 1/127 (see the module docstring).
+
+    %o = quant.attention %qq, %kq, %vq, %sq, %sk, %sv {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false} : (tensor<65x64xi8>, tensor<65x64xi8>, tensor<65x64xi8>, tensor<1xf32>, tensor<1xf32>, tensor<1xf32>) -> tensor<65x64xf32>
+    """
+
+    name = "quant.attention"
+    PROPS: ClassVar[Mapping[str, type]] = ATTN_PROPS
+    query = operand_def()
+    key = operand_def()
+    value = operand_def()
+    q_scale = operand_def()
+    k_scale = operand_def()
+    v_scale = operand_def()
+    heads = prop_def(Attribute)
+    qk_dim = prop_def(Attribute)
+    v_dim = prop_def(Attribute)
+    scale = prop_def(Attribute)
+    causal = prop_def(Attribute)
+    result = result_def()
+    traits = traits_def(Pure())
+
+    @classmethod
+    def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
+        if len(operand_types) != 6:
+            raise ShapeError(
+                f"{cls.name}: expected q, k, v, q_scale, k_scale and v_scale operands, got "
+                f"{len(operand_types)}"
+            )
+        q, k, v, sq, sk, sv = operand_types
+        for what, t in (("query", q), ("key", k), ("value", v)):
+            if _int_width(t) != 8:
+                raise ShapeError(f"{cls.name}: {what} must be an i8 tensor, got {t}")
+        for what, t in (("q_scale", sq), ("k_scale", sk), ("v_scale", sv)):
+            if _int_width(t) is not None or shape_of(t) != (1,):
+                raise ShapeError(f"{cls.name}: {what} must be a [1] float tensor, got {t}")
+        fe = element_of(sq)
+        shapes = [tensor(shape_of(t), fe) for t in (q, k, v)]
+        try:
+            return nn.AttentionOp.infer(shapes, props)
         except ShapeError as e:
             raise ShapeError(str(e).replace(nn.AttentionOp.name, cls.name)) from None

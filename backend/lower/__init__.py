@@ -21,6 +21,7 @@ from backend.lower import (  # noqa: F401  (register rules)
     rules_data,
     rules_dense,
     rules_progressive,
+    rules_qattention,
     rules_quant,
     rules_vector,
 )

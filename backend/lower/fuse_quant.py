@@ -8,14 +8,17 @@ A quant.linear runs as one integer GEMM that absorbs, when each value has a sing
   a residual `nn.add`, a bias `nn.add` (grouped weights) and/or the next `quant.quantize` (so the
   activation is stored to DRAM as int8).
 
-quant.linears that read the same quantized input with plain dequantize epilogues (q, k, v) merge
-into one GEMM over the concatenated weights.
+quant.linears that read the same quantized input with plain dequantize epilogues (q, k, v), or
+with requantize epilogues of one shift (int8 q, k, v for quant.attention), merge into one GEMM over
+the concatenated weights. A quant.attention whose single user is a quant.quantize stores its output
+as int8 itself (`QAttnPlan`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from xdsl.ir import Operation, SSAValue
 
 from backend.lower.context import LowerCtx
@@ -37,6 +40,14 @@ class QPlan:
     residual: SSAValue | None = None
     bias_add: nn.AddOp | None = None
     ln: nn.LayerNormOp | None = None
+
+
+@dataclass(frozen=True)
+class QAttnPlan:
+    """A quant.attention whose single user, a quant.quantize with reciprocal scale `out_inv`
+    (1 ⊘ f32(s)), is absorbed: the attention stores int8."""
+
+    out_inv: float
 
 
 def _single_use(v: SSAValue) -> Operation | None:
@@ -104,6 +115,15 @@ def plan_quant(ctx: LowerCtx, ops: list[Operation]) -> None:
             )
             assert act_op is not None
             ctx.fused_away[act_op] = 0
+    attn_out: dict[Operation, QAttnPlan] = {}
+    for op in ops:
+        user = _single_use(op.results[0]) if isinstance(op, quant.AttentionOp) else None
+        if isinstance(user, quant.QuantizeOp) and isinstance(user.scale.owner, nn.WeightOp):
+            if quant.int_width(user.result.type) == 8:
+                s = np.float32(np.asarray(ctx.weights[user.scale.owner.symbol]).reshape(-1)[0])
+                attn_out[op] = QAttnPlan(float(np.float32(1.0) / s))
+                out_quants.add(user)
+                ctx.fused_away[user] = 0
     # the input side: quantize of a float value read only by planned quant.linears
     for op in ops:
         if not isinstance(op, quant.QuantizeOp) or op in out_quants or not _const(op.scale):
@@ -115,7 +135,7 @@ def plan_quant(ctx: LowerCtx, ops: list[Operation]) -> None:
                 plans[u].in_quant = op
     _merge(plans)
     _ln_prologue(ctx, ops, plans)
-    ctx.qplans = plans
+    ctx.qplans = {**plans, **attn_out}
 
 
 def _merge(plans: dict[Operation, QPlan]) -> None:

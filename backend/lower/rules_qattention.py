@@ -1,0 +1,123 @@
+"""Lowering of quant.attention (int8 Q·Kᵀ and P·V; semantics in dialects/quant_attention.py).
+
+Per head: int8 K_h and V_h LOADed once into `wgt` (long sequences: V_h in `vec`); per query tile:
+
+    LOAD int8 Q tile → MATMUL int8 tb=1 (S, int32 in acc) → MOVE int32→fp32 scale=c (in place)
+    → ROW softmax fp32 (scale 1, causal with row0) → MOVE fp32→int8 scale=127 (Pq in act)
+    → MATMUL int8 Pq·V_h (int32 in acc) → MOVE int32→fp32 scale=sv/127 (in place)
+    → MOVE fp32→fp16, or →int8 with the next quant.quantize's 1/s when that is fused → STORE.
+
+Every step is one instruction computing the op's formula on the same operands, so the integer
+intermediates are bit-exact and the fp32 output equals the reference's (the fp16 store rounds it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from xdsl.ir import Operation
+
+from backend.errors import BackendError
+from backend.isa import Buf, DType
+from backend.lower.context import LowerCtx
+from backend.lower.dma import load, store
+from backend.lower.env import Env
+from backend.lower.fuse_quant import QAttnPlan
+from backend.lower.gemm import _al
+from backend.lower.registry import rule
+from backend.lower.rules_dense import _query_tile
+from backend.lower.values import DTensor
+from dialects.nn_base import shape_of
+from dialects.quant_attention import AttentionOp
+
+A, W, C, V = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC
+
+
+def _scalar(env: Env, v) -> np.float32:
+    return np.float32(np.asarray(env.weight(v, "quant.attention scale").array).reshape(-1)[0])
+
+
+@rule(AttentionOp)
+def lower_qattention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
+    """Per head and query tile: int8 MATMULs with int32 accumulators, fp32 softmax, int8 P."""
+    assert isinstance(op, AttentionOp)
+    q, k, v = (env.tensor(x).as2d() for x in (op.query, op.key, op.value))
+    if any(t.dtype is not DType.INT8 for t in (q, k, v)):
+        raise BackendError(f"{op.name}: q, k and v must be int8 activations")
+    heads, d, dv = op.int_prop("heads"), op.int_prop("qk_dim"), op.int_prop("v_dim")
+    causal = op.bool_prop("causal")
+    sq_, sk_, sv_ = (_scalar(env, s) for s in (op.q_scale, op.k_scale, op.v_scale))
+    c = np.float32(np.float32(sq_ * sk_) * np.float32(op.float_prop("scale")))  # the op's c, cv
+    cv = np.float32(sv_ / np.float32(127.0))
+    plan = ctx.qplans.get(op)
+    out_inv = plan.out_inv if isinstance(plan, QAttnPlan) else None
+    out_dt = DType.INT8 if out_inv is not None else DType.FP16
+    ob = 1 if out_inv is not None else 2  # output bytes per element
+    sq, sk = q.shape[0], k.shape[0]
+    out = ctx.activation(tuple(shape_of(op.result.type)), out_dt).as2d()
+    split = sk * (d + dv) > ctx.cap(W, 1)
+    if split and (sk * d > ctx.cap(W, 1) or sk * dv > ctx.cap(V, 1)):
+        raise ctx.too_big(
+            f"quant.attention: int8 K and V of one head ({sk} keys) fit neither wgt "
+            f"({ctx.cap(W, 1)} B) nor wgt and vec apart ({ctx.cap(V, 1)} B)"
+        )
+
+    def a_bytes(n: int) -> int:
+        return _al(n * d) + _al(n * sk) + _al(ob * n * dv)
+
+    def c_bytes(n: int) -> int:
+        return _al(4 * n * sk) + _al(4 * n * dv)
+
+    qt = sq
+    while qt > 0 and (a_bytes(qt) > ctx.cap(A) or c_bytes(qt) > ctx.cap(C)):
+        qt -= 1
+    if qt < 1:
+        raise ctx.too_big(f"quant.attention: one query row needs {c_bytes(1)} B of acc ({sk} keys)")
+    qt = _query_tile(sq, qt, sk, d, dv, ctx.config)
+    for h in range(heads):
+        if split:
+            k_off, v_buf = ctx.take(W, sk * d), V
+            v_off = ctx.take(V, sk * dv)
+        else:
+            k_off, v_buf = ctx.take(W, _al(sk * d) + sk * dv), W
+            v_off = k_off + _al(sk * d)
+        load(ctx, k.block(0, sk, h * d, d), W, k_off)
+        load(ctx, v.block(0, sk, h * dv, dv), v_buf, v_off)
+        for q0 in range(0, sq, qt):
+            ql = min(qt, sq - q0)
+            a_off = ctx.take(A, a_bytes(qt))
+            p_off = a_off + _al(qt * d)
+            o_out = p_off + _al(qt * sk)
+            s_off = ctx.take(C, c_bytes(qt))
+            o_off = s_off + _al(4 * qt * sk)
+            load(ctx, q.block(q0, ql, h * d, d), A, a_off)
+            scores = {"dst_buf": C, "dst_off": s_off, "dst_stride": sk, "src_buf": C,
+                      "src_off": s_off, "src_stride": sk, "rows": ql, "cols": sk}  # fmt: skip
+            ctx.emit(
+                "MATMUL", mode="int8", tb=1, a_buf=A, a_off=a_off, a_stride=d, b_buf=W,
+                b_off=k_off, b_stride=d, c_buf=C, c_off=s_off, c_stride=sk, m=ql, n=sk, k=d,
+            )  # fmt: skip
+            ctx.emit("MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, scale=float(c), **scores)
+            ctx.emit(
+                "ROW", op="softmax", dtype=DType.FP32, scale=1.0, causal=int(causal),
+                row0=q0 + (sk - sq) if causal else 0, **scores,
+            )  # fmt: skip
+            ctx.emit(
+                "MOVE", src_dtype=DType.FP32, dst_dtype=DType.INT8, dst_buf=A, dst_off=p_off,
+                dst_stride=sk, src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk,
+                scale=127.0,
+            )  # fmt: skip
+            ctx.emit(
+                "MATMUL", mode="int8", a_buf=A, a_off=p_off, a_stride=sk, b_buf=v_buf,
+                b_off=v_off, b_stride=dv, c_buf=C, c_off=o_off, c_stride=dv, m=ql, n=dv, k=sk,
+            )  # fmt: skip
+            acc = {"src_buf": C, "src_off": o_off, "src_stride": dv, "rows": ql, "cols": dv}
+            ctx.emit(
+                "MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, dst_buf=C, dst_off=o_off,
+                dst_stride=dv, scale=float(cv), **acc,
+            )  # fmt: skip
+            ctx.emit(
+                "MOVE", src_dtype=DType.FP32, dst_dtype=out_dt, dst_buf=A, dst_off=o_out,
+                dst_stride=dv, scale=out_inv if out_inv is not None else 1.0, **acc,
+            )  # fmt: skip
+            store(ctx, out.block(q0, ql, h * dv, dv), A, o_out)
+    return out
