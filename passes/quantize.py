@@ -11,6 +11,10 @@ NPUs. Activation scales come from the model's calibration split (never the test 
 percentile or MSE; weights are symmetric per channel (default), per tensor, or per group of G along K
 (int4), quantized by round-to-nearest or GPTQ (error compensation with the calibration Hessian). A
 linear whose input is shared (q, k and v read one layer norm) quantizes that input once.
+
+With `attn=int8`, each nn.attention whose q, k and v are dequantized quant.linears becomes
+quant.attention on int8 q, k, v: their dequantizes become quant.requantize to calibrated per-tensor
+output scales (one shift for the three, so the lowering merges them into one GEMM).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from passes.quant_math import (
     activation_scale,
     clip_fraction,
     dequantize_weight,
+    fixed_point,
     quantize_rtn,
     sqnr_db,
     weight_scales,
@@ -120,7 +125,7 @@ def select_layers(module: ModuleOp, layers: str, skip: str, pass_name: str) -> l
         if not any(hit(p, lay.name) for lay in cands):
             names = ", ".join(lay.name for lay in cands[:8])
             raise PassError(
-                f"{pass_name}: layers={p} matches no float linear layer (layers: {names}"
+                f"layers={p} matches no float linear layer (layers: {names}"
                 f"{', ...' if len(cands) > 8 else ''})"
             )
     if not want and done and not cands:
@@ -308,6 +313,128 @@ def _fake_quant(x: np.ndarray, scale: float, bits: int) -> np.ndarray:
     )
 
 
+def _qkv_source(v: SSAValue) -> tuple[quant.DequantizeOp, quant.LinearOp] | None:
+    """(dequantize, linear) when `v` is a single-use dequantize of a single-use ungrouped
+    quant.linear with constant scales."""
+    deq = v.owner
+    if not isinstance(deq, quant.DequantizeOp) or len(list(v.uses)) != 1:
+        return None
+    lin = deq.input.owner
+    if (
+        not isinstance(lin, quant.LinearOp)
+        or lin.int_prop("groups") != 1
+        or len(list(lin.result.uses)) != 1
+        or not isinstance(deq.scale.owner, nn.WeightOp)
+    ):
+        return None
+    return deq, lin
+
+
+def _requant_int8(acc: np.ndarray, m: np.ndarray, shift: int) -> np.ndarray:
+    """quant.requantize's formula (dialects/quant.py) on int64."""
+    p = acc.astype(np.int64) * m.astype(np.int64).reshape(-1)
+    if shift:
+        p = (p >> shift) + ((p >> (shift - 1)) & 1)
+    return np.clip(p, -128, 127)
+
+
+def quantize_attention(
+    module: ModuleOp,
+    weights: MutableMapping[str, np.ndarray],
+    calib: Calibration,
+    opts: QuantOptions,
+) -> tuple[dict[str, dict[str, float | int | str]], list[str]]:
+    """Rewrite every nn.attention whose q, k, v come from quantized linears into quant.attention
+    (see the module docstring); per-attention report and notes on the ones left alone."""
+    todo: list[tuple[str, nn.AttentionOp, list[tuple[quant.DequantizeOp, quant.LinearOp]]]] = []
+    notes: list[str] = []
+    for n, attn in enumerate(o for o in module.walk() if isinstance(o, nn.AttentionOp)):
+        src = [_qkv_source(v) for v in (attn.query, attn.key, attn.value)]
+        if any(x is None for x in src) or len({x[1] for x in src if x}) != 3:
+            notes.append(
+                f"attention {n}: q, k, v are not three single-use dequantized quant.linears "
+                "(left in floating point)"
+            )
+            continue
+        w_op = src[0][1].weight.owner  # type: ignore[index]
+        sym = w_op.symbol if isinstance(w_op, nn.WeightOp) else f"attention{n}.q"
+        name = sym.removesuffix(".weight.q").rsplit(".", 1)[0]
+        todo.append((name, attn, src))  # type: ignore[arg-type]
+    if not todo:
+        return {}, notes
+    samples = calib.inputs[: opts.samples]
+    qkv = [v for _, a, _ in todo for v in (a.query, a.key, a.value)]
+    keep = (
+        qkv + [lin.result for _, _, src in todo for _, lin in src] + [a.result for _, a, _ in todo]
+    )
+    runs = [{v: np.asarray(calib.executor.values(module, weights, s)[v]) for v in keep}
+            for s in samples]  # fmt: skip
+    report: dict[str, dict[str, float | int | str]] = {}
+    new: list[tuple[str, SSAValue, list[np.ndarray]]] = []
+    for name, attn, src in todo:
+        vals = (attn.query, attn.key, attn.value)
+        flat = [np.concatenate([r[v].reshape(-1) for r in runs]) for v in vals]
+        scales = [activation_scale(f, 8, opts.calib, opts.percentile) for f in flat]
+        deqs = [np.asarray(weights[d.scale.owner.symbol], np.float64).reshape(-1) for d, _ in src]
+        widths = [shape_of(lin.result.type)[-1] for _, lin in src]
+        ratios = [
+            np.broadcast_to(d, (w,)) / s for d, w, s in zip(deqs, widths, scales, strict=True)
+        ]
+        mult, shift = fixed_point(np.concatenate(ratios))
+        parts = np.split(mult, np.cumsum(widths)[:-1])
+        ops: list[Operation] = []
+        ints: list[SSAValue] = []
+        s_vals: list[SSAValue] = []
+        for what, (deq, lin), m, sc in zip("qkv", src, parts, scales, strict=True):
+            lname = deq.scale.owner.symbol.removesuffix(".dequant")
+            weights[f"{lname}.requant"] = m.astype(np.int32)
+            m_op = _weight_op(f"{lname}.requant", tensor((m.size,), IntegerType(32)))
+            rq = quant.RequantizeOp.make(
+                [lin.result, m_op.result], tensor(shape_of(lin.result.type), IntegerType(8)),
+                shift=shift,
+            )  # fmt: skip
+            weights[f"{name}.{what}_scale"] = np.array([sc], np.float32)
+            s_op = _weight_op(f"{name}.{what}_scale", tensor((1,), f32))
+            for o in (m_op, rq):
+                o.attributes.update(dict(lin.attributes))
+            Rewriter.insert_op([m_op, rq], InsertPoint.after(lin))
+            ops.append(s_op)
+            ints.append(rq.results[0])
+            s_vals.append(s_op.result)
+        qa = quant.AttentionOp.make([*ints, *s_vals], **attn.props_dict())
+        ops.append(qa)
+        for o in ops:
+            o.attributes.update(dict(attn.attributes))
+        Rewriter.insert_op(ops, InsertPoint.before(attn))
+        attn.results[0].replace_all_uses_with(qa.results[0])
+        Rewriter.erase_op(attn)
+        for deq, _ in src:
+            s_op = deq.scale.owner
+            Rewriter.erase_op(deq)
+            if isinstance(s_op, nn.WeightOp) and not s_op.result.uses:
+                Rewriter.erase_op(s_op)
+                if not _used(module, s_op.symbol):
+                    weights.pop(s_op.symbol, None)
+        clip = []  # fraction of q, k, v values at the int8 bounds after requantization
+        for (_, lin), m in zip(src, parts, strict=True):
+            q = _requant_int8(
+                np.concatenate([r[lin.result].reshape(-1, m.size) for r in runs]), m, shift
+            )
+            clip.append(float(np.mean((q == 127) | (q == -128))))
+        report[name] = {
+            "q_scale": scales[0],
+            "k_scale": scales[1],
+            "v_scale": scales[2],
+            "shift": shift,
+            "saturated_q_k_v": ", ".join(f"{c:.4f}" for c in clip),
+        }
+        new.append((name, qa.results[0], [r[attn.result] for r in runs]))
+    for name, res, ref in new:  # output SQNR vs the float attention, on calibration data
+        got = [np.asarray(calib.executor.values(module, weights, s)[res]) for s in samples]
+        report[name]["sqnr_db"] = round(sqnr_db(np.concatenate(ref), np.concatenate(got)), 2)
+    return report, notes
+
+
 def parse_bits(text: str, what: str) -> int:
     table = {"int8": 8, "int4": 4, "8": 8, "4": 4}
     if text not in table:
@@ -332,6 +459,7 @@ class QuantizePass(ModulePass):
     layers: str = ""  # fnmatch patterns of layer names (default: every linear)
     skip: str = ""  # fnmatch patterns of layers left in floating point
     damp: float = 0.01  # GPTQ Hessian damping (relative to the mean diagonal)
+    attn: str = "fp16"  # fp16 | int8 (quant.attention where q, k, v come from quantized linears)
 
     def options(self) -> QuantOptions:
         if self.acts != "int8":
@@ -354,6 +482,8 @@ class QuantizePass(ModulePass):
             raise PassError(f"percentile={self.percentile}: must be in (0, 100]")
         if self.damp < 0:
             raise PassError(f"damp={self.damp}: must be >= 0")
+        if self.attn not in ("fp16", "int8"):
+            raise PassError(f"attn={self.attn}: attention precision must be fp16 or int8")
         return QuantOptions(
             acts=8,
             calib=self.calib,
@@ -391,4 +521,14 @@ class QuantizePass(ModulePass):
             f"{len(layers)} linear layer(s) to W{bits}A8 ({self.granularity}, {self.method},"
             f" calib={self.calib}{f', smooth={self.smooth}' if self.smooth else ''})"
         ]
-        add_report(ctx, self.name, {"layers": layers, "notes": notes + smooth_notes})
+        out: dict = {"layers": layers}
+        if self.attn == "int8":
+            attn, attn_notes = quantize_attention(op, weights, calib, opts)
+            out["attention"] = attn
+            notes.append(
+                f"{len(attn)} attention(s) to int8 Q·Kᵀ and P·V"
+                + "".join(f"; {k}: SQNR {v['sqnr_db']} dB" for k, v in attn.items())
+            )
+            notes += attn_notes
+        out["notes"] = notes + smooth_notes
+        add_report(ctx, self.name, out)

@@ -27,8 +27,8 @@
 // G4-NEXT:     %[[Y:.*]] = quant.dequantize %[[A]], %[[D]] : (tensor<2x2x6xi32>, tensor<2x6xf32>) -> tensor<2x6xf32>
 // G4-NEXT:     %{{.*}} = nn.add %[[Y]], %{{.*}} : (tensor<2x6xf32>, tensor<6xf32>) -> tensor<2x6xf32>
 
-// BAD:  wisp-opt: error: pass 'quantize': quantize: granularity=group:3: group size 3 does not divide K = 8 of layer 'fc'
-// NONE: wisp-opt: error: pass 'quantize': quantize: layers=nosuch matches no float linear layer (layers: fc, gc)
+// BAD:  wisp-opt: error: pass 'quantize': granularity=group:3: group size 3 does not divide K = 8 of layer 'fc'
+// NONE: wisp-opt: error: pass 'quantize': layers=nosuch matches no float linear layer (layers: fc, gc)
 func.func @main(%x: tensor<2x8xf32>) -> (tensor<2x6xf32>, tensor<2x4xf32>) {
   %w = nn.weight @fc.weight : tensor<6x8xf32>
   %b = nn.weight @fc.bias : tensor<6xf32>
