@@ -203,3 +203,32 @@ def test_layer_norm_prologue_quantized_tile(config: str, bits: int, n: int) -> N
     # fp16 vs fp32 layer norm may move a value across a rounding boundary: a few LSBs per row
     row_err = np.abs(got - ref).max(axis=1)
     assert row_err.max() <= 0.02 * np.abs(ref).max(), row_err.max()
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_sp24_int8_weight_bit_exact(config: str) -> None:
+    """A 2:4 int8 weight runs as MATMUL sp24 (compressed values + positions), bit-exact."""
+    rng = np.random.default_rng(11)
+    m, k, n = 40, 64, 48
+    w = rng.integers(-128, 128, (n, k)).astype(np.int8)
+    w.reshape(n, k // 4, 4)[:, :, rng.permutation(4)[:2]] = 0  # two zeros in every group of 4
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    b = rng.integers(-999, 999, n).astype(np.int32)
+    s = (rng.random(n) * 1e-3).astype(np.float32)
+    body = f"""    %w = nn.weight @w attributes {{sparsity = "2:4"}} : tensor<{n}x{k}xi8>
+    %b = nn.weight @b : tensor<{n}xi32>
+    %acc = quant.linear %x, %w, %b {{groups = 1}} : (tensor<{m}x{k}xi8>, tensor<{n}x{k}xi8>, tensor<{n}xi32>) -> tensor<{m}x{n}xi32>
+    %s = nn.weight @s : tensor<{n}xf32>
+    %y = quant.dequantize %acc, %s : (tensor<{m}x{n}xi32>, tensor<{n}xf32>) -> tensor<{m}x{n}xf32>
+    func.return %y : tensor<{m}x{n}xf32>"""
+    model = model_from_ir(
+        body, f"%x: tensor<{m}x{k}xi8>", f"tensor<{m}x{n}xf32>", {"w": w, "b": b, "s": s}
+    )
+    ref = reference.run(model, {"x": x})["out0"]
+    indep = (x.astype(np.int64) @ w.T.astype(np.int64) + b).astype(np.float32) * s
+    assert np.array_equal(ref, indep)
+    c = compile_module(model.module, model.weights, config)
+    modes = {i.args["mode"] for i in c.program.instrs if i.cls.name == "MATMUL"}
+    assert modes == {3}, modes  # sp24 (int8 values) only
+    got = run(c.program, {"x": x}, config).outputs["out0"]
+    assert np.array_equal(got.view(np.uint16), ref.astype(np.float16).view(np.uint16))
