@@ -46,6 +46,7 @@ from passes.quant_math import (
 )
 
 METHODS = ("rtn", "gptq")
+SQNR_ROWS = 512  # calibration rows the per-layer output SQNR is measured on
 
 
 @dataclass(frozen=True)
@@ -265,9 +266,11 @@ def quantize_layers(
         else:
             w_scales = weight_scales(w, spec.bits, spec.granularity)
             q = quantize_rtn(w, w_scales, spec.bits)
-        b = np.asarray(weights[lay.bias], np.float64) if lay.bias else 0.0
-        y_ref = xs.astype(np.float64) @ w.T.astype(np.float64) + b
-        y_q = _fake_quant(xs, scales[x], opts.acts) @ dequantize_weight(q, w_scales).T + b
+        b = np.asarray(weights[lay.bias], np.float32) if lay.bias else np.float32(0.0)
+        rows = xs[:: max(1, len(xs) // SQNR_ROWS)]  # the SQNR figure on a subsample, in fp32
+        y_ref = rows @ w.T + b
+        deq_w = dequantize_weight(q, w_scales).astype(np.float32)
+        y_q = _fake_quant(rows, scales[x], opts.acts).astype(np.float32) @ deq_w.T + b
         report[lay.name] = {
             "bits": spec.bits,
             "granularity": spec.granularity.kind

@@ -163,3 +163,144 @@ def test_fused_output_quantize(config: str) -> None:
     assert all("quant.quantize" not in (i.comment or "") for i in c.program.instrs)
     got = npu_run(c.program, x, config).outputs["out0"]
     assert got.dtype == np.int8 and np.array_equal(got, ref)
+
+
+# ---- the quantize pass with attn=int8, the merged requantizing q/k/v GEMM ----------------------
+
+
+def test_merged_requant_gemm_bit_exact() -> None:
+    """Two quant.linears on one int8 input, each → quant.requantize (one shift, own per-channel
+    multipliers): one GEMM whose REQUANT row holds both multiplier rows; int8 outputs equal the
+    reference and an independent int64 computation, on every config."""
+    rng = np.random.default_rng(11)
+    m, k, n1, n2, shift = 40, 64, 48, 32, 30
+    w1, w2 = (rng.integers(-128, 128, (n, k)).astype(np.int8) for n in (n1, n2))
+    m1, m2 = (rng.integers(1 << 20, 1 << 22, n).astype(np.int32) for n in (n1, n2))
+    weights = {"w1": w1, "w2": w2, "m1": m1, "m2": m2}
+    body = "".join(
+        f"""    %w{i} = nn.weight @w{i} : tensor<{n}x{k}xi8>
+    %a{i} = quant.linear %x, %w{i} {{groups = 1}} : (tensor<{m}x{k}xi8>, tensor<{n}x{k}xi8>) -> tensor<{m}x{n}xi32>
+    %m{i} = nn.weight @m{i} : tensor<{n}xi32>
+    %y{i} = quant.requantize %a{i}, %m{i} {{shift = {shift}}} : (tensor<{m}x{n}xi32>, tensor<{n}xi32>) -> tensor<{m}x{n}xi8>
+"""
+        for i, n in ((1, n1), (2, n2))
+    )
+    body += f"    func.return %y1, %y2 : tensor<{m}x{n1}xi8>, tensor<{m}x{n2}xi8>"
+    sig = f"%x: tensor<{m}x{k}xi8>) -> (tensor<{m}x{n1}xi8>, tensor<{m}x{n2}xi8>)"
+    model = Model("mr", parse_module(f"func.func @main({sig} {{\n{body}\n}}"), WeightStore(weights))
+    x = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    want = []
+    for w, mm in ((w1, m1), (w2, m2)):
+        acc = x.astype(np.int64) @ w.T.astype(np.int64)
+        want.append(np.clip((acc * mm.astype(np.int64) + (1 << (shift - 1))) >> shift, -128, 127))
+    ref = reference.run(model, {"x": x})
+    for i in range(2):
+        assert np.array_equal(ref[f"out{i}"].astype(np.int64), want[i])
+    for config in CONFIGS:
+        c = compile_module(model.module, model.weights, config)
+        rq = [i for i in c.program.instrs if i.cls.name == "REQUANT"]
+        lin = [i for i in c.program.instrs if "quant.linear" in (i.comment or "")]
+        assert rq and {i.comment for i in lin} == {lin[0].comment}  # one GEMM for both
+        got = npu_run(c.program, {"x": x}, config).outputs
+        for i in range(2):
+            assert got[f"out{i}"].dtype == np.int8 and np.array_equal(
+                got[f"out{i}"], ref[f"out{i}"]
+            )
+
+
+ZOO = {
+    "deit-tiny": {"layers": 2, "dim": 64, "heads": 2, "mlp_dim": 128, "image": 32, "patch": 8},
+    "bert-tiny": {"layers": 1, "dim": 64, "heads": 2, "mlp_dim": 128, "seq": 16, "vocab": 100},
+    "gpt2": {"layers": 1, "dim": 64, "heads": 2, "mlp_dim": 128, "seq": 16, "vocab": 100},
+}
+
+
+def _zoo(name: str):
+    from compiler.models.zoo import build
+
+    m = build(name, **ZOO[name])
+    for k in list(m.weights):  # as tests/backend/compile_util.small_zoo: outputs O(1)
+        if not k.endswith(("norm1.weight", "norm2.weight", "norm.weight")):
+            m.weights[k] = (m.weights[k] * 5).astype(np.float32)
+    return m
+
+
+def test_pass_rewrite_shares_one_shift() -> None:
+    """attn=int8: every nn.attention → quant.attention on requantized q, k, v with one shift, and
+    multipliers M / 2^shift = dequant scale / calibrated output scale (within the rounding of M)."""
+    from compiler.pipeline import run_pipeline
+
+    m = _zoo("deit-tiny")  # the same linears without attn=int8: their dequantize scales
+    run_pipeline(m, "quantize{samples=4}", quiet=True)
+    deq = {k: np.asarray(v, np.float64) for k, v in m.weights.items() if k.endswith(".dequant")}
+    m2 = _zoo("deit-tiny")
+    run_pipeline(m2, "quantize{samples=4 attn=int8}", quiet=True)
+    text = str(m2.module)
+    assert "nn.attention" not in text and text.count("quant.attention") == 2
+    ops = [o for o in m2.module.walk() if o.name == "quant.requantize"]
+    assert len(ops) == 6
+    for layer in range(2):
+        shifts = set()
+        for what in "qkv":
+            rq = next(
+                o for o in ops if o.multiplier.owner.symbol == f"blocks.{layer}.attn.{what}.requant"
+            )
+            shifts.add(rq.int_prop("shift"))
+            mult = np.asarray(m2.weights[f"blocks.{layer}.attn.{what}.requant"], np.float64)
+            s_out = float(m2.weights[f"blocks.{layer}.attn.{what}_scale"][0])
+            want = deq[f"blocks.{layer}.attn.{what}.dequant"] / s_out
+            got = mult / 2.0 ** rq.int_prop("shift")
+            assert np.all(np.abs(got - want) <= 0.5 / 2.0 ** rq.int_prop("shift") * (1 + 1e-9))
+            assert f"blocks.{layer}.attn.{what}.dequant" not in m2.weights
+        assert len(shifts) == 1
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_zoo_int8_attention_on_interpreter(name: str, config: str) -> None:
+    """W8A8 + int8 attention compiled and run (gpt2: causal): within the fp16 tolerance of the
+    quantized reference (the residual stream is fp16 on the NPU, fp32 in the reference)."""
+    from compiler.api import compile_model
+
+    m = _zoo(name)
+    prog = compile_model(m, pipeline="quantize{samples=4 attn=int8}", target=config)
+    assert any(i.cls.name == "MATMUL" and "quant.attention" in (i.comment or "")
+               for i in prog.compiled.program.instrs)  # fmt: skip
+    rng = np.random.default_rng(1)
+    inputs = {
+        k: rng.integers(0, 100, s).astype(np.int32) if dt.kind == "i"
+        else rng.standard_normal(s).astype(np.float32)
+        for k, (s, dt) in m.input_specs().items()
+    }  # fmt: skip
+    got = prog.run(inputs).outputs["out0"].astype(np.float32)
+    want = prog.reference(inputs)["out0"]
+    err = float(np.max(np.abs(got - want)))
+    assert err <= 5e-2 * max(1.0, float(np.max(np.abs(want)))), err
+
+
+def test_bad_attn_option() -> None:
+    from compiler.errors import WispError
+    from compiler.pipeline import run_pipeline
+
+    m = _zoo("bert-tiny")
+    with pytest.raises(WispError, match="attn=int4: attention precision must be fp16 or int8"):
+        run_pipeline(m, "quantize{attn=int4}", quiet=True)
+
+
+def test_digits_vit_int8_attention_accuracy() -> None:
+    """digits-vit W8A8 + int8 attention on the 360 test images: the interpreter's predictions vs
+    the quantized reference's, and accuracy within 0.5 points of fp16 (355/360 = 98.61%)."""
+    from compiler.api import compile_model
+    from compiler.datasets import load_digits_test
+
+    images, labels = load_digits_test()
+    prog = compile_model(
+        "digits-vit", pipeline="quantize{weights=int8 attn=int8}", target="spatten"
+    )
+    npu = [int(np.argmax(prog.run({"image": x}).outputs["out0"])) for x in images]
+    ref = [int(np.argmax(prog.reference({"image": x})["out0"])) for x in images]
+    agree = sum(a == b for a, b in zip(npu, ref, strict=True))
+    acc = [float(np.mean(np.array(p) == labels)) for p in (npu, ref)]
+    print(f"agree {agree}/360, accuracy npu {acc[0]:.4f} ref {acc[1]:.4f}")
+    assert agree >= 358
+    assert all(abs(a - 355 / 360) <= 0.005 for a in acc)

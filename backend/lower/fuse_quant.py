@@ -35,6 +35,7 @@ class QPlan:
     in_quant: quant.QuantizeOp | None = None
     deq: list[quant.DequantizeOp] = field(default_factory=list)
     requant: quant.RequantizeOp | None = None
+    requants: list[quant.RequantizeOp] = field(default_factory=list)  # merged: one per member
     act: str | None = None
     out_quant: quant.QuantizeOp | None = None
     residual: SSAValue | None = None
@@ -139,13 +140,16 @@ def plan_quant(ctx: LowerCtx, ops: list[Operation]) -> None:
 
 
 def _merge(plans: dict[Operation, QPlan]) -> None:
-    """Merge plain (dequantize-only) linears reading one input into the first one's plan."""
-    groups: dict[SSAValue, list[Operation]] = {}
+    """Merge linears reading one input into the first one's plan: plain (dequantize-only) ones,
+    or ones that each end in a requantize with the same shift (their multipliers side by side)."""
+    groups: dict[tuple[SSAValue, int], list[Operation]] = {}
     for op, p in plans.items():
         lin = p.members[0]
         plain = p.deq and not (p.act or p.out_quant or p.residual or p.bias_add)
         if plain:
-            groups.setdefault(lin.input, []).append(op)
+            groups.setdefault((lin.input, -1), []).append(op)
+        elif p.requant is not None:
+            groups.setdefault((lin.input, p.requant.int_prop("shift")), []).append(op)
     for members in groups.values():
         kinds = {
             (quant.int_width(m.operands[1].type), m.int_prop("groups"))
@@ -154,9 +158,13 @@ def _merge(plans: dict[Operation, QPlan]) -> None:
         if len(members) < 2 or len(kinds) != 1:
             continue
         lead = plans[members[0]]
+        if lead.requant is not None:
+            lead.requants = [lead.requant]
         for m in members[1:]:
             lead.members.append(plans[m].members[0])
             lead.deq += plans[m].deq
+            if lead.requant is not None:
+                lead.requants.append(plans[m].requant)  # type: ignore[arg-type]
             del plans[m]
 
 

@@ -96,9 +96,13 @@ def lower_qlinear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     out_inv = inv_scale(ctx, p.out_quant.scale.owner) if p.out_quant is not None else None
     q = QGemm(mode, a_inv=a_inv, out_inv=out_inv)
     if p.requant is not None:
-        mult = _array(ctx, p.requant.multiplier).astype(np.int32).reshape(-1)
-        mult = np.broadcast_to(mult, (n_total,)).reshape(1, -1)
-        row = ctx.add_data((_symbol(p.requant.multiplier), "mult"), mult, DType.INT32)
+        rqs = p.requants or [p.requant]  # merged members: their multipliers side by side
+        mult = np.concatenate([
+            np.broadcast_to(_array(ctx, r.multiplier).astype(np.int32).reshape(-1), (w.shape[0],))
+            for r, w in zip(rqs, ws, strict=True)
+        ]).reshape(1, -1)  # fmt: skip
+        key_m = "|".join(_symbol(r.multiplier) for r in rqs)
+        row = ctx.add_data((key_m, "mult"), mult, DType.INT32)
         q = QGemm(mode, a_inv=a_inv, requant=(row, p.requant.int_prop("shift")))
     elif groups > 1:  # [G, N] scales of every member, side by side
         deq = np.concatenate([_array(ctx, d.scale).astype(np.float32) for d in p.deq], axis=1)
