@@ -72,6 +72,7 @@ class CompiledModel:
     target: str | None = None
     config: Any = None
     compiled: Any = None  # backend.compile.Compiled
+    measured_lines: list[str] = field(default_factory=list)  # printed after compile (cmd_compile)
 
     def reference(self, inputs: Mapping[str, np.ndarray], **kw: Any) -> dict[str, np.ndarray]:
         """The oracle's outputs for the compressed nn model."""
@@ -182,8 +183,21 @@ def compile_model(
         compiled = compile_module(model.module, model.weights, config)
         ir.lazy("npu-lowered", lambda: compiled.npu_ir_lowered)
         ir.lazy("npu-scheduled", lambda: compiled.npu_ir_scheduled)
+        # a mixed-precision report gets its measured side (one timing-only interpreter run)
+        from compiler.mixed_measure import add_measured
+
+        measured = add_measured(records, model.module, compiled.program, config)
+    else:
+        measured = []
     return CompiledModel(
-        model, pipeline, records, ir, None if target is None else str(target), config, compiled
+        model,
+        pipeline,
+        records,
+        ir,
+        None if target is None else str(target),
+        config,
+        compiled,
+        measured_lines=measured,
     )
 
 

@@ -26,7 +26,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from xdsl.context import Context
@@ -39,7 +39,7 @@ from backend.config import Config, ConfigError, load_config
 from backend.cost import matmul_rate
 from dialects.nn_base import shape_of
 from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
-from passes.latency import LINEAR_BITS, linear_cost
+from passes.latency import LINEAR_BITS, LinearCost, linear_cost
 from passes.quant_math import (
     CALIB_METHODS,
     Granularity,
@@ -260,18 +260,21 @@ class MixedPrecisionPass(ModulePass):
             add_report(ctx, self.name, {"notes": ["no linear layer to quantize"]})
             return
         costs: dict[str, dict[int, float]] = {}
+        full: dict[str, dict[int, LinearCost]] = {}
+        shapes: dict[str, tuple[int, int, int]] = {}
         for lay in chosen:
             x, (nn_, k) = shape_of(lay.op.input.type), shape_of(lay.op.weight.type)
             m = int(np.prod(x[:-1]))
-            per: dict[int, float] = {}
+            shapes[lay.name] = (m, nn_, k)
+            full[lay.name] = {}
             for b in sorted({*bits, 16}):
                 groups = 1 if b == 16 else _groups(gran, k, lay.name, self)
                 if b == 4 and k % 2:
                     raise PassError(
                         f"{self.name}: layer '{lay.name}': int4 needs an even K, got {k}"
                     )
-                per[b] = float(linear_cost(m, nn_, k, b, config, groups).metric(self.metric))
-            costs[lay.name] = per
+                full[lay.name][b] = linear_cost(m, nn_, k, b, config, groups)
+            costs[lay.name] = {b: float(c.metric(self.metric)) for b, c in full[lay.name].items()}
         fp16 = sum(c[16] for c in costs.values())
         budget = self.limit if self.limit > 0 else self.budget * fp16
         what = f"limit={self.limit:g}" if self.limit > 0 else f"budget={self.budget:g}"
@@ -310,6 +313,11 @@ class MixedPrecisionPass(ModulePass):
                 "sensitivity": {str(b): drive[lay.name][b] for b in bits},
                 "sensitivity_" + kinds[1]: {str(b): sens[kinds[1]][lay.name][b] for b in bits},
                 "cost": {str(b): costs[lay.name][b] for b in sorted(costs[lay.name])},
+                # the linear_cost arguments and all its figures at the chosen width (on `hw`), so
+                # the compiler driver can set them beside the interpreter's measurement
+                "shape_mnk": list(shapes[lay.name]),
+                "groups": 1 if picked[lay.name] == 16 else gran.groups(shapes[lay.name][2]),
+                "predicted": asdict(full[lay.name][picked[lay.name]]),
                 **qrep.get(lay.name, {}),
             }
             for lay in chosen

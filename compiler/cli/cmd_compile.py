@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     compiled = compile_model(model, args.passes, target, print_ir_after_all=args.print_ir_after_all)
     compiled.save(args.output)
+    for line in compiled.measured_lines:  # mixed-precision: predicted vs measured cost
+        print(line)
     if args.time_passes:
         print(timing_table(compiled.passes))
     what = "program.s, program.npubin, report.json, " if compiled.compiled is not None else ""
