@@ -41,6 +41,7 @@ def variants(config: str) -> dict[str, str]:
     return {
         "fp16": "canonicalize",
         "W8A8": "quantize{weights=int8}",
+        "W8A8 + int8 attention": "quantize{weights=int8 attn=int8}",
         "W4A8 rtn group:32": "quantize{weights=int4 granularity=group:32}",
         "W4A8 gptq group:32": "quantize{weights=int4 granularity=group:32 method=gptq}",
         f"mixed 4/8, 50% fp16 {metric}": (

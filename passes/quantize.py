@@ -370,8 +370,10 @@ def quantize_attention(
     keep = (
         qkv + [lin.result for _, _, src in todo for _, lin in src] + [a.result for _, a, _ in todo]
     )
-    runs = [{v: np.asarray(calib.executor.values(module, weights, s)[v]) for v in keep}
-            for s in samples]  # fmt: skip
+    runs: list[dict[SSAValue, np.ndarray]] = []
+    for smp in samples:
+        vals = calib.executor.values(module, weights, smp)
+        runs.append({v: np.asarray(vals[v]) for v in keep})
     report: dict[str, dict[str, float | int | str]] = {}
     new: list[tuple[str, SSAValue, list[np.ndarray]]] = []
     for name, attn, src in todo:
@@ -432,9 +434,10 @@ def quantize_attention(
             "saturated_q_k_v": ", ".join(f"{c:.4f}" for c in clip),
         }
         new.append((name, qa.results[0], [r[attn.result] for r in runs]))
+    after = [calib.executor.values(module, weights, smp) for smp in samples]
     for name, res, ref in new:  # output SQNR vs the float attention, on calibration data
-        got = [np.asarray(calib.executor.values(module, weights, s)[res]) for s in samples]
-        report[name]["sqnr_db"] = round(sqnr_db(np.concatenate(ref), np.concatenate(got)), 2)
+        got = np.concatenate([np.asarray(vals[res]) for vals in after])
+        report[name]["sqnr_db"] = round(sqnr_db(np.concatenate(ref), got), 2)
     return report, notes
 
 
