@@ -32,11 +32,13 @@ def make_context() -> PassContext:
     from xdsl.dialects.func import Func
 
     from dialects.nn import NN
+    from dialects.tokens import Tokens
 
     ctx.load_dialect(Builtin)
     ctx.register_dialect("func", lambda: Func)
     ctx.register_dialect("arith", lambda: Arith)
     ctx.register_dialect("nn", lambda: NN)
+    ctx.register_dialect("tokens", lambda: Tokens)
     return ctx
 
 
