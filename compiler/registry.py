@@ -24,6 +24,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "shape-check": _lazy("passes.shape_check", "ShapeCheckPass"),
     "sparsify-2-4": _lazy("passes.sparsify_2_4", "Sparsify24Pass"),
     "structured-prune": _lazy("passes.structured_prune", "StructuredPrunePass"),
+    "token-prune": _lazy("passes.token_prune", "TokenPrunePass"),
 }
 
 
