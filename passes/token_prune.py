@@ -80,7 +80,9 @@ class TokenPrunePass(ModulePass):
             {
                 "before": {"macs": before, "tokens": n0},
                 "after": {"macs": measure(op).macs, "tokens": kept[-1] if last >= 0 else n0},
-                "tokens_per_layer": [{"layer": b.name, "tokens": k} for b, k in zip(blocks, kept)],
+                "tokens_per_layer": [
+                    {"layer": b.name, "tokens": k} for b, k in zip(blocks, kept, strict=True)
+                ],
                 "notes": [
                     f"method {self.method}, tokens kept per layer "
                     + " → ".join(str(k) for k in [n0, *kept])

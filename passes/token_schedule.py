@@ -35,10 +35,10 @@ def fractions(keep: Sequence[float], schedule: str, start: int, layers: int) -> 
     if not -1 <= start < layers:
         raise PassError(f"start={start}: the model has {layers} attention layers (0..{layers - 1})")
     if len(keep) == layers and layers > 1:
-        for l in range(1, layers):
-            if keep[l] > keep[l - 1]:
+        for i in range(1, layers):
+            if keep[i] > keep[i - 1]:
                 raise PassError(
-                    f"keep: layer {l} keeps {keep[l]} > layer {l - 1}'s {keep[l - 1]}"
+                    f"keep: layer {i} keeps {keep[i]} > layer {i - 1}'s {keep[i - 1]}"
                     " (a pruned token stays pruned, so fractions must not increase)"
                 )
         return list(keep)
@@ -49,15 +49,15 @@ def fractions(keep: Sequence[float], schedule: str, start: int, layers: int) -> 
     r = keep[0]
     s = default_start(layers) if start < 0 else start
     out: list[float] = []
-    for l in range(layers):
-        if l < s:
+    for layer in range(layers):
+        if layer < s:
             out.append(1.0)
         elif schedule == "ramp":
-            out.append(1.0 - (1.0 - r) * (l - s + 1) / (layers - s))
+            out.append(1.0 - (1.0 - r) * (layer - s + 1) / (layers - s))
         elif schedule == "step":
             out.append(r)
         else:
-            out.append(r ** (l - s + 1))
+            out.append(r ** (layer - s + 1))
     return out
 
 

@@ -79,7 +79,7 @@ def vit_forward(w, img, counts, method):
     alive = []
     for layer in range(len(counts)):
         b = f"blocks.{layer}."
-        lin = lambda t, n: t @ g(b + n + ".weight").T + g(b + n + ".bias")  # noqa: E731
+        lin = lambda t, n, b=b: t @ g(b + n + ".weight").T + g(b + n + ".bias")  # noqa: E731
         h = _ln(x, g(b + "norm1.weight"), g(b + "norm1.bias"), 1e-6)
         q, k, v = lin(h, "attn.q"), lin(h, "attn.k"), lin(h, "attn.v")
         P = _probs(q, k, 2)
@@ -116,7 +116,7 @@ def test_cascade_matches_independent_forward(method: str) -> None:
         for layer, op in enumerate(sel):
             ids = [ids[j] for j in values[op.results[0]]]
             assert ids == alive[layer]
-        for a, b in zip(alive, alive[1:]):
+        for a, b in zip(alive, alive[1:], strict=False):
             assert set(b) <= set(a)
 
 
