@@ -17,7 +17,7 @@ from xdsl.dialects.func import FuncOp, ReturnOp
 from backend.config import Config
 from backend.errors import BackendError
 from backend.isa import DType
-from backend.lower import rules_data, rules_dense, rules_vector  # noqa: F401  (register rules)
+from backend.lower import rules_data, rules_dense, rules_tokens, rules_vector  # noqa: F401  (register rules)
 from backend.lower.context import ACT_BASE, LowerCtx, Lowered
 from backend.lower.env import Env
 from backend.lower.fuse import plan_fusion, plan_ln_prologue, plan_merge
