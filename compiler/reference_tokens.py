@@ -47,9 +47,8 @@ def _attn(op: Operation) -> tuple[int, float, bool]:
 def importance(op: T.ImportanceOp, a: list[Array], c: Any) -> Array:
     heads, scale, causal = _attn(op)
     p = attention_probs(a[0], a[1], heads, scale, causal)
-    if op.prop("kind") == "received":
-        return p.sum(axis=(0, 1))
-    return p[:, 0, :].mean(axis=0)
+    s = p.sum(axis=(0, 1)) if op.prop("kind") == "received" else p[:, 0, :].mean(axis=0)
+    return s + a[2] if len(a) == 3 else s
 
 
 def head_importance(op: T.HeadImportanceOp, a: list[Array], c: Any) -> Array:

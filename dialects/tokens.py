@@ -13,7 +13,14 @@ from typing import ClassVar
 
 from xdsl.dialects.builtin import IntegerType, f32, i32
 from xdsl.ir import Attribute, Dialect
-from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def, traits_def
+from xdsl.irdl import (
+    irdl_op_definition,
+    operand_def,
+    opt_operand_def,
+    prop_def,
+    result_def,
+    traits_def,
+)
 from xdsl.traits import Pure
 
 from dialects.nn import AttentionOp
@@ -97,7 +104,8 @@ class ImportanceOp(NNOp):
     """Per-token importance from an attention's probabilities P[h,i,j] = softmax(scale·q_h k_hᵀ).
 
     kind "received" (SpAtten): s[j] = Σ_h Σ_i P[h,i,j]; kind "cls" (EViT/eTPS): s[j] = mean_h P[h,0,j].
-    It reads the same q and k as the attention it scores; lowering computes both from one softmax.
+    An optional third operand `prior` [Sk] is added (SpAtten's scores accumulated over layers).
+    It reads the same q and k as the attention it scores.
 
         %s = tokens.importance %q, %k {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false, kind = "received"} : (tensor<65x64xf32>, tensor<65x64xf32>) -> tensor<65xf32>
     """
@@ -106,6 +114,7 @@ class ImportanceOp(NNOp):
     PROPS: ClassVar[Mapping[str, type]] = {**ATTN_PROPS, "kind": str}
     query = operand_def()
     key = operand_def()
+    prior = opt_operand_def()
     heads = prop_def(Attribute)
     qk_dim = prop_def(Attribute)
     v_dim = prop_def(Attribute)
@@ -117,9 +126,10 @@ class ImportanceOp(NNOp):
 
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
-        if len(operand_types) != 2:
+        if len(operand_types) not in (2, 3):
             raise ShapeError(
-                f"{cls.name}: expected query and key, got {len(operand_types)} operands"
+                f"{cls.name}: expected query, key and an optional prior,"
+                f" got {len(operand_types)} operands"
             )
         kind = props.get("kind")
         if kind not in IMPORTANCE_KINDS:
@@ -129,6 +139,11 @@ class ImportanceOp(NNOp):
                 f'{cls.name}: kind "cls" needs a CLS token every query sees; causal attention has none'
             )
         _, sk = _attention_checks(cls.name, operand_types[0], operand_types[1], props)
+        if len(operand_types) == 3 and operand_types[2] != tensor((sk,), f32):
+            raise ShapeError(
+                f"{cls.name}: prior must be tensor<{sk}xf32> (one score per key),"
+                f" got {operand_types[2]}"
+            )
         return tensor((sk,), f32)
 
 

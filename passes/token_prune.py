@@ -112,14 +112,11 @@ class TokenPrunePass(ModulePass):
         props = {p: attn.prop(p) for p in tokens.ATTN_PROPS}
         kind = "received" if self.method == "spatten" else "cls"
         new: list[Operation] = []
-        score = tokens.ImportanceOp.make([attn.query, attn.key], **props, kind=kind)
+        prior = [acc] if self.method == "spatten" and acc is not None else []
+        score = tokens.ImportanceOp.make([attn.query, attn.key, *prior], **props, kind=kind)
         new.append(score)
         s: SSAValue = score.results[0]
-        if self.method == "spatten":
-            if acc is not None:
-                new.append(nn.AddOp.make([acc, s]))
-                s = new[-1].results[0]
-            acc = s
+        acc = s
         if k < n:
             pick = k - 1 if self.method == "evit" else k
             sel = tokens.SelectOp.make([s], k=pick, protect=protect)

@@ -46,7 +46,10 @@ def lower_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     if qt < 1:
         raise ctx.too_big(f"importance: one query row needs {4 * sk} B of acc")
     acc = ctx.hold(IX, 4 * sk)
-    load(ctx, _zeros(ctx, sk), IX, acc)
+    prior = env.tensor(op.prior) if op.prior is not None else _zeros(ctx, sk)
+    if prior.dtype is not F32 or not prior.is_contiguous:
+        raise BackendError(f"{op.name}: prior must be a contiguous fp32 vector")
+    load(ctx, DTensor.contiguous(prior.addr, (1, sk), F32), IX, acc)
     rows = range(0, 1) if cls else range(0, sq, qt)
     for h in range(heads):
         k_off = ctx.take(W, 2 * sk * d)
@@ -69,6 +72,8 @@ def lower_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
                 "IMPACC", mode="colsum", src_dtype=F32, src_buf=C, src_off=s_off, src_stride=sk,
                 rows=ql, cols=sk, dst_buf=IX, dst_off=acc,
             )  # fmt: skip
+    if cls and op.prior is not None:
+        raise BackendError(f'{op.name}: kind "cls" with a prior is not lowered')
     if cls:
         ctx.emit(
             "VEC", op="mul", bcast="scalar", dtype=F32, dst_buf=IX, dst_off=acc, dst_stride=sk,

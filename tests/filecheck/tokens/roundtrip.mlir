@@ -41,3 +41,12 @@ func.func @predict(%x: tensor<65x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<64
   %b = tokens.head_attention %x, %x, %x, %h {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false} : (tensor<65x64xf32>, tensor<65x64xf32>, tensor<65x64xf32>, tensor<2xi32>) -> tensor<65x64xf32>
   func.return
 }
+
+// -----
+
+// CHECK-LABEL: func.func @prior
+// CHECK-NEXT:    %s = tokens.importance %q, %k, %p {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false, kind = "received"} : (tensor<65x64xf32>, tensor<65x64xf32>, tensor<65xf32>) -> tensor<65xf32>
+func.func @prior(%q: tensor<65x64xf32>, %k: tensor<65x64xf32>, %p: tensor<65xf32>) {
+  %s = tokens.importance %q, %k, %p {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false, kind = "received"} : (tensor<65x64xf32>, tensor<65x64xf32>, tensor<65xf32>) -> tensor<65xf32>
+  func.return
+}
