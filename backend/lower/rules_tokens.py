@@ -3,8 +3,9 @@
 - `tokens.importance`: per head, K_h resident in wgt; per query tile Q·K_hᵀ (MATMUL tb=1, fp32 in
   acc), ROW softmax (scale, causal), IMPACC colsum into fp32 accumulators in idx (zeroed by a LOAD
   of a zero row); "cls" accumulates only query row 0 and scales by 1/heads. The scores leave as
-  one fp32 row. (It recomputes the scores the attention computes; fusing the IMPACC into the
-  attention's softmax tiles would save that.)
+  one fp32 row. This standalone form runs only when the op could not be fused into the
+  attention it scores (backend/lower/importance_sink.py: IMPACC on the attention's own softmax
+  tiles, no extra MATMUL or softmax).
 - `tokens.select`: the fp32 scores into idx, VEC add of a constant row holding +inf at the
   protected positions, TOPK (SpAtten's engine: ⌈n/16⌉+3 cycles per pass), int32 indices stored.
   The kept rows are then `nn.gather` (GATHER by DMA), so later layers run on fewer rows.
@@ -20,6 +21,7 @@ from backend.isa import Buf, DType, to_f32
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
 from backend.lower.env import Env
+from backend.lower.importance_sink import zeros_row
 from backend.lower.registry import rule
 from backend.lower.values import DTensor
 from dialects import tokens
@@ -28,13 +30,11 @@ A, W, C, IX = Buf.ACT, Buf.WGT, Buf.ACC, Buf.IDX
 F32 = DType.FP32
 
 
-def _zeros(ctx: LowerCtx, n: int) -> DTensor:
-    return ctx.add_data(("tokens.zeros32", str(n)), np.zeros((1, n), np.float32), F32)
-
-
 @rule(tokens.ImportanceOp)
 def lower_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     assert isinstance(op, tokens.ImportanceOp)
+    if op.results[0] in env.vals:  # computed by the attention it scores (importance_sink.py)
+        return env.raw(op.results[0])
     q, k = env.tensor(op.query).as2d(), env.tensor(op.key).as2d()
     heads, d = op.int_prop("heads"), op.int_prop("qk_dim")
     scale, causal = to_f32(op.float_prop("scale")), op.bool_prop("causal")
@@ -46,7 +46,7 @@ def lower_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     if qt < 1:
         raise ctx.too_big(f"importance: one query row needs {4 * sk} B of acc")
     acc = ctx.hold(IX, 4 * sk)
-    prior = env.tensor(op.prior) if op.prior is not None else _zeros(ctx, sk)
+    prior = env.tensor(op.prior) if op.prior is not None else zeros_row(ctx, sk)
     if prior.dtype is not F32 or not prior.is_contiguous:
         raise BackendError(f"{op.name}: prior must be a contiguous fp32 vector")
     load(ctx, DTensor.contiguous(prior.addr, (1, sk), F32), IX, acc)
