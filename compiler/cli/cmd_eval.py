@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _eval_compiled(args: argparse.Namespace) -> int:
     from compiler.api import load_compiled
+    from compiler.cli.eval_tokens import pruning_lines
     from compiler.evaluate import evaluate
 
     compiled = load_compiled(args.model)
@@ -57,4 +58,6 @@ def _eval_compiled(args: argparse.Namespace) -> int:
         f"  per inference: {npu.cycles:,.0f} cycles ({npu.time_us:,.2f} us), "
         f"DRAM {npu.dram_bytes:,.0f} B, energy {npu.energy_uj:,.2f} uJ"
     )
+    for line in pruning_lines(args.model):
+        print(line)
     return 0
