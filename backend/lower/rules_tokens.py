@@ -26,7 +26,7 @@ from backend.lower.registry import rule
 from backend.lower.values import DTensor
 from dialects import tokens
 
-A, W, C, IX = Buf.ACT, Buf.WGT, Buf.ACC, Buf.IDX
+A, W, C, V, IX = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC, Buf.IDX
 F32 = DType.FP32
 
 
@@ -113,4 +113,78 @@ def lower_select(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     )  # fmt: skip
     out = ctx.activation((k,), DType.INT32)
     store(ctx, DTensor.contiguous(out.addr, (1, k), DType.INT32), IX, i_off)
+    return out
+
+
+def _gather_rows(ctx: LowerCtx, table: DTensor, i_off: int, k: int, buf: Buf, off: int) -> None:
+    """GATHER k rows of a DRAM table (row-major 2-D) by the int32 indices at idx[i_off]."""
+    ctx.emit(
+        "GATHER", dtype=table.dtype, dst_buf=buf, dst_off=off, dst_stride=table.shape[1],
+        src_addr=table.addr, src_stride=table.strides[0], idx_buf=IX, idx_off=i_off, rows=k,
+        cols=table.shape[1],
+    )  # fmt: skip
+
+
+@rule(tokens.FuseOp)
+def lower_fuse(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
+    """EViT: kept rows by GATHER; the fused row Σ_pruned a_i x_i / Σ_pruned a_i as (Σ_all − Σ_kept)
+    of fp32 a-weighted rows, both sums by IMPACC colsum (float64 inside the unit)."""
+    assert isinstance(op, tokens.FuseOp)
+    x, idx, att = env.tensor(op.input), env.tensor(op.indices), env.tensor(op.attention)
+    if not (x.is_contiguous and idx.is_contiguous and att.is_contiguous and att.dtype is F32):
+        raise BackendError(f"{op.name}: expected contiguous rows, indices and fp32 attention")
+    n, d = x.shape
+    k = idx.shape[0]
+    if (
+        4 * n * d > ctx.cap(C, 1)
+        or 2 * n * d > ctx.cap(V, 1)
+        or 4 * (2 * n + 2 * k + d + 1) > ctx.cap(IX, 1)
+    ):
+        raise ctx.too_big(f"fuse: {n} rows of {d} do not fit one tile")
+    out = ctx.activation((k + 1, d))
+    col = lambda t, m: DTensor.contiguous(t.addr, (m, 1), t.dtype)  # noqa: E731
+    # accumulators: numerator [1, d] and denominator [1, 1], zeroed
+    num = ctx.hold(IX, 4 * (d + 1))
+    den = num + 4 * d
+    load(ctx, zeros_row(ctx, d + 1), IX, num)
+    a_off = ctx.take(IX, 4 * n)
+    load(ctx, DTensor.contiguous(att.addr, (1, n), F32), IX, a_off)  # = the [n, 1] column
+    i_off = ctx.take(IX, 4 * k)
+    load(ctx, DTensor.contiguous(idx.addr, (1, k), DType.INT32), IX, i_off)
+    ak_off = ctx.take(IX, 4 * k)
+    _gather_rows(ctx, col(att, n), i_off, k, IX, ak_off)
+    x_off = ctx.take(V, 2 * n * d)
+    load(ctx, x, V, x_off)
+    xk_off = ctx.take(V, 2 * k * d)
+    _gather_rows(ctx, x, i_off, k, V, xk_off)
+    store(ctx, out.block(0, k, 0, d), V, xk_off)
+    ctx.emit(
+        "VEC", op="mul", bcast="scalar", dtype=F32, dst_buf=IX, dst_off=ak_off, dst_stride=1,
+        a_buf=IX, a_off=ak_off, a_stride=1, rows=k, cols=1, imm=-1.0,
+    )  # fmt: skip
+    for rows, src, w in ((n, x_off, a_off), (k, xk_off, ak_off)):
+        f_off = ctx.take(C, 4 * rows * d)
+        ctx.emit(
+            "MOVE", src_dtype=DType.FP16, dst_dtype=F32, dst_buf=C, dst_off=f_off, dst_stride=d,
+            src_buf=V, src_off=src, src_stride=d, rows=rows, cols=d,
+        )  # fmt: skip
+        ctx.emit(
+            "VEC", op="mul", bcast="col", dtype=F32, dst_buf=C, dst_off=f_off, dst_stride=d,
+            a_buf=C, a_off=f_off, a_stride=d, b_buf=IX, b_off=w, b_stride=1, rows=rows, cols=d,
+        )  # fmt: skip
+        for buf, off, cols, dst in ((C, f_off, d, num), (IX, w, 1, den)):
+            ctx.emit(
+                "IMPACC", mode="colsum", src_dtype=F32, src_buf=buf, src_off=off,
+                src_stride=cols, rows=rows, cols=cols, dst_buf=IX, dst_off=dst,
+            )  # fmt: skip
+    ctx.emit(
+        "VEC", op="div", bcast="col", dtype=F32, dst_buf=IX, dst_off=num, dst_stride=d,
+        a_buf=IX, a_off=num, a_stride=d, b_buf=IX, b_off=den, b_stride=1, rows=1, cols=d,
+    )  # fmt: skip
+    o_off = ctx.take(V, 2 * d)
+    ctx.emit(
+        "MOVE", src_dtype=F32, dst_dtype=DType.FP16, dst_buf=V, dst_off=o_off, dst_stride=d,
+        src_buf=IX, src_off=num, src_stride=d, rows=1, cols=d,
+    )  # fmt: skip
+    store(ctx, out.block(k, 1, 0, d), V, o_off)
     return out

@@ -56,7 +56,7 @@ def test_survivors_equal_reference_with_ties(kind: str, seed: int) -> None:
 
 
 def test_every_lowered_tokens_op_has_a_rule() -> None:
-    lowered = {tokens.ImportanceOp, tokens.SelectOp}
+    lowered = {tokens.ImportanceOp, tokens.SelectOp, tokens.FuseOp}
     assert lowered <= set(RULES)
 
 
@@ -72,7 +72,7 @@ def test_topk_cost_is_spattens_engine() -> None:
     assert passes >= (65 + 15) // 16 + 3  # ⌈n/16⌉ + 3 per pass, at least one pass
 
 
-@pytest.mark.parametrize("method", ["spatten", "topk"])
+@pytest.mark.parametrize("method", ["spatten", "topk", "evit"])
 def test_pruned_digits_vit_interpreter_equals_reference(method: str) -> None:
     cfg = load_config("spatten")
     images, _ = load_digits_test()
@@ -99,3 +99,15 @@ def test_pruned_zoo_models_on_every_config(config: str) -> None:
     bert = small_zoo("bert-tiny", layers=2, seq=16, dim=32, heads=2, mlp_dim=64, vocab=100)
     run_pipeline(bert, "token-prune{method=topk keep=0.5 start=0}", quiet=True)
     check(bert, config, rtol=3e-2)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_evit_fuse_alone(config: str) -> None:
+    t = "tensor<20x24xf32>"
+    body = f"""
+    %s = tokens.importance %x, %x {{{ATT.replace("qk_dim = 8", "qk_dim = 12").replace("v_dim = 8", "v_dim = 12")}, kind = "cls"}} : ({t}, {t}) -> tensor<20xf32>
+    %i = tokens.select %s {{k = 7, protect = [0]}} : (tensor<20xf32>) -> tensor<7xi32>
+    %y = tokens.fuse %x, %i, %s : ({t}, tensor<7xi32>, tensor<20xf32>) -> tensor<8x24xf32>
+    func.return %y : tensor<8x24xf32>"""
+    m = model_from_ir(body, f"%x: {t}", "tensor<8x24xf32>", {})
+    check(m, config, rtol=1e-2)
