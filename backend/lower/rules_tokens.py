@@ -188,3 +188,135 @@ def lower_fuse(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     )  # fmt: skip
     store(ctx, out.block(k, 1, 0, d), V, o_off)
     return out
+
+
+BIG = 1.0e30  # exp(BIG·(s − max s)) is 1 at a row's maximum and 0 elsewhere
+
+
+@rule(tokens.SqueezeOp)
+def lower_squeeze(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
+    """TPS squeeze as dense tile algebra over all n rows (each kept host is its own best match,
+    cos = 1, weight e¹, exactly TPS's self weight):
+
+    x̂ = √D·x/|x| by ROW layernorm of [x, −x] (mean 0, no sqrt instruction needed); S = x̂·x̂_keptᵀ
+    (MATMUL) = D·cos, protected host columns −∞; one-hot host matrix exp(BIG·(S − rowmax S)) times
+    w_i = exp(rowmax_i / D) (protected rows 0); host rows = (Wᵀ·x) / colsum(W) (MOVE transpose,
+    MATMUL, IMPACC colsum, VEC div); protected kept rows copied unchanged. Exact ties between two
+    hosts give both the row (the reference picks the lower index)."""
+    assert isinstance(op, tokens.SqueezeOp)
+    x, idx = env.tensor(op.input), env.tensor(op.indices)
+    if not (x.is_contiguous and idx.is_contiguous and x.dtype is DType.FP16):
+        raise BackendError(f"{op.name}: expected contiguous fp16 rows and int32 indices")
+    n, d = x.shape
+    k = idx.shape[0]
+    prot = sorted({p % n for p in op.ints_prop("protect")})
+    pos = {0: 0, n - 1: k - 1}
+    if any(p not in pos for p in prot):
+        raise BackendError(f"{op.name}: only the first and the last token can be protected here")
+    if (
+        2 * n * 3 * d > ctx.cap(V, 1)
+        or 4 * n * k + 4 * k * d > ctx.cap(C, 1)
+        or 2 * k * n > ctx.cap(A, 1)
+        or 2 * k * d > ctx.cap(W, 1)
+        or 4 * (4 * d + 3 * n + 3 * k) > ctx.cap(IX, 1)
+    ):
+        raise ctx.too_big(f"squeeze: {n} rows of {d} ({k} kept) do not fit one tile")
+    out = ctx.activation((k, d))
+    f16 = DType.FP16
+    x_off, x2 = ctx.take(V, 2 * n * d), ctx.take(V, 4 * n * d)
+    load(ctx, x, V, x_off)
+    ctx.emit(
+        "VEC", op="copy", dtype=f16, dst_buf=V, dst_off=x2, dst_stride=2 * d, a_buf=V,
+        a_off=x_off, a_stride=d, rows=n, cols=d,
+    )  # fmt: skip
+    ctx.emit(
+        "VEC", op="mul", bcast="scalar", dtype=f16, dst_buf=V, dst_off=x2 + 2 * d,
+        dst_stride=2 * d, a_buf=V, a_off=x_off, a_stride=d, rows=n, cols=d, imm=-1.0,
+    )  # fmt: skip
+    gb = np.concatenate([np.ones((1, 2 * d)), np.zeros((1, 2 * d))]).astype(np.float32)
+    g_off = ctx.hold(IX, gb.nbytes)
+    load(ctx, ctx.add_data(("tokens.ln_unit", str(2 * d)), gb, F32), IX, g_off)
+    ctx.emit(
+        "ROW", op="layernorm", dtype=f16, dst_buf=V, dst_off=x2, dst_stride=2 * d, src_buf=V,
+        src_off=x2, src_stride=2 * d, rows=n, cols=2 * d, eps=to_f32(1e-12), g_buf=IX, g_off=g_off,
+    )  # fmt: skip
+    i_off = ctx.take(IX, 4 * k)
+    load(ctx, DTensor.contiguous(idx.addr, (1, k), DType.INT32), IX, i_off)
+    kh = ctx.take(W, 2 * k * d)
+    ctx.emit(
+        "VGATHER", dtype=f16, dst_buf=W, dst_off=kh, dst_stride=d, src_buf=V, src_off=x2,
+        src_stride=2 * d, idx_buf=IX, idx_off=i_off, rows=k, cols=d,
+    )  # fmt: skip
+    s_off = ctx.take(C, 4 * n * k)
+    ctx.emit(
+        "MATMUL", mode="fp16", tb=1, a_buf=V, a_off=x2, a_stride=2 * d, b_buf=W, b_off=kh,
+        b_stride=d, c_buf=C, c_off=s_off, c_stride=k, m=n, n=k, k=d,
+    )  # fmt: skip
+    if prot:
+        bias = np.zeros((1, k), np.float32)
+        bias[0, [pos[p] for p in prot]] = -np.inf
+        b_off = ctx.take(IX, 4 * k)
+        load(ctx, ctx.add_data(("tokens.hosts", f"{k}:{prot}:{n}"), bias, F32), IX, b_off)
+        ctx.emit(
+            "VEC", op="add", bcast="row", dtype=F32, dst_buf=C, dst_off=s_off, dst_stride=k,
+            a_buf=C, a_off=s_off, a_stride=k, b_buf=IX, b_off=b_off, b_stride=k, rows=n, cols=k,
+        )  # fmt: skip
+    mx = ctx.take(IX, 4 * n)
+    ctx.emit(
+        "ROW", op="rowmax", dtype=F32, dst_buf=IX, dst_off=mx, dst_stride=1, src_buf=C,
+        src_off=s_off, src_stride=k, rows=n, cols=k,
+    )  # fmt: skip
+    vec = lambda o, **kw: ctx.emit("VEC", dtype=F32, **o, **kw)  # noqa: E731
+    s_t = {
+        "dst_buf": C,
+        "dst_off": s_off,
+        "dst_stride": k,
+        "a_buf": C,
+        "a_off": s_off,
+        "a_stride": k,
+    }
+    m_t = {"dst_buf": IX, "dst_off": mx, "dst_stride": 1, "a_buf": IX, "a_off": mx, "a_stride": 1}
+    vec(s_t, op="sub", bcast="col", b_buf=IX, b_off=mx, b_stride=1, rows=n, cols=k)
+    vec(s_t, op="mul", bcast="scalar", rows=n, cols=k, imm=to_f32(BIG))
+    vec(s_t, op="exp", rows=n, cols=k)
+    vec(m_t, op="mul", bcast="scalar", rows=n, cols=1, imm=to_f32(1.0 / d))
+    vec(m_t, op="exp", rows=n, cols=1)
+    if prot:
+        keep_rows = np.ones((1, n), np.float32)
+        keep_rows[0, prot] = 0.0
+        r_off = ctx.take(IX, 4 * n)
+        load(ctx, ctx.add_data(("tokens.rows", f"{n}:{prot}"), keep_rows, F32), IX, r_off)
+        vec(m_t, op="mul", b_buf=IX, b_off=r_off, b_stride=1, rows=n, cols=1)
+    vec(s_t, op="mul", bcast="col", b_buf=IX, b_off=mx, b_stride=1, rows=n, cols=k)
+    den = ctx.take(IX, 4 * k)
+    load(ctx, zeros_row(ctx, k), IX, den)
+    ctx.emit(
+        "IMPACC", mode="colsum", src_dtype=F32, src_buf=C, src_off=s_off, src_stride=k, rows=n,
+        cols=k, dst_buf=IX, dst_off=den,
+    )  # fmt: skip
+    wt = ctx.take(A, 2 * k * n)
+    ctx.emit(
+        "MOVE", src_dtype=F32, dst_dtype=f16, transpose=1, dst_buf=A, dst_off=wt, dst_stride=n,
+        src_buf=C, src_off=s_off, src_stride=k, rows=n, cols=k,
+    )  # fmt: skip
+    num = ctx.take(C, 4 * k * d)
+    ctx.emit(
+        "MATMUL", mode="fp16", a_buf=A, a_off=wt, a_stride=n, b_buf=V, b_off=x_off, b_stride=d,
+        c_buf=C, c_off=num, c_stride=d, m=k, n=d, k=n,
+    )  # fmt: skip
+    ctx.emit(
+        "VEC", op="div", bcast="col", dtype=F32, dst_buf=C, dst_off=num, dst_stride=d, a_buf=C,
+        a_off=num, a_stride=d, b_buf=IX, b_off=den, b_stride=1, rows=k, cols=d,
+    )  # fmt: skip
+    for p in prot:  # protected rows: the token itself, unchanged
+        ctx.emit(
+            "MOVE", src_dtype=f16, dst_dtype=F32, dst_buf=C, dst_off=num + 4 * pos[p] * d,
+            dst_stride=d, src_buf=V, src_off=x_off + 2 * p * d, src_stride=d, rows=1, cols=d,
+        )  # fmt: skip
+    o_off = ctx.take(V, 2 * k * d)
+    ctx.emit(
+        "MOVE", src_dtype=F32, dst_dtype=f16, dst_buf=V, dst_off=o_off, dst_stride=d,
+        src_buf=C, src_off=num, src_stride=d, rows=k, cols=d,
+    )  # fmt: skip
+    store(ctx, out, V, o_off)
+    return out

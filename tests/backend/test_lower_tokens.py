@@ -56,7 +56,7 @@ def test_survivors_equal_reference_with_ties(kind: str, seed: int) -> None:
 
 
 def test_every_lowered_tokens_op_has_a_rule() -> None:
-    lowered = {tokens.ImportanceOp, tokens.SelectOp, tokens.FuseOp}
+    lowered = {tokens.ImportanceOp, tokens.SelectOp, tokens.FuseOp, tokens.SqueezeOp}
     assert lowered <= set(RULES)
 
 
@@ -72,7 +72,7 @@ def test_topk_cost_is_spattens_engine() -> None:
     assert passes >= (65 + 15) // 16 + 3  # ⌈n/16⌉ + 3 per pass, at least one pass
 
 
-@pytest.mark.parametrize("method", ["spatten", "topk", "evit"])
+@pytest.mark.parametrize("method", ["spatten", "topk", "evit", "tps"])
 def test_pruned_digits_vit_interpreter_equals_reference(method: str) -> None:
     cfg = load_config("spatten")
     images, _ = load_digits_test()
@@ -88,7 +88,8 @@ def test_pruned_digits_vit_interpreter_equals_reference(method: str) -> None:
         assert got.argmax() == want.argmax()
         assert np.abs(got - want).max() <= 2e-2 * max(1.0, np.abs(want).max())
     dense_cycles = run(cd.program, {"image": images[0]}, cfg).report.cycles
-    assert res.report.cycles < 0.9 * dense_cycles
+    # the TPS squeeze (cosines, one-hot hosts, a weighted GEMM) costs back most of what it saves
+    assert res.report.cycles < (1.0 if method == "tps" else 0.9) * dense_cycles
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -96,6 +97,10 @@ def test_pruned_zoo_models_on_every_config(config: str) -> None:
     vit = small_zoo("deit-tiny", layers=2, image=16, patch=4, dim=32, heads=2, mlp_dim=64)
     run_pipeline(vit, "token-prune{method=spatten keep=0.5 start=0}", quiet=True)
     check(vit, config, rtol=3e-2)
+    for method in ("tps", "evit"):
+        m = small_zoo("deit-tiny", layers=2, image=16, patch=4, dim=32, heads=2, mlp_dim=64)
+        run_pipeline(m, f"token-prune{{method={method} keep=0.5 start=0}}", quiet=True)
+        check(m, config, rtol=3e-2)
     bert = small_zoo("bert-tiny", layers=2, seq=16, dim=32, heads=2, mlp_dim=64, vocab=100)
     run_pipeline(bert, "token-prune{method=topk keep=0.5 start=0}", quiet=True)
     check(bert, config, rtol=3e-2)
@@ -111,3 +116,18 @@ def test_evit_fuse_alone(config: str) -> None:
     func.return %y : tensor<8x24xf32>"""
     m = model_from_ir(body, f"%x: {t}", "tensor<8x24xf32>", {})
     check(m, config, rtol=1e-2)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+@pytest.mark.parametrize("protect", ["0", "0, -1", ""])
+def test_tps_squeeze_alone(config: str, protect: str) -> None:
+    t = "tensor<20x24xf32>"
+    att = ATT.replace("qk_dim = 8", "qk_dim = 12").replace("v_dim = 8", "v_dim = 12")
+    body = f"""
+    %s = tokens.importance %x, %x {{{att}, kind = "received"}} : ({t}, {t}) -> tensor<20xf32>
+    %i = tokens.select %s {{k = 7, protect = [{protect}]}} : (tensor<20xf32>) -> tensor<7xi32>
+    %y = tokens.squeeze %x, %i {{protect = [{protect}]}} : ({t}, tensor<7xi32>) -> tensor<7x24xf32>
+    func.return %y : tensor<7x24xf32>"""
+    m = model_from_ir(body, f"%x: {t}", "tensor<7x24xf32>", {})
+    x = np.random.default_rng(len(protect)).standard_normal((20, 24)).astype(np.float32)
+    check(m, config, {"x": x}, rtol=1e-2)
