@@ -7,13 +7,12 @@ all tokens, the kept fraction falls linearly to `keep` at the last layer), plus 
 schedules, head pruning, FACT prediction and a combined pipeline:
 
 - accuracy and the mean KL(dense ‖ pruned) of the output softmax, reference executor, 360 images;
-- for pipelines the backend lowers (spatten, topk, structured-prune, 2:4): modeled cycles, DRAM
+- for pipelines the backend lowers (every token-prune method, structured-prune, 2:4): modeled cycles, DRAM
   bytes and energy per inference on the ISA interpreter (one image: token pruning has static
   shapes, so the cost does not depend on the image), and the interpreter's accuracy on all 360
   images with the number of predictions agreeing with the reference (unless --no-npu).
 
-Methods the backend does not lower yet (tps squeeze, evit fuse, head-prune, eager-predict) show
-"—" for the modeled cost.
+Passes the backend does not lower yet (head-prune, eager-predict) show "—" for the modeled cost.
 """
 
 from __future__ import annotations
