@@ -33,12 +33,14 @@ def make_context() -> PassContext:
 
     from dialects.nn import NN
     from dialects.quant import QUANT
+    from dialects.tokens import Tokens
 
     ctx.load_dialect(Builtin)
     ctx.register_dialect("func", lambda: Func)
     ctx.register_dialect("arith", lambda: Arith)
     ctx.register_dialect("nn", lambda: NN)
     ctx.register_dialect("quant", lambda: QUANT)
+    ctx.register_dialect("tokens", lambda: Tokens)
     return ctx
 
 

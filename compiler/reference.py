@@ -11,7 +11,7 @@ import numpy as np
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Operation, SSAValue
 
-from compiler import reference_progressive, reference_qattention, reference_quant
+from compiler import reference_progressive, reference_qattention, reference_quant, reference_tokens
 from compiler.errors import WispError
 from compiler.model import Model
 from compiler.weights import WeightStore
@@ -132,6 +132,7 @@ IMPLS: dict[type[Operation], Impl] = {
         a[0], a[1], a[2], op.int_prop("heads"), op.float_prop("scale"), op.bool_prop("causal")
     ),
 }
+IMPLS.update(reference_tokens.IMPLS)  # the tokens dialect (compiler/reference_tokens.py)
 
 
 def _main(model: Model) -> FuncOp:

@@ -21,12 +21,15 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "cse": _lazy("passes.cse", "CommonSubexpressionEliminationPass"),
     "dce": _lazy("passes.dce", "DeadCodeEliminationPass"),
     "depgraph": _lazy("passes.depgraph", "DepGraphPass"),
+    "eager-predict": _lazy("passes.eager_predict", "EagerPredictPass"),
+    "head-prune": _lazy("passes.head_prune", "HeadPrunePass"),
     "mixed-precision": _lazy("passes.mixed_precision", "MixedPrecisionPass"),
     "progressive-quant": _lazy("passes.progressive_quant", "ProgressiveQuantPass"),
     "quantize": _lazy("passes.quantize", "QuantizePass"),
     "shape-check": _lazy("passes.shape_check", "ShapeCheckPass"),
     "sparsify-2-4": _lazy("passes.sparsify_2_4", "Sparsify24Pass"),
     "structured-prune": _lazy("passes.structured_prune", "StructuredPrunePass"),
+    "token-prune": _lazy("passes.token_prune", "TokenPrunePass"),
 }
 
 

@@ -27,6 +27,7 @@ from backend.interpreter.numerics import (
 from backend.interpreter.operands import SPACE_NAMES, Ops, Tile
 from backend.interpreter.state import NP_DTYPES, Machine
 from backend.isa import DType, Instr, dispatch
+from backend.topk import topk_indices
 
 F32_EXACT_K = 1024  # int8·int8 sums are exact in float32 up to this K
 INT_RANGE = {DType.INT8: (-128, 127), DType.INT4: (-8, 7), DType.INT32: (-(2**31), 2**31 - 1)}
@@ -346,9 +347,7 @@ def _vgather(m: Machine, i: Instr, o: Ops) -> int:
 
 def _topk(m: Machine, i: Instr, o: Ops) -> int:
     k = int(i.args["k"])
-    s = m.read(o["src"])
-    order = np.argsort(-s, axis=1, kind="stable")[:, :k]
-    order.sort(axis=1)
+    order = topk_indices(m.read(o["src"]), k)
     m.flat(o["dst"]).view("<i4")[...] = order.reshape(-1)
     return 0
 

@@ -23,6 +23,7 @@ from backend.lower import (  # noqa: F401  (register rules)
     rules_progressive,
     rules_qattention,
     rules_quant,
+    rules_tokens,
     rules_vector,
 )
 from backend.lower.context import ACT_BASE, LowerCtx, Lowered

@@ -161,17 +161,22 @@ def lower_concat(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
 def lower_gather(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     """Index rows into idx (LOAD int32), GATHER the table rows by DMA, STORE."""
     assert isinstance(op, nn.GatherOp)
-    table = env.tensor(op.table).as2d()
+    src = env.tensor(op.table)
+    if len(src.shape) == 1 and src.is_contiguous:  # a vector: rows of one element
+        table = DTensor.contiguous(src.addr, (src.shape[0], 1), src.dtype)
+    else:
+        table = src.as2d()
+    es = table.esize
     ids = env.tensor(op.indices)
     if ids.dtype is not DType.INT32:
         raise BackendError(f"{op.name}: indices must be int32")
     n = int(np.prod(ids.shape))
     ids = DTensor.contiguous(ids.addr, (1, n), DType.INT32) if ids.is_contiguous else ids
-    out = ctx.activation(shape_of(op.results[0].type))
-    o2 = out.as2d()
+    out = ctx.activation(shape_of(op.results[0].type), table.dtype)
+    o2 = out.as2d() if len(out.shape) != 1 else DTensor.contiguous(out.addr, (n, 1), out.dtype)
     cols = table.shape[1]
-    ct = min(cols, max(2, ctx.cap(V) // 2))
-    rt = row_tiles(n, 2 * ct, ctx.cap(V), op.name, ctx)
+    ct = min(cols, max(2, ctx.cap(V) // es))
+    rt = row_tiles(n, es * ct, ctx.cap(V), op.name, ctx)
     rt = min(rt, ctx.cap(IX) // 4)
     for r0 in range(0, n, rt):
         rl = min(rt, n - r0)
@@ -179,7 +184,7 @@ def lower_gather(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
         load(ctx, ids.block(0, 1, r0, rl), IX, i_off)
         for c0 in range(0, cols, ct):
             cl = min(ct, cols - c0)
-            v_off = ctx.take(V, 2 * rt * ct)
+            v_off = ctx.take(V, es * rt * ct)
             ctx.emit(
                 "GATHER", dtype=table.dtype, dst_buf=V, dst_off=v_off, dst_stride=cl,
                 src_addr=table.at(0, c0), src_stride=table.strides[0], idx_buf=IX,

@@ -15,6 +15,7 @@ from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
 from backend.lower.env import Env, bias_row, linear_weight
 from backend.lower.gemm import TRAFFIC_WEIGHT, LazyWeight, choose_plan, gemm
+from backend.lower.importance_sink import ScoreSink, score_sink
 from backend.lower.registry import rule
 from backend.lower.rules_vector import add_same_shape, row_op
 from backend.lower.sparse import sp24_merged
@@ -147,6 +148,7 @@ def _attention_all_heads(
     dv: int,
     scale: float,
     causal: bool,
+    sink: ScoreSink | None = None,
 ) -> bool:
     """All heads at once when K and V of every head fit SRAM: one LOAD each for K, V and each
     query tile, the heads' scores stacked as [heads·qt, Sk] so one ROW softmax (one per head if
@@ -202,6 +204,8 @@ def _attention_all_heads(
                 src_off=s_off + 4 * h0 * ql * sk, src_stride=sk, rows=nh * ql, cols=sk,
                 scale=scale, causal=int(causal), row0=row0 if causal else 0,
             )  # fmt: skip
+        if sink is not None:
+            sink.stacked(ctx, s_off, ql, q0)
         ctx.emit(
             "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=p_off,
             dst_stride=sk, src_buf=C, src_off=s_off, src_stride=sk, rows=heads * ql, cols=sk,
@@ -327,7 +331,10 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     causal = op.bool_prop("causal")
     sq, sk = q.shape[0], k.shape[0]
     out = _out(ctx, op).as2d()
-    if BATCH_HEADS and _attention_all_heads(ctx, q, k, v, out, heads, d, dv, scale, causal):
+    sink = score_sink(ctx, op, env)  # a tokens.importance fused into this attention
+    if BATCH_HEADS and _attention_all_heads(ctx, q, k, v, out, heads, d, dv, scale, causal, sink):
+        if sink is not None:
+            env[sink.op.results[0]] = sink.finish(ctx)
         return out
     k_bytes, v_bytes = 2 * sk * d, 2 * sk * dv
     # K_h and V_h of a head together in wgt, or (long sequences) K_h in wgt and V_h in vec
@@ -369,6 +376,8 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
                 src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk, scale=scale,
                 causal=int(causal), row0=q0 + (sk - sq) if causal else 0,
             )  # fmt: skip
+            if sink is not None:
+                sink.tile(ctx, s_off, ql, q0)
             ctx.emit(
                 "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=p_off,
                 dst_stride=sk, src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk,
@@ -383,4 +392,6 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
                 dst_stride=dv, src_buf=C, src_off=o_off, src_stride=dv, rows=ql, cols=dv,
             )  # fmt: skip
             store(ctx, out.block(q0, ql, h * dv, dv), A, o16)
+    if sink is not None:
+        env[sink.op.results[0]] = sink.finish(ctx)
     return out

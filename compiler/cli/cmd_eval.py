@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _eval_compiled(args: argparse.Namespace) -> int:
     from compiler.api import load_compiled
+    from compiler.cli.eval_tokens import pruning_lines
     from compiler.evaluate import evaluate
     from compiler.precision import precision_summary
 
@@ -60,4 +61,6 @@ def _eval_compiled(args: argparse.Namespace) -> int:
     )
     for line in precision_summary(model.module):
         print(f"  {line}")
+    for line in pruning_lines(args.model):
+        print(line)
     return 0

@@ -1,0 +1,108 @@
+"""Token and head pruning on digits-vit (360 test images, no fine-tuning), spatten config.
+
+    python benchmarks/bench_tokens.py [--keeps 0.9,0.7,0.5,0.3] [--no-npu]
+
+For each method (spatten, tps, evit, topk) and keep ratio (ramp schedule: the first layer keeps
+all tokens, the kept fraction falls linearly to `keep` at the last layer), plus a few fixed
+schedules, head pruning, FACT prediction and a combined pipeline:
+
+- accuracy and the mean KL(dense ‖ pruned) of the output softmax, reference executor, 360 images;
+- for pipelines the backend lowers (every token-prune method, structured-prune, 2:4): modeled cycles, DRAM
+  bytes and energy per inference on the ISA interpreter (one image: token pruning has static
+  shapes, so the cost does not depend on the image), and the interpreter's accuracy on all 360
+  images with the number of predictions agreeing with the reference (unless --no-npu).
+
+Passes the backend does not lower yet (head-prune, eager-predict) show "—" for the modeled cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from backend.compile import compile_module  # noqa: E402
+from backend.config import load_config  # noqa: E402
+from backend.errors import BackendError  # noqa: E402
+from backend.interpreter import run  # noqa: E402
+from compiler import reference  # noqa: E402
+from compiler.datasets import load_digits_test  # noqa: E402
+from compiler.models import build  # noqa: E402
+from compiler.pipeline import run_pipeline  # noqa: E402
+
+METHODS = ("spatten", "tps", "evit", "topk")
+STRUCT = "structured-prune{target=macs ratio=0.3 criterion=fisher refit=true hw=spatten}"
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def logits(model, images: np.ndarray) -> np.ndarray:
+    return np.stack([reference.run(model, {"image": x})["out0"][0] for x in images])
+
+
+def row(spec: str, images, labels, dense_p, cfg, npu: bool) -> str:
+    m = build("digits-vit")
+    if spec:
+        run_pipeline(m, spec, quiet=True)
+    z = logits(m, images)
+    acc = (z.argmax(1) == labels).mean()
+    p = softmax(z)
+    kl = float((dense_p * (np.log(dense_p) - np.log(p))).sum(1).mean())
+    try:
+        prog = compile_module(m.module, m.weights, cfg).program
+    except BackendError:
+        return f"| `{spec or 'dense'}` | {100 * acc:.2f} | {kl:.4f} | — | — | — | — |"
+    rep = run(prog, {"image": images[0]}, cfg).report
+    cost = f"{rep.cycles:,} | {rep.dram_read + rep.dram_write:,} | {rep.energy_total_pj / 1e6:.2f}"
+    agree = "—"
+    if npu:
+        preds = [run(prog, {"image": x}, cfg).outputs["out0"].argmax() for x in images]
+        npu_acc = (np.array(preds) == labels).mean()
+        same = int((np.array(preds) == z.argmax(1)).sum())
+        agree = f"{100 * npu_acc:.2f} ({same}/{len(labels)})"
+    return f"| `{spec or 'dense'}` | {100 * acc:.2f} | {kl:.4f} | {cost} | {agree} |"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--keeps", default="0.9,0.7,0.5,0.3")
+    ap.add_argument("--no-npu", action="store_true", help="skip the 360-image interpreter runs")
+    args = ap.parse_args()
+    keeps = [float(k) for k in args.keeps.split(",")]
+    images, labels = load_digits_test()
+    cfg = load_config("spatten")
+    start = time.perf_counter()
+    dense_p = softmax(logits(build("digits-vit"), images))
+    specs = [""]
+    for keep in keeps:
+        specs += [f"token-prune{{method={m} keep={keep}}}" for m in METHODS]
+    specs += [
+        "token-prune{method=topk keep=0.5 schedule=step start=1}",
+        "token-prune{method=tps keep=0.5 schedule=step start=1}",
+        "token-prune{method=topk keep=0.6 schedule=each start=1}",
+        "token-prune{method=spatten keep=0.6 schedule=each start=1}",
+        "token-prune{method=topk keep=0.4 schedule=step start=1}",
+        "head-prune{keep=3}",
+        "head-prune{keep=2}",
+        "eager-predict{topk=32}",
+        "eager-predict{topk=16}",
+        f"{STRUCT},sparsify-2-4{{refit=true}}",
+        f"{STRUCT},sparsify-2-4{{refit=true}},token-prune{{method=topk keep=0.5 schedule=step start=1}}",
+    ]
+    print("| pipeline | accuracy % (reference) | KL to dense | cycles | DRAM B | energy uJ |"
+          " interpreter accuracy % (agreeing) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for spec in specs:
+        print(row(spec, images, labels, dense_p, cfg, not args.no_npu), flush=True)
+    print(f"\n({time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,32 @@
+"""Lines `wisp eval OUTDIR` prints about token and head pruning, from the pass reports in
+compile.json (tokens kept per layer, heads kept per layer, MACs before → after)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def pruning_lines(outdir: str | Path) -> list[str]:
+    path = Path(outdir) / "compile.json"
+    try:
+        passes = json.loads(path.read_text()).get("passes", [])
+    except (OSError, ValueError):
+        return []
+    lines: list[str] = []
+    for p in passes:
+        rep = p.get("report") or {}
+        if "tokens_per_layer" in rep:
+            counts = [str(rep["before"]["tokens"])] + [
+                str(x["tokens"]) for x in rep["tokens_per_layer"]
+            ]
+            lines.append(f"  tokens kept per layer ({p['name']}): " + " → ".join(counts))
+            before, after = rep["before"]["macs"], rep["after"]["macs"]
+            lines.append(
+                f"  MACs (nn, per inference)  : {before:,} → {after:,}"
+                f" ({100 * (after - before) / before:+.1f}%)"
+            )
+        if "heads_per_layer" in rep:
+            heads = " ".join(str(x["heads"]) for x in rep["heads_per_layer"])
+            lines.append(f"  heads kept per layer ({p['name']}): {heads}")
+    return lines

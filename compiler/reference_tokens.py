@@ -1,0 +1,207 @@
+"""Reference semantics of the tokens dialect (token/head pruning, TPS, EViT, FACT), in numpy.
+
+Formulas: docs/tokens.md. Top-k ties follow backend/topk.py, the rule the TOPK instruction uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from xdsl.ir import Operation
+
+from backend.topk import topk_indices
+from compiler.errors import WispError
+from dialects import tokens as T
+from dialects.nn_base import shape_of
+
+Array = np.ndarray
+
+
+def _softmax(x: Array) -> Array:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def attention_probs(q: Array, k: Array, heads: int, scale: float, causal: bool) -> Array:
+    """P [heads, Sq, Sk] = softmax(scale · q_h k_hᵀ), causal-masked as nn.attention."""
+    sq, sk = q.shape[0], k.shape[0]
+    qh = q.reshape(sq, heads, -1).transpose(1, 0, 2)
+    kh = k.reshape(sk, heads, -1).transpose(1, 0, 2)
+    s = (qh @ kh.transpose(0, 2, 1)) * np.asarray(scale, q.dtype)
+    if causal:
+        s = np.where(_causal_mask(sq, sk)[None], np.asarray(-np.inf, q.dtype), s)
+    return _softmax(s)
+
+
+def _causal_mask(sq: int, sk: int) -> Array:
+    """True where query i (the last sq of sk positions) may not see key j."""
+    return np.arange(sk)[None, :] > (np.arange(sq)[:, None] + (sk - sq))
+
+
+def _attn(op: Operation) -> tuple[int, float, bool]:
+    return op.int_prop("heads"), op.float_prop("scale"), op.bool_prop("causal")  # type: ignore[attr-defined]
+
+
+def importance(op: T.ImportanceOp, a: list[Array], c: Any) -> Array:
+    heads, scale, causal = _attn(op)
+    if op.prop("kind") == "received":
+        s = attention_probs(a[0], a[1], heads, scale, causal).sum(axis=(0, 1))
+    else:  # only query row 0 is needed (kind "cls" is never causal)
+        s = attention_probs(a[0][:1], a[1], heads, scale, False)[:, 0, :].mean(axis=0)
+    return s + a[2] if len(a) == 3 else s
+
+
+def head_importance(op: T.HeadImportanceOp, a: list[Array], c: Any) -> Array:
+    x = a[0]
+    return np.abs(x).reshape(x.shape[0], op.int_prop("heads"), -1).sum(axis=(0, 2))
+
+
+def protected(op: Operation, n: int) -> list[int]:
+    return [p % n for p in op.ints_prop("protect")]  # type: ignore[attr-defined]
+
+
+def select(op: T.SelectOp, a: list[Array], c: Any) -> Array:
+    s = a[0].astype(np.float32).copy()
+    s[protected(op, s.shape[0])] = np.inf
+    return topk_indices(s[None], op.int_prop("k"))[0].astype(np.int32)
+
+
+def _check_indices(name: str, idx: Array, n: int) -> None:
+    if idx.size and (idx.min() < 0 or idx.max() >= n or np.unique(idx).size != idx.size):
+        raise WispError(f"{name}: indices must be distinct and in [0, {n}), got {idx.tolist()}")
+
+
+def pruned_of(idx: Array, n: int) -> Array:
+    """The rows not in ``idx``, ascending."""
+    keep = np.zeros(n, bool)
+    keep[idx] = True
+    return np.flatnonzero(~keep)
+
+
+def cosine(a: Array, b: Array) -> Array:
+    """cos(a_i, b_j) [len(a), len(b)] (a zero row has cosine 0 with everything)."""
+    na = np.linalg.norm(a, axis=1, keepdims=True)
+    nb = np.linalg.norm(b, axis=1, keepdims=True)
+    tiny = np.asarray(np.finfo(a.dtype).tiny, a.dtype)
+    return (a / np.maximum(na, tiny)) @ (b / np.maximum(nb, tiny)).T
+
+
+def squeeze(op: T.SqueezeOp, a: list[Array], c: Any) -> Array:
+    x, idx = a[0], a[1].astype(np.int64)
+    n = x.shape[0]
+    _check_indices(op.name, idx, n)
+    out = x[idx].copy()
+    pruned = pruned_of(idx, n)
+    prot = set(protected(op, n))
+    hosts = [r for r, i in enumerate(idx) if int(i) not in prot]  # rows of `out` that can host
+    if pruned.size == 0 or not hosts:
+        return out
+    cos = cosine(x[pruned], out[hosts])
+    pick = cos.argmax(axis=1)  # first maximum: ties to the lower index
+    w_match = np.exp(cos[np.arange(pruned.size), pick])
+    e1 = np.exp(np.asarray(1.0, x.dtype))
+    num = out[hosts] * e1
+    den = np.full(len(hosts), e1, x.dtype)
+    np.add.at(num, pick, w_match[:, None] * x[pruned])
+    np.add.at(den, pick, w_match)
+    out[hosts] = num / den[:, None]
+    return out
+
+
+def fuse(op: T.FuseOp, a: list[Array], c: Any) -> Array:
+    x, idx, att = a[0], a[1].astype(np.int64), a[2]
+    n = x.shape[0]
+    _check_indices(op.name, idx, n)
+    pruned = pruned_of(idx, n)
+    w = att[pruned]
+    fused = (w[:, None] * x[pruned]).sum(axis=0) / w.sum()
+    return np.concatenate([x[idx], fused[None]], axis=0)
+
+
+def leading_one(x: Array) -> Array:
+    """sign(x)·2^⌊log2|x|⌋ (0 stays 0), exact for any float."""
+    _, e = np.frexp(np.abs(x))
+    return (np.sign(x) * np.ldexp(np.ones_like(x), e - 1)).astype(x.dtype)
+
+
+def predict_scores(op: T.PredictOp, x: Array, wq: Array, wk: Array) -> Array:
+    """FACT's approximate scaled scores S̃ [heads, n, n] (causal entries −inf)."""
+    heads, scale, causal = op.int_prop("heads"), op.float_prop("scale"), op.bool_prop("causal")
+    lx = leading_one(x)
+    qt = leading_one(lx @ leading_one(wq).T)
+    kt = leading_one(lx @ leading_one(wk).T)
+    n = x.shape[0]
+    qh = qt.reshape(n, heads, -1).transpose(1, 0, 2)
+    kh = kt.reshape(n, heads, -1).transpose(1, 0, 2)
+    s = (qh @ kh.transpose(0, 2, 1)) * np.asarray(scale, x.dtype)
+    if causal:
+        s = np.where(_causal_mask(n, n)[None], np.asarray(-np.inf, x.dtype), s)
+    return s
+
+
+def predict(op: T.PredictOp, a: list[Array], c: Any) -> Array:
+    s = predict_scores(op, a[0], a[1], a[2])
+    heads, n, _ = s.shape
+    flat = s.reshape(heads * n, n)
+    topk = op.int_prop("topk")
+    mask = np.zeros_like(flat)
+    rows = np.arange(flat.shape[0])[:, None]
+    mask[rows, topk_indices(flat, topk)] = 1.0
+    if n >= 2:
+        top2 = topk_indices(flat, 2)  # ascending index order; compare by value
+        v = np.sort(flat[rows, top2], axis=1)
+        one_hot = (v[:, 1] - v[:, 0]) > op.float_prop("margin")
+        best = topk_indices(flat, 1)[:, 0]
+        mask[one_hot] = 0.0
+        mask[np.flatnonzero(one_hot), best[one_hot]] = 1.0
+    if op.bool_prop("causal"):
+        mask[~np.isfinite(flat)] = 0.0
+    return mask.reshape(heads, n, n)
+
+
+def _masked_softmax_attention(
+    q: Array, k: Array, v: Array, heads: int, scale: float, causal: bool, keep: Array
+) -> Array:
+    sq, sk = q.shape[0], k.shape[0]
+    qh = q.reshape(sq, heads, -1).transpose(1, 0, 2)
+    kh = k.reshape(sk, heads, -1).transpose(1, 0, 2)
+    vh = v.reshape(sk, heads, -1).transpose(1, 0, 2)
+    s = (qh @ kh.transpose(0, 2, 1)) * np.asarray(scale, q.dtype)
+    if causal:
+        keep = keep & ~_causal_mask(sq, sk)[None]
+    s = np.where(keep, s, np.asarray(-np.inf, q.dtype))
+    return (_softmax(s) @ vh).transpose(1, 0, 2).reshape(sq, -1)
+
+
+def masked_attention(op: T.MaskedAttentionOp, a: list[Array], c: Any) -> Array:
+    heads, scale, causal = _attn(op)
+    return _masked_softmax_attention(a[0], a[1], a[2], heads, scale, causal, a[3] != 0)
+
+
+def head_attention(op: T.HeadAttentionOp, a: list[Array], c: Any) -> Array:
+    heads, scale, causal = _attn(op)
+    q, k, v, kept = a
+    if kept.min() < 0 or kept.max() >= heads:
+        raise WispError(f"{op.name}: head indices must be in [0, {heads}), got {kept.tolist()}")
+    on = np.zeros(heads, bool)
+    on[kept] = True
+    full = np.ones((heads, q.shape[0], k.shape[0]), bool)
+    out = _masked_softmax_attention(q, k, v, heads, scale, causal, full)
+    dv = shape_of(op.results[0].type)[1] // heads
+    out = out.reshape(q.shape[0], heads, dv)
+    out[:, ~on] = 0
+    return out.reshape(q.shape[0], -1)
+
+
+IMPLS: dict[type[Operation], Callable[[Any, list[Array], Any], Array]] = {
+    T.ImportanceOp: importance,
+    T.HeadImportanceOp: head_importance,
+    T.SelectOp: select,
+    T.SqueezeOp: squeeze,
+    T.FuseOp: fuse,
+    T.PredictOp: predict,
+    T.MaskedAttentionOp: masked_attention,
+    T.HeadAttentionOp: head_attention,
+}

@@ -1,0 +1,119 @@
+"""Where token pruning attaches in a transformer block, and how shapes follow a pruned stream.
+
+A block is found from its `nn.attention`: the attention's output projection (a single-use
+`nn.linear`), the residual `nn.add` that closes the attention sublayer, and, for post-LN blocks
+(BERT), the layer norm that is the add's only user. That value (`mid`) is the token stream between
+attention and FFN, where pruning is inserted (EViT's place): the FFN of the same layer already runs
+on the kept tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from xdsl.dialects.builtin import FunctionType, ModuleOp
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Block, Operation, SSAValue
+
+from dialects import nn
+from dialects.nn_base import NNOp, ShapeError, shape_of
+from passes.context import PassError
+
+_LAYER = re.compile(r"^((?:blocks|layers|h)\.\d+)\.")
+
+
+@dataclass
+class AttnBlock:
+    index: int
+    name: str  # "blocks.3" (or "layer 3" when the weights are not named that way)
+    attn: nn.AttentionOp
+    mid: SSAValue  # the token stream after the attention sublayer
+
+    @property
+    def where(self) -> str:
+        return f"layer {self.index} ({self.name})"
+
+
+def main_of(module: ModuleOp) -> FuncOp:
+    for op in module.ops:
+        if isinstance(op, FuncOp) and op.sym_name.data == "main":
+            return op
+    raise PassError("the module has no func.func @main")
+
+
+def _layer_name(attn: Operation, index: int) -> str:
+    for v in attn.operands:
+        lin = v.owner
+        if isinstance(lin, nn.LinearOp) and isinstance(lin.weight.owner, nn.WeightOp):
+            m = _LAYER.match(lin.weight.owner.symbol)
+            if m:
+                return m.group(1)
+    return f"layer {index}"
+
+
+def _single_user(v: SSAValue) -> Operation | None:
+    users = {u.operation for u in v.uses}
+    return next(iter(users)) if len(users) == 1 else None
+
+
+def find_blocks(module: ModuleOp, pass_name: str) -> list[AttnBlock]:
+    """The attention blocks of @main in order; a PassError if there are none or one is not a
+    recognisable residual block."""
+    blocks: list[AttnBlock] = []
+    for op in main_of(module).body.block.ops:
+        if not isinstance(op, nn.AttentionOp):
+            continue
+        i = len(blocks)
+        name = _layer_name(op, i)
+        where = f"layer {i} ({name})"
+        proj = _single_user(op.result)
+        if not isinstance(proj, nn.LinearOp):
+            raise PassError(f"{where}: the attention output is not read by one output projection")
+        add = _single_user(proj.result)
+        if not isinstance(add, nn.AddOp):
+            raise PassError(f"{where}: no residual add after the attention's output projection")
+        mid: SSAValue = add.result
+        post = _single_user(mid)
+        if isinstance(post, nn.LayerNormOp):
+            mid = post.result  # post-LN (BERT): prune the normalised stream
+        rows = {shape_of(v.type)[0] for v in (op.query, op.key, op.value, mid)}
+        if len(rows) != 1:
+            raise PassError(f"{where}: token pruning needs self-attention over the stream's rows")
+        blocks.append(AttnBlock(i, name, op, mid))
+    if not blocks:
+        raise PassError(f"{pass_name} needs attention layers, and the model has no nn.attention")
+    return blocks
+
+
+def ops_after(block: Block, op: Operation) -> list[Operation]:
+    out: list[Operation] = []
+    cur = op.next_op
+    while cur is not None:
+        out.append(cur)
+        cur = cur.next_op
+    return out
+
+
+def retype_after(func: FuncOp, op: Operation) -> None:
+    """Re-infer the result types of every nn/tokens op after ``op`` (their operands may have fewer
+    rows now) and the function's result types. Ops whose result shape is given (slice, reshape)
+    must still verify, or a PassError names them."""
+    for cur in ops_after(func.body.block, op):
+        if isinstance(cur, ReturnOp):
+            func.function_type = FunctionType.from_lists(
+                list(func.function_type.inputs.data), [v.type for v in cur.operands]
+            )
+            continue
+        if not isinstance(cur, NNOp) or not cur.operands:
+            continue
+        try:
+            new = cur.infer([o.type for o in cur.operands], cur.props_dict())
+        except ShapeError:
+            try:
+                cur.check_result()
+            except ShapeError as e:
+                raise PassError(f"cannot carry the pruned tokens through {cur.name}: {e}") from None
+            continue
+        if new != cur.results[0].type:
+            cur.results[0]._type = new  # noqa: SLF001 (in-place retype keeps the uses)
