@@ -43,8 +43,8 @@ class PassRecord:
 # Option values that are not one xDSL token — `granularity=group:32`, `layers=blocks.0.mlp.fc1`,
 # `skip=blocks.*.attn.q,head` — are quoted before xDSL parses the spec.
 _BARE_VALUE = re.compile(
-    r'(?<=[{\s])([A-Za-z_][\w-]*)=((?=[\w.:*?,\[\]-]*[A-Za-z_*?])(?=[\w.:*?,\[\]-]*[.:*?])'
-    r'[A-Za-z_*?][\w.:*?,\[\]-]*)(?=[\s}])'
+    r"(?<=[{\s])([A-Za-z_][\w-]*)=((?=[\w.:*?,\[\]-]*[A-Za-z_*?])(?=[\w.:*?,\[\]-]*[.:*?])"
+    r"[A-Za-z_*?][\w.:*?,\[\]-]*)(?=[\s}])"
 )
 
 
