@@ -73,6 +73,14 @@ def lower_qattention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     if qt < 1:
         raise ctx.too_big(f"quant.attention: one query row needs {c_bytes(1)} B of acc ({sk} keys)")
     qt = _query_tile(sq, qt, sk, d, dv, ctx.config)
+    kd, vd = heads * d, heads * dv
+    if _al(sk * kd) + sk * vd <= ctx.cap(W, 1):
+        qa = qt
+        while qa > 0 and (_al(qa * kd) + _al(ob * qa * vd) + _al(qa * sk) > ctx.cap(A)):
+            qa -= 1
+        if qa >= 1:
+            _all_heads(ctx, q, k, v, out, heads, d, dv, min(qt, qa), causal, c, cv, out_inv)
+            return out
     for h in range(heads):
         if split:
             k_off, v_buf = ctx.take(W, sk * d), V
@@ -121,3 +129,73 @@ def lower_qattention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             )  # fmt: skip
             store(ctx, out.block(q0, ql, h * dv, dv), A, o_out)
     return out
+
+
+def _all_heads(
+    ctx: LowerCtx,
+    q: DTensor,
+    k: DTensor,
+    v: DTensor,
+    out: DTensor,
+    heads: int,
+    d: int,
+    dv: int,
+    qt: int,
+    causal: bool,
+    c: np.float32,
+    cv: np.float32,
+    out_inv: float | None,
+) -> None:
+    """Every head's K and V loaded at once (whole rows: fewer, fuller DRAM bursts than per-head
+    column blocks), one Q tile and one output tile per query tile; per head the same instruction
+    sequence as the per-head path, on column slices (strides heads·d, heads·dv)."""
+    sq, sk = q.shape[0], k.shape[0]
+    kd, vd = heads * d, heads * dv
+    out_dt = DType.INT8 if out_inv is not None else DType.FP16
+    ob = 1 if out_inv is not None else 2
+    k_off = ctx.take(W, _al(sk * kd) + sk * vd)
+    v_off = k_off + _al(sk * kd)
+    load(ctx, k, W, k_off)
+    load(ctx, v, W, v_off)
+    for q0 in range(0, sq, qt):
+        ql = min(qt, sq - q0)
+        a_off = ctx.take(A, _al(qt * kd) + _al(ob * qt * vd))
+        o_out = a_off + _al(qt * kd)
+        load(ctx, q.block(q0, ql, 0, kd), A, a_off)
+        for h in range(heads):
+            p_off = ctx.take(A, _al(qt * sk))
+            s_off = ctx.take(C, _al(4 * qt * sk) + _al(4 * qt * dv))
+            o_off = s_off + _al(4 * qt * sk)
+            scores = {"dst_buf": C, "dst_off": s_off, "dst_stride": sk, "src_buf": C,
+                      "src_off": s_off, "src_stride": sk, "rows": ql, "cols": sk}  # fmt: skip
+            ctx.emit(
+                "MATMUL", mode="int8", tb=1, a_buf=A, a_off=a_off + h * d, a_stride=kd, b_buf=W,
+                b_off=k_off + h * d, b_stride=kd, c_buf=C, c_off=s_off, c_stride=sk, m=ql, n=sk,
+                k=d,
+            )  # fmt: skip
+            ctx.emit("MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, scale=float(c), **scores)
+            ctx.emit(
+                "ROW", op="softmax", dtype=DType.FP32, scale=1.0, causal=int(causal),
+                row0=q0 + (sk - sq) if causal else 0, **scores,
+            )  # fmt: skip
+            ctx.emit(
+                "MOVE", src_dtype=DType.FP32, dst_dtype=DType.INT8, dst_buf=A, dst_off=p_off,
+                dst_stride=sk, src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk,
+                scale=127.0,
+            )  # fmt: skip
+            ctx.emit(
+                "MATMUL", mode="int8", a_buf=A, a_off=p_off, a_stride=sk, b_buf=W,
+                b_off=v_off + h * dv, b_stride=vd, c_buf=C, c_off=o_off, c_stride=dv, m=ql,
+                n=dv, k=sk,
+            )  # fmt: skip
+            acc = {"src_buf": C, "src_off": o_off, "src_stride": dv, "rows": ql, "cols": dv}
+            ctx.emit(
+                "MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, dst_buf=C, dst_off=o_off,
+                dst_stride=dv, scale=float(cv), **acc,
+            )  # fmt: skip
+            ctx.emit(
+                "MOVE", src_dtype=DType.FP32, dst_dtype=out_dt, dst_buf=A,
+                dst_off=o_out + ob * h * dv, dst_stride=vd,
+                scale=out_inv if out_inv is not None else 1.0, **acc,
+            )  # fmt: skip
+        store(ctx, out.block(q0, ql, 0, vd), A, o_out)
