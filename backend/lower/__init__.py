@@ -20,6 +20,7 @@ from backend.isa import DType
 from backend.lower import (  # noqa: F401  (register rules)
     rules_data,
     rules_dense,
+    rules_heads,
     rules_progressive,
     rules_qattention,
     rules_quant,

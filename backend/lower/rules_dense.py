@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from xdsl.ir import Operation
@@ -15,6 +17,8 @@ from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
 from backend.lower.env import Env, bias_row, linear_weight
 from backend.lower.gemm import TRAFFIC_WEIGHT, LazyWeight, choose_plan, gemm
+from backend.lower.gemm_quant import dequantize_rows
+from backend.lower.head_sink import head_sink
 from backend.lower.importance_sink import ScoreSink, score_sink
 from backend.lower.registry import rule
 from backend.lower.rules_vector import add_same_shape, row_op
@@ -82,8 +86,13 @@ def _gemm_with_prologue(
     eps = to_f32(ln.float_prop("eps"))
     if gemm(ctx, x.as2d(), b, out.as2d(), prologue=(g_off, eps), **kw):
         return
-    normed = ctx.activation(x.as2d().shape)
-    row_op(ctx, x.as2d(), normed, ln.name, op="layernorm", eps=eps, g_buf=Buf.IDX, g_off=g_off)
+    src = x.as2d()
+    q = kw.get("quant")
+    if q is not None and q.a_deq is not None:  # an int8 stream: dequantize it to fp16 first
+        src = dequantize_rows(ctx, src, q.a_deq)
+        kw = {**kw, "quant": replace(q, a_deq=None)}
+    normed = ctx.activation(src.shape)
+    row_op(ctx, src, normed, ln.name, op="layernorm", eps=eps, g_buf=Buf.IDX, g_off=g_off)
     gemm(ctx, normed, b, out.as2d(), **kw)
 
 
@@ -134,6 +143,7 @@ def _merged_linear(ctx: LowerCtx, x: DTensor, group: list[nn.LinearOp]) -> DTens
     return views[0]
 
 
+OutHook = Callable[[int, int, int, int | None], None]  # (c_off, rows, stride, head)
 BATCH_HEADS = True  # tests switch it off to cover the per-head path
 
 
@@ -149,6 +159,7 @@ def _attention_all_heads(
     scale: float,
     causal: bool,
     sink: ScoreSink | None = None,
+    out_hook: OutHook | None = None,
 ) -> bool:
     """All heads at once when K and V of every head fit SRAM: one LOAD each for K, V and each
     query tile, the heads' scores stacked as [heads·qt, Sk] so one ROW softmax (one per head if
@@ -216,6 +227,8 @@ def _attention_all_heads(
                 b_buf=v_buf, b_off=v_off + 2 * h * dv, b_stride=vd, c_buf=C,
                 c_off=o_off + 4 * h * dv, c_stride=vd, m=ql, n=dv, k=sk,
             )  # fmt: skip
+        if out_hook is not None:
+            out_hook(o_off, ql, vd, None)
         ctx.emit(
             "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=o16,
             dst_stride=vd, src_buf=C, src_off=o_off, src_stride=vd, rows=ql, cols=vd,
@@ -332,10 +345,27 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     sq, sk = q.shape[0], k.shape[0]
     out = _out(ctx, op).as2d()
     sink = score_sink(ctx, op, env)  # a tokens.importance fused into this attention
-    if BATCH_HEADS and _attention_all_heads(ctx, q, k, v, out, heads, d, dv, scale, causal, sink):
-        if sink is not None:
-            env[sink.op.results[0]] = sink.finish(ctx)
-        return out
+    hsink = head_sink(ctx, op, env)  # a tokens.head_importance of this attention's output
+    hook = hsink.tile if hsink is not None else None
+    if BATCH_HEADS and _attention_all_heads(
+        ctx, q, k, v, out, heads, d, dv, scale, causal, sink, hook
+    ):
+        pass
+    else:
+        qt, split = per_head_plan(ctx, sq, sk, d, dv)
+        for h in range(heads):
+            attention_head(
+                ctx, h, q, k, v, out, (d, dv, qt), scale, causal, split, sink, out_hook=hook
+            )
+    if sink is not None:
+        env[sink.op.results[0]] = sink.finish(ctx)
+    if hsink is not None:
+        env[hsink.op.results[0]] = hsink.finish(ctx)
+    return out
+
+
+def per_head_plan(ctx: LowerCtx, sq: int, sk: int, d: int, dv: int) -> tuple[int, bool]:
+    """The per-head path's query tile and whether K_h (wgt) and V_h (vec) are split."""
     k_bytes, v_bytes = 2 * sk * d, 2 * sk * dv
     # K_h and V_h of a head together in wgt, or (long sequences) K_h in wgt and V_h in vec
     split = k_bytes + v_bytes > ctx.cap(W, 1)
@@ -349,49 +379,79 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     qt = min(sq, int(1 / per_row) if per_row > 0 else sq)
     if qt < 1:
         raise ctx.too_big(f"attention: one query row needs {4 * (sk + dv)} B of acc (keys {sk})")
-    qt = _query_tile(sq, qt, sk, d, dv, ctx.config)
-    for h in range(heads):
-        if split:
-            k_off, v_buf = ctx.take(W, k_bytes), V
-            v_off = ctx.take(V, v_bytes)
-        else:
-            k_off, v_buf = ctx.take(W, k_bytes + v_bytes), W
-            v_off = k_off + k_bytes
-        load(ctx, k.block(0, sk, h * d, d), W, k_off)
-        load(ctx, v.block(0, sk, h * dv, dv), v_buf, v_off)
-        for q0 in range(0, sq, qt):
-            ql = min(qt, sq - q0)
-            a_off = ctx.take(A, 2 * qt * (d + sk + dv))
-            p_off = a_off + 2 * qt * d
-            o16 = p_off + 2 * qt * sk
-            s_off = ctx.take(C, 4 * qt * (sk + dv))
-            o_off = s_off + 4 * qt * sk
-            load(ctx, q.block(q0, ql, h * d, d), A, a_off)
-            ctx.emit(
-                "MATMUL", mode="fp16", tb=1, a_buf=A, a_off=a_off, a_stride=d, b_buf=W,
-                b_off=k_off, b_stride=d, c_buf=C, c_off=s_off, c_stride=sk, m=ql, n=sk, k=d,
-            )  # fmt: skip
-            ctx.emit(
-                "ROW", op="softmax", dtype=DType.FP32, dst_buf=C, dst_off=s_off, dst_stride=sk,
-                src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk, scale=scale,
-                causal=int(causal), row0=q0 + (sk - sq) if causal else 0,
-            )  # fmt: skip
-            if sink is not None:
-                sink.tile(ctx, s_off, ql, q0)
-            ctx.emit(
-                "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=p_off,
-                dst_stride=sk, src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk,
-            )  # fmt: skip
-            ctx.emit(
-                "MATMUL", mode="fp16", a_buf=A, a_off=p_off, a_stride=sk, b_buf=v_buf,
-                b_off=v_off, b_stride=dv, c_buf=C, c_off=o_off, c_stride=dv,
-                m=ql, n=dv, k=sk,
-            )  # fmt: skip
-            ctx.emit(
-                "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=o16,
-                dst_stride=dv, src_buf=C, src_off=o_off, src_stride=dv, rows=ql, cols=dv,
-            )  # fmt: skip
+    return _query_tile(sq, qt, sk, d, dv, ctx.config), split
+
+
+def attention_head(
+    ctx: LowerCtx,
+    h: int,
+    q: DTensor,
+    k: DTensor,
+    v: DTensor,
+    out: DTensor,
+    dims: tuple[int, int, int],
+    scale: float,
+    causal: bool,
+    split: bool,
+    sink: ScoreSink | None = None,
+    bias: Callable[[int, int, int], None] | None = None,
+    out_hook: OutHook | None = None,
+    held: tuple[Buf, int] | None = None,
+) -> None:
+    """One head: K_h, V_h resident; per query tile Q·K_hᵀ, ROW softmax, P·V_h, STORE (or, with
+    ``held`` = (buf, off) of the whole fp16 output in SRAM, a MOVE into its columns there).
+    ``bias(s_off, q0, rows)``, if given, edits the fp32 scores before the softmax."""
+    d, dv, qt = dims
+    sq, sk = q.shape[0], k.shape[0]
+    k_bytes, v_bytes = 2 * sk * d, 2 * sk * dv
+    if split:
+        k_off, v_buf = ctx.take(W, k_bytes), V
+        v_off = ctx.take(V, v_bytes)
+    else:
+        k_off, v_buf = ctx.take(W, k_bytes + v_bytes), W
+        v_off = k_off + k_bytes
+    load(ctx, k.block(0, sk, h * d, d), W, k_off)
+    load(ctx, v.block(0, sk, h * dv, dv), v_buf, v_off)
+    for q0 in range(0, sq, qt):
+        ql = min(qt, sq - q0)
+        a_off = ctx.take(A, 2 * qt * (d + sk + dv))
+        p_off = a_off + 2 * qt * d
+        o16 = p_off + 2 * qt * sk
+        s_off = ctx.take(C, 4 * qt * (sk + dv))
+        o_off = s_off + 4 * qt * sk
+        load(ctx, q.block(q0, ql, h * d, d), A, a_off)
+        ctx.emit(
+            "MATMUL", mode="fp16", tb=1, a_buf=A, a_off=a_off, a_stride=d, b_buf=W,
+            b_off=k_off, b_stride=d, c_buf=C, c_off=s_off, c_stride=sk, m=ql, n=sk, k=d,
+        )  # fmt: skip
+        if bias is not None:
+            bias(s_off, q0, ql)
+        ctx.emit(
+            "ROW", op="softmax", dtype=DType.FP32, dst_buf=C, dst_off=s_off, dst_stride=sk,
+            src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk, scale=scale,
+            causal=int(causal), row0=q0 + (sk - sq) if causal else 0,
+        )  # fmt: skip
+        if sink is not None:
+            sink.tile(ctx, s_off, ql, q0)
+        ctx.emit(
+            "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=p_off,
+            dst_stride=sk, src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk,
+        )  # fmt: skip
+        ctx.emit(
+            "MATMUL", mode="fp16", a_buf=A, a_off=p_off, a_stride=sk, b_buf=v_buf,
+            b_off=v_off, b_stride=dv, c_buf=C, c_off=o_off, c_stride=dv,
+            m=ql, n=dv, k=sk,
+        )  # fmt: skip
+        if out_hook is not None:
+            out_hook(o_off, ql, dv, h)
+        vd = out.shape[1]
+        dst_buf, dst_off, dst_stride = (
+            (A, o16, dv) if held is None else (held[0], held[1] + 2 * (q0 * vd + h * dv), vd)
+        )
+        ctx.emit(
+            "MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=dst_buf,
+            dst_off=dst_off, dst_stride=dst_stride, src_buf=C, src_off=o_off, src_stride=dv,
+            rows=ql, cols=dv,
+        )  # fmt: skip
+        if held is None:
             store(ctx, out.block(q0, ql, h * dv, dv), A, o16)
-    if sink is not None:
-        env[sink.op.results[0]] = sink.finish(ctx)
-    return out

@@ -2,19 +2,25 @@
 
 An op that reads a weight `blocks.N.X.*` belongs to `blocks.N.X` (attn, mlp, norm1, ...). An op
 without weights takes the block tag of its last operand that has one (a residual add joins the
-sublayer it closes). Everything else is `embed` before the first block and `head` after it.
+sublayer it closes; i32 index operands only if nothing else has one). Everything else is `embed` before the first block and `head` after it.
 """
 
 from __future__ import annotations
 
 import re
 
+from xdsl.dialects.builtin import IntegerType
 from xdsl.ir import Operation, SSAValue
 
 from dialects import nn
 
 _PREFIXES = ("blocks.", "layers.", "h.")
 _BLOCK = re.compile(r"^((?:blocks|layers|h)\.\d+\.[A-Za-z0-9_]+)\.")
+
+
+def _is_index(v: SSAValue) -> bool:
+    elem = getattr(v.type, "element_type", None)
+    return isinstance(elem, IntegerType) and elem.width.data == 32
 
 
 def layer_tags(ops: list[Operation]) -> list[str]:
@@ -34,7 +40,9 @@ def layer_tags(ops: list[Operation]) -> list[str]:
                     tag = m.group(1)
                     break
         if not tag and not has_weight:
-            cands = [tag_of_value[v] for v in op.operands if v in tag_of_value]
+            vals = [v for v in op.operands if v in tag_of_value]
+            data = [v for v in vals if not _is_index(v)]  # indices (i32) join no sublayer
+            cands = [tag_of_value[v] for v in data or vals]
             block_tags = [t for t in cands if t.startswith(_PREFIXES)]
             tag = block_tags[-1] if block_tags else ""
         if not tag:
