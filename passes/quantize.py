@@ -466,6 +466,7 @@ class QuantizePass(ModulePass):
     skip: str = ""  # fnmatch patterns of layers left in floating point
     damp: float = 0.01  # GPTQ Hessian damping (relative to the mean diagonal)
     attn: str = "fp16"  # fp16 | int8 (quant.attention where q, k, v come from quantized linears)
+    stream: str = "fp16"  # fp16 | int8 (the residual stream between quantized layers in int8)
 
     def options(self) -> QuantOptions:
         if self.acts != "int8":
@@ -488,6 +489,8 @@ class QuantizePass(ModulePass):
             raise PassError(f"percentile={self.percentile}: must be in (0, 100]")
         if self.damp < 0:
             raise PassError(f"damp={self.damp}: must be >= 0")
+        if self.stream not in ("fp16", "int8"):
+            raise PassError(f"stream={self.stream}: the residual stream must be fp16 or int8")
         if self.attn not in ("fp16", "int8"):
             raise PassError(f"attn={self.attn}: attention precision must be fp16 or int8")
         return QuantOptions(
@@ -536,5 +539,11 @@ class QuantizePass(ModulePass):
                 + "".join(f"; {k}: SQNR {v['sqnr_db']} dB" for k, v in attn.items())
             )
             notes += attn_notes
+        if self.stream == "int8":
+            from passes.quant_stream import quantize_stream
+
+            stream = quantize_stream(op, weights, calib, opts.samples, opts.calib, opts.percentile)
+            out["stream"] = stream
+            notes.append(f"residual stream int8 after {len(stream)} residual add(s)")
         out["notes"] = notes + smooth_notes
         add_report(ctx, self.name, out)

@@ -39,6 +39,8 @@ class QPlan:
     act: str | None = None
     out_quant: quant.QuantizeOp | None = None
     residual: SSAValue | None = None
+    res_scale: float | None = None  # the residual is the int8 stream: dequantize it by this
+    a_scale: float | None = None  # the layer-norm prologue reads the int8 stream: dequantize it
     bias_add: nn.AddOp | None = None
     ln: nn.LayerNormOp | None = None
 
@@ -104,6 +106,10 @@ def plan_quant(ctx: LowerCtx, ops: list[Operation]) -> None:
                 ):
                     p.residual = other
                     ctx.fused_away[nxt] = list(nxt.operands).index(v)
+                    after = _single_use(nxt.results[0])  # the int8 residual stream
+                    if isinstance(after, quant.QuantizeOp) and _const(after.scale):
+                        p.out_quant = after
+                        out_quants.add(after)
         else:
             continue
         plans[op] = p
@@ -136,7 +142,36 @@ def plan_quant(ctx: LowerCtx, ops: list[Operation]) -> None:
                 plans[u].in_quant = op
     _merge(plans)
     _ln_prologue(ctx, ops, plans)
+    _int8_stream(ctx, ops, plans, out_quants)
     ctx.qplans = {**plans, **attn_out}
+
+
+def _int8_stream(
+    ctx: LowerCtx, ops: list[Operation], plans: dict[Operation, QPlan], stored: set[Operation]
+) -> None:
+    """A per-tensor dequantize of an int8 value a GEMM stored (the residual stream) stays int8 in
+    DRAM when every reader dequantizes it in SRAM itself: a fused layer-norm prologue or a fused
+    residual add."""
+    for op in ops:
+        if not isinstance(op, quant.DequantizeOp) or op.input.owner not in stored:
+            continue
+        if shape_of(op.scale.type) != (1,) or not _const(op.scale):
+            continue
+        v = op.results[0]
+        readers = {u.operation for u in v.uses}
+        lns = {p.ln: p for p in plans.values() if p.ln is not None and p.ln.input == v}
+        res = [p for p in plans.values() if p.residual == v]
+        res_adds = {a for a in readers if isinstance(a, nn.AddOp) and a in ctx.fused_away}
+        if not readers or readers != set(lns) | res_adds or len(res_adds) != len(res):
+            continue
+        w_op = op.scale.owner
+        assert isinstance(w_op, nn.WeightOp)
+        scale = float(np.float32(np.asarray(ctx.weights[w_op.symbol]).reshape(-1)[0]))
+        for p in lns.values():
+            p.a_scale = scale
+        for p in res:
+            p.res_scale = scale
+        ctx.fused_away[op] = 0
 
 
 def _merge(plans: dict[Operation, QPlan]) -> None:

@@ -19,7 +19,7 @@ from backend.cost.formulas import dma_transfer_cycles, matmul_cycles, vector_cyc
 from backend.isa import Buf, DType
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
-from backend.lower.gemm_quant import Int4Weight, QGemm, quantize_tile
+from backend.lower.gemm_quant import Int4Weight, QGemm, load_residual, quantize_tile
 from backend.lower.values import DTensor
 
 A, W, C, V = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC
@@ -351,6 +351,7 @@ def gemm(
     mode = quant.mode if quant is not None else "fp16"
     q_inv = quant.a_inv if quant is not None else None
     qa, qb = (None, q_inv) if plan.swap else (q_inv, None)  # the activation side is quantized
+    src_deq = quant.a_deq if quant is not None else None  # an int8 stream under the prologue
     for later, m0, ml, n0, nl in plan.walk(m, n):
         c_off = ctx.take(plan.c_buf, 4 * mt * nt * (2 if grouped else 1))
         part_off = c_off + 4 * mt * nt  # grouped: each K group's int32 partial tile
@@ -364,7 +365,9 @@ def gemm(
                 a_off = ctx.take(A, 2 * mt * kc)
                 if prologue is not None and not plan.swap:
                     a_blk = a.block(m0, ml, k0, kl)
-                    chunks = _prologue(ctx, a_blk, A, a_off, prologue, nl, "m", qa, not grouped)
+                    chunks = _prologue(
+                        ctx, a_blk, A, a_off, prologue, nl, "m", qa, not grouped, src_deq
+                    )
                 else:
                     load(ctx, a.block(m0, ml, k0, kl), A, a_off)
                     if qa is not None:
@@ -385,7 +388,7 @@ def gemm(
                         load(ctx, blk, h_buf, h_off)
                 elif prologue is not None and plan.swap:
                     b_blk = b.block(n0, nl, k0, kl)
-                    chunks = _prologue(ctx, b_blk, W, b_off, prologue, ml, "n", qb)
+                    chunks = _prologue(ctx, b_blk, W, b_off, prologue, ml, "n", qb, True, src_deq)
                 elif b4 is not None:
                     b4.load_block(ctx, k0, kl, n0, nl, W, b_off)
                 elif tb:
@@ -465,6 +468,7 @@ def _prologue(
     side: str,
     q_inv: float | None = None,
     may_split: bool = True,
+    src_deq: float | None = None,
 ) -> list[tuple[int, int]]:
     """Load the whole-row activation block ``src`` to ``buf[off]`` and layer-normalise it. When
     splitting it into row chunks costs the MATMUL nothing (cost model: the per-chunk MATMULs
@@ -490,7 +494,7 @@ def _prologue(
             break
         step += unit
     for r0, rl in pieces or [(0, rows)]:
-        load(ctx, src.block(r0, rl, 0, cols), buf, off + 2 * r0 * cols)
+        load_residual(ctx, src.block(r0, rl, 0, cols), buf, off + 2 * r0 * cols, src_deq)
         _layernorm(ctx, buf, off + 2 * r0 * cols, rl, cols, g)
         if q_inv is not None:  # an integer GEMM: the normalised rows → int8 rows of the tile
             quantize_tile(ctx, buf, off + 2 * r0 * cols, rl, cols, q_inv, off + r0 * cols)

@@ -77,6 +77,8 @@ class QGemm:
     out_inv: float | None = None
     group: int = 0
     weight_nk: bool = False  # the weight can also be placed [N, K] int8 (swapped orientation)
+    a_deq: float | None = None  # A (a layer-norm prologue's input) is int8: dequantize by this
+    res_deq: float | None = None  # the residual is int8: dequantize by this before adding
 
     @property
     def swappable(self) -> bool:
@@ -187,24 +189,28 @@ def epilogue_q(
             "VEC", op=act, dtype=DType.FP32, dst_buf=cb, dst_off=c_off, dst_stride=cols,
             a_buf=cb, a_off=c_off, a_stride=cols, rows=rows, cols=cols,
         )  # fmt: skip
-    out_dt = DType.INT8 if q.out_inv is not None else DType.FP16
+    # int8 straight from fp32, unless a residual is added first (in fp16, then quantized)
+    direct = q.out_inv is not None and residual is None
     for r0 in range(0, rows, er):
         rl = min(er, rows - r0)
         o_bytes = _al(2 * er * nt)
         v_off = ctx.take(ob, o_bytes * (2 if residual is not None else 1))
         ctx.emit(
-            "MOVE", src_dtype=DType.FP32, dst_dtype=out_dt, dst_buf=ob, dst_off=v_off,
-            dst_stride=cols, src_buf=cb, src_off=c_off + 4 * r0 * cols, src_stride=cols,
-            rows=rl, cols=cols, scale=q.out_inv if q.out_inv is not None else 1.0,
+            "MOVE", src_dtype=DType.FP32, dst_dtype=DType.INT8 if direct else DType.FP16,
+            dst_buf=ob, dst_off=v_off, dst_stride=cols, src_buf=cb,
+            src_off=c_off + 4 * r0 * cols, src_stride=cols, rows=rl, cols=cols,
+            scale=q.out_inv if direct and q.out_inv is not None else 1.0,
         )  # fmt: skip
         if residual is not None:
             r_off = v_off + o_bytes
-            load(ctx, residual.block(r0, rl, 0, cols), ob, r_off)
+            load_residual(ctx, residual.block(r0, rl, 0, cols), ob, r_off, q.res_deq)
             ctx.emit(
                 "VEC", op="add", dtype=DType.FP16, dst_buf=ob, dst_off=v_off, dst_stride=cols,
                 a_buf=ob, a_off=v_off, a_stride=cols, b_buf=ob, b_off=r_off, b_stride=cols,
                 rows=rl, cols=cols,
             )  # fmt: skip
+            if q.out_inv is not None:
+                quantize_tile(ctx, ob, v_off, rl, cols, q.out_inv)
         store(ctx, dst.block(r0, rl, 0, cols), ob, v_off)
 
 
@@ -253,24 +259,55 @@ def epilogue_qt(
             "VEC", op=act, dtype=DType.FP32, dst_buf=cb, dst_off=c_off, dst_stride=cols,
             a_buf=cb, a_off=c_off, a_stride=cols, rows=rows, cols=cols,
         )  # fmt: skip
-    out_dt = DType.INT8 if q.out_inv is not None else DType.FP16
+    direct = q.out_inv is not None and residual is None
     er = epilogue_rows(plan.nt, ft, ctx.sram[ob].ring, residual is not None)
     for t0 in range(0, cols, er):
         tl = min(er, cols - t0)
         o_bytes = _al(2 * er * ft)
         v_off = ctx.take(ob, o_bytes * (2 if residual is not None else 1))
         ctx.emit(
-            "MOVE", src_dtype=DType.FP32, dst_dtype=out_dt, transpose=1, dst_buf=ob,
-            dst_off=v_off, dst_stride=rows, src_buf=cb, src_off=c_off + 4 * t0,
-            src_stride=cols, rows=rows, cols=tl,
-            scale=q.out_inv if q.out_inv is not None else 1.0,
+            "MOVE", src_dtype=DType.FP32, dst_dtype=DType.INT8 if direct else DType.FP16,
+            transpose=1, dst_buf=ob, dst_off=v_off, dst_stride=rows, src_buf=cb,
+            src_off=c_off + 4 * t0, src_stride=cols, rows=rows, cols=tl,
+            scale=q.out_inv if direct and q.out_inv is not None else 1.0,
         )  # fmt: skip
         if residual is not None:
             r_off = v_off + o_bytes
-            load(ctx, residual.block(t0, tl, 0, rows), ob, r_off)
+            load_residual(ctx, residual.block(t0, tl, 0, rows), ob, r_off, q.res_deq)
             ctx.emit(
                 "VEC", op="add", dtype=DType.FP16, dst_buf=ob, dst_off=v_off, dst_stride=rows,
                 a_buf=ob, a_off=v_off, a_stride=rows, b_buf=ob, b_off=r_off, b_stride=rows,
                 rows=tl, cols=rows,
             )  # fmt: skip
+            if q.out_inv is not None:
+                quantize_tile(ctx, ob, v_off, tl, rows, q.out_inv)
         store(ctx, dst.block(t0, tl, 0, rows), ob, v_off)
+
+
+def load_residual(ctx: LowerCtx, t: DTensor, buf: Buf, off: int, scale: float | None) -> None:
+    """A residual block into an fp16 tile at buf[off]: loaded as is, or (int8 stream) loaded into
+    the tile's upper half and dequantized to fp16 by MOVE int8 → fp16 with its scale."""
+    if scale is None:
+        load(ctx, t, buf, off)
+        return
+    rows, cols = t.shape
+    up = off + rows * cols  # fp16 tile = [int8 half | int8 rows]; the MOVE reads before it writes
+    load(ctx, t, buf, up)
+    ctx.emit(
+        "MOVE", src_dtype=DType.INT8, dst_dtype=DType.FP16, dst_buf=buf, dst_off=off,
+        dst_stride=cols, src_buf=buf, src_off=up, src_stride=cols, rows=rows, cols=cols,
+        scale=scale,
+    )  # fmt: skip
+
+
+def dequantize_rows(ctx: LowerCtx, t: DTensor, scale: float) -> DTensor:
+    """An int8 [rows, cols] DRAM tensor dequantized to a new fp16 one (row tiles through vec)."""
+    rows, cols = t.shape
+    out = ctx.activation((rows, cols))
+    step = max(1, min(rows, ctx.cap(Buf.VEC) // max(3 * cols, 1)))
+    for r0 in range(0, rows, step):
+        rl = min(step, rows - r0)
+        off = ctx.take(Buf.VEC, 3 * step * cols)
+        load_residual(ctx, t.block(r0, rl, 0, cols), Buf.VEC, off, scale)
+        store(ctx, out.block(r0, rl, 0, cols), Buf.VEC, off)
+    return out

@@ -3,6 +3,8 @@ epilogue (`fuse_quant.QPlan`), and standalone quantize / dequantize / requantize
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from xdsl.ir import Operation
 
@@ -121,6 +123,7 @@ def lower_qlinear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             DType.FP32,
         )
         q = QGemm(mode, a_inv=a_inv, out_inv=out_inv, deq=deq, weight_nk=True)
+    q = replace(q, a_deq=p.a_scale, res_deq=p.res_scale)  # int8 residual stream reads
     out_dt = DType.INT8 if (p.requant is not None or p.out_quant is not None) else DType.FP16
     out = ctx.activation((x.rows, n_total), out_dt)
     residual = env.tensor(p.residual).as2d() if p.residual is not None else None

@@ -111,7 +111,10 @@ ZOO = {
 
 @pytest.mark.parametrize("config", CONFIGS)
 @pytest.mark.parametrize("name", sorted(ZOO))
-@pytest.mark.parametrize("spec", ["weights=int8", "weights=int4 granularity=group:32"])
+@pytest.mark.parametrize(
+    "spec",
+    ["weights=int8", "weights=int4 granularity=group:32", "weights=int8 attn=int8 stream=int8"],
+)
 def test_quantized_zoo_on_interpreter(name: str, config: str, spec: str) -> None:
     """The quantize pass's output compiled and run: within fp16 tolerance of the reference."""
     m = small_zoo(name, **ZOO[name])
@@ -129,7 +132,10 @@ def test_quantized_zoo_on_interpreter(name: str, config: str, spec: str) -> None
     got = prog.run(inputs).outputs["out0"].astype(np.float32)
     want = prog.reference(inputs)["out0"]
     err = float(np.max(np.abs(got - want)))
-    assert err <= 3e-2 * max(1.0, float(np.max(np.abs(want)))), err
+    # an int8 residual stream turns the fp16-vs-fp32 divergence upstream into whole quantization
+    # steps where a value sits near a rounding boundary: allow a few steps of the stream's scale
+    steps = [float(v[0]) for k, v in prog.model.weights.items() if k.startswith("stream.")]
+    assert err <= 3e-2 * max(1.0, float(np.max(np.abs(want)))) + 4 * max(steps, default=0), err
 
 
 @pytest.mark.parametrize("config", CONFIGS)

@@ -1,0 +1,78 @@
+"""The residual stream in int8 (`quantize{stream=int8}`): every residual `nn.add` that adds a
+quantized layer's dequantized output is followed by a quantize/dequantize pair with a calibrated
+per-tensor scale, so the stream between blocks is stored as int8 (the lowering keeps it int8 in
+DRAM and dequantizes it in SRAM where a layer norm or the next residual add reads it)."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+
+import numpy as np
+from xdsl.dialects.builtin import IntegerType, ModuleOp, f32
+from xdsl.ir import Operation
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from dialects import nn, quant
+from dialects.nn_base import shape_of, tensor
+from passes.context import Calibration
+from passes.quant_math import activation_scale, clip_fraction
+
+
+def _from_quantized(op: Operation) -> bool:
+    """An add of a dequantized quant.linear output (or of its grouped bias add)."""
+    for v in op.operands:
+        owner = v.owner
+        if isinstance(owner, nn.AddOp):
+            owner = next(
+                (o.owner for o in owner.operands if isinstance(o.owner, quant.DequantizeOp)), None
+            )
+        if isinstance(owner, quant.DequantizeOp) and isinstance(owner.input.owner, quant.LinearOp):
+            return True
+    return False
+
+
+def stream_adds(module: ModuleOp) -> list[nn.AddOp]:
+    """Residual adds fed by a quantized layer whose result is read by something."""
+    return [
+        o
+        for o in module.walk()
+        if isinstance(o, nn.AddOp)
+        and _from_quantized(o)
+        and list(o.results[0].uses)
+        and len(shape_of(o.results[0].type)) == 2
+    ]
+
+
+def quantize_stream(
+    module: ModuleOp,
+    weights: MutableMapping[str, np.ndarray],
+    calib: Calibration,
+    samples: int,
+    method: str,
+    percentile: float,
+) -> dict[str, dict[str, float]]:
+    """Insert quantize → dequantize after each stream add; per-add report (scale, clipping)."""
+    adds = stream_adds(module)
+    if not adds:
+        return {}
+    rows: dict[nn.AddOp, list[np.ndarray]] = {a: [] for a in adds}
+    for s in calib.inputs[:samples]:
+        vals = calib.executor.values(module, weights, s)
+        for a in adds:
+            rows[a].append(np.asarray(vals[a.results[0]], np.float32))
+    report: dict[str, dict[str, float]] = {}
+    for n, add in enumerate(adds):
+        x = np.concatenate(rows[add])
+        scale = activation_scale(x, 8, method, percentile)
+        name = f"stream.{n}"
+        weights[f"{name}.scale"] = np.array([scale], np.float32)
+        s_op = nn.WeightOp.of(f"{name}.scale", tensor((1,), f32))
+        v = add.results[0]
+        q = quant.QuantizeOp.make([v, s_op.result], tensor(shape_of(v.type), IntegerType(8)))
+        d = quant.DequantizeOp.make([q.results[0], s_op.result])
+        for o in (s_op, q, d):
+            o.attributes.update(dict(add.attributes))
+        Rewriter.insert_op([s_op, q, d], InsertPoint.after(add))
+        v.replace_uses_with_if(d.results[0], lambda use, q=q: use.operation is not q)
+        report[name] = {"scale": scale, "clip_fraction": clip_fraction(x, scale, 8)}
+    return report
