@@ -16,10 +16,11 @@ from xdsl.dialects.builtin import FunctionType, ModuleOp
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Operation, SSAValue
 
-from dialects import nn
-from dialects.nn_base import NNOp, ShapeError, shape_of
+from dialects import nn, quant
+from dialects.nn_base import NNOp, ShapeError, element_of, shape_of, tensor
 from passes.context import PassError
 
+_ELEMENTWISE_GIVEN = (quant.QuantizeOp, quant.RequantizeOp)  # result element type is given
 _LAYER = re.compile(r"^((?:blocks|layers|h)\.\d+)\.")
 
 
@@ -45,11 +46,27 @@ def main_of(module: ModuleOp) -> FuncOp:
 def _layer_name(attn: Operation, index: int) -> str:
     for v in attn.operands:
         lin = v.owner
-        if isinstance(lin, nn.LinearOp) and isinstance(lin.weight.owner, nn.WeightOp):
-            m = _LAYER.match(lin.weight.owner.symbol)
+        if isinstance(lin, quant.DequantizeOp):  # quantized q/k/v: dequantize(quant.linear)
+            lin = lin.operands[0].owner
+        w = lin.operands[1].owner if isinstance(lin, nn.LinearOp | quant.LinearOp) else None
+        if isinstance(w, nn.WeightOp):
+            m = _LAYER.match(w.symbol)
             if m:
                 return m.group(1)
     return f"layer {index}"
+
+
+def _projection(v: SSAValue) -> SSAValue | None:
+    """The output projection's float result from the attention output ``v``: one nn.linear, or
+    quant.quantize → quant.linear → quant.dequantize (quantize{...}), each the single user."""
+    op = _single_user(v)
+    if isinstance(op, nn.LinearOp):
+        return op.result
+    if not isinstance(op, quant.QuantizeOp):
+        return None
+    lin = _single_user(op.results[0])
+    deq = _single_user(lin.results[0]) if isinstance(lin, quant.LinearOp) else None
+    return deq.results[0] if isinstance(deq, quant.DequantizeOp) else None
 
 
 def _single_user(v: SSAValue) -> Operation | None:
@@ -67,10 +84,10 @@ def find_blocks(module: ModuleOp, pass_name: str) -> list[AttnBlock]:
         i = len(blocks)
         name = _layer_name(op, i)
         where = f"layer {i} ({name})"
-        proj = _single_user(op.result)
-        if not isinstance(proj, nn.LinearOp):
+        proj = _projection(op.result)
+        if proj is None:
             raise PassError(f"{where}: the attention output is not read by one output projection")
-        add = _single_user(proj.result)
+        add = _single_user(proj)
         if not isinstance(add, nn.AddOp):
             raise PassError(f"{where}: no residual add after the attention's output projection")
         mid: SSAValue = add.result
@@ -111,6 +128,10 @@ def retype_after(func: FuncOp, op: Operation) -> None:
             new = cur.infer([o.type for o in cur.operands], cur.props_dict())
         except ShapeError:
             try:
+                if isinstance(cur, _ELEMENTWISE_GIVEN):  # element type given, shape = input's
+                    cur.results[0]._type = tensor(  # noqa: SLF001
+                        shape_of(cur.operands[0].type), element_of(cur.results[0].type)
+                    )
                 cur.check_result()
             except ShapeError as e:
                 raise PassError(f"cannot carry the pruned tokens through {cur.name}: {e}") from None
