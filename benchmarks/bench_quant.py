@@ -38,17 +38,23 @@ PRUNE = "structured-prune{target=macs ratio=0.3 criterion=fisher refit=true}"
 
 def variants(config: str) -> dict[str, str]:
     metric = "cycles" if config == "edge" else "energy"
+    full = "weights=int8 attn=int8 stream=int8"
     return {
         "fp16": "canonicalize",
-        "W8A8": "quantize{weights=int8}",
+        "W8A8 (linears)": "quantize{weights=int8}",
         "W8A8 + int8 attention": "quantize{weights=int8 attn=int8}",
+        "W8A8 + int8 attention + int8 stream": f"quantize{{{full}}}",
+        "W4A8 rtn channel": "quantize{weights=int4}",
         "W4A8 rtn group:32": "quantize{weights=int4 granularity=group:32}",
         "W4A8 gptq group:32": "quantize{weights=int4 granularity=group:32 method=gptq}",
         f"mixed 4/8, 50% fp16 {metric}": (
             f"mixed-precision{{budget=0.5 metric={metric} hw={config} candidates=4,8}}"
         ),
-        "2:4 + W8A8": "sparsify-2-4{refit=true},quantize{weights=int8}",
-        "prune 30% + 2:4 + W8A8": f"{PRUNE},sparsify-2-4{{refit=true}},quantize{{weights=int8}}",
+        f"mixed 4/8, 70% fp16 {metric}": (
+            f"mixed-precision{{budget=0.7 metric={metric} hw={config} candidates=4,8}}"
+        ),
+        "2:4 + W8A8": f"sparsify-2-4{{refit=true}},quantize{{{full}}}",
+        "prune 30% + 2:4 + W8A8": f"{PRUNE},sparsify-2-4{{refit=true}},quantize{{{full}}}",
     }
 
 
@@ -100,13 +106,13 @@ def traffic_rows() -> list[str]:
     from compiler.models.zoo import build
 
     rows = [
-        "| model | config | fp16 traffic/compulsory | W8A8 traffic/compulsory |"
+        "| model | config | fp16 traffic/compulsory | W8A8 (+int8 attention, stream) traffic/compulsory |"
         " fp16 DRAM MB | W8A8 DRAM MB | fp16 cycles | W8A8 cycles | calibrate+quantize s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in ("deit-small", "bert-base"):
         models = {}
-        for spec in ("canonicalize", "quantize{weights=int8 samples=8}"):
+        for spec in ("canonicalize", "quantize{weights=int8 attn=int8 stream=int8 samples=8}"):
             m = build(name)
             t0 = time.perf_counter()
             run_pipeline(m, spec, quiet=True)

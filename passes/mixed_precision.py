@@ -293,14 +293,20 @@ class MixedPrecisionPass(ModulePass):
             op, weights, calib, chosen, bits, gran, kinds, self.samples, self.seed
         )
         drive = sens[self.sensitivity]
+        # layers reading one input (q, k, v) get one width: the lowering merges them into one GEMM
+        # with the layer-norm prologue only when they agree (else the input goes through DRAM)
+        tied: dict[SSAValue, list[Layer]] = {}
+        for lay in chosen:
+            tied.setdefault(lay.op.input, []).append(lay)
+        units = list(tied.values())
         alloc = allocate(
-            [[costs[lay.name][b] for b in bits] for lay in chosen],
-            [[drive[lay.name][b] for b in bits] for lay in chosen],
+            [[sum(costs[lay.name][b] for lay in u) for b in bits] for u in units],
+            [[sum(drive[lay.name][b] for lay in u) for b in bits] for u in units],
             budget,
             self.max_states,
         )
         assert alloc is not None  # the cheapest allocation fits
-        picked = {lay.name: bits[j] for lay, j in zip(chosen, alloc.choice, strict=True)}
+        picked = {lay.name: bits[j] for u, j in zip(units, alloc.choice, strict=True) for lay in u}
         specs = {name: LayerSpec(b, gran) for name, b in picked.items() if b != 16}
         to_quantize = [lay for lay in chosen if picked[lay.name] != 16]
         opts = QuantOptions(
