@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from compile_util import CONFIGS, model_from_ir, small_zoo
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from backend.compile import compile_module
 from backend.interpreter import run
@@ -238,3 +240,28 @@ def test_sp24_int8_weight_bit_exact(config: str) -> None:
     assert modes == {3}, modes  # sp24 (int8 values) only
     got = run(c.program, {"x": x}, config).outputs["out0"]
     assert np.array_equal(got.view(np.uint16), ref.astype(np.float16).view(np.uint16))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    m=st.integers(1, 80),
+    k=st.sampled_from([8, 16, 24, 48, 64, 96]),
+    n=st.integers(1, 40).map(lambda v: 2 * v),
+    bits=st.sampled_from([8, 4]),
+    tail=st.sampled_from(["requant", "deq"]),
+    config=st.sampled_from(CONFIGS),
+    seed=st.integers(0, 2**16),
+)
+def test_random_shapes_bit_exact(m, k, n, bits, tail, config, seed) -> None:
+    """Property: any shape, width, epilogue and config — the compiled integer linear equals the
+    reference and an independent int64 computation bit for bit."""
+    model, x, w = _int_model(m, k, n, bits, tail, seed)
+    ref = reference.run(model, {"x": x})["out0"]
+    indep = _independent(x, w, tail)
+    c = compile_module(model.module, model.weights, config)
+    got = run(c.program, {"x": x}, config).outputs["out0"]
+    if tail == "requant":
+        assert np.array_equal(ref.astype(np.int64), indep) and np.array_equal(got, ref)
+    else:
+        assert np.array_equal(ref, indep)
+        assert np.array_equal(got.view(np.uint16), ref.astype(np.float16).view(np.uint16))
