@@ -74,5 +74,25 @@ def quantize_stream(
             o.attributes.update(dict(add.attributes))
         Rewriter.insert_op([s_op, q, d], InsertPoint.after(add))
         v.replace_uses_with_if(d.results[0], lambda use, q=q: use.operation is not q)
+        _slice_before_dequantize(d)
         report[name] = {"scale": scale, "clip_fraction": clip_fraction(x, scale, 8)}
     return report
+
+
+def _slice_before_dequantize(d: quant.DequantizeOp) -> None:
+    """slice(dequantize(q)) → dequantize(slice(q)) for a per-tensor scale (the two commute): the
+    final CLS row is then read as one int8 row instead of a dequantized copy of the whole stream."""
+    for use in list(d.results[0].uses):
+        sl = use.operation
+        if not isinstance(sl, nn.SliceOp):
+            continue
+        q_sl = nn.SliceOp.make([d.input], tensor(shape_of(sl.results[0].type), IntegerType(8)))
+        q_sl.properties.update(sl.properties)
+        d_sl = quant.DequantizeOp.make([q_sl.results[0], d.scale])
+        for o in (q_sl, d_sl):
+            o.attributes.update(dict(sl.attributes))
+        Rewriter.insert_op([q_sl, d_sl], InsertPoint.before(sl))
+        sl.results[0].replace_all_uses_with(d_sl.results[0])
+        Rewriter.erase_op(sl)
+    if not d.results[0].uses:
+        Rewriter.erase_op(d)

@@ -32,7 +32,7 @@ from backend.lower.env import Env
 from backend.lower.fuse import plan_fusion, plan_ln_prologue, plan_merge
 from backend.lower.fuse_quant import plan_quant
 from backend.lower.registry import RULES
-from backend.lower.rules_data import copy
+from backend.lower.rules_data import copy, plan_concat_dest
 from backend.lower.tags import layer_tags
 from backend.program import Symbol
 from dialects.nn_base import element_of, shape_of
@@ -70,6 +70,7 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
     plan_merge(ctx, ops)
     plan_ln_prologue(ctx, ops)
     plan_quant(ctx, ops)
+    plan_concat_dest(ctx, ops)
     ret: ReturnOp | None = None
     for n, op in enumerate(ops):
         if isinstance(op, ReturnOp):

@@ -62,6 +62,9 @@ class LowerCtx:
         self.ln_prologue: dict[Operation, nn.LayerNormOp] = {}  # linear/leader → input's LN
         self.qplans: dict[Operation, Any] = {}  # quant.linear leader → fuse_quant.QPlan
         self.qviews: dict[Operation, DTensor] = {}  # merged quant.linear member → result view
+        self.int8_inputs: dict[Operation, float] = {}  # op reading the int8 stream → its scale
+        self.dest: dict[SSAValue, DTensor] = {}  # value written straight into a concat's block
+        self.concat_out: dict[Operation, DTensor] = {}  # concat → its pre-allocated result
 
     # ---- emission -------------------------------------------------------------------------
 

@@ -162,7 +162,10 @@ def _int8_stream(
         lns = {p.ln: p for p in plans.values() if p.ln is not None and p.ln.input == v}
         res = [p for p in plans.values() if p.residual == v]
         res_adds = {a for a in readers if isinstance(a, nn.AddOp) and a in ctx.fused_away}
-        if not readers or readers != set(lns) | res_adds or len(res_adds) != len(res):
+        plain_lns = {  # standalone layer norms (the final norm) read int8 rows too
+            r for r in readers if isinstance(r, nn.LayerNormOp) and r not in ctx.fused_away
+        }
+        if not readers or readers != set(lns) | res_adds | plain_lns or len(res_adds) != len(res):
             continue
         w_op = op.scale.owner
         assert isinstance(w_op, nn.WeightOp)
@@ -171,6 +174,8 @@ def _int8_stream(
             p.a_scale = scale
         for p in res:
             p.res_scale = scale
+        for ln in plain_lns:
+            ctx.int8_inputs[ln] = scale
         ctx.fused_away[op] = 0
 
 

@@ -136,10 +136,13 @@ def lower_concat(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     assert isinstance(op, nn.ConcatOp)
     shape = shape_of(op.results[0].type)
     axis = op.int_prop("axis") % len(shape)
-    out = ctx.activation(shape)
+    out = ctx.concat_out.get(op) or ctx.activation(shape)
     o2 = out.as2d()
     pos = 0
     for x in op.inputs:
+        if x in ctx.dest:  # its producer already wrote it into this block
+            pos += shape_of(x.type)[axis]
+            continue
         t = env.tensor(x)
         if t.as2d().strides[1] != t.esize or not _is_2d(t):
             t = materialize(ctx, t, op.name)
@@ -192,3 +195,24 @@ def lower_gather(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             )  # fmt: skip
             store(ctx, o2.block(r0, rl, c0, cl), V, v_off)
     return out
+
+
+def plan_concat_dest(ctx: LowerCtx, ops: list[Operation]) -> None:
+    """Row concats (ViT's [CLS; patches]) whose patch-embed operand is read only by the concat:
+    the concat's result is allocated up front and the patch embedding's GEMM stores straight
+    into its block, so the patches are not copied through SRAM again."""
+    for op in ops:
+        if not isinstance(op, nn.ConcatOp):
+            continue
+        shape = shape_of(op.results[0].type)
+        if len(shape) != 2 or op.int_prop("axis") % 2 != 0:
+            continue
+        out, pos = None, 0
+        for x in op.inputs:
+            n = shape_of(x.type)[0]
+            if isinstance(x.owner, nn.PatchEmbedOp) and len(list(x.uses)) == 1:
+                out = out or ctx.activation(shape)
+                ctx.dest[x] = out.block(pos, n, 0, shape[1])
+            pos += n
+        if out is not None:
+            ctx.concat_out[op] = out

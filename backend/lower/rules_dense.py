@@ -31,7 +31,8 @@ A, W, C, V = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC
 
 
 def _out(ctx: LowerCtx, op: Operation) -> DTensor:
-    return ctx.activation(shape_of(op.results[0].type))
+    """The op's result tensor: a fresh activation, or the block of a concat it was forwarded to."""
+    return ctx.dest.get(op.results[0]) or ctx.activation(shape_of(op.results[0].type))
 
 
 @rule(nn.LinearOp)

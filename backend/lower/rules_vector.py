@@ -11,6 +11,7 @@ from backend.isa import Buf, DType, to_f32
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load, row_tiles, store
 from backend.lower.env import Env
+from backend.lower.gemm_quant import load_residual
 from backend.lower.registry import rule
 from backend.lower.values import DTensor
 from dialects import nn
@@ -173,13 +174,16 @@ def lower_relu(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     return _unary(ctx, op, env, "relu")
 
 
-def row_op(ctx: LowerCtx, x: DTensor, out: DTensor, what: str, **row: object) -> None:
+def row_op(
+    ctx: LowerCtx, x: DTensor, out: DTensor, what: str, src_deq: float | None = None, **row: object
+) -> None:
+    """A ROW op over fp16 row tiles of ``x`` (an int8 ``x`` is dequantized by ``src_deq`` in SRAM)."""
     rows, cols = x.shape
     rt = row_tiles(rows, 2 * cols, min(ctx.cap(A), ctx.cap(V)), what, ctx)
     for r0 in range(0, rows, rt):
         rl = min(rt, rows - r0)
         a_off = ctx.take(A, 2 * rt * cols)
-        load(ctx, x.block(r0, rl, 0, cols), A, a_off)
+        load_residual(ctx, x.block(r0, rl, 0, cols), A, a_off, src_deq)
         v_off = ctx.take(V, 2 * rt * cols)
         ctx.emit(
             "ROW", dtype=F16, dst_buf=V, dst_off=v_off, dst_stride=cols, src_buf=A,
@@ -203,7 +207,8 @@ def lower_layer_norm(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     g_off = ctx.hold(buf, 8 * cols)
     load(ctx, gt, buf, g_off)
     eps = to_f32(op.float_prop("eps"))
-    row_op(ctx, x, out.as2d(), op.name, op="layernorm", eps=eps, g_buf=buf, g_off=g_off)
+    deq = ctx.int8_inputs.get(op)  # the int8 residual stream (fuse_quant._int8_stream)
+    row_op(ctx, x, out.as2d(), op.name, deq, op="layernorm", eps=eps, g_buf=buf, g_off=g_off)
     return out
 
 
