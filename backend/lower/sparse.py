@@ -34,7 +34,7 @@ from backend.lower.gemm import (
     hold_bias,
     loop_orders,
 )
-from backend.lower.gemm_quant import QGemm, epilogue_q, quantize_tile
+from backend.lower.gemm_quant import QGemm, epilogue_q, load_residual, quantize_tile
 from backend.lower.values import DTensor
 from dialects import nn
 
@@ -160,7 +160,8 @@ def gemm_sp24(
                 a_off = held[0]
             else:
                 a_off = ctx.take(A, 2 * mt * kc)
-                load(ctx, a.block(m0, ml, k0, kl), A, a_off)
+                a_deq = quant.a_deq if quant is not None else None  # an int8 stream input
+                load_residual(ctx, a.block(m0, ml, k0, kl), A, a_off, a_deq)
                 if prologue is not None:
                     ctx.emit(
                             "ROW", op="layernorm", dtype=DType.FP16, dst_buf=A, dst_off=a_off,

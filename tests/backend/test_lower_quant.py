@@ -265,3 +265,22 @@ def test_random_shapes_bit_exact(m, k, n, bits, tail, config, seed) -> None:
     else:
         assert np.array_equal(ref, indep)
         assert np.array_equal(got.view(np.uint16), ref.astype(np.float16).view(np.uint16))
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_sparse_all_int8_pipeline_on_interpreter(config: str) -> None:
+    """2:4 weights (MATMUL sp24) under the all-int8 pipeline: the sp24 GEMM's A tile is the int8
+    residual stream dequantized in SRAM before its layer-norm prologue."""
+    m = small_zoo("deit-tiny", **ZOO["deit-tiny"])
+    pipe = "sparsify-2-4,quantize{weights=int8 attn=int8 stream=int8 samples=4}"
+    prog = compile_model(m, pipeline=pipe, target=config)
+    modes = {int(i.args["mode"]) for i in prog.compiled.program.instrs if i.cls.name == "MATMUL"}
+    assert 3 in modes  # sp24
+    rng = np.random.default_rng(2)
+    (name, (shape, _)) = next(iter(m.input_specs().items()))
+    x = {name: rng.standard_normal(shape).astype(np.float32)}
+    got = prog.run(x).outputs["out0"].astype(np.float32)
+    want = prog.reference(x)["out0"]
+    steps = [float(v[0]) for k, v in prog.model.weights.items() if k.startswith("stream.")]
+    err = float(np.max(np.abs(got - want)))
+    assert err <= 3e-2 * max(1.0, float(np.max(np.abs(want)))) + 4 * max(steps), err
