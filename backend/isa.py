@@ -413,7 +413,8 @@ ISA: tuple[InstrClass, ...] = (
         (
             *_sram("src", "scores (fp32)"), _ROWS,
             _dim("n", "scores per row"), _dim("k", "indices kept per row"),
-            *_sram("dst", "indices (int32, k per row)", stride=False),
+            *_sram("dst", "indices (int32, k per row), or the mask (mask=1)", stride=False),
+            _flag("mask", "1: dst is a [rows, n] int8 0/1 mask of the kept positions (FACT)"),
         ),
         "k largest of n scores per row; indices in ascending order, ties to the lower index.",
     ),

@@ -27,6 +27,7 @@ CALIBRATED = {
     "mixed-precision",
     "token-prune",
     "progressive-quant",
+    "eager-predict",
 }
 
 

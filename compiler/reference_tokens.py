@@ -126,38 +126,56 @@ def leading_one(x: Array) -> Array:
     return (np.sign(x) * np.ldexp(np.ones_like(x), e - 1)).astype(x.dtype)
 
 
+def requant_pow2(v: Array, shift: int) -> Array:
+    """int8 clamp(rne(v · 2^-shift)): the MOVE fp32 → int8 with scale 2^-shift (exact on integers)."""
+    r = np.rint(v.astype(np.float32) * np.float32(2.0**-shift))
+    return np.clip(r, -128, 127).astype(np.int8)
+
+
 def predict_scores(op: T.PredictOp, x: Array, wq: Array, wk: Array) -> Array:
-    """FACT's approximate scaled scores S̃ [heads, n, n] (causal entries −inf)."""
-    heads, scale, causal = op.int_prop("heads"), op.float_prop("scale"), op.bool_prop("causal")
-    lx = leading_one(x)
-    qt = leading_one(lx @ leading_one(wq).T)
-    kt = leading_one(lx @ leading_one(wk).T)
+    """FACT's approximate scores S [heads, n, n] in fp32 from int8 x, Wq, Wk (causal entries −inf).
+
+    Every step is integer-exact (leading-one products, sums below 2^24) except the final fp32
+    multiply by f32(scale·unit), which the NPU performs identically (VEC mul)."""
+    heads = op.int_prop("heads")
+    lx = leading_one(np.asarray(x, np.float64))
+    qt = lx @ leading_one(np.asarray(wq, np.float64)).T
+    kt = lx @ leading_one(np.asarray(wk, np.float64)).T
+    q8 = leading_one(requant_pow2(qt, op.int_prop("q_shift")).astype(np.float64))
+    k8 = leading_one(requant_pow2(kt, op.int_prop("k_shift")).astype(np.float64))
     n = x.shape[0]
-    qh = qt.reshape(n, heads, -1).transpose(1, 0, 2)
-    kh = kt.reshape(n, heads, -1).transpose(1, 0, 2)
-    s = (qh @ kh.transpose(0, 2, 1)) * np.asarray(scale, x.dtype)
-    if causal:
-        s = np.where(_causal_mask(n, n)[None], np.asarray(-np.inf, x.dtype), s)
+    qh = q8.reshape(n, heads, -1).transpose(1, 0, 2)
+    kh = k8.reshape(n, heads, -1).transpose(1, 0, 2)
+    c = np.float32(op.float_prop("scale") * op.float_prop("unit"))
+    s = (qh @ kh.transpose(0, 2, 1)).astype(np.float32) * c
+    if op.bool_prop("causal"):
+        s = np.where(_causal_mask(n, n)[None], np.float32(-np.inf), s)
     return s
+
+
+def predict_mask(s: Array, topk: int, margin: float) -> Array:
+    """Row-wise top-k 0/1 mask of fp32 scores [rows, n]; one-hot (top-1 only) where
+    f32(max) − f32(max of the rest) > f32(margin), the rest = the row without its top-1 index."""
+    rows, n = s.shape
+    r = np.arange(rows)[:, None]
+    mask = np.zeros(s.shape, np.float32)
+    mask[r, topk_indices(s, topk)] = 1.0
+    if n >= 2 and topk >= 2:
+        best = topk_indices(s, 1)
+        rest = s.copy()
+        rest[r, best] = -np.inf
+        d = s.max(axis=1) - rest.max(axis=1)
+        one_hot = np.flatnonzero(d > np.float32(margin))
+        mask[one_hot] = 0.0
+        mask[one_hot, best[one_hot, 0]] = 1.0
+    mask[np.isneginf(s)] = 0.0  # causal: a row with fewer than k visible keys keeps those
+    return mask
 
 
 def predict(op: T.PredictOp, a: list[Array], c: Any) -> Array:
     s = predict_scores(op, a[0], a[1], a[2])
     heads, n, _ = s.shape
-    flat = s.reshape(heads * n, n)
-    topk = op.int_prop("topk")
-    mask = np.zeros_like(flat)
-    rows = np.arange(flat.shape[0])[:, None]
-    mask[rows, topk_indices(flat, topk)] = 1.0
-    if n >= 2:
-        top2 = topk_indices(flat, 2)  # ascending index order; compare by value
-        v = np.sort(flat[rows, top2], axis=1)
-        one_hot = (v[:, 1] - v[:, 0]) > op.float_prop("margin")
-        best = topk_indices(flat, 1)[:, 0]
-        mask[one_hot] = 0.0
-        mask[np.flatnonzero(one_hot), best[one_hot]] = 1.0
-    if op.bool_prop("causal"):
-        mask[~np.isfinite(flat)] = 0.0
+    mask = predict_mask(s.reshape(heads * n, n), op.int_prop("topk"), op.float_prop("margin"))
     return mask.reshape(heads, n, n)
 
 

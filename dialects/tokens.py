@@ -270,14 +270,18 @@ class FuseOp(NNOp):
 
 @irdl_op_definition
 class PredictOp(NNOp):
-    """FACT eager prediction of the attention pattern from x and the q/k weights, in the log domain.
+    """FACT eager prediction of the attention pattern, on int8 operands so the NPU computes it
+    exactly (PREDICT = leading-one products, exact integer sums).
 
-    LO(v) = sign(v)·2^⌊log2|v|⌋ (0 stays 0). Q̃ = LO(x)·LO(Wq)ᵀ, K̃ = LO(x)·LO(Wk)ᵀ, per head
-    S̃_h = scale·LO(Q̃_h)·LO(K̃_h)ᵀ (causal: j > i masked). Row-wise top-`topk` (ties to the lower
-    index) gives the mask; a row whose top-1 beats its top-2 by more than `margin` keeps only its
-    top-1 (one-hot softmax). Result: 1.0 where attention is computed, else 0.0.
+    x, Wq, Wk are int8 (power-of-two scales chosen by eager-predict). LO(v) = sign(v)·2^⌊log2|v|⌋.
+    Q̃ = LO(x)·LO(Wq)ᵀ (integers), Q₈ = clamp(rne(Q̃·2^-q_shift), −128, 127), K₈ likewise;
+    per head S_h = f32(LO(Q₈_h)·LO(K₈_h)ᵀ) ⊗ f32(scale·unit) (fp32; `unit` = the product of the
+    quantization scales, so S is in the float attention's units; causal: j > i is −inf).
+    Row-wise top-`topk` (backend/topk.py: ties to the lower index) gives the mask; a row whose
+    top-1 beats its top-2 by more than `margin` (fp32 max − max of the rest) keeps only its top-1.
+    Result: 1.0 where attention is computed, else 0.0.
 
-        %m = tokens.predict %x, %wq, %wk {heads = 4, qk_dim = 16, scale = 0.25, causal = false, topk = 16, margin = 3.0} : (tensor<65x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<4x65x65xf32>
+        %m = tokens.predict %xq, %wq, %wk {heads = 4, qk_dim = 16, scale = 0.25, causal = false, topk = 16, margin = 3.0, q_shift = 6, k_shift = 6, unit = 0.0625} : (tensor<65x64xi8>, tensor<64x64xi8>, tensor<64x64xi8>) -> tensor<4x65x65xf32>
     """
 
     name = "tokens.predict"
@@ -288,6 +292,9 @@ class PredictOp(NNOp):
         "causal": bool,
         "topk": int,
         "margin": float,
+        "q_shift": int,
+        "k_shift": int,
+        "unit": float,
     }
     input = operand_def()
     wq = operand_def()
@@ -298,12 +305,24 @@ class PredictOp(NNOp):
     causal = prop_def(Attribute)
     topk = prop_def(Attribute)
     margin = prop_def(Attribute)
+    q_shift = prop_def(Attribute)
+    k_shift = prop_def(Attribute)
+    unit = prop_def(Attribute)
     result = result_def()
     traits = traits_def(Pure())
 
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
-        n, d = _rows(cls.name, "input", operand_types[0])
+        for what, t in zip(("input", "wq", "wk"), operand_types, strict=True):
+            elem = element_of(t)
+            if not (isinstance(elem, IntegerType) and elem.width.data == 8):
+                raise ShapeError(
+                    f"{cls.name}: {what} must be an i8 tensor (int8 operands), got {t}"
+                )
+        s = shape_of(operand_types[0])
+        if len(s) != 2:
+            raise ShapeError(f"{cls.name}: input must be [tokens, features], got {list(s)}")
+        n, d = s
         heads, dqk = int_prop(cls.name, props, "heads"), int_prop(cls.name, props, "qk_dim")
         if heads <= 0 or dqk <= 0:
             raise ShapeError(f"{cls.name}: heads and qk_dim must be positive")
@@ -319,6 +338,12 @@ class PredictOp(NNOp):
         margin = props.get("margin")
         if not isinstance(margin, float) or margin < 0:
             raise ShapeError(f"{cls.name}: margin must be a float >= 0, got {margin!r}")
+        for sh in ("q_shift", "k_shift"):
+            if not 0 <= int_prop(cls.name, props, sh) <= 24:
+                raise ShapeError(f"{cls.name}: {sh} must be in [0, 24]")
+        unit = props.get("unit")
+        if not isinstance(unit, float) or not unit > 0:
+            raise ShapeError(f"{cls.name}: unit must be a float > 0, got {unit!r}")
         return tensor((heads, n, n), f32)
 
 

@@ -1,48 +1,74 @@
 """eager-predict: FACT eager prediction of the attention pattern before Q/K/V generation.
 
-    eager-predict{topk=16 margin=3.0 start=0}
+    eager-predict{topk=16 margin=3.0 start=0 samples=8}
 
 For each attention from layer `start` on whose q and k are linears of one input x with constant
-weights, the pass inserts `tokens.predict %x, %wq, %wk` (leading-one log-domain Q̃·K̃ᵀ, row-wise
-top-`topk` mask, one-hot rows where top-1 beats top-2 by more than `margin` after scaling) and
-replaces the attention by `tokens.masked_attention`, the softmax over the predicted entries only.
-Keys no row selects and one-hot query rows need no Q/K work on hardware that exploits the mask.
+weights, the pass inserts `quant.quantize %x` (int8, power-of-two scale from the calibration
+split), int8 copies of Wq and Wk (per-tensor power-of-two scales) and `tokens.predict` on them
+(leading-one log-domain Q̃·K̃ᵀ, row-wise top-`topk` mask, one-hot rows where top-1 beats top-2 by
+more than `margin` in the float attention's units), and replaces the attention by
+`tokens.masked_attention`, the softmax over the predicted entries only. The intermediate shifts
+(Q̃, K̃ → int8) are calibrated so the largest |Q̃| seen maps to 127. Everything the prediction
+computes is integer-exact, so the NPU's PREDICT/TOPK give the reference's mask bit for bit.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 
+import numpy as np
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import IntegerType, ModuleOp, f32
+from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
 
-from dialects import nn, tokens
-from dialects.nn_base import shape_of
-from passes.context import PassError, add_report
+from compiler.reference_tokens import leading_one
+from dialects import nn, quant, tokens
+from dialects.nn_base import shape_of, tensor
+from passes.context import PassError, add_report, calibration_of, weights_of
 from passes.token_blocks import find_blocks
+
+
+def pow2_scale(amax: float, qmax: int = 127) -> float:
+    """The smallest power of two s with amax / s ≤ qmax (1.0 for an all-zero tensor)."""
+    return 2.0 ** math.ceil(math.log2(amax / qmax)) if amax > 0 else 1.0
+
+
+def quant8(v: np.ndarray, s: float) -> np.ndarray:
+    return np.clip(np.rint(np.asarray(v, np.float64) / s), -128, 127).astype(np.int8)
+
+
+def shift_for(q: np.ndarray) -> int:
+    """Right shift taking the largest |Q̃| (an integer) into int8 range (≥ 0)."""
+    amax = float(np.abs(q).max()) if q.size else 0.0
+    return max(0, int(math.log2(pow2_scale(amax)))) if amax > 0 else 0
 
 
 @dataclass(frozen=True)
 class EagerPredictPass(ModulePass):
-    """FACT eager attention prediction: row-wise top-k mask from leading-one Q̃·K̃ᵀ, one-hot rows."""
+    """FACT eager attention prediction on int8 operands: row-wise top-k mask, one-hot rows."""
 
     name = "eager-predict"
 
     topk: int = 16
     margin: float = 3.0
     start: int = 0
+    samples: int = 8
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.margin < 0:
             raise PassError(f"margin={self.margin}: must be >= 0")
+        if self.samples < 1:
+            raise PassError(f"samples={self.samples}: must be >= 1")
         blocks = find_blocks(op, self.name)
         if not 0 <= self.start < len(blocks):
             raise PassError(
                 f"start={self.start}: the model has {len(blocks)} attention layers"
                 f" (0..{len(blocks) - 1})"
             )
-        notes = []
+        todo = []
         for b in blocks[self.start :]:
             a = b.attn
             q, k = a.query.owner, a.key.owner
@@ -54,28 +80,89 @@ class EagerPredictPass(ModulePass):
                 and isinstance(k.weight.owner, nn.WeightOp)
             ):
                 raise PassError(
-                    f"{b.where}: q and k must be linears of one input with constant weights"
+                    f"{b.where}: q and k must be float linears of one input with constant weights"
+                    " (run eager-predict before quantize)"
                 )
             n = shape_of(a.query.type)[0]
             if not 0 < self.topk <= n:
                 raise PassError(f"topk={self.topk}: {b.where} has {n} tokens (1..{n})")
-            props = {p: a.prop(p) for p in tokens.ATTN_PROPS}
-            pred = tokens.PredictOp.make(
-                [q.input, q.weight, k.weight],
-                heads=props["heads"],
-                qk_dim=props["qk_dim"],
-                scale=props["scale"],
-                causal=props["causal"],
-                topk=self.topk,
-                margin=self.margin,
-            )
-            new_attn = tokens.MaskedAttentionOp.make(
-                [a.query, a.key, a.value, pred.results[0]], **props
-            )
-            block = a.parent_block()
-            assert block is not None
-            block.insert_ops_before([pred, new_attn], a)
-            a.result.replace_all_uses_with(new_attn.results[0])
-            block.erase_op(a)
-            notes.append(f"{b.name}: top-{self.topk} of {n} keys per query")
-        add_report(ctx, self.name, {"notes": notes})
+            todo.append((b, q, k))
+        weights = weights_of(ctx, self.name)
+        calib = calibration_of(ctx, self.name)
+        xs: dict[SSAValue, list[np.ndarray]] = {q.input: [] for _, q, _ in todo}
+        for smp in calib.inputs[: self.samples]:
+            vals = calib.executor.values(op, weights, smp)
+            for x, acc in xs.items():
+                acc.append(np.asarray(vals[x], np.float64))
+        layers = []
+        for b, q, k in todo:
+            layers.append(self._rewrite(b, q, k, np.stack(xs[q.input]), weights))
+        notes = [
+            f"{r['layer']}: top-{self.topk} of {r['tokens']} keys per query,"
+            f" {r['rows_predicted']} rows predicted, x scale 2^{int(math.log2(r['x_scale']))}"
+            for r in layers
+        ]
+        add_report(ctx, self.name, {"notes": notes, "predict_per_layer": layers})
+
+    def _rewrite(
+        self,
+        b,  # noqa: ANN001  (passes.token_blocks.Block)
+        q: nn.LinearOp,
+        k: nn.LinearOp,
+        xcal: np.ndarray,
+        weights: MutableMapping[str, np.ndarray],
+    ) -> dict[str, object]:
+        """Insert quantize(x), the int8 weights and tokens.predict; swap in masked attention."""
+        a = b.attn
+        props = {p: a.prop(p) for p in tokens.ATTN_PROPS}
+        x = q.input
+        n, d = shape_of(x.type)
+        sx = pow2_scale(float(np.abs(xcal).max()))
+        lx = leading_one(quant8(xcal, sx).astype(np.float64))
+        ops, shifts, ws = [], [], []
+        for what, lin in (("wq", q), ("wk", k)):
+            w = np.asarray(weights[lin.weight.owner.symbol], np.float64)  # type: ignore[union-attr]
+            sw = pow2_scale(float(np.abs(w).max()))
+            w8 = quant8(w, sw)
+            shifts.append(shift_for(lx @ leading_one(w8.astype(np.float64)).T))
+            ws.append(sw)
+            sym = f"{b.name}.fact.{what}"
+            weights[sym] = w8
+            ops.append(nn.WeightOp.of(sym, tensor(w8.shape, IntegerType(8))))
+        s_sym = f"{b.name}.fact.x_scale"
+        weights[s_sym] = np.array([sx], np.float32)
+        s_op = nn.WeightOp.of(s_sym, tensor((1,), f32))
+        xq = quant.QuantizeOp.make([x, s_op.result], tensor((n, d), IntegerType(8)))
+        unit = sx * sx * ws[0] * ws[1] * 2.0 ** (shifts[0] + shifts[1])
+        pred = tokens.PredictOp.make(
+            [xq.results[0], ops[0].result, ops[1].result],
+            heads=props["heads"],
+            qk_dim=props["qk_dim"],
+            scale=props["scale"],
+            causal=props["causal"],
+            topk=self.topk,
+            margin=self.margin,
+            q_shift=shifts[0],
+            k_shift=shifts[1],
+            unit=unit,
+        )
+        new_attn = tokens.MaskedAttentionOp.make(
+            [a.query, a.key, a.value, pred.results[0]], **props
+        )
+        for o in (s_op, xq, *ops, pred):
+            o.attributes.update(dict(a.attributes))
+        block = a.parent_block()
+        assert block is not None
+        block.insert_ops_before([s_op, xq, *ops, pred, new_attn], a)
+        a.result.replace_all_uses_with(new_attn.results[0])
+        block.erase_op(a)
+        heads = int(props["heads"])  # type: ignore[arg-type]
+        return {
+            "layer": b.name,
+            "tokens": n,
+            "topk": self.topk,
+            "rows_predicted": heads * n,
+            "x_scale": sx,
+            "q_shift": shifts[0],
+            "k_shift": shifts[1],
+        }

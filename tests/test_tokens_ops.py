@@ -169,28 +169,6 @@ def lo(v: float) -> float:
     return 0.0 if v == 0 else math.copysign(2.0 ** math.floor(math.log2(abs(v))), v)
 
 
-def test_fact_prediction() -> None:
-    n, d, heads, dh = 7, 8, 2, 4
-    x, wq, wk = (RNG.standard_normal(s) for s in ((n, d), (heads * dh, d), (heads * dh, d)))
-    props = {"heads": heads, "qk_dim": dh, "scale": 0.5, "causal": False, "topk": 3}
-    got = run_op(T.PredictOp, [x, wq, wk], **props, margin=1.0)
-    qt = [
-        [lo(sum(lo(x[i, c]) * lo(wq[o, c]) for c in range(d))) for o in range(8)] for i in range(n)
-    ]
-    kt = [
-        [lo(sum(lo(x[i, c]) * lo(wk[o, c]) for c in range(d))) for o in range(8)] for i in range(n)
-    ]
-    for h in range(heads):
-        for i in range(n):
-            s = [
-                0.5 * sum(qt[i][h * dh + c] * kt[j][h * dh + c] for c in range(dh))
-                for j in range(n)
-            ]
-            order = sorted(range(n), key=lambda j: (-s[j], j))
-            want = {order[0]} if s[order[0]] - s[order[1]] > 1.0 else set(order[:3])
-            assert set(np.flatnonzero(got[h, i]).tolist()) == want
-
-
 def test_masked_attention_is_softmax_over_the_mask() -> None:
     q, k, v = (RNG.standard_normal((6, 8)) for _ in range(3))
     mask = (RNG.random((2, 6, 6)) < 0.5).astype(np.float64)

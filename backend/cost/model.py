@@ -240,7 +240,8 @@ def _topk(i: Instr, cfg: Config, _m: int) -> InstrCost:
     a = i.args
     rows, n, k = int(a["rows"]), int(a["n"]), int(a["k"])
     ops = rows * n * F.topk_passes(n, k)
-    return _select(F.topk_cycles(rows, n, k, cfg), ops, 4 * rows * n, 4 * rows * k)
+    wr = rows * n if a["mask"] else 4 * rows * k
+    return _select(F.topk_cycles(rows, n, k, cfg), ops, 4 * rows * n, wr)
 
 
 def _impacc(i: Instr, cfg: Config, _m: int) -> InstrCost:

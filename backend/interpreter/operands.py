@@ -278,7 +278,9 @@ def _topk(i: Instr, m: Machine | None, cons: bool) -> Ops:
         raise _fail(f"topk k={k} exceeds n={n}")
     return {
         "src": sram_tile(a, "src", r, n, DType.FP32),
-        "dst": flat_tile(int(a["dst_buf"]), int(a["dst_off"]), 4 * r * k, True),
+        "dst": flat_tile(
+            int(a["dst_buf"]), int(a["dst_off"]), r * n if a["mask"] else 4 * r * k, True
+        ),
     }
 
 

@@ -348,6 +348,12 @@ def _vgather(m: Machine, i: Instr, o: Ops) -> int:
 def _topk(m: Machine, i: Instr, o: Ops) -> int:
     k = int(i.args["k"])
     order = topk_indices(m.read(o["src"]), k)
+    if i.args["mask"]:  # FACT: the kept positions as an int8 0/1 row mask
+        rows, n = order.shape[0], int(i.args["n"])
+        mask = np.zeros((rows, n), np.int8)
+        mask[np.arange(rows)[:, None], order] = 1
+        m.flat(o["dst"]).view(np.int8)[...] = mask.reshape(-1)
+        return 0
     m.flat(o["dst"]).view("<i4")[...] = order.reshape(-1)
     return 0
 

@@ -320,3 +320,6 @@ def lower_squeeze(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     )  # fmt: skip
     store(ctx, out, V, o_off)
     return out
+
+
+from backend.lower import rules_predict as _rules_predict  # noqa: E402, F401  (FACT rules)
