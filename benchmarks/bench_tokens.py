@@ -7,13 +7,13 @@ all tokens, the kept fraction falls linearly to `keep` at the last layer), plus 
 schedules, head pruning, FACT prediction and a combined pipeline:
 
 - accuracy and the mean KL(dense ‖ pruned) of the output softmax, reference executor, 360 images;
-- for pipelines the backend lowers (every token-prune method, head-prune, structured-prune, 2:4,
-  quantize): modeled cycles, DRAM
+- for pipelines the backend lowers (every token-prune method, head-prune, eager-predict,
+  structured-prune, 2:4, quantize): modeled cycles, DRAM
   bytes and energy per inference on the ISA interpreter (one image: token pruning has static
   shapes, so the cost does not depend on the image), and the interpreter's accuracy on all 360
   images with the number of predictions agreeing with the reference (unless --no-npu).
 
-Passes the backend does not lower yet (eager-predict) show "—" for the modeled cost. head-prune's
+eager-predict is lowered (PREDICT/TOPK masks bit-exact with the reference). head-prune's
 cost does not depend on which heads survive (every head costs the same), so one image gives it.
 """
 

@@ -26,6 +26,13 @@ def pruning_lines(outdir: str | Path) -> list[str]:
                 f"  MACs (nn, per inference)  : {before:,} → {after:,}"
                 f" ({100 * (after - before) / before:+.1f}%)"
             )
+        if "predict_per_layer" in rep:  # FACT eager prediction (passes/eager_predict.py)
+            rows = " ".join(str(x["rows_predicted"]) for x in rep["predict_per_layer"])
+            lines.append(
+                f"  rows predicted per layer ({p['name']}): {rows}; top-"
+                f"{rep['predict_per_layer'][0]['topk']} keys per row; K/V rows skipped: 0"
+                " (not implemented); rows at int4: 0"
+            )
         if "heads_per_layer" in rep:
             heads = " ".join(str(x["heads"]) for x in rep["heads_per_layer"])
             lines.append(f"  heads kept per layer ({p['name']}): {heads}")
