@@ -122,16 +122,16 @@ func.func @case14(%x: tensor<65x64xf32>, %i: tensor<40xi32>, %a: tensor<64xf32>)
 // -----
 
 // CHECK: {{.*}}invalid.mlir:[[# @LINE + 2]]:3: tokens.predict: wk must be [64, 64] ([heads·qk_dim, features]), got [32, 64]
-func.func @case15(%x: tensor<65x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<32x64xf32>) {
-  %m = tokens.predict %x, %wq, %wk {heads = 4, qk_dim = 16, scale = 0.25, causal = false, topk = 8, margin = 3.0} : (tensor<65x64xf32>, tensor<64x64xf32>, tensor<32x64xf32>) -> tensor<4x65x65xf32>
+func.func @case15(%x: tensor<65x64xi8>, %wq: tensor<64x64xi8>, %wk: tensor<32x64xi8>) {
+  %m = tokens.predict %x, %wq, %wk {heads = 4, qk_dim = 16, scale = 0.25, causal = false, topk = 8, margin = 3.0, q_shift = 6, k_shift = 6, unit = 0.0625} : (tensor<65x64xi8>, tensor<64x64xi8>, tensor<32x64xi8>) -> tensor<4x65x65xf32>
   func.return
 }
 
 // -----
 
 // CHECK: {{.*}}invalid.mlir:[[# @LINE + 2]]:3: tokens.predict: topk must be in [1, 65] (the tokens), got 0
-func.func @case16(%x: tensor<65x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<64x64xf32>) {
-  %m = tokens.predict %x, %wq, %wk {heads = 4, qk_dim = 16, scale = 0.25, causal = false, topk = 0, margin = 3.0} : (tensor<65x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<4x65x65xf32>
+func.func @case16(%x: tensor<65x64xi8>, %wq: tensor<64x64xi8>, %wk: tensor<64x64xi8>) {
+  %m = tokens.predict %x, %wq, %wk {heads = 4, qk_dim = 16, scale = 0.25, causal = false, topk = 0, margin = 3.0, q_shift = 6, k_shift = 6, unit = 0.0625} : (tensor<65x64xi8>, tensor<64x64xi8>, tensor<64x64xi8>) -> tensor<4x65x65xf32>
   func.return
 }
 

@@ -32,11 +32,11 @@ func.func @select(%s: tensor<65xf32>, %x: tensor<65x64xf32>) {
 // -----
 
 // CHECK-LABEL: func.func @predict
-// CHECK-NEXT:    %m = tokens.predict %x, %wq, %wk {heads = 4, qk_dim = 16, scale = 0.25, causal = true, topk = 8, margin = 3.0} : (tensor<65x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<4x65x65xf32>
+// CHECK-NEXT:    %m = tokens.predict %xq, %wq, %wk {heads = 4, qk_dim = 16, scale = 0.25, causal = true, topk = 8, margin = 3.0, q_shift = 6, k_shift = 6, unit = 0.0625} : (tensor<65x64xi8>, tensor<64x64xi8>, tensor<64x64xi8>) -> tensor<4x65x65xf32>
 // CHECK-NEXT:    %a = tokens.masked_attention %x, %x, %x, %m {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = true} : (tensor<65x64xf32>, tensor<65x64xf32>, tensor<65x64xf32>, tensor<4x65x65xf32>) -> tensor<65x64xf32>
 // CHECK-NEXT:    %b = tokens.head_attention %x, %x, %x, %h {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false} : (tensor<65x64xf32>, tensor<65x64xf32>, tensor<65x64xf32>, tensor<2xi32>) -> tensor<65x64xf32>
-func.func @predict(%x: tensor<65x64xf32>, %wq: tensor<64x64xf32>, %wk: tensor<64x64xf32>, %h: tensor<2xi32>) {
-  %m = tokens.predict %x, %wq, %wk {heads = 4, qk_dim = 16, scale = 0.25, causal = true, topk = 8, margin = 3.0} : (tensor<65x64xf32>, tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<4x65x65xf32>
+func.func @predict(%x: tensor<65x64xf32>, %xq: tensor<65x64xi8>, %wq: tensor<64x64xi8>, %wk: tensor<64x64xi8>, %h: tensor<2xi32>) {
+  %m = tokens.predict %xq, %wq, %wk {heads = 4, qk_dim = 16, scale = 0.25, causal = true, topk = 8, margin = 3.0, q_shift = 6, k_shift = 6, unit = 0.0625} : (tensor<65x64xi8>, tensor<64x64xi8>, tensor<64x64xi8>) -> tensor<4x65x65xf32>
   %a = tokens.masked_attention %x, %x, %x, %m {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = true} : (tensor<65x64xf32>, tensor<65x64xf32>, tensor<65x64xf32>, tensor<4x65x65xf32>) -> tensor<65x64xf32>
   %b = tokens.head_attention %x, %x, %x, %h {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false} : (tensor<65x64xf32>, tensor<65x64xf32>, tensor<65x64xf32>, tensor<2xi32>) -> tensor<65x64xf32>
   func.return
