@@ -209,7 +209,7 @@ def _layer_norm(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]
     gamma = env.weight(np.broadcast_to(g.array, (d,)), g.origin, node, "weight")
     beta_arr = b.array if isinstance(b, Const) else np.zeros(d, np.float32)
     beta = env.weight(np.broadcast_to(beta_arr, (d,)), b.origin if isinstance(b, Const) else None, node, "bias")
-    eps = float(at.get("epsilon", 1e-5))
+    eps = float(str(np.float32(at.get("epsilon", 1e-5))))
     return [Run(env.emit(nn.LayerNormOp, [x.ssa, gamma, beta], eps=eps), x.shape, x.batch)]
 
 

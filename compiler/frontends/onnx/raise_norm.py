@@ -63,6 +63,11 @@ def _normalized(env: Env, name: str) -> tuple[str, float] | None:
     return x, eps
 
 
+def _eps(eps: float) -> float:
+    """The float32 epsilon as written (1e-06, not 9.999999974752427e-07)."""
+    return float(str(np.float32(eps)))
+
+
 def _vector(env: Env, arr: np.ndarray, d: int) -> np.ndarray | None:
     if arr.size not in (1, d) or any(s != 1 for s in arr.shape[:-1]):
         return None
@@ -81,7 +86,7 @@ def _emit_ln(
         return None
     gw = env.weight(g, gamma[1], node, "weight")
     bw = env.weight(b, beta[1], node, "bias")
-    return [Run(env.emit(nn.LayerNormOp, [xr.ssa, gw, bw], eps=eps), xr.shape, xr.batch)]
+    return [Run(env.emit(nn.LayerNormOp, [xr.ssa, gw, bw], eps=_eps(eps)), xr.shape, xr.batch)]
 
 
 def _origin(env: Env, name: str) -> str | None:
