@@ -11,10 +11,11 @@ import pytest
 pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+import onnx_graphs as graphs  # noqa: E402
+
 from compiler import reference  # noqa: E402
 from compiler.frontends.onnx import import_onnx  # noqa: E402
 from compiler.ir import print_module  # noqa: E402
-import onnx_graphs as graphs  # noqa: E402
 
 CASES = [(fam, style) for fam in ("vit", "bert", "gpt2") for style in ("torchscript", "dynamo")]
 
@@ -77,7 +78,9 @@ def test_readable_weight_names(built: dict) -> None:
     # TorchScript stores MatMul weights transposed as onnx::MatMul_*: named from the node scope
     assert "encoder.layer.0.attention.query.weight" in ts.weights
     assert ts.weights["encoder.layer.0.attention.query.weight"].shape == (32, 32)
-    dyn = import_onnx(built[("vit", "dynamo")])  # [out, in] through a Transpose node: the original name
+    dyn = import_onnx(
+        built[("vit", "dynamo")]
+    )  # [out, in] through a Transpose node: the original name
     assert dyn.weights["blocks.0.attn.qkv.weight"].shape == (96, 32)
     assert {"patch_embed.proj.weight", "cls_token", "pos_embed", "head.weight"} <= set(dyn.weights)
 

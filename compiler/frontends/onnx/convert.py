@@ -52,7 +52,9 @@ def _matmul(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) ->
     a, b = ins[0], ins[1]
     if isinstance(a, Run) and isinstance(b, Const):
         if b.array.ndim != 2:
-            raise env.error(node, f"MatMul with a constant of rank {b.array.ndim}; expected [in, out]")
+            raise env.error(
+                node, f"MatMul with a constant of rank {b.array.ndim}; expected [in, out]"
+            )
         w = env.weight(b.array.T, b.origin, node, "weight")
         return [env.wrap(env.emit(nn.LinearOp, [a.ssa, w]), a.batch)]
     if isinstance(a, Run) and isinstance(b, Run):
@@ -105,7 +107,9 @@ def _reshape_to(env: Env, node: Any, x: Run, out: tuple[int, ...]) -> Run:
 def _reshape(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
     x, shape = ins[0], ins[1]
     if not isinstance(shape, Const):
-        raise env.error(node, "Reshape target shape is not static; fix the input shapes with --input-shape")
+        raise env.error(
+            node, "Reshape target shape is not static; fix the input shapes with --input-shape"
+        )
     assert isinstance(x, Run)
     out = reshape_target(shape.array, x.shape, int(at.get("allowzero", 0)))
     return [_reshape_to(env, node, x, out)]
@@ -208,7 +212,9 @@ def _layer_norm(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]
     d = x.shape[-1]
     gamma = env.weight(np.broadcast_to(g.array, (d,)), g.origin, node, "weight")
     beta_arr = b.array if isinstance(b, Const) else np.zeros(d, np.float32)
-    beta = env.weight(np.broadcast_to(beta_arr, (d,)), b.origin if isinstance(b, Const) else None, node, "bias")
+    beta = env.weight(
+        np.broadcast_to(beta_arr, (d,)), b.origin if isinstance(b, Const) else None, node, "bias"
+    )
     eps = float(str(np.float32(at.get("epsilon", 1e-5))))
     return [Run(env.emit(nn.LayerNormOp, [x.ssa, gamma, beta], eps=eps), x.shape, x.batch)]
 
@@ -261,7 +267,9 @@ def _slice(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) -> 
     ranges: dict[int, tuple[int, int]] = {}
     for s, e, ax, st in zip(starts, ends, axes, steps, strict=True):
         ax = int(ax) % len(x.shape)
-        lo, hi, step = slice(int(max(min(s, 2**62), -(2**62))), int(max(min(e, 2**62), -(2**62))), int(st)).indices(x.shape[ax])
+        lo, hi, step = slice(
+            int(max(min(s, 2**62), -(2**62))), int(max(min(e, 2**62), -(2**62))), int(st)
+        ).indices(x.shape[ax])
         if step != 1:
             raise env.error(node, f"Slice with step {step} is not supported")
         if ax == x.batch and (lo, hi) != (0, 1):
@@ -314,9 +322,13 @@ def _conv(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) -> l
     pads = list(at.get("pads", [0, 0, 0, 0]))
     if kh != kw or strides != [kh, kw] or any(pads) or at.get("group", 1) != 1:
         raise env.error(
-            node, "Conv is supported only as a patch embedding (kernel = stride, no padding, 1 group)"
+            node,
+            "Conv is supported only as a patch embedding (kernel = stride, no padding, 1 group)",
         )
-    if list(at.get("dilations", [1, 1])) != [1, 1] or at.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+    if list(at.get("dilations", [1, 1])) != [1, 1] or at.get("auto_pad", b"NOTSET") not in (
+        b"NOTSET",
+        "NOTSET",
+    ):
         raise env.error(node, "Conv with dilation or auto_pad is not supported")
     weight = env.weight(w.array.reshape(d, c * kh * kw), w.origin, node, "weight")
     bias_arr = b.array if isinstance(b, Const) else np.zeros(d, np.float32)

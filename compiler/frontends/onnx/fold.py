@@ -49,7 +49,9 @@ def _slice(a: list[np.ndarray], at: Attrs, opset: int) -> list[np.ndarray]:
     return [data[tuple(index)]]
 
 
-def _reshape_target(shape: np.ndarray, in_shape: tuple[int, ...], allowzero: int = 0) -> tuple[int, ...]:
+def _reshape_target(
+    shape: np.ndarray, in_shape: tuple[int, ...], allowzero: int = 0
+) -> tuple[int, ...]:
     dims = [int(d) for d in shape.reshape(-1)]
     if not allowzero:
         dims = [in_shape[i] if d == 0 else d for i, d in enumerate(dims)]
@@ -60,7 +62,9 @@ def _reshape_target(shape: np.ndarray, in_shape: tuple[int, ...], allowzero: int
     return tuple(dims)
 
 
-def reshape_target(shape: np.ndarray, in_shape: tuple[int, ...], allowzero: int = 0) -> tuple[int, ...]:
+def reshape_target(
+    shape: np.ndarray, in_shape: tuple[int, ...], allowzero: int = 0
+) -> tuple[int, ...]:
     """ONNX Reshape's output shape (0 copies the input dim, -1 is inferred)."""
     return _reshape_target(shape, in_shape, allowzero)
 
@@ -236,7 +240,9 @@ FOLDS: dict[str, Fold] = {
 }
 
 
-def fold(op_type: str, args: list[np.ndarray], attrs: Attrs, opset: int, n_out: int) -> list[np.ndarray] | None:
+def fold(
+    op_type: str, args: list[np.ndarray], attrs: Attrs, opset: int, n_out: int
+) -> list[np.ndarray] | None:
     """The node's outputs if it can be folded, else None."""
     if op_type == "Split":
         return _split(args, attrs, opset, n_out)

@@ -40,7 +40,17 @@ PATTERNS: dict[str, list[Pattern]] = {
 }
 
 # Constant nodes whose outputs keep the initializer's name (content unchanged up to layout).
-_KEEPS_ORIGIN = {"Identity", "Cast", "Transpose", "Reshape", "Squeeze", "Unsqueeze", "Expand", "Slice", "Gather"}
+_KEEPS_ORIGIN = {
+    "Identity",
+    "Cast",
+    "Transpose",
+    "Reshape",
+    "Squeeze",
+    "Unsqueeze",
+    "Expand",
+    "Slice",
+    "Gather",
+}
 
 
 def parse_input_shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
@@ -85,7 +95,11 @@ def _step(env: Env, node: Any) -> None:
             raise env.error(node, f"cannot evaluate on constants ({e})") from None
         if folded is None:
             raise env.error(node, f"unsupported op {node.op_type} on constants")
-        origin = ins[0].origin if ins and isinstance(ins[0], Const) and node.op_type in _KEEPS_ORIGIN else None
+        origin = (
+            ins[0].origin
+            if ins and isinstance(ins[0], Const) and node.op_type in _KEEPS_ORIGIN
+            else None
+        )
         outs = [Const(np.asarray(a), origin) for a in folded]
     if outs is None:
         for pattern in PATTERNS.get(node.op_type, ()):

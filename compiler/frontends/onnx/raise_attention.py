@@ -136,7 +136,11 @@ def _keys(env: Env, name: str) -> tuple[Run, int, int, float] | None:
 def _causal_keep(keep: np.ndarray, sq: int, sk: int) -> bool | None:
     """True if `keep` (broadcast to [..., sq, sk]) is the causal pattern, False if it keeps all."""
     try:
-        full = np.broadcast_to(keep, (*keep.shape[:-2], sq, sk)) if keep.ndim >= 2 else np.broadcast_to(keep, (sq, sk))
+        full = (
+            np.broadcast_to(keep, (*keep.shape[:-2], sq, sk))
+            if keep.ndim >= 2
+            else np.broadcast_to(keep, (sq, sk))
+        )
     except ValueError:
         return None
     flat = full.reshape(-1, sq, sk)

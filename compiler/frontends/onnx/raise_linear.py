@@ -30,7 +30,9 @@ def try_linear_bias(env: Env, node: Any) -> list[Value] | None:
         return None
     b_value = env.get(src(env, node.input[1] if right else node.input[0]))
     weight = env.weight(w.array.T, w.origin, mm, "weight")
-    b = env.weight(bias.reshape(out).astype(np.float32), getattr(b_value, "origin", None), mm, "bias")
+    b = env.weight(
+        bias.reshape(out).astype(np.float32), getattr(b_value, "origin", None), mm, "bias"
+    )
     ssa = env.emit(nn.LinearOp, [x.ssa, weight, b])
     return [env.wrap(ssa, x.batch)]
 

@@ -47,7 +47,13 @@ def _normalized(env: Env, name: str) -> tuple[str, float] | None:
     eps = scalar_of(eps_arr)
     var = node_of(env, var_name, "ReduceMean")
     xr = env.run(x)
-    if var is None or eps is None or eps <= 0 or xr is None or not reduces_last(env, var, len(xr.shape)):
+    if (
+        var is None
+        or eps is None
+        or eps <= 0
+        or xr is None
+        or not reduces_last(env, var, len(xr.shape))
+    ):
         return None
     sq = node_of(env, var.input[0], "Pow", "Mul")
     if sq is None:
@@ -75,7 +81,12 @@ def _vector(env: Env, arr: np.ndarray, d: int) -> np.ndarray | None:
 
 
 def _emit_ln(
-    env: Env, node: Any, x: str, eps: float, gamma: tuple[np.ndarray, str | None], beta: tuple[np.ndarray, str | None]
+    env: Env,
+    node: Any,
+    x: str,
+    eps: float,
+    gamma: tuple[np.ndarray, str | None],
+    beta: tuple[np.ndarray, str | None],
 ) -> list[Value] | None:
     xr = env.run(x)
     if xr is None:
@@ -111,12 +122,16 @@ def try_layer_norm(env: Env, node: Any) -> list[Value] | None:
         if hit is None:
             return None
         g_name = mul.input[1] if g_right else mul.input[0]
-        return _emit_ln(env, node, hit[0], hit[1], (g, _origin(env, g_name)), (c, _origin(env, c_name)))
+        return _emit_ln(
+            env, node, hit[0], hit[1], (g, _origin(env, g_name)), (c, _origin(env, c_name))
+        )
     if node.op_type == "Mul":
         hit = _normalized(env, inner)
         if hit is None:
             return None
-        return _emit_ln(env, node, hit[0], hit[1], (c, _origin(env, c_name)), (np.zeros(1, np.float32), None))
+        return _emit_ln(
+            env, node, hit[0], hit[1], (c, _origin(env, c_name)), (np.zeros(1, np.float32), None)
+        )
     return None
 
 
