@@ -13,9 +13,25 @@ from compiler.models.zoo import ZOO, build
 MANIFEST = "compile.json"
 
 
-def load_model(spec: str, *, weights: str | None = None, seed: int = 0, **options: Any) -> Model:
-    """A zoo name (with shape options), a path to NAME.mlir, or a directory written by `wisp compile`."""
+def load_model(
+    spec: str,
+    *,
+    weights: str | None = None,
+    seed: int = 0,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
+    **options: Any,
+) -> Model:
+    """A zoo name (with shape options), a path to NAME.mlir or MODEL.onnx, or a directory written by
+    `wisp compile`. `input_shapes` fixes an ONNX model's dynamic input dims."""
     path = Path(spec)
+    if path.suffix == ".onnx":
+        if any(v is not None for v in options.values()):
+            raise WispError(f"{spec}: shape options apply to zoo models only; use --input-shape")
+        from compiler.frontends.onnx import import_onnx
+
+        return import_onnx(path, input_shapes)
+    if input_shapes:
+        raise WispError(f"{spec}: --input-shape applies to .onnx models only")
     if spec in ZOO:
         return build(spec, seed=seed, **options)
     if path.is_dir():
@@ -34,5 +50,5 @@ def load_model(spec: str, *, weights: str | None = None, seed: int = 0, **option
             raise WispError(f"{spec}: shape options apply to zoo models only")
         return Model.load(path, weights)
     raise WispError(
-        f"unknown model '{spec}'; give a zoo name ({', '.join(ZOO)}), a .mlir file or a compile output directory"
+        f"unknown model '{spec}'; give a zoo name ({', '.join(ZOO)}), a .mlir or .onnx file or a compile output directory"
     )

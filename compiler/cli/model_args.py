@@ -12,7 +12,14 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "model",
         metavar="MODEL",
-        help="zoo name (see `wisp models`), NAME.mlir, or a compile OUTDIR",
+        help="zoo name (see `wisp models`), NAME.mlir, MODEL.onnx, or a compile OUTDIR",
+    )
+    p.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="NAME=1xDxD",
+        help="fix a dynamic input dim of an .onnx model, e.g. input_ids=1x128 (repeatable)",
     )
     p.add_argument("--weights", help="weights .npz for a .mlir model (default: NAME.weights.npz)")
     p.add_argument("--seed", type=int, default=0, help="init seed for zoo models (default 0)")
@@ -27,4 +34,11 @@ def model_from_args(args: argparse.Namespace) -> Model:
     from compiler.loading import load_model
 
     options = {k: getattr(args, k) for k in OPTIONS}
-    return load_model(args.model, weights=args.weights, seed=args.seed, **options)
+    shapes = None
+    if getattr(args, "input_shape", None):
+        from compiler.frontends.onnx.load import parse_shape_overrides
+
+        shapes = parse_shape_overrides(args.input_shape)
+    return load_model(
+        args.model, weights=args.weights, seed=args.seed, input_shapes=shapes, **options
+    )

@@ -1,0 +1,1 @@
+"""Frontends: import models written by other frameworks into nn IR + a WeightStore."""

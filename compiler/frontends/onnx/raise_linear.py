@@ -1,0 +1,61 @@
+"""Raising of `MatMul(x, W) + b` to one `nn.linear` with bias, and of a conv patch embedding followed by
+flatten + transpose to `nn.patch_embed` (without the layout round trip the Conv converter emits)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from compiler.frontends.onnx.match import node_of, split_const, src
+from compiler.frontends.onnx.state import Const, Env, Run, Value
+from dialects import nn
+
+
+def try_linear_bias(env: Env, node: Any) -> list[Value] | None:
+    """At `Add(MatMul(x, W), b)` with constant W [in, out] and b [out]."""
+    parts = split_const(env, node)
+    if parts is None:
+        return None
+    mm_name, bias, right = parts
+    mm = node_of(env, mm_name, "MatMul")
+    if mm is None:
+        return None
+    x = env.run(src(env, mm.input[0]))
+    w = env.get(src(env, mm.input[1]))
+    if x is None or not isinstance(w, Const) or w.array.ndim != 2:
+        return None
+    out = w.array.shape[1]
+    if bias.size != out or any(s != 1 for s in bias.shape[:-1]) or bias.shape[-1] != out:
+        return None
+    b_value = env.get(src(env, node.input[1] if right else node.input[0]))
+    weight = env.weight(w.array.T, w.origin, mm, "weight")
+    b = env.weight(
+        bias.reshape(out).astype(np.float32), getattr(b_value, "origin", None), mm, "bias"
+    )
+    ssa = env.emit(nn.LinearOp, [x.ssa, weight, b])
+    return [env.wrap(ssa, x.batch)]
+
+
+def try_patch_embed(env: Env, node: Any) -> list[Value] | None:
+    """At `Transpose(0,2,1)` of `Flatten(2)`/`Reshape[1,D,HW]` of a patch-embedding Conv."""
+    perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+    if perm != [0, 2, 1]:
+        return None
+    flat = node_of(env, node.input[0], "Flatten", "Reshape")
+    conv = None if flat is None else node_of(env, flat.input[0], "Conv")
+    if conv is None:
+        return None
+    conv_out, flat_out = env.run(conv.output[0]), env.run(flat.output[0])
+    if conv_out is None or flat_out is None or len(conv_out.shape) != 4:
+        return None
+    _, d, h, w = conv_out.shape
+    if flat_out.shape != (1, d, h * w):
+        return None
+    embed = conv_out.ssa.owner
+    for _ in range(2):
+        if isinstance(embed, nn.ReshapeOp | nn.TransposeOp):
+            embed = embed.input.owner
+    if not isinstance(embed, nn.PatchEmbedOp):
+        return None
+    return [Run(embed.result, (1, h * w, d), 0)]
