@@ -133,16 +133,14 @@ def _patch_embed(op: Operation, a: list[Array], y: Array, dy: Array) -> list[Arr
 
 def _attention(op: Operation, a: list[Array], y: Array, dy: Array) -> list[Array | None]:
     assert isinstance(op, nn.AttentionOp)
-    q, k, v = a
+    q, k, v = a[:3]
+    mask = a[3] if len(a) == 4 else None
     heads, scale, causal = op.int_prop("heads"), op.float_prop("scale"), op.bool_prop("causal")
     sq, sk = q.shape[0], k.shape[0]
     qh = q.reshape(sq, heads, -1).transpose(1, 0, 2)
     kh = k.reshape(sk, heads, -1).transpose(1, 0, 2)
     vh = v.reshape(sk, heads, -1).transpose(1, 0, 2)
-    s = (qh @ kh.transpose(0, 2, 1)) * scale
-    if causal:
-        mask = np.arange(sk)[None, :] > (np.arange(sq)[:, None] + (sk - sq))
-        s = np.where(mask[None], -np.inf, s)
+    s = ref.attention_scores((qh @ kh.transpose(0, 2, 1)) * scale, causal, mask)
     p = ref.softmax(s)
     do = dy.reshape(sq, heads, -1).transpose(1, 0, 2)
     dv = p.transpose(0, 2, 1) @ do
@@ -153,7 +151,8 @@ def _attention(op: Operation, a: list[Array], y: Array, dy: Array) -> list[Array
     def merge(t: Array, rows: int) -> Array:
         return t.transpose(1, 0, 2).reshape(rows, -1)
 
-    return [merge(dq, sq), merge(dk, sk), merge(dv, sk)]
+    grads: list[Array | None] = [merge(dq, sq), merge(dk, sk), merge(dv, sk)]
+    return grads + [None] * (len(a) - 3)  # the mask is an integer input: no gradient
 
 
 VJPS: dict[type[Operation], Vjp] = {

@@ -63,16 +63,39 @@ def layer_norm(x: Array, g: Array, b: Array, eps: float) -> Array:
     return (x - mean) / np.sqrt(var + np.asarray(eps, x.dtype)) * g + b
 
 
-def attention(q: Array, k: Array, v: Array, heads: int, scale: float, causal: bool) -> Array:
+def attention_scores(s: Array, causal: bool, mask: Array | None = None) -> Array:
+    """Scaled scores [heads, Sq, Sk] with nn.attention's masks applied (−inf where a key is hidden)."""
+    sq, sk = s.shape[-2], s.shape[-1]
+    allowed = np.ones((sq, sk), bool)
+    if causal:
+        # query i (the last sq of sk positions) sees keys j <= i + (sk - sq)
+        allowed = np.arange(sk)[None, :] <= (np.arange(sq)[:, None] + (sk - sq))
+    if mask is not None:
+        keep = allowed & (np.asarray(mask).reshape(1, sk) > 0)
+        # a row with no kept key attends uniformly over the keys causality allows
+        empty = ~keep.any(axis=1, keepdims=True)
+        s = np.where(empty[None], np.zeros((), s.dtype), s)
+        allowed = np.where(empty, allowed, keep)
+    if causal or mask is not None:
+        s = np.where(allowed[None], s, np.asarray(-np.inf, s.dtype))
+    return s
+
+
+def attention(
+    q: Array,
+    k: Array,
+    v: Array,
+    heads: int,
+    scale: float,
+    causal: bool,
+    mask: Array | None = None,
+) -> Array:
     sq, sk = q.shape[0], k.shape[0]
     qh = q.reshape(sq, heads, -1).transpose(1, 0, 2)
     kh = k.reshape(sk, heads, -1).transpose(1, 0, 2)
     vh = v.reshape(sk, heads, -1).transpose(1, 0, 2)
     s = (qh @ kh.transpose(0, 2, 1)) * np.asarray(scale, q.dtype)
-    if causal:
-        # query i (the last sq of sk positions) sees keys j <= i + (sk - sq)
-        mask = np.arange(sk)[None, :] > (np.arange(sq)[:, None] + (sk - sq))
-        s = np.where(mask[None], np.asarray(-np.inf, q.dtype), s)
+    s = attention_scores(s, causal, mask)
     return (softmax(s) @ vh).transpose(1, 0, 2).reshape(sq, -1)
 
 
@@ -129,7 +152,13 @@ IMPLS: dict[type[Operation], Impl] = {
     nn.GatherOp: _gather,
     nn.PatchEmbedOp: lambda op, a, c: patch_embed(a[0], a[1], a[2], op.int_prop("patch")),
     nn.AttentionOp: lambda op, a, c: attention(
-        a[0], a[1], a[2], op.int_prop("heads"), op.float_prop("scale"), op.bool_prop("causal")
+        a[0],
+        a[1],
+        a[2],
+        op.int_prop("heads"),
+        op.float_prop("scale"),
+        op.bool_prop("causal"),
+        a[3] if len(a) == 4 else None,
     ),
 }
 IMPLS.update(reference_tokens.IMPLS)  # the tokens dialect (compiler/reference_tokens.py)

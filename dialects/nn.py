@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from xdsl.dialects.builtin import IntegerType, SymbolRefAttr
+from xdsl.dialects.builtin import IntegerType, SymbolRefAttr, i32
 from xdsl.ir import Attribute, Dialect
 from xdsl.irdl import (
     irdl_op_definition,
@@ -521,7 +521,13 @@ class AttentionOp(NNOp):
     q: [Sq, heads·qk_dim], k: [Sk, heads·qk_dim], v: [Sk, heads·v_dim] → [Sq, heads·v_dim]. Head h uses
     column block h of each operand; probabilities are softmax(scale · q_h k_hᵀ), masked to j ≤ i when causal.
 
+    An optional fourth operand `mask: tensor<Skxi32>` is a key-padding mask (HF BERT's `attention_mask`):
+    key j is kept where mask[j] > 0 (1) and masked where mask[j] <= 0 (0). A masked key gets probability
+    exactly 0 in every query row. A row whose keys are all masked (or causally hidden) attends uniformly
+    over the keys causality allows (as a large negative additive bias does). It applies to every head.
+
         %a = nn.attention %q, %k, %v {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false} : (tensor<65x64xf32>, tensor<65x64xf32>, tensor<65x64xf32>) -> tensor<65x64xf32>
+        %b = nn.attention %q, %k, %v, %mask {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false} : (tensor<65x64xf32>, tensor<65x64xf32>, tensor<65x64xf32>, tensor<65xi32>) -> tensor<65x64xf32>
     """
 
     name = "nn.attention"
@@ -535,6 +541,7 @@ class AttentionOp(NNOp):
     query = operand_def()
     key = operand_def()
     value = operand_def()
+    mask = opt_operand_def()
     heads = prop_def(Attribute)
     qk_dim = prop_def(Attribute)
     v_dim = prop_def(Attribute)
@@ -545,8 +552,12 @@ class AttentionOp(NNOp):
 
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
-        elem = same_element(cls.name, operand_types)
-        q, k, v = (shape_of(t) for t in operand_types)
+        if len(operand_types) not in (3, 4):
+            raise ShapeError(
+                f"{cls.name}: takes q, k, v and an optional mask, got {len(operand_types)} operands"
+            )
+        elem = same_element(cls.name, operand_types[:3])
+        q, k, v = (shape_of(t) for t in operand_types[:3])
         heads, dqk, dv = (int_prop(cls.name, props, n) for n in ("heads", "qk_dim", "v_dim"))
         if heads <= 0 or dqk <= 0 or dv <= 0:
             raise ShapeError(f"{cls.name}: heads, qk_dim and v_dim must be positive")
@@ -561,6 +572,13 @@ class AttentionOp(NNOp):
                 )
         if k[0] != v[0]:
             raise ShapeError(f"{cls.name}: key has {k[0]} tokens but value has {v[0]}")
+        if len(operand_types) == 4:
+            m, m_elem = shape_of(operand_types[3]), element_of(operand_types[3])
+            if m != (k[0],) or m_elem != i32:
+                raise ShapeError(
+                    f"{cls.name}: mask must be tensor<{k[0]}xi32> (one 0/1 entry per key),"
+                    f" got {operand_types[3]}"
+                )
         if props.get("causal") and q[0] > k[0]:
             raise ShapeError(
                 f"{cls.name}: causal attention needs at least as many keys as queries"

@@ -223,7 +223,7 @@ def _patch_embed(op: Operation, c: Couplings) -> None:
 
 def _attention(op: Operation, c: Couplings) -> None:
     assert isinstance(op, nn.AttentionOp)
-    q, k, v, y = (*op.operands, op.results[0])
+    q, k, v, y = op.query, op.key, op.value, op.results[0]
     dqk, dv = op.int_prop("qk_dim"), op.int_prop("v_dim")
     c.link(q, 1, k, 1)  # head h, channel j of q meets channel j of k in the scores
     c.link(v, 1, y, 1)  # head h, channel j of v becomes channel j of head h's output
@@ -231,12 +231,15 @@ def _attention(op: Operation, c: Couplings) -> None:
     c.heads(k, 1, "qk", dqk)
     c.heads(v, 1, "v", dv)
     c.heads(y, 1, "v", dv)
+    mask = op.mask
     if op.bool_prop("causal"):
-        for x in (q, k, v, y):
+        for x in (q, k, v, y) if mask is None else (q, k, v, y, mask):
             c.block(x, [0], "causal nn.attention masks by token position")
     else:
         c.link(q, 0, y, 0)
         c.link(k, 0, v, 0)
+        if mask is not None:
+            c.link(k, 0, mask, 0)  # mask[j] gates key j: a key-token dim like k's and v's
 
 
 def _runs(a: Sequence[int], b: Sequence[int]) -> list[tuple[Dims, Dims]] | None:

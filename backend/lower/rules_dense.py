@@ -20,6 +20,7 @@ from backend.lower.gemm import TRAFFIC_WEIGHT, LazyWeight, choose_plan, gemm
 from backend.lower.gemm_quant import dequantize_rows
 from backend.lower.head_sink import head_sink
 from backend.lower.importance_sink import ScoreSink, score_sink
+from backend.lower.key_mask import key_mask_bias
 from backend.lower.registry import rule
 from backend.lower.rules_vector import add_same_shape, row_op
 from backend.lower.sparse import sp24_merged
@@ -336,10 +337,12 @@ def lower_patch_embed(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
 
 @rule(nn.AttentionOp)
 def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
-    """Per head: K_h, V_h resident; per query tile Q·K_hᵀ (tb=1), ROW softmax (scale, causal),
-    fp16 P, P·V_h, fp16 out."""
+    """Per head: K_h, V_h resident; per query tile Q·K_hᵀ (tb=1), [+ key-mask bias row,]
+    ROW softmax (scale, causal), fp16 P, P·V_h, fp16 out."""
     assert isinstance(op, nn.AttentionOp)
     q, k, v = (env.tensor(x).as2d() for x in (op.query, op.key, op.value))
+    # a key-padding mask: a bias row held for the op (key_mask.py), per-head path only
+    bias = key_mask_bias(ctx, env.tensor(op.mask), k.shape[0]) if op.mask is not None else None
     heads, d, dv = op.int_prop("heads"), op.int_prop("qk_dim"), op.int_prop("v_dim")
     scale = to_f32(op.float_prop("scale"))
     causal = op.bool_prop("causal")
@@ -348,15 +351,17 @@ def lower_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     sink = score_sink(ctx, op, env)  # a tokens.importance fused into this attention
     hsink = head_sink(ctx, op, env)  # a tokens.head_importance of this attention's output
     hook = hsink.tile if hsink is not None else None
-    if BATCH_HEADS and _attention_all_heads(
-        ctx, q, k, v, out, heads, d, dv, scale, causal, sink, hook
+    if (
+        bias is None
+        and BATCH_HEADS
+        and _attention_all_heads(ctx, q, k, v, out, heads, d, dv, scale, causal, sink, hook)
     ):
         pass
     else:
         qt, split = per_head_plan(ctx, sq, sk, d, dv)
         for h in range(heads):
             attention_head(
-                ctx, h, q, k, v, out, (d, dv, qt), scale, causal, split, sink, out_hook=hook
+                ctx, h, q, k, v, out, (d, dv, qt), scale, causal, split, sink, bias, hook
             )
     if sink is not None:
         env[sink.op.results[0]] = sink.finish(ctx)
