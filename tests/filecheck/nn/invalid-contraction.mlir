@@ -247,5 +247,23 @@ func.func @case26(%q: tensor<8x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x64xf3
   func.return
 }
 
+// -----
+
+// nn.attention: the key-padding mask has one entry per key and is i32
+// CHECK: {{.*}}invalid-contraction.mlir:[[# @LINE + 2]]:3: nn.attention: mask must be tensor<8xi32> (one 0/1 entry per key), got tensor<8xf32>
+func.func @case27(%q: tensor<8x64xf32>, %k: tensor<8x64xf32>, %v: tensor<8x64xf32>, %m: tensor<8xf32>) {
+  %a = nn.attention %q, %k, %v, %m {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false} : (tensor<8x64xf32>, tensor<8x64xf32>, tensor<8x64xf32>, tensor<8xf32>) -> tensor<8x64xf32>
+  func.return
+}
+
+// -----
+
+// nn.attention: a mask over the queries instead of the keys
+// CHECK: {{.*}}invalid-contraction.mlir:[[# @LINE + 2]]:3: nn.attention: mask must be tensor<10xi32> (one 0/1 entry per key), got tensor<3xi32>
+func.func @case28(%q: tensor<3x64xf32>, %k: tensor<10x64xf32>, %v: tensor<10x64xf32>, %m: tensor<3xi32>) {
+  %a = nn.attention %q, %k, %v, %m {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false} : (tensor<3x64xf32>, tensor<10x64xf32>, tensor<10x64xf32>, tensor<3xi32>) -> tensor<3x64xf32>
+  func.return
+}
+
 // Every chunk failed: no module was printed.
 // CHECK-NOT: builtin.module

@@ -75,3 +75,13 @@ func.func @attention(%q: tensor<65x64xf32>, %k: tensor<65x64xf32>, %v: tensor<65
   %e = nn.attention %q2, %k2, %v2 {heads = 2, qk_dim = 32, v_dim = 8, scale = 1.0, causal = false} : (tensor<3x64xf32>, tensor<10x64xf32>, tensor<10x16xf32>) -> tensor<3x16xf32>
   func.return
 }
+
+// A key-padding mask is the optional fourth operand (i32, one entry per key).
+// CHECK-LABEL: func.func @attention_mask
+// CHECK-NEXT:    %a = nn.attention %q, %k, %v, %m {heads = 2, qk_dim = 32, v_dim = 8, scale = 0.125, causal = false} : (tensor<3x64xf32>, tensor<10x64xf32>, tensor<10x16xf32>, tensor<10xi32>) -> tensor<3x16xf32>
+// CHECK-NEXT:    %c = nn.attention %k, %k, %v, %m {heads = 2, qk_dim = 32, v_dim = 8, scale = 0.125, causal = true} : (tensor<10x64xf32>, tensor<10x64xf32>, tensor<10x16xf32>, tensor<10xi32>) -> tensor<10x16xf32>
+func.func @attention_mask(%q: tensor<3x64xf32>, %k: tensor<10x64xf32>, %v: tensor<10x16xf32>, %m: tensor<10xi32>) {
+  %a = nn.attention %q, %k, %v, %m {heads = 2, qk_dim = 32, v_dim = 8, scale = 0.125, causal = false} : (tensor<3x64xf32>, tensor<10x64xf32>, tensor<10x16xf32>, tensor<10xi32>) -> tensor<3x16xf32>
+  %c = nn.attention %k, %k, %v, %m {heads = 2, qk_dim = 32, v_dim = 8, scale = 0.125, causal = true} : (tensor<10x64xf32>, tensor<10x64xf32>, tensor<10x16xf32>, tensor<10xi32>) -> tensor<10x16xf32>
+  func.return
+}
