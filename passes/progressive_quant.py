@@ -90,9 +90,16 @@ class ProgressiveQuantPass(ModulePass):
                 raise PassError(
                     f"{self.name}: layers={p} matches no nn.attention (attentions: {names})"
                 )
-        return [
+        out = [
             (nm, o) for nm, o in named if not pats or any(fnmatch.fnmatchcase(nm, p) for p in pats)
         ]
+        masked = [nm for nm, o in out if o.mask is not None]
+        if masked:
+            raise PassError(
+                f"{self.name}: {masked[0]} has a key-padding mask, which progressive attention"
+                " does not support yet; choose other layers with layers=..."
+            )
+        return out
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         self.check()

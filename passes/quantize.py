@@ -352,6 +352,9 @@ def quantize_attention(
     todo: list[tuple[str, nn.AttentionOp, list[tuple[quant.DequantizeOp, quant.LinearOp]]]] = []
     notes: list[str] = []
     for n, attn in enumerate(o for o in module.walk() if isinstance(o, nn.AttentionOp)):
+        if attn.mask is not None:
+            notes.append(f"attention {n}: has a key-padding mask (left in floating point)")
+            continue
         src = [_qkv_source(v) for v in (attn.query, attn.key, attn.value)]
         if any(x is None for x in src) or len({x[1] for x in src if x}) != 3:
             notes.append(

@@ -84,6 +84,11 @@ def find_blocks(module: ModuleOp, pass_name: str) -> list[AttnBlock]:
         i = len(blocks)
         name = _layer_name(op, i)
         where = f"layer {i} ({name})"
+        if op.mask is not None:
+            raise PassError(
+                f"{where}: {pass_name} does not support a key-padding mask (nn.attention's 4th"
+                " operand) yet; build the model without an attention mask"
+            )
         proj = _projection(op.result)
         if proj is None:
             raise PassError(f"{where}: the attention output is not read by one output projection")

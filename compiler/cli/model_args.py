@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from compiler.model import Model
-from compiler.models.zoo import OPTIONS
+from compiler.models.zoo import FLAG_OPTIONS, OPTIONS, STR_OPTIONS
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,12 +28,18 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
         group.add_argument(
             f"--{key.replace('_', '-')}", dest=key, type=int, default=None, metavar="N", help=doc
         )
+    for key, doc in FLAG_OPTIONS.items():
+        group.add_argument(
+            f"--{key.replace('_', '-')}", dest=key, action="store_true", default=None, help=doc
+        )
+    for key, doc in STR_OPTIONS.items():
+        group.add_argument(f"--{key}", dest=key, default=None, metavar="A,B", help=doc)
 
 
 def model_from_args(args: argparse.Namespace) -> Model:
     from compiler.loading import load_model
 
-    options = {k: getattr(args, k) for k in OPTIONS}
+    options = {k: getattr(args, k, None) for k in (*OPTIONS, *FLAG_OPTIONS, *STR_OPTIONS)}
     shapes = None
     if getattr(args, "input_shape", None):
         from compiler.frontends.onnx.load import parse_shape_overrides

@@ -65,7 +65,9 @@ def attention(
     *,
     causal: bool = False,
     scale: float | None = None,
+    mask: Tensor | None = None,
 ) -> Tensor:
+    """nn.attention; `mask` (i32 [Sk], 1 = keep, 0 = padding) masks keys in every query row."""
     qk_dim = q.shape[-1] // heads
     v_dim = v.shape[-1] // heads
     return q.graph.op(
@@ -73,6 +75,7 @@ def attention(
         q,
         k,
         v,
+        mask,
         heads=heads,
         qk_dim=qk_dim,
         v_dim=v_dim,

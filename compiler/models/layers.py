@@ -60,8 +60,8 @@ class MultiHeadAttention(Module):
         self.heads = heads
         self.causal = causal
 
-    def forward(self, x: Tensor) -> Tensor:
-        a = F.attention(self.q(x), self.k(x), self.v(x), self.heads, causal=self.causal)
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        a = F.attention(self.q(x), self.k(x), self.v(x), self.heads, causal=self.causal, mask=mask)
         return self.proj(a)
 
 

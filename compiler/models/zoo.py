@@ -15,6 +15,7 @@ from compiler.model import Model
 from compiler.models.bert import Bert, BertConfig
 from compiler.models.builder import trace
 from compiler.models.gpt2 import GPT2, GPT2Config
+from compiler.models.shape_options import derive_shape_options
 from compiler.models.vit import ViT, ViTConfig
 from compiler.weights import WeightStore
 
@@ -29,6 +30,15 @@ OPTIONS: dict[str, str] = {
     "patch": "patch size (vit)",
     "classes": "output classes (vit, bert)",
     "vocab": "vocabulary size (bert, gpt2)",
+}
+
+# Non-integer options (BERT's extra inputs and outputs), by config field.
+FLAG_OPTIONS: dict[str, str] = {
+    "attention_mask": "take an attention_mask input, 1 = token, 0 = padding (bert)",
+    "token_types": "take a token_type_ids input, the segment of each token (bert)",
+}
+STR_OPTIONS: dict[str, str] = {
+    "outputs": "comma-separated outputs out0, out1, ... from logits, hidden, pooled (bert)",
 }
 
 
@@ -100,7 +110,7 @@ DEFAULT_MODEL = "digits-vit"
 
 _FAMILIES: Mapping[str, tuple[Callable[[Any], Any], Callable[[Any], dict[str, Any]]]] = {
     "vit": (ViT, lambda c: {"image": ((c.channels, c.image, c.image), np.float32)}),
-    "bert": (Bert, lambda c: {"ids": ((c.seq,), np.int32)}),
+    "bert": (Bert, lambda c: {n: ((c.seq,), np.int32) for n in c.input_names()}),
     "gpt2": (GPT2, lambda c: {"ids": ((c.seq,), np.int32)}),
 }
 
@@ -115,17 +125,24 @@ def build(name: str, *, seed: int = 0, **options: int) -> Model:
     if entry is None:
         raise WispError(f"unknown model '{name}'; known models: {', '.join(ZOO)}")
     options = {k: v for k, v in options.items() if v is not None}
-    fields = {f.name for f in dataclasses.fields(entry.config)} & set(OPTIONS)
+    known = set(OPTIONS) | set(FLAG_OPTIONS) | set(STR_OPTIONS)
+    fields = {f.name for f in dataclasses.fields(entry.config)} & known
     for key, value in options.items():
         if key not in fields:
             raise WispError(
-                f"{name}: option '{key}' does not apply (it takes: {', '.join(sorted(fields & set(OPTIONS)))})"
+                f"{name}: option '{key}' does not apply (it takes: {', '.join(sorted(fields))})"
             )
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if key in FLAG_OPTIONS:
+            if not isinstance(value, bool):
+                raise WispError(f"{name}: option '{key}' must be true or false, got {value!r}")
+        elif key in STR_OPTIONS:
+            if not isinstance(value, str):
+                raise WispError(f"{name}: option '{key}' must be a string, got {value!r}")
+        elif not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise WispError(f"{name}: option '{key}' must be a positive integer, got {value!r}")
     if entry.trained and options:
         raise WispError(f"{name} is a trained model; its shape options cannot be changed")
-    config = dataclasses.replace(entry.config, **options)
+    config = dataclasses.replace(entry.config, **derive_shape_options(name, entry.config, options))
     cls, inputs = _FAMILIES[entry.family]
     try:
         root = cls(config)
