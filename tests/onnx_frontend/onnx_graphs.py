@@ -117,8 +117,17 @@ class Net:
         return self.op("Reshape", [x, self.const([1, -1, *tail])])
 
     def attention(
-        self, x: str, path: str, d: int, heads: int, causal: bool, fused: bool, seq: int
+        self,
+        x: str,
+        path: str,
+        d: int,
+        heads: int,
+        causal: bool,
+        fused: bool,
+        seq: int,
+        key_mask: tuple[str, str] | None = None,
     ) -> str:
+        """`key_mask` = ("add", value added to the scores) or ("where", bool keep condition)."""
         hd = d // heads
         if fused:  # timm: qkv → [B,N,3,H,d] → permute(2,0,3,1,4) → q,k,v
             qkv = self.linear(x, f"{path}.qkv", d, 3 * d)
@@ -143,6 +152,10 @@ class Net:
         else:  # SDPA decomposition: both sides by sqrt(scale)
             r = self.const(1 / math.sqrt(math.sqrt(hd)), np.float32)
             s = self.op("MatMul", [self.op("Mul", [q, r]), self.op("Mul", [kt, r])])
+        if key_mask is not None and key_mask[0] == "add":
+            s = self.op("Add", [s, key_mask[1]])
+        elif key_mask is not None:
+            s = self.op("Where", [key_mask[1], s, self.const(-np.inf, np.float32)])
         if causal:
             tril = np.tril(np.ones((1, 1, 64, 64), bool))
             bias = self.init(f"{path}.bias", tril)
@@ -260,9 +273,14 @@ def bert(
     seq: int = 6,
     vocab: int = 50,
     classes: int = 3,
+    mask: str | None = None,
 ) -> Path:
+    """`mask`: None (no attention_mask input) or how HF writes it: "classic" ((1 − m)·−10000 added),
+    "inverted" (Where(bool(1 − m), min, 1 − m) added, HF ≥ 4.3x), "sdpa" (Where(bool m, 0, −inf)
+    added) or "where" (Where(bool m, scores, −inf))."""
     net = Net(style, seed=1)
     decomposed = style == "torchscript"
+    key_mask = _key_mask(net, mask, seq) if mask else None
     word = net.op(
         "Gather",
         [net.init("embeddings.word_embeddings.weight", net.rand(vocab, dim)), "input_ids"],
@@ -294,7 +312,9 @@ def bert(
     x = net.layer_norm(x, "embeddings.LayerNorm", dim, 1e-12, decomposed)
     for i in range(layers):
         net.scope = f"encoder/layer.{i}/attention"
-        a = net.attention(x, f"encoder.layer.{i}.attention", dim, heads, False, False, seq)
+        a = net.attention(
+            x, f"encoder.layer.{i}.attention", dim, heads, False, False, seq, key_mask
+        )
         x = net.layer_norm(
             net.op("Add", [a, x]), f"encoder.layer.{i}.attention.LayerNorm", dim, 1e-12, decomposed
         )
@@ -315,13 +335,33 @@ def bert(
     net.nodes.append(helper.make_node("Identity", [logits], ["logits"]))
     ins = [
         helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", seq])
-        for n in ("input_ids", "token_type_ids")
+        for n in ("input_ids", "token_type_ids", *(["attention_mask"] if mask else []))
     ]
     outs = [
         helper.make_tensor_value_info(n, TensorProto.FLOAT, s)
         for n, s in (("last_hidden_state", ["batch", seq, dim]), ("logits", ["batch", classes]))
     ]
     return net.save(path, ins, outs, _opset(style))
+
+
+def _key_mask(net: Net, how: str, seq: int) -> tuple[str, str]:
+    """HF's extended attention mask from the `attention_mask` input [B, S] (int64, 1 = token)."""
+    f32 = np.float32
+    m4 = net.op("Unsqueeze", ["attention_mask", net.const([1, 2])])
+    if how == "classic":  # TorchScript export of get_extended_attention_mask
+        inv = net.op("Sub", [net.const(1.0, f32), net.op("Cast", [m4], to=TensorProto.FLOAT)])
+        return "add", net.op("Mul", [inv, net.const(-10000.0, f32)])
+    if how == "inverted":  # _prepare_4d_attention_mask: expand to [B, 1, S, S], invert, fill min
+        e = net.op(
+            "Expand", [net.op("Cast", [m4], to=TensorProto.FLOAT), net.const([1, 1, seq, seq])]
+        )
+        inv = net.op("Sub", [net.const(1.0, f32), e])
+        cond = net.op("Cast", [inv], to=TensorProto.BOOL)
+        return "add", net.op("Where", [cond, net.const(np.finfo(f32).min, f32), inv])
+    keep = net.op("Cast", [m4], to=TensorProto.BOOL)
+    if how == "sdpa":
+        return "add", net.op("Where", [keep, net.const(0.0, f32), net.const(-np.inf, f32)])
+    return "where", keep
 
 
 def gpt2(

@@ -39,7 +39,11 @@ def _float_cast(env: Env, node: Any) -> bool:
 
     if isinstance(v, Run):
         return numpy_dtype(element_of(v.ssa.type)).kind == "f"
-    return isinstance(v, Const) and v.array.dtype.kind == "f"
+    if isinstance(v, Const):
+        return v.array.dtype.kind == "f"
+    # a pending value (inside a pattern, e.g. behind a run-time mask): float if made by a float-only op
+    prod = env.producers.get(node.input[0])
+    return prod is not None and prod.op_type in ("Softmax", "LayerNormalization", "Erf", "Sqrt")
 
 
 def node_of(env: Env, name: str, *op_types: str) -> Any | None:

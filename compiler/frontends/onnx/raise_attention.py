@@ -10,7 +10,8 @@ Matched at the head-merging Reshape, walking back:
            | Gather(i, axis 0) / Squeeze∘Split ← Transpose(2,0,3,1,4) ← Reshape[1,N,3,H,d] ← QKV (timm)
     Kᵀ = Transpose(0,1,3,2) ← Kh  |  Transpose(0,2,3,1) ← Reshape[1,N,H,d] ← X
 
-A run-time (input-dependent) mask is not raised: the subgraph then converts op by op or fails closed.
+A run-time key-padding mask (HF's `attention_mask` input, added to the scores or as a `Where`
+condition; see raise_mask.py) becomes the mask operand of `nn.attention`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from xdsl.ir import SSAValue
 
 from compiler.frontends.onnx.fold import reshape_target
 from compiler.frontends.onnx.match import node_of, scalar_of, split_const, src
+from compiler.frontends.onnx.raise_mask import MASKED as _MASKED
+from compiler.frontends.onnx.raise_mask import additive_key_mask, keep_condition
 from compiler.frontends.onnx.state import Env, Run, Value
 from dialects import nn
-
-_MASKED = -1.0e4  # additive values at or below this count as "masked out"
 
 
 def _perm(node: Any) -> list[int]:
@@ -152,16 +154,49 @@ def _causal_keep(keep: np.ndarray, sq: int, sk: int) -> bool | None:
     return True if np.array_equal(flat[0], tri) else None
 
 
-def _scores(env: Env, name: str, sq: int, sk: int) -> tuple[Any, float, bool] | None:
-    """(the Q·Kᵀ MatMul node, scale, causal) for the Softmax input."""
+def _runtime_add(env: Env, node: Any, sk: int) -> tuple[str, SSAValue] | None:
+    """(the scores operand, the mask input) of an Add of the scores and a run-time key mask."""
+    for i in (0, 1):
+        mask = additive_key_mask(env, node.input[1 - i], sk)
+        if mask is not None:
+            return node.input[i], mask
+    return None
+
+
+def _runtime_where(env: Env, node: Any, sk: int) -> tuple[str, SSAValue] | None:
+    """(the scores operand, the mask input) of Where(keep, scores, fill) / Where(pad, fill, scores)."""
+    hit = keep_condition(env, node.input[0], sk)
+    if hit is None:
+        return None
+    mask, keep_true = hit
+    live, fill = (node.input[1], node.input[2]) if keep_true else (node.input[2], node.input[1])
+    c = env.const(src(env, fill))
+    if c is None or env.const(src(env, live)) is not None or np.any(c > _MASKED):
+        return None
+    return live, mask
+
+
+def _scores(
+    env: Env, name: str, sq: int, sk: int
+) -> tuple[Any, float, bool, SSAValue | None] | None:
+    """(the Q·Kᵀ MatMul node, scale, causal, key mask) for the Softmax input."""
     scale, causal = 1.0, False
+    key_mask: SSAValue | None = None
+
+    def one_mask(hit: tuple[str, SSAValue] | None) -> str | None:
+        nonlocal key_mask
+        if hit is None or (key_mask is not None and hit[1] is not key_mask):
+            return None
+        key_mask = hit[1]
+        return hit[0]
+
     while True:
         name = src(env, name)
         node = env.producer(name)
         if node is None:
             return None
         if node.op_type == "MatMul":
-            return node, scale, causal
+            return node, scale, causal, key_mask
         if node.op_type in ("Mul", "Div"):
             name, s = _peel_scale(env, name)
             if s == 1.0 and name == src(env, node.output[0]):
@@ -170,8 +205,12 @@ def _scores(env: Env, name: str, sq: int, sk: int) -> tuple[Any, float, bool] | 
             continue
         if node.op_type == "Add":
             parts = split_const(env, node)
-            if parts is None:
-                return None  # a run-time mask (padding): not raised
+            if parts is None:  # a run-time key-padding mask
+                nxt = one_mask(_runtime_add(env, node, sk))
+                if nxt is None:
+                    return None
+                name = nxt
+                continue
             other, mask, _ = parts
             if mask.dtype.kind != "f":
                 return None
@@ -187,7 +226,13 @@ def _scores(env: Env, name: str, sq: int, sk: int) -> tuple[Any, float, bool] | 
         if node.op_type == "Where":
             cond = env.const(src(env, node.input[0]))
             a, b = env.const(src(env, node.input[1])), env.const(src(env, node.input[2]))
-            if cond is None or (a is None) == (b is None):
+            if cond is None:
+                nxt = one_mask(_runtime_where(env, node, sk))
+                if nxt is None:
+                    return None
+                name = nxt
+                continue
+            if (a is None) == (b is None):
                 return None
             fill = a if a is not None else b
             if fill is None or np.any(fill > _MASKED):
@@ -214,6 +259,9 @@ def _scores_for(env: Env, name: str, sk: int) -> Any:
         if node.op_type == "MatMul":
             break
         live = [i for i in node.input[node.op_type == "Where" :] if env.const(src(env, i)) is None]
+        if node.op_type == "Add" and len(live) == 2:
+            hit = _runtime_add(env, node, sk)
+            live = [hit[0]] if hit is not None else live
         if len(live) != 1:
             return None
         probe = src(env, live[0])
@@ -227,7 +275,7 @@ def _scores_for(env: Env, name: str, sk: int) -> Any:
     scores = _scores(env, name, q[0].shape[1], sk)
     if scores is None or scores[0] is not node:
         return None
-    return q, k, s_q, scores[1], scores[2]
+    return q, k, s_q, scores[1], scores[2], scores[3]
 
 
 def try_attention(env: Env, node: Any) -> list[Value] | None:
@@ -252,7 +300,7 @@ def try_attention(env: Env, node: Any) -> list[Value] | None:
     scores = _scores_for(env, sm.input[0], v[0].shape[1])
     if scores is None:
         return None
-    (qx, h, dq), (kx, hk, dk, s_k), s_q, s_scores, causal = scores
+    (qx, h, dq), (kx, hk, dk, s_k), s_q, s_scores, causal, key_mask = scores
     vx, hv, dv = v
     shape = reshape_target(target, (1, qx.shape[1], h, dv))
     if not (h == hk == hv and dq == dk) or shape != (1, qx.shape[1], h * dv):
@@ -260,7 +308,7 @@ def try_attention(env: Env, node: Any) -> list[Value] | None:
     scale = s_scores * s_q * s_k
     ssa = env.emit(
         nn.AttentionOp,
-        [qx.ssa, kx.ssa, vx.ssa],
+        [qx.ssa, kx.ssa, vx.ssa] + ([key_mask] if key_mask is not None else []),
         heads=h,
         qk_dim=dq,
         v_dim=dv,
