@@ -155,12 +155,13 @@ def predict_scores(op: T.PredictOp, x: Array, wq: Array, wk: Array) -> Array:
 
 def predict_mask(s: Array, topk: int, margin: float) -> Array:
     """Row-wise top-k 0/1 mask of fp32 scores [rows, n]; one-hot (top-1 only) where
-    f32(max) − f32(max of the rest) > f32(margin), the rest = the row without its top-1 index."""
+    f32(max) − f32(max of the rest) > f32(margin), the rest = the row without its top-1 index
+    (margin < 0: no one-hot rule)."""
     rows, n = s.shape
     r = np.arange(rows)[:, None]
     mask = np.zeros(s.shape, np.float32)
     mask[r, topk_indices(s, topk)] = 1.0
-    if n >= 2 and topk >= 2:
+    if n >= 2 and topk >= 2 and margin >= 0:
         best = topk_indices(s, 1)
         rest = s.copy()
         rest[r, best] = -np.inf

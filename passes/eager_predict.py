@@ -1,12 +1,13 @@
 """eager-predict: FACT eager prediction of the attention pattern before Q/K/V generation.
 
-    eager-predict{topk=16 margin=3.0 start=0 samples=8}
+    eager-predict{topk=16 onehot=false margin=3.0 start=0 samples=8}
 
 For each attention from layer `start` on whose q and k are linears of one input x with constant
 weights, the pass inserts `quant.quantize %x` (int8, power-of-two scale from the calibration
 split), int8 copies of Wq and Wk (per-tensor power-of-two scales) and `tokens.predict` on them
-(leading-one log-domain Q̃·K̃ᵀ, row-wise top-`topk` mask, one-hot rows where top-1 beats top-2 by
-more than `margin` in the float attention's units), and replaces the attention by
+(leading-one log-domain Q̃·K̃ᵀ, row-wise top-`topk` mask; with `onehot=true`, FACT's one-hot rows
+where top-1 beats top-2 by more than `margin` in the float attention's units: off by default, it
+is the prediction's largest cost on the NPU and never fires on digits-vit), and replaces the attention by
 `tokens.masked_attention`, the softmax over the predicted entries only. The intermediate shifts
 (Q̃, K̃ → int8) are calibrated so the largest |Q̃| seen maps to 127. Everything the prediction
 computes is integer-exact, so the NPU's PREDICT/TOPK give the reference's mask bit for bit.
@@ -53,6 +54,7 @@ class EagerPredictPass(ModulePass):
     name = "eager-predict"
 
     topk: int = 16
+    onehot: bool = False
     margin: float = 3.0
     start: int = 0
     samples: int = 8
@@ -141,7 +143,7 @@ class EagerPredictPass(ModulePass):
             scale=props["scale"],
             causal=props["causal"],
             topk=self.topk,
-            margin=self.margin,
+            margin=self.margin if self.onehot else -1.0,
             q_shift=shifts[0],
             k_shift=shifts[1],
             unit=unit,
