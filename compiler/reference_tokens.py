@@ -214,6 +214,20 @@ def head_attention(op: T.HeadAttentionOp, a: list[Array], c: Any) -> Array:
     return out.reshape(q.shape[0], -1)
 
 
+def key_rows(mask: Array, tile: int) -> Array:
+    """bool [n]: key rows in a row tile of `tile` that some (head, query) selects."""
+    n = mask.shape[-1]
+    used = (np.asarray(mask).reshape(-1, n) != 0).any(axis=0)
+    pad = np.zeros(-n % tile, bool)
+    tiles = np.concatenate([used, pad]).reshape(-1, tile).any(axis=1)
+    return np.repeat(tiles, tile)[:n]
+
+
+def key_linear(op: T.KeyLinearOp, a: list[Array], c: Any) -> Array:
+    y = a[0] @ a[2].T + (a[3] if len(a) == 4 else 0)
+    return np.where(key_rows(a[1], op.int_prop("tile"))[:, None], y, np.zeros((), y.dtype))
+
+
 IMPLS: dict[type[Operation], Callable[[Any, list[Array], Any], Array]] = {
     T.ImportanceOp: importance,
     T.HeadImportanceOp: head_importance,
@@ -223,4 +237,5 @@ IMPLS: dict[type[Operation], Callable[[Any, list[Array], Any], Array]] = {
     T.PredictOp: predict,
     T.MaskedAttentionOp: masked_attention,
     T.HeadAttentionOp: head_attention,
+    T.KeyLinearOp: key_linear,
 }

@@ -34,6 +34,7 @@ from dialects.nn_base import (
     shape_of,
     tensor,
 )
+from dialects.tokens_fact import KeyLinearOp
 
 IMPORTANCE_KINDS = ("received", "cls")
 ATTN_PROPS: Mapping[str, type] = {
@@ -431,6 +432,7 @@ TOKEN_OPS: tuple[type[NNOp], ...] = (
     PredictOp,
     MaskedAttentionOp,
     HeadAttentionOp,
+    KeyLinearOp,
 )
 
 Tokens = Dialect("tokens", list(TOKEN_OPS), [])

@@ -189,3 +189,6 @@ def lower_masked_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
 
         attention_head(ctx, h, q, k, v, out, (d, dv, qt), scale, causal, split, bias=bias)
     return out
+
+
+from backend.lower import rules_fact as _rules_fact  # noqa: E402, F401  (tokens.key_linear)
