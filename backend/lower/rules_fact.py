@@ -1,8 +1,9 @@
 """Lowering of FACT work skipping: `tokens.key_linear` (K/V rows no query selects are not made).
 
-The weight ([in, out] fp16) and the bias row are loaded once and stay in SRAM. Per row tile t of
-`tile` keys: LOAD the mask's columns of the tile ([heads·n, tile] int8, so the whole mask is read
-once over all tiles), CMP reduce=max > 0.5 sets a predicate (p1..p15, rotating), and the tile's
+The weight ([in, out] fp16) and the bias row are loaded once and stay in SRAM. The mask's column
+counts (IMPACC colsum over row chunks of the int8 [heads·n, n] mask into fp32 accumulators in idx)
+are taken once; per row tile t of `tile` keys, CMP reduce=max > 0.5 over the tile's counts sets a
+predicate (p1..p15, rotating), and the tile's
 LOAD x rows → MATMUL → VEC +bias → MOVE fp16 → STORE runs under it (when the weight does not fit,
 rules_dense's tiled `gemm` per tile, which reloads it); under
 the negated predicate a zero tile (vec, zeroed once by MOVE int8→fp16 ×0, no DRAM read) is
@@ -17,9 +18,10 @@ from xdsl.ir import Operation
 from backend.errors import BackendError
 from backend.isa import Buf, DType
 from backend.lower.context import LowerCtx
-from backend.lower.dma import load, store
+from backend.lower.dma import load, row_tiles, store
 from backend.lower.env import Env, bias_row, linear_weight, weight_t
 from backend.lower.gemm import gemm
+from backend.lower.importance_sink import zeros_row
 from backend.lower.registry import rule
 from backend.lower.rules_heads import N_PRED, predicate_since
 from backend.lower.values import DTensor
@@ -46,7 +48,7 @@ def lower_key_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     tile = min(op.int_prop("tile"), n)
     out = ctx.activation(tuple(shape_of(op.results[0].type))).as2d()
     cols = out.shape[1]
-    m_off = ctx.hold(IX, rows * tile)
+    m_off = ctx.hold(IX, 4 * n)
     z_off = ctx.hold(V, 2 * tile * cols)
     ctx.emit(
         "MOVE",
@@ -75,13 +77,22 @@ def lower_key_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
         if bias is not None:
             load(ctx, bias, IX, b_off)
         o_off = ctx.hold(V, 2 * tile * cols)
+    load(ctx, zeros_row(ctx, n), IX, m_off)
+    rt = row_tiles(rows, n, ctx.cap(V), op.name, ctx)
+    for r0 in range(0, rows, rt):
+        rl = min(rt, rows - r0)
+        k_off = ctx.take(V, rt * n)
+        load(ctx, m2.block(r0, rl, 0, n), V, k_off)
+        ctx.emit(
+            "IMPACC", mode="colsum", src_dtype=DType.INT8, src_buf=V, src_off=k_off,
+            src_stride=n, rows=rl, cols=n, dst_buf=IX, dst_off=m_off,
+        )  # fmt: skip
     for t, j0 in enumerate(range(0, n, tile)):
         rl = min(tile, n - j0)
         p = 1 + t % N_PRED
-        load(ctx, m2.block(0, rows, j0, rl), IX, m_off)
         ctx.emit(
-            "CMP", reduce="max", cmp="gt", dtype=DType.INT8, src_buf=IX, src_off=m_off,
-            src_stride=rl, rows=rows, cols=rl, imm=0.5, pdst=p,
+            "CMP", reduce="max", cmp="gt", dtype=DType.FP32, src_buf=IX, src_off=m_off + 4 * j0,
+            src_stride=rl, rows=1, cols=rl, imm=0.5, pdst=p,
         )  # fmt: skip
         start = len(ctx.instrs)
         if resident:
