@@ -120,7 +120,7 @@ class EagerPredictPass(ModulePass):
         notes = [
             f"{r['layer']}: top-{self.topk} of {r['tokens']} keys per query,"
             f" {r['rows_predicted']} rows predicted, K/V rows skipped {r['kv_rows_skipped']}"
-            " (calibration mean), x scale 2^{int(math.log2(r['x_scale']))}"
+            f" (calibration mean), x scale 2^{int(math.log2(r['x_scale']))}"
             for r in layers
         ]
         add_report(ctx, self.name, {"notes": notes, "predict_per_layer": layers})
