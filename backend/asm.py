@@ -412,11 +412,12 @@ class _Asm:
             self.data += self.incbin(tok)
 
     def incbin(self, tok: Token) -> bytes:
+        from backend.incbin import IncbinError, read_incbin
+
         name = self.name(tok)
-        base = Path(self.filename).parent if not self.filename.startswith("<") else Path()
         try:
-            return (base / name).read_bytes()
-        except (OSError, ValueError) as e:
+            return read_incbin(self.filename, name, (1 << 32) - len(self.data))
+        except IncbinError as e:
             raise self.err(tok, f"cannot read .incbin file {name!r}: {e}") from None
 
     def symbol(self, kids: list[Tree | Token | None]) -> None:

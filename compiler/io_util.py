@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -26,12 +27,20 @@ def _umask() -> int:
 def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Yield a binary file that replaces `path` only if the block succeeds (mode 0666 & ~umask)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise WispError(f"{path}: is a directory; cannot write a file there")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise WispError(f"{path}: cannot write: {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise WispError(f"{path}: cannot write: {e.strerror or e}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -42,24 +51,39 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         f.write(text.encode())
 
 
+STAGING_NAME = re.compile(r"^\..+\.(staging|old)-[^/]*$")
+
+
+def is_staging_leftover(path: str | os.PathLike[str]) -> bool:
+    """True for a staging or old-copy directory name that `staged_directory` creates."""
+    return bool(STAGING_NAME.match(Path(path).name))
+
+
 @contextmanager
 def staged_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a fresh staging directory beside `target`; on success it replaces `target`, on failure it
-    is removed and `target` is left as it was."""
+    is removed and `target` is left as it was. OS errors name `target`, not the staging directory.
+    Callers decide first whether `target` may be replaced (`compiler.output_guard`)."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
+    except OSError as e:
+        raise WispError(f"{target}: cannot create output: {e.strerror or e}") from None
     try:
         yield stage
+        os.chmod(stage, 0o777 & ~_umask())  # mkdtemp creates 0700
+        old = None
+        if os.path.lexists(target):
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
+            os.replace(target, old / "dir")
+        os.replace(stage, target)
+    except OSError as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise WispError(f"{target}: cannot write output: {e.strerror or e}") from None
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    os.chmod(stage, 0o777 & ~_umask())  # mkdtemp creates 0700
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old-"))
-        os.replace(target, old / "dir")
-    os.replace(stage, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 

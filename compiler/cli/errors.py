@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -10,6 +11,7 @@ from collections.abc import Callable, Sequence
 def guarded(prog: str, body: Callable[[], int], argv: Sequence[str]) -> int:
     """Run `body`; turn any exception into `prog: error: <one line>` and exit status 1."""
     debug = "--debug" in argv
+    _exit_on_sigterm()
     try:
         return body()
     except BrokenPipeError:  # stdout closed early (e.g. `| head`): stop quietly, as Unix tools do
@@ -30,3 +32,15 @@ def guarded(prog: str, body: Callable[[], int], argv: Sequence[str]) -> int:
             message = f"{lines[0]}: {lines[-1]}"  # xDSL's "file:line:col" + context + message
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 1
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C (SystemExit 143), so staged outputs are removed on the way out."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (e.g. called from a test runner thread)
+        pass
