@@ -158,6 +158,8 @@ def _saved_config(outdir: Path, manifest: dict[str, Any]) -> Any:
 def _program_inputs(
     model: Model, compiled: Any, inputs: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
+    from backend.convert import lossy_reason
+
     specs = model.input_specs()
     named: dict[str, np.ndarray] = {}
     for (name, (shape, dtype)), symbol in zip(specs.items(), compiled.input_names, strict=True):
@@ -168,6 +170,9 @@ def _program_inputs(
             raise WispError(
                 f"input '{name}' has shape {list(x.shape)}, the model expects {list(shape)}"
             )
+        why = lossy_reason(x, np.dtype(dtype))
+        if why is not None:
+            raise WispError(f"input '{name}' ({x.dtype}) cannot become {np.dtype(dtype)}: {why}")
         named[symbol] = x.astype(dtype, copy=False)
     return named
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,6 +51,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
         f.write(text.encode())
 
 
+SAFE_MEMBER = re.compile(r"[^/\\\x00]+\Z")
 STAGING_NAME = re.compile(r"^\..+\.(staging|old)-[^/]*$")
 
 
@@ -89,19 +90,42 @@ def staged_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def load_npz(path: str | os.PathLike[str], what: str = "arrays") -> dict[str, np.ndarray]:
-    """Named arrays from a `.npz`; a missing or malformed file is one WispError naming it."""
+    """Named arrays from a `.npz`; a missing or malformed file is one WispError naming it (and the
+    array, when one member is bad). Only regular files are read (no devices or FIFOs)."""
     try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
-            if not hasattr(data, "files"):  # a .npy holds one unnamed array
-                raise ValueError("a .npy file, not a .npz of named arrays")
-            return {k: data[k] for k in data.files}
+        with open(path, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise WispError(f"{path}: {what} file is not a regular file")
+            with np.load(f, allow_pickle=False) as data:
+                if not hasattr(data, "files"):  # a .npy holds one unnamed array
+                    raise WispError(
+                        f"{path}: not a valid .npz {what} file (a .npy file, not a .npz of named arrays)"
+                    )
+                out: dict[str, np.ndarray] = {}
+                for k in data.files:
+                    try:
+                        out[k] = data[k]
+                    except Exception as e:  # noqa: BLE001 - any decoder failure is the file's fault
+                        raise WispError(f"{path}: array '{k}': cannot read ({_why(e)})") from None
+                return out
+    except WispError:
+        raise
     except FileNotFoundError:
         raise WispError(f"{path}: {what} file not found") from None
-    except (OSError, ValueError, TypeError, zipfile.BadZipFile) as e:
-        raise WispError(f"{path}: not a valid .npz {what} file ({e})") from None
+    except Exception as e:  # noqa: BLE001 - zip/npy parsing raises many types; all mean a bad file
+        raise WispError(f"{path}: not a valid .npz {what} file ({_why(e)})") from None
+
+
+def _why(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
 
 
 def save_npz(path: str | os.PathLike[str], arrays: dict[str, np.ndarray]) -> None:
-    """Write named arrays as an uncompressed `.npz`, atomically, in sorted key order."""
+    """Write named arrays as an uncompressed `.npz`, atomically, in sorted key order. Names become
+    zip member names, so they must be plain names (no path separators, no '..')."""
+    for name in arrays:
+        if not SAFE_MEMBER.match(name) or name in (".", ".."):
+            raise WispError(f"{path}: array name {name!r} is not a plain name; cannot save it")
     with atomic_file(path) as f:
         np.savez(f, **dict(sorted(arrays.items())))  # pyright: ignore[reportArgumentType]

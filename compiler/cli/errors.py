@@ -12,6 +12,7 @@ def guarded(prog: str, body: Callable[[], int], argv: Sequence[str]) -> int:
     """Run `body`; turn any exception into `prog: error: <one line>` and exit status 1."""
     debug = "--debug" in argv
     _exit_on_sigterm()
+    _one_line_warnings(prog)
     try:
         return body()
     except BrokenPipeError:  # stdout closed early (e.g. `| head`): stop quietly, as Unix tools do
@@ -44,3 +45,23 @@ def _exit_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not the main thread (e.g. called from a test runner thread)
         pass
+
+
+def _one_line_warnings(prog: str) -> None:
+    """Print wisp's own warnings as `PROG: warning: message` (no source line)."""
+    import warnings
+
+    from compiler.errors import WispWarning
+
+    default = warnings.showwarning
+    if getattr(default, "_wisp", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, WispWarning):
+            print(f"{prog}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    show._wisp = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
