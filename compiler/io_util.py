@@ -104,9 +104,12 @@ def load_npz(path: str | os.PathLike[str], what: str = "arrays") -> dict[str, np
                 out: dict[str, np.ndarray] = {}
                 for k in data.files:
                     try:
-                        out[k] = data[k]
+                        value = data[k]
                     except Exception as e:  # noqa: BLE001 - any decoder failure is the file's fault
                         raise WispError(f"{path}: array '{k}': cannot read ({_why(e)})") from None
+                    if not isinstance(value, np.ndarray):  # numpy hands back raw bytes
+                        raise WispError(f"{path}: array '{k}': cannot read (not a .npy array)")
+                    out[k] = value
                 return out
     except WispError:
         raise
