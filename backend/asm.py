@@ -46,7 +46,14 @@ from backend.isa import (
     f32_bits,
     to_f32,
 )
-from backend.program import CONFIG_HASH_BYTES, SYMBOL_KINDS, Program, Symbol, clean_comment
+from backend.program import (
+    CONFIG_HASH_BYTES,
+    MAX_IMAGE_BYTES,
+    SYMBOL_KINDS,
+    Program,
+    Symbol,
+    clean_comment,
+)
 
 # ---- operand view of the table ------------------------------------------------------------------
 
@@ -403,8 +410,11 @@ class _Asm:
             tok = kids[0]
             assert isinstance(tok, Token)
             n = self.int_value(tok)
-            if not 0 <= n <= (1 << 32) - len(self.data):
-                raise self.err(tok, f".zero count {n} out of range")
+            if not 0 <= n <= MAX_IMAGE_BYTES - len(self.data):
+                raise self.err(
+                    tok,
+                    f".zero count {n} out of range (the image is limited to {MAX_IMAGE_BYTES} B)",
+                )
             self.data += bytes(n)
         elif node.data == "d_incbin":
             tok = kids[0]
@@ -416,7 +426,7 @@ class _Asm:
 
         name = self.name(tok)
         try:
-            return read_incbin(self.filename, name, (1 << 32) - len(self.data))
+            return read_incbin(self.filename, name, MAX_IMAGE_BYTES - len(self.data))
         except IncbinError as e:
             raise self.err(tok, f"cannot read .incbin file {name!r}: {e}") from None
 

@@ -170,3 +170,9 @@ def test_normal_program_still_runs() -> None:
     prog = assemble(src.read_text(), str(src))
     out = run(prog).outputs["out"]
     assert out.shape == (8, 8) and out.dtype == np.int8
+
+
+def test_huge_zero_directive_is_refused_without_allocating() -> None:
+    """Found by benchmarks/fuzz_programs.py (seed 0, asm case 156): `.zero 2147483647`."""
+    with pytest.raises(AsmError, match=r"1:7: \.zero count 2147483647 out of range"):
+        assemble(".zero 2147483647\nfinish\n", "f.s")
