@@ -168,16 +168,18 @@ def main() -> int:
                 if entry == "asm":
                     p = d / f"case{n}.s"
                     p.write_text(mutate_asm(rng, ex.read_text()))
-                    res = outcome(lambda: run_file(p), args.timeout)
+                    res = outcome(lambda p=p: run_file(p), args.timeout)
                 elif entry == "npubin":
                     p = d / f"case{n}.npubin"
                     p.write_bytes(mutate_program_fields(rng, ex))
-                    res = outcome(lambda: run_file(p), args.timeout)
+                    res = outcome(lambda p=p: run_file(p), args.timeout)
                 elif entry == "config":
                     cfg_dict = mutate_config(rng)
                     prog = assemble(ex.read_text(), str(ex))
                     res = outcome(
-                        lambda: run(prog, None, config_from_dict(cfg_dict, "fuzz.toml")),
+                        lambda prog=prog, cfg_dict=cfg_dict: run(
+                            prog, None, config_from_dict(cfg_dict, "fuzz.toml")
+                        ),
                         args.timeout,
                     )
                 else:
@@ -190,7 +192,7 @@ def main() -> int:
                     p = d / f"case{n}.npz"
                     p.write_bytes(bytes(raw))
                     res = outcome(
-                        lambda: run_file(src, load_npz(p, "input")),
+                        lambda p=p: run_file(src, load_npz(p, "input")),
                         args.timeout,
                     )
                 kind = res.split(":")[0]
