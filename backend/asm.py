@@ -46,7 +46,14 @@ from backend.isa import (
     f32_bits,
     to_f32,
 )
-from backend.program import CONFIG_HASH_BYTES, SYMBOL_KINDS, Program, Symbol, clean_comment
+from backend.program import (
+    CONFIG_HASH_BYTES,
+    MAX_IMAGE_BYTES,
+    SYMBOL_KINDS,
+    Program,
+    Symbol,
+    clean_comment,
+)
 
 # ---- operand view of the table ------------------------------------------------------------------
 
@@ -403,8 +410,11 @@ class _Asm:
             tok = kids[0]
             assert isinstance(tok, Token)
             n = self.int_value(tok)
-            if not 0 <= n <= (1 << 32) - len(self.data):
-                raise self.err(tok, f".zero count {n} out of range")
+            if not 0 <= n <= MAX_IMAGE_BYTES - len(self.data):
+                raise self.err(
+                    tok,
+                    f".zero count {n} out of range (the image is limited to {MAX_IMAGE_BYTES} B)",
+                )
             self.data += bytes(n)
         elif node.data == "d_incbin":
             tok = kids[0]
@@ -412,11 +422,12 @@ class _Asm:
             self.data += self.incbin(tok)
 
     def incbin(self, tok: Token) -> bytes:
+        from backend.incbin import IncbinError, read_incbin
+
         name = self.name(tok)
-        base = Path(self.filename).parent if not self.filename.startswith("<") else Path()
         try:
-            return (base / name).read_bytes()
-        except (OSError, ValueError) as e:
+            return read_incbin(self.filename, name, MAX_IMAGE_BYTES - len(self.data))
+        except IncbinError as e:
             raise self.err(tok, f"cannot read .incbin file {name!r}: {e}") from None
 
     def symbol(self, kids: list[Tree | Token | None]) -> None:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import re
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,29 +156,58 @@ def available_configs() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse anything this large
+MAX_SRAM_BYTES = 1 << 22  # SRAM byte offsets are 22-bit instruction fields (docs/npu.md)
+MAX_UNITS = 1 << 20  # array rows/cols/arrays, lanes, comparators, burst, channels, latency
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+
+
+def bundled_config(name: str) -> Config:
+    """A bundled config by bare name only: never a path (a program's ``.config`` name is untrusted)."""
+    if not _NAME.match(name) or name not in available_configs():
+        raise ConfigError(
+            f"{name!r}: not a bundled config (bundled: {', '.join(available_configs())}); "
+            "pass a config file explicitly (--config FILE) to use another"
+        )
+    return _load_file(CONFIG_DIR / f"{name}.toml")
+
+
 def load_config(name_or_path: str | Path | Config) -> Config:
-    """Load a bundled config by name (``"spatten"``) or a ``.toml``/``.json`` file by path."""
+    """Load a bundled config by name (``"spatten"``) or a ``.toml``/``.json`` file by path.
+
+    Only for names the user gave (command line, API); a name read from a program goes through
+    `bundled_config`. A path must be a regular file of at most `MAX_CONFIG_BYTES`.
+    """
     if isinstance(name_or_path, Config):
         return name_or_path
     text = str(name_or_path)
+    if isinstance(name_or_path, str) and _NAME.match(text) and text in available_configs():
+        return bundled_config(text)
     path = Path(text)
     if not (path.suffix in (".toml", ".json") or path.exists()):
-        path = CONFIG_DIR / f"{text}.toml"
-        if not path.exists():
-            raise ConfigError(
-                f"{text}: no such config (bundled: {', '.join(available_configs())}; "
-                "or pass a .toml/.json file path)"
-            )
+        raise ConfigError(
+            f"{text}: no such config (bundled: {', '.join(available_configs())}; "
+            "or pass a .toml/.json file path)"
+        )
+    return _load_file(path)
+
+
+def _load_file(path: Path) -> Config:
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ConfigError(f"{path}: not a regular file")
+            raw = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as e:
         raise ConfigError(f"{path}: cannot read config: {e.strerror or e}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: config file larger than {MAX_CONFIG_BYTES} bytes")
     try:
         if path.suffix == ".json":
             data = json.loads(raw.decode())
         else:
             data = tomllib.loads(raw.decode())
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise ConfigError(f"{path}: not valid {path.suffix[1:] or 'toml'}: {e}") from None
     return config_from_dict(data, str(path))
 
@@ -200,6 +232,21 @@ def _check_value(src: str, key: str, value: Any, typ: type, positive: bool) -> A
     return value
 
 
+def _check_caps(source: str, out: dict[str, dict[str, Any]]) -> None:
+    """Sizes the ISA can address and the host can hold; unit counts within `MAX_UNITS`."""
+    for key, v in out["sram"].items():
+        if v > MAX_SRAM_BYTES:
+            raise ConfigError(
+                f"{source}: key 'sram.{key}' = {v} exceeds {MAX_SRAM_BYTES} bytes "
+                "(SRAM offsets are 22-bit instruction fields)"
+            )
+    for section, vals in out.items():
+        for key, v in vals.items():
+            if section != "sram" and isinstance(v, (int, float)) and v > MAX_UNITS:
+                dotted = f"{section}.{key}" if section else key
+                raise ConfigError(f"{source}: key '{dotted}' = {v} exceeds the limit {MAX_UNITS}")
+
+
 def config_from_dict(data: Any, source: str = "<dict>") -> Config:
     """Validate a parsed config mapping; ConfigError names ``source`` and the dotted key."""
     if not isinstance(data, dict):
@@ -222,6 +269,7 @@ def config_from_dict(data: Any, source: str = "<dict>") -> Config:
             dotted = ", ".join(sorted(f"{section}.{k}" if section else k for k in extra))
             raise ConfigError(f"{source}: unknown key '{dotted}'")
         out[section] = vals
+    _check_caps(source, out)
     top = out.pop("")
     canonical = json.dumps({**top, **out}, sort_keys=True, separators=(",", ":"))
     return Config(

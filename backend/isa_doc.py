@@ -107,11 +107,12 @@ def render() -> str:
         "shortest decimal that reads back to the same float32). `;` or `#` starts a comment; a "
         "trailing comment on an instruction line is kept as the instruction's comment.",
         "",
-        "Directives: `.config NAME HASH` (target config and its 16-hex-digit hash; all zero: not "
-        "bound to a config's contents), `.dram SIZE`, `.symbol NAME ADDR [d0,d1,...] DTYPE KIND` "
+        "Directives: `.config NAME HASH` (target config, a bundled config's name, and its "
+        "16-hex-digit hash; all zero: not bound to a config's contents), `.dram SIZE`, `.symbol NAME ADDR [d0,d1,...] DTYPE KIND` "
         "(KIND: input, output, weight, scratch; NAME may be a JSON string), and, appending to "
         'the DRAM image loaded at address 0, `.data HEX`, `.zero COUNT`, `.incbin "FILE"` '
-        "(relative to the assembly file). Tools: `python -m backend.asm IN.s -o OUT.npubin`, "
+        "(a regular file inside the assembly file's directory: relative, no `..`; the image is "
+        "at most 1 GiB; docs/security.md). Tools: `python -m backend.asm IN.s -o OUT.npubin`, "
         "`python -m backend.asm -d IN.npubin`.",
     ]
     for c in ISA:

@@ -8,6 +8,7 @@ from backend.isa import DType, Instr
 
 SYMBOL_KINDS = ("input", "output", "weight", "scratch")
 CONFIG_HASH_BYTES = 8
+MAX_IMAGE_BYTES = 1 << 30  # an assembled DRAM image (.data/.zero/.incbin); zoo models use < 300 MB
 
 
 @dataclass

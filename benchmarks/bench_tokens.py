@@ -95,6 +95,8 @@ def main() -> None:
         "head-prune{keep=2}",
         "eager-predict{topk=32}",
         "eager-predict{topk=16}",
+        "eager-predict{topk=32 onehot=true}",
+        "eager-predict{topk=8 kv_tile=8}",
         f"{STRUCT},sparsify-2-4{{refit=true}}",
         f"{STRUCT},sparsify-2-4{{refit=true}},token-prune{{method=topk keep=0.5 schedule=step start=1}}",
         f"{STRUCT},sparsify-2-4{{refit=true}},quantize{{weights=int8}},"

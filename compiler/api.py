@@ -94,12 +94,18 @@ class CompiledModel:
         outputs = {n: result.outputs[n] for n in self.compiled.output_names if n in result.outputs}
         return RunResult(outputs, result.report, getattr(result, "trace_events", None))
 
-    def save(self, outdir: str | os.PathLike[str]) -> None:
+    def save(self, outdir: str | os.PathLike[str], *, force: bool = False) -> None:
         """Write OUTDIR (atomically): model.mlir + weights, ir/ dumps, compile.json and, with a target,
-        program.s (+ program.data, its DRAM image), program.npubin and the static report.json."""
-        from compiler.io_util import staged_directory
+        program.s (+ program.data, its DRAM image), program.npubin and the static report.json.
 
+        An existing OUTDIR is replaced only if it is empty or an earlier wisp output, unless
+        ``force`` (`compiler.output_guard`)."""
+        from compiler.io_util import staged_directory
+        from compiler.output_guard import MARKER, MARKER_TEXT, check_replaceable
+
+        check_replaceable(outdir, force)
         with staged_directory(outdir) as stage:
+            (stage / MARKER).write_text(MARKER_TEXT)
             self.model.save(stage, "model")
             (stage / "ir").mkdir()
             for index, (name, text) in enumerate(self.ir.items()):
@@ -131,12 +137,29 @@ class CompiledModel:
                 manifest["outputs"] = self.compiled.output_names
                 manifest["layer_of"] = self.compiled.layer_of
                 manifest["config"] = self.config.name
+                # the config itself, so loading this directory never follows a path it names
+                (stage / CONFIG_COPY).write_text(self.config.canonical + "\n")
             (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+CONFIG_COPY = "config.json"
+
+
+def _saved_config(outdir: Path, manifest: dict[str, Any]) -> Any:
+    """The config an OUTDIR was compiled for: its saved copy, or a bundled name; never a path
+    read from the manifest (the directory is data, not a list of files to open)."""
+    from backend.config import bundled_config, load_config
+
+    if (outdir / CONFIG_COPY).is_file():
+        return load_config(outdir / CONFIG_COPY)
+    return bundled_config(str(manifest.get("config") or manifest.get("target") or "spatten"))
 
 
 def _program_inputs(
     model: Model, compiled: Any, inputs: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
+    from backend.convert import lossy_reason
+
     specs = model.input_specs()
     named: dict[str, np.ndarray] = {}
     for (name, (shape, dtype)), symbol in zip(specs.items(), compiled.input_names, strict=True):
@@ -147,6 +170,9 @@ def _program_inputs(
             raise WispError(
                 f"input '{name}' has shape {list(x.shape)}, the model expects {list(shape)}"
             )
+        why = lossy_reason(x, np.dtype(dtype))
+        if why is not None:
+            raise WispError(f"input '{name}' ({x.dtype}) cannot become {np.dtype(dtype)}: {why}")
         named[symbol] = x.astype(dtype, copy=False)
     return named
 
@@ -221,11 +247,10 @@ def load_compiled(outdir: str | os.PathLike[str]) -> CompiledModel:
     )
     if (outdir / "program.npubin").exists():
         from backend.compile import Compiled
-        from backend.config import load_config
         from backend.npubin import read
 
         program = read((outdir / "program.npubin").read_bytes(), str(outdir / "program.npubin"))
-        compiled_model.config = load_config(manifest["target"])
+        compiled_model.config = _saved_config(outdir, manifest)
         compiled_model.compiled = Compiled(
             program=program,
             input_names=list(manifest["inputs"]),

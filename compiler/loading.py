@@ -35,6 +35,10 @@ def load_model(
     if spec in ZOO:
         return build(spec, seed=seed, **options)
     if path.is_dir():
+        from compiler.io_util import is_staging_leftover
+
+        if is_staging_leftover(path):
+            raise WispError(f"{spec}: a leftover staging directory of an interrupted write")
         manifest = path / MANIFEST
         if not manifest.exists():
             raise WispError(f"{spec}: not a wisp compile output (no {MANIFEST})")

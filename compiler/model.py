@@ -75,4 +75,7 @@ class Model:
         module = parse_module(text, str(mlir_path))
         weights = WeightStore.load(weights_path)
         weights.check(module)
+        from compiler.weight_audit import audit_weights
+
+        audit_weights(str(weights_path), weights, module)
         return Model(mlir_path.name.removesuffix(".mlir"), module, weights)

@@ -155,12 +155,13 @@ def predict_scores(op: T.PredictOp, x: Array, wq: Array, wk: Array) -> Array:
 
 def predict_mask(s: Array, topk: int, margin: float) -> Array:
     """Row-wise top-k 0/1 mask of fp32 scores [rows, n]; one-hot (top-1 only) where
-    f32(max) − f32(max of the rest) > f32(margin), the rest = the row without its top-1 index."""
+    f32(max) − f32(max of the rest) > f32(margin), the rest = the row without its top-1 index
+    (margin < 0: no one-hot rule)."""
     rows, n = s.shape
     r = np.arange(rows)[:, None]
     mask = np.zeros(s.shape, np.float32)
     mask[r, topk_indices(s, topk)] = 1.0
-    if n >= 2 and topk >= 2:
+    if n >= 2 and topk >= 2 and margin >= 0:
         best = topk_indices(s, 1)
         rest = s.copy()
         rest[r, best] = -np.inf
@@ -213,6 +214,20 @@ def head_attention(op: T.HeadAttentionOp, a: list[Array], c: Any) -> Array:
     return out.reshape(q.shape[0], -1)
 
 
+def key_rows(mask: Array, tile: int) -> Array:
+    """bool [n]: key rows in a row tile of `tile` that some (head, query) selects."""
+    n = mask.shape[-1]
+    used = (np.asarray(mask).reshape(-1, n) != 0).any(axis=0)
+    pad = np.zeros(-n % tile, bool)
+    tiles = np.concatenate([used, pad]).reshape(-1, tile).any(axis=1)
+    return np.repeat(tiles, tile)[:n]
+
+
+def key_linear(op: T.KeyLinearOp, a: list[Array], c: Any) -> Array:
+    y = a[0] @ a[2].T + (a[3] if len(a) == 4 else 0)
+    return np.where(key_rows(a[1], op.int_prop("tile"))[:, None], y, np.zeros((), y.dtype))
+
+
 IMPLS: dict[type[Operation], Callable[[Any, list[Array], Any], Array]] = {
     T.ImportanceOp: importance,
     T.HeadImportanceOp: head_importance,
@@ -222,4 +237,5 @@ IMPLS: dict[type[Operation], Callable[[Any, list[Array], Any], Array]] = {
     T.PredictOp: predict,
     T.MaskedAttentionOp: masked_attention,
     T.HeadAttentionOp: head_attention,
+    T.KeyLinearOp: key_linear,
 }

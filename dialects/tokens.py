@@ -34,6 +34,7 @@ from dialects.nn_base import (
     shape_of,
     tensor,
 )
+from dialects.tokens_fact import KeyLinearOp
 
 IMPORTANCE_KINDS = ("received", "cls")
 ATTN_PROPS: Mapping[str, type] = {
@@ -278,8 +279,8 @@ class PredictOp(NNOp):
     per head S_h = f32(LO(Q₈_h)·LO(K₈_h)ᵀ) ⊗ f32(scale·unit) (fp32; `unit` = the product of the
     quantization scales, so S is in the float attention's units; causal: j > i is −inf).
     Row-wise top-`topk` (backend/topk.py: ties to the lower index) gives the mask; a row whose
-    top-1 beats its top-2 by more than `margin` (fp32 max − max of the rest) keeps only its top-1.
-    Result: 1.0 where attention is computed, else 0.0.
+    top-1 beats its top-2 by more than `margin` (fp32 max − max of the rest) keeps only its top-1;
+    `margin` < 0 turns that one-hot rule off. Result: 1.0 where attention is computed, else 0.0.
 
         %m = tokens.predict %xq, %wq, %wk {heads = 4, qk_dim = 16, scale = 0.25, causal = false, topk = 16, margin = 3.0, q_shift = 6, k_shift = 6, unit = 0.0625} : (tensor<65x64xi8>, tensor<64x64xi8>, tensor<64x64xi8>) -> tensor<4x65x65xf32>
     """
@@ -335,9 +336,8 @@ class PredictOp(NNOp):
         topk = int_prop(cls.name, props, "topk")
         if not 0 < topk <= n:
             raise ShapeError(f"{cls.name}: topk must be in [1, {n}] (the tokens), got {topk}")
-        margin = props.get("margin")
-        if not isinstance(margin, float) or margin < 0:
-            raise ShapeError(f"{cls.name}: margin must be a float >= 0, got {margin!r}")
+        if not isinstance(props.get("margin"), float):
+            raise ShapeError(f"{cls.name}: margin must be a float, got {props.get('margin')!r}")
         for sh in ("q_shift", "k_shift"):
             if not 0 <= int_prop(cls.name, props, sh) <= 24:
                 raise ShapeError(f"{cls.name}: {sh} must be in [0, 24]")
@@ -432,6 +432,7 @@ TOKEN_OPS: tuple[type[NNOp], ...] = (
     PredictOp,
     MaskedAttentionOp,
     HeadAttentionOp,
+    KeyLinearOp,
 )
 
 Tokens = Dialect("tokens", list(TOKEN_OPS), [])

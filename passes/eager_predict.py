@@ -1,15 +1,19 @@
 """eager-predict: FACT eager prediction of the attention pattern before Q/K/V generation.
 
-    eager-predict{topk=16 margin=3.0 start=0 samples=8}
+    eager-predict{topk=16 onehot=false margin=3.0 kv_tile=0 start=0 samples=8}
 
 For each attention from layer `start` on whose q and k are linears of one input x with constant
 weights, the pass inserts `quant.quantize %x` (int8, power-of-two scale from the calibration
 split), int8 copies of Wq and Wk (per-tensor power-of-two scales) and `tokens.predict` on them
-(leading-one log-domain Q̃·K̃ᵀ, row-wise top-`topk` mask, one-hot rows where top-1 beats top-2 by
-more than `margin` in the float attention's units), and replaces the attention by
+(leading-one log-domain Q̃·K̃ᵀ, row-wise top-`topk` mask; with `onehot=true`, FACT's one-hot rows
+where top-1 beats top-2 by more than `margin` in the float attention's units: off by default, it
+is the prediction's largest cost on the NPU and never fires on digits-vit), and replaces the attention by
 `tokens.masked_attention`, the softmax over the predicted entries only. The intermediate shifts
 (Q̃, K̃ → int8) are calibrated so the largest |Q̃| seen maps to 127. Everything the prediction
 computes is integer-exact, so the NPU's PREDICT/TOPK give the reference's mask bit for bit.
+With `kv_tile=T` > 0 the k and v linears become `tokens.key_linear` on the mask: a row tile of T
+keys no (head, query) selects is not generated (zeros; decided at run time). The report gives,
+per layer, the rows predicted and the mean K/V rows skipped on the calibration samples.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerType, ModuleOp, f32
-from xdsl.ir import SSAValue
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from compiler.reference_tokens import leading_one
+from compiler.reference_tokens import key_rows, leading_one
 from dialects import nn, quant, tokens
 from dialects.nn_base import shape_of, tensor
+from dialects.tokens_fact import KeyLinearOp
 from passes.context import PassError, add_report, calibration_of, weights_of
 from passes.token_blocks import find_blocks
 
@@ -53,13 +58,17 @@ class EagerPredictPass(ModulePass):
     name = "eager-predict"
 
     topk: int = 16
+    onehot: bool = False
     margin: float = 3.0
+    kv_tile: int = 0
     start: int = 0
     samples: int = 8
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.margin < 0:
             raise PassError(f"margin={self.margin}: must be >= 0")
+        if self.kv_tile < 0:
+            raise PassError(f"kv_tile={self.kv_tile}: must be >= 0 (0: K/V rows not skipped)")
         if self.samples < 1:
             raise PassError(f"samples={self.samples}: must be >= 1")
         blocks = find_blocks(op, self.name)
@@ -94,12 +103,24 @@ class EagerPredictPass(ModulePass):
             vals = calib.executor.values(op, weights, smp)
             for x, acc in xs.items():
                 acc.append(np.asarray(vals[x], np.float64))
-        layers = []
+        layers, preds = [], []
         for b, q, k in todo:
-            layers.append(self._rewrite(b, q, k, np.stack(xs[q.input]), weights))
+            r, pred = self._rewrite(b, q, k, np.stack(xs[q.input]), weights)
+            layers.append(r)
+            preds.append(pred)
+        skipped = [0.0] * len(preds)
+        if self.kv_tile:
+            for smp in calib.inputs[: self.samples]:
+                vals = calib.executor.values(op, weights, smp)
+                for i, p in enumerate(preds):
+                    used = key_rows(np.asarray(vals[p.results[0]]), self.kv_tile)
+                    skipped[i] += float((~used).sum()) / min(self.samples, len(calib.inputs))
+        for r, s in zip(layers, skipped, strict=True):
+            r["kv_rows_skipped"] = round(s, 2)
         notes = [
             f"{r['layer']}: top-{self.topk} of {r['tokens']} keys per query,"
-            f" {r['rows_predicted']} rows predicted, x scale 2^{int(math.log2(r['x_scale']))}"
+            f" {r['rows_predicted']} rows predicted, K/V rows skipped {r['kv_rows_skipped']}"
+            f" (calibration mean), x scale 2^{int(math.log2(r['x_scale']))}"
             for r in layers
         ]
         add_report(ctx, self.name, {"notes": notes, "predict_per_layer": layers})
@@ -111,8 +132,9 @@ class EagerPredictPass(ModulePass):
         k: nn.LinearOp,
         xcal: np.ndarray,
         weights: MutableMapping[str, np.ndarray],
-    ) -> dict[str, object]:
-        """Insert quantize(x), the int8 weights and tokens.predict; swap in masked attention."""
+    ) -> tuple[dict[str, object], tokens.PredictOp]:
+        """Insert quantize(x), the int8 weights and tokens.predict; swap in masked attention
+        (and key_linear for k and v when kv_tile > 0)."""
         a = b.attn
         props = {p: a.prop(p) for p in tokens.ATTN_PROPS}
         x = q.input
@@ -141,21 +163,25 @@ class EagerPredictPass(ModulePass):
             scale=props["scale"],
             causal=props["causal"],
             topk=self.topk,
-            margin=self.margin,
+            margin=self.margin if self.onehot else -1.0,
             q_shift=shifts[0],
             k_shift=shifts[1],
             unit=unit,
         )
-        new_attn = tokens.MaskedAttentionOp.make(
-            [a.query, a.key, a.value, pred.results[0]], **props
-        )
-        for o in (s_op, xq, *ops, pred):
+        kv = [self._key_linear(v, x, a, pred) for v in (a.key, a.value)]
+        kv_vals = [o.results[0] if o else v for o, v in zip(kv, (a.key, a.value), strict=True)]
+        new_attn = tokens.MaskedAttentionOp.make([a.query, *kv_vals, pred.results[0]], **props)
+        extra = [o for o in kv if o is not None]
+        for o in (s_op, xq, *ops, pred, *extra):
             o.attributes.update(dict(a.attributes))
         block = a.parent_block()
         assert block is not None
-        block.insert_ops_before([s_op, xq, *ops, pred, new_attn], a)
+        block.insert_ops_before([s_op, xq, *ops, pred, *extra, new_attn], a)
         a.result.replace_all_uses_with(new_attn.results[0])
         block.erase_op(a)
+        for o, v in zip(kv, (a.key, a.value), strict=True):
+            if o is not None and not v.uses:
+                block.erase_op(v.owner)  # type: ignore[arg-type]
         heads = int(props["heads"])  # type: ignore[arg-type]
         return {
             "layer": b.name,
@@ -165,4 +191,21 @@ class EagerPredictPass(ModulePass):
             "x_scale": sx,
             "q_shift": shifts[0],
             "k_shift": shifts[1],
-        }
+        }, pred
+
+    def _key_linear(
+        self, v: SSAValue, x: SSAValue, a: Operation, pred: tokens.PredictOp
+    ) -> KeyLinearOp | None:
+        """k or v as tokens.key_linear on the mask, if it is a constant linear of x used only by
+        the attention (else None: left as it is)."""
+        lin = v.owner
+        if not (
+            self.kv_tile
+            and isinstance(lin, nn.LinearOp)
+            and lin.input == x
+            and isinstance(lin.weight.owner, nn.WeightOp)
+            and all(u.operation is a for u in v.uses)
+        ):
+            return None
+        bias = [lin.bias] if lin.bias is not None else []
+        return KeyLinearOp.make([x, pred.results[0], lin.weight, *bias], tile=self.kv_tile)

@@ -367,7 +367,8 @@ def test_compile_writes_outdir(two_compiles: tuple[Path, Path, list[CliResult]])
         "ir/04-npu-scheduled.mlir",
     ]
     assert {"program.s", "program.data", "program.npubin", "report.json"} <= set(files)
-    assert not [f for f in files if Path(f).name.startswith(".")]  # no staging leftovers
+    hidden = [f for f in files if Path(f).name.startswith(".")]
+    assert hidden == [".wisp-output"]  # the output marker, and no staging leftovers
     manifest = json.loads((out / "compile.json").read_text())
     assert manifest["model"] == "bert-tiny"
     assert manifest["pipeline"] == "canonicalize,cse"
@@ -404,13 +405,18 @@ def test_compile_is_deterministic(two_compiles: tuple[Path, Path, list[CliResult
         np.testing.assert_array_equal(wa[k], wb[k])
 
 
-def test_compile_replaces_an_existing_outdir(tmp_path: Path) -> None:
+def test_compile_replaces_an_existing_outdir_only_with_force(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "stale.txt").write_text("old")
+    r = run_cli("wisp", "compile", *ZOO_ARGS, "-o", out, "-p", "cse", cwd=tmp_path)
+    assert r.returncode == 1 and len(r.error_lines) == 1, r.stderr
+    assert "not a wisp output" in r.error_lines[0] and "--force" in r.error_lines[0]
+    assert (out / "stale.txt").read_text() == "old"
     r = run_cli(
-        "wisp", "compile", *ZOO_ARGS, "-o", out, "--print-ir-after-all", "-p", "cse", cwd=tmp_path
-    )
+        "wisp", "compile", *ZOO_ARGS, "-o", out, "--print-ir-after-all", "-p", "cse", "--force",
+        cwd=tmp_path,
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr
     assert not (out / "stale.txt").exists()
     assert (out / "model.mlir").exists()
@@ -537,7 +543,7 @@ def test_failing_pass_leaves_no_output(tmp_path: Path, monkeypatch: pytest.Monke
     (tmp_path / "o.mlir").write_text(SENTINEL)
     before = _snapshot(tmp_path)
     for tool, args in [
-        ("wisp", ["compile", "good.mlir", "-p", "cse,test-refuse", "-o", "out"]),
+        ("wisp", ["compile", "good.mlir", "-p", "cse,test-refuse", "-o", "out", "--force"]),
         ("wisp-opt", ["good.mlir", "-p", "cse,test-refuse", "-o", "o.mlir"]),
     ]:
         r = _run_in_process(tool, args, tmp_path)

@@ -60,7 +60,9 @@ def test_store_save_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(
+        WispError, match=r"w\.npz: cannot write: disk full"
+    ):  # names the user's path
         WeightStore({"x": np.zeros(3, np.float32)}).save(path)
     assert path.read_bytes() == before  # the old file is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]

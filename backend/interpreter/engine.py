@@ -16,11 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from backend.config import Config, load_config
+from backend.config import Config, bundled_config, load_config
 from backend.cost import InstrCost, cost, skipped_cost
 from backend.errors import SimError
 from backend.interpreter.checks import Live2, check_race, deadlock, may_race
 from backend.interpreter.io import read_outputs, write_inputs
+from backend.interpreter.limits import (
+    DEFAULT_LIMITS,
+    Limits,
+    check_machine,
+    check_symbols,
+    check_tiles,
+    check_work,
+)
 from backend.interpreter.operands import decode
 from backend.interpreter.plan import Step, boxes_of, is_noop, plan_with_costs
 from backend.interpreter.report import QUEUE_NAMES, Report
@@ -64,10 +72,12 @@ def run(
     *,
     timing_only: bool = False,
     trace: bool = False,
+    limits: Limits | None = None,
 ) -> Result:
-    """Execute ``program`` on ``config`` (default: the program's own config, else spatten)."""
+    """Execute ``program`` on ``config`` (default: the program's own config, else spatten),
+    within ``limits`` (default `DEFAULT_LIMITS`, checked before anything runs)."""
     with np.errstate(all="ignore"):  # IEEE results (inf, nan) are the machine's semantics
-        return _run(program, inputs, config, timing_only, trace)
+        return _run(program, inputs, config, timing_only, trace, limits or DEFAULT_LIMITS)
 
 
 def _run(
@@ -76,16 +86,32 @@ def _run(
     config: Config | str | Path | None,
     timing_only: bool,
     trace: bool,
+    limits: Limits,
 ) -> Result:
-    cfg = load_config(config if config is not None else (program.config_name or "spatten"))
+    # a config named by the program is untrusted: bundled names only, never a path
+    cfg = (
+        load_config(config)
+        if config is not None
+        else bundled_config(program.config_name or "spatten")
+    )
     functional = not timing_only
     dram_size = max(program.dram_size, len(program.data))
+    check_symbols(program, dram_size)
+    if functional:
+        check_machine(cfg.sram, dram_size, limits)
     m = Machine(cfg, dram_size, functional)
     if functional:
         m.load_bytes(0, program.data)
         write_inputs(m, program, inputs)
 
     steps, table = plan_with_costs(program, m, cfg)
+    for idx, stp in enumerate(steps):
+        if stp.tiles:
+            try:
+                check_tiles(stp.tiles, limits)
+            except SimError as e:
+                raise SimError(f"{stp.ins.cls.mnemonic}: {e}", idx) from None
+    check_work([stp.cost for stp in steps], limits)
     queues: list[list[int]] = [[] for _ in range(NQ)]
     finished = False
     for idx, stp in enumerate(steps):
@@ -181,6 +207,7 @@ def _run(
                     for tile in ops.values():
                         m.check(tile)
                     tiles = list(ops.values())
+                    check_tiles(tiles, limits)
                     written = [tile for tile in tiles if tile.write]
                     boxes = boxes_of(tiles)
                     noop = is_noop(ops)

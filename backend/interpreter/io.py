@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.convert import lossy_reason
 from backend.errors import SimError
 from backend.interpreter.numerics import pack_int4, unpack_int4
 from backend.interpreter.state import NP_DTYPES, Machine
@@ -29,6 +30,12 @@ def write_symbol(m: Machine, s: Symbol, x: Any) -> None:
     arr = np.asarray(x)
     if tuple(arr.shape) != tuple(s.shape):
         raise SimError(f"input '{s.name}': shape {arr.shape} != declared {tuple(s.shape)}")
+    target = np.dtype(np.int8) if s.dtype is DType.INT4 else NP_DTYPES[s.dtype]
+    why = lossy_reason(arr, target)
+    if why is not None:
+        raise SimError(
+            f"input '{s.name}' ({arr.dtype}) cannot become {s.dtype.name.lower()}: {why}"
+        )
     if s.dtype is DType.INT4:
         v = arr.astype(np.int64).reshape(1, -1)
         if v.size and (v.min() < -8 or v.max() > 7):

@@ -3,7 +3,8 @@
 - `tokens.predict` (int8 x, Wq, Wk): PREDICT x·Wqᵀ and x·Wkᵀ (leading-one products, exact fp32
   integer sums) into acc, MOVE fp32 → int8 with scale 2^-shift (Q₈, K₈ in vec); per head PREDICT
   Q₈_h·K₈_hᵀ, VEC mul by f32(scale·unit) (+ a constant 0/−inf table when causal), TOPK mask=1
-  (row-wise top-k as an int8 0/1 mask; ties to the lower index, backend/topk.py). One-hot rows:
+  (row-wise top-k as an int8 0/1 mask; ties to the lower index, backend/topk.py). One-hot rows
+  (only when margin >= 0):
   TOPK k=1 mask, ROW rowmax of S and of S − 2^100·top1 (the max of the rest), d − margin clamped
   to {0, 1} (·2^100 twice, max 0, min 1), then mask += onehot·(top1 − mask) in int8. The mask
   leaves as int8 [heads, n, n] (0/1), bit-identical to the reference's.
@@ -67,7 +68,7 @@ def lower_predict(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     n, d = x.shape
     hd = heads * dqk
     causal = op.bool_prop("causal")
-    one_hot = n >= 2 and topk >= 2
+    one_hot = n >= 2 and topk >= 2 and op.float_prop("margin") >= 0
     x_off = ctx.hold(A, n * d)
     w_off = ctx.hold(W, 2 * hd * d)
     qk_off = ctx.hold(C, 4 * n * hd)  # Q̃ then K̃ (fp32), reused
@@ -188,3 +189,6 @@ def lower_masked_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
 
         attention_head(ctx, h, q, k, v, out, (d, dv, qt), scale, causal, split, bias=bias)
     return out
+
+
+from backend.lower import rules_fact as _rules_fact  # noqa: E402, F401  (tokens.key_linear)

@@ -29,7 +29,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--output",
         required=True,
         metavar="OUTDIR",
-        help="output directory (replaced atomically)",
+        help="output directory (written atomically; an existing one is replaced only if it is "
+        "empty or an earlier wisp output)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace OUTDIR even if it is a file or a directory wisp did not write",
     )
     p.add_argument(
         "--print-ir-after-all", action="store_true", help="print the IR after every pass"
@@ -40,13 +46,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from compiler.api import compile_model
     from compiler.cli.model_args import model_from_args
+    from compiler.output_guard import check_replaceable
     from compiler.pipeline import parse_pipeline, timing_table
 
     parse_pipeline(args.passes)  # reject a bad pipeline before any work
     target = None if args.target == "none" else args.target
     model = model_from_args(args)
+    check_replaceable(args.output, args.force)  # refuse an output that would destroy user data
     compiled = compile_model(model, args.passes, target, print_ir_after_all=args.print_ir_after_all)
-    compiled.save(args.output)
+    compiled.save(args.output, force=args.force)
     for line in compiled.measured_lines:  # mixed-precision: predicted vs measured cost
         print(line)
     if args.time_passes:

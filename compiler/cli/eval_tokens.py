@@ -27,11 +27,13 @@ def pruning_lines(outdir: str | Path) -> list[str]:
                 f" ({100 * (after - before) / before:+.1f}%)"
             )
         if "predict_per_layer" in rep:  # FACT eager prediction (passes/eager_predict.py)
-            rows = " ".join(str(x["rows_predicted"]) for x in rep["predict_per_layer"])
+            per = rep["predict_per_layer"]
+            rows = " ".join(str(x["rows_predicted"]) for x in per)
+            skip = " ".join(str(x.get("kv_rows_skipped", 0)) for x in per)
             lines.append(
-                f"  rows predicted per layer ({p['name']}): {rows}; top-"
-                f"{rep['predict_per_layer'][0]['topk']} keys per row; K/V rows skipped: 0"
-                " (not implemented); rows at int4: 0"
+                f"  rows predicted per layer ({p['name']}): {rows}; top-{per[0]['topk']} keys"
+                f" per row; K/V rows skipped per layer (calibration mean): {skip};"
+                " rows at int4: 0 (mixed-precision FFN not implemented)"
             )
         if "heads_per_layer" in rep:
             heads = " ".join(str(x["heads"]) for x in rep["heads_per_layer"])

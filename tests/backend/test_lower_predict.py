@@ -59,7 +59,12 @@ def fact_mask(x, wq, wk, heads, scale, unit, qs, ks, topk, margin, causal) -> np
             }
             order = sorted(js, key=lambda j: (-s[j], j))
             keep = order[:topk]
-            if len(order) >= 2 and topk >= 2 and s[order[0]] - s[order[1]] > np.float32(margin):
+            if (
+                margin >= 0
+                and len(order) >= 2
+                and topk >= 2
+                and s[order[0]] - s[order[1]] > np.float32(margin)
+            ):
                 keep = order[:1]
             if causal and len(order) == 1:
                 keep = order[:1]
@@ -79,7 +84,7 @@ def predict_model(x: np.ndarray, wq: np.ndarray, wk: np.ndarray, **props: object
 
 @pytest.mark.parametrize(
     ("causal", "margin", "seed"),
-    [(False, 1000.0, 0), (False, 0.04, 1), (True, 0.04, 2), (True, 1000.0, 3)],
+    [(False, 1000.0, 0), (False, 0.04, 1), (True, 0.04, 2), (True, 1000.0, 3), (True, -1.0, 4)],
 )
 def test_predict_mask_is_exact_with_ties(causal: bool, margin: float, seed: int) -> None:  # fmt: skip
     rng = np.random.default_rng(seed)
@@ -96,7 +101,7 @@ def test_predict_mask_is_exact_with_ties(causal: bool, margin: float, seed: int)
     got = compile_model(m, target="spatten").run({"x": x}).outputs["out0"]
     np.testing.assert_array_equal(got.astype(np.float64), want)
     s_rows = want.sum(-1)
-    if margin < 1:
+    if 0 <= margin < 1:
         assert (s_rows == 1).any()  # one-hot rows exercised
     assert (s_rows == 5).any()
 
