@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "evaluate MODEL (or a compiled OUTDIR, on the interpreter) on its bundled evaluation set"
+HELP = (
+    "evaluate MODEL (or a compiled OUTDIR, on the interpreter) on its bundled evaluation set, "
+    "or run it once on --input x.npz (outputs and modeled cost)"
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -14,6 +17,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
     p.add_argument(
         "--limit", type=int, default=None, metavar="N", help="evaluate only the first N samples"
+    )
+    p.add_argument(
+        "--input",
+        metavar="X.npz",
+        help="named inputs (batch dim optional) for a model without a bundled dataset, e.g. an "
+        "imported ONNX model: run once, print the outputs and the modeled cost",
+    )
+    p.add_argument(
+        "--target",
+        default="spatten",
+        metavar="CONFIG",
+        help="NPU config for the modeled cost with --input when MODEL is not compiled (default spatten)",
     )
 
 
@@ -24,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit <= 0:
         raise WispError(f"--limit must be positive, got {args.limit}")
+    if args.input is not None:
+        from compiler.cli.eval_inputs import run_on_inputs
+
+        return run_on_inputs(args)
     if Path(args.model).is_dir() and (Path(args.model) / "program.npubin").exists():
         return _eval_compiled(args)
     model = model_from_args(args)

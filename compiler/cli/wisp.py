@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "eval": "compiler.cli.cmd_eval",
     "run": "compiler.cli.cmd_run",
     "depgraph": "compiler.cli.cmd_depgraph",
+    "import": "compiler.cli.cmd_import",
 }
 
 

@@ -78,10 +78,11 @@ def test_readable_weight_names(built: dict) -> None:
     # TorchScript stores MatMul weights transposed as onnx::MatMul_*: named from the node scope
     assert "encoder.layer.0.attention.query.weight" in ts.weights
     assert ts.weights["encoder.layer.0.attention.query.weight"].shape == (32, 32)
-    dyn = import_onnx(
-        built[("vit", "dynamo")]
-    )  # [out, in] through a Transpose node: the original name
-    assert dyn.weights["blocks.0.attn.qkv.weight"].shape == (96, 32)
+    # [out, in] through a Transpose node: the original name; the fused qkv is split as in the zoo
+    dyn = import_onnx(built[("vit", "dynamo")])
+    assert "blocks.0.attn.qkv.weight" not in dyn.weights
+    assert dyn.weights["blocks.0.attn.k.weight"].shape == (32, 32)
+    assert dyn.weights["blocks.0.attn.v.bias"].shape == (32,)
     assert {"patch_embed.proj.weight", "cls_token", "pos_embed", "head.weight"} <= set(dyn.weights)
 
 

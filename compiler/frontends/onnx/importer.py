@@ -24,6 +24,7 @@ from compiler.frontends.onnx.load import OnnxGraph, load_graph, parse_shape_over
 from compiler.frontends.onnx.raise_attention import try_attention
 from compiler.frontends.onnx.raise_linear import try_linear_bias, try_patch_embed
 from compiler.frontends.onnx.raise_norm import try_gelu, try_layer_norm
+from compiler.frontends.onnx.split_fused import split_fused_linears
 from compiler.frontends.onnx.state import Const, Env, Pending, Run, Value, drop_axis
 from compiler.model import Model
 from dialects.nn_base import tensor
@@ -142,6 +143,7 @@ def _build(graph: OnnxGraph) -> Model:
     env.builder.insert(ReturnOp(*results))
     func = FuncOp("main", (arg_types, [r.type for r in results]), Region(block))
     region_dce(func.body)
+    split_fused_linears(func, env.weights)
     used = {op.symbol for op in func.walk() if hasattr(op, "symbol") and op.name == "nn.weight"}
     for name in [n for n in env.weights if n not in used]:
         del env.weights[name]
