@@ -66,6 +66,7 @@ def calibration_for(model: Model, samples: int = DEFAULT_SAMPLES, seed: int = 0)
         )
     rng = np.random.default_rng(seed)
     vocab = model.meta.get("config", {}).get("vocab", 2)
+    bounds = _index_bounds(model)
     inputs = []
     for _ in range(samples):
         sample = {}
@@ -73,6 +74,23 @@ def calibration_for(model: Model, samples: int = DEFAULT_SAMPLES, seed: int = 0)
             if dtype.kind == "f":
                 sample[name] = rng.standard_normal(shape).astype(dtype)
             else:
-                sample[name] = rng.integers(0, vocab, shape).astype(dtype)
+                sample[name] = rng.integers(0, bounds.get(name, vocab), shape).astype(dtype)
         inputs.append(sample)
     return Calibration(inputs, None, ReferenceExecutor())
+
+
+def _index_bounds(model: Model) -> dict[str, int]:
+    """For each integer input that indexes tables (nn.gather), the smallest table's row count, so
+    random ids stay in range (token types index a 2-row table, ids the vocabulary)."""
+    from xdsl.dialects.builtin import TensorType
+
+    bounds: dict[str, int] = {}
+    names = list(model.input_specs())
+    for name, arg in zip(names, model.main.body.block.args, strict=True):
+        for use in arg.uses:
+            op = use.operation
+            table = op.operands[0].type
+            if op.name == "nn.gather" and use.index == 1 and isinstance(table, TensorType):
+                rows = int(table.get_shape()[0])
+                bounds[name] = min(bounds.get(name, rows), rows)
+    return bounds

@@ -55,8 +55,10 @@ class EvalResult:
 def dataset_of(model: Model, limit: int | None = None) -> tuple[str, np.ndarray, np.ndarray]:
     name = model.meta.get("dataset")
     if name is None:
-        raise WispError(f"model '{model.name}' has no bundled evaluation set (digits-vit has one); "
-            "give its inputs with --input x.npz")
+        raise WispError(
+            f"model '{model.name}' has no bundled evaluation set (digits-vit has one); "
+            "give its inputs with --input x.npz"
+        )
     if name not in DATASETS:
         raise WispError(f"model '{model.name}': unknown dataset '{name}'")
     images, labels = DATASETS[name]()

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from compiler.errors import WispError
-from compiler.ir import print_module
 from compiler.io_util import SAFE_MEMBER, _umask
+from compiler.ir import print_module
 from compiler.model import Model
 
 _LOOKS_LIKE = {".mlir": (b"builtin.module", b"module", b"func.func", b"//"), ".npz": (b"PK",)}

@@ -14,17 +14,23 @@ from compiler.errors import WispError
 from compiler.model import Model
 
 
-def model_inputs(model: Model, arrays: Mapping[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
+def model_inputs(
+    model: Model, arrays: Mapping[str, np.ndarray], source: str
+) -> dict[str, np.ndarray]:
     """The model's inputs from `arrays` by name: a leading batch dim of 1 is dropped, integer ids
     become the model's integer type (checked to fit)."""
     specs = model.input_specs()
     extra = sorted(set(arrays) - set(specs))
     if extra:
-        raise WispError(f"{source}: unknown input(s) {', '.join(extra)} (the model takes {', '.join(specs)})")
+        raise WispError(
+            f"{source}: unknown input(s) {', '.join(extra)} (the model takes {', '.join(specs)})"
+        )
     out: dict[str, np.ndarray] = {}
     for name, (shape, dtype) in specs.items():
         if name not in arrays:
-            raise WispError(f"{source}: missing input '{name}' (the model takes {', '.join(specs)})")
+            raise WispError(
+                f"{source}: missing input '{name}' (the model takes {', '.join(specs)})"
+            )
         x = np.asarray(arrays[name])
         if x.shape == (1, *shape):
             x = x[0]
@@ -78,7 +84,9 @@ def run_on_inputs(args: argparse.Namespace) -> int:
         want = np.asarray(ref[name])
         span = float(want.max() - want.min()) or 1.0
         err = float(np.abs(np.asarray(x, np.float64) - want).max())
-        print(f"{_summary(name, np.asarray(x))}  max |npu - ref| {err:.3g} ({err / span:.2e} of range)")
+        print(
+            f"{_summary(name, np.asarray(x))}  max |npu - ref| {err:.3g} ({err / span:.2e} of range)"
+        )
     r = result.report
     print(
         f"  per inference: {r.cycles:,.0f} cycles ({r.time_us:,.2f} us), "
