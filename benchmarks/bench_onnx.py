@@ -1,5 +1,10 @@
 """Import + raise time of a 12-layer DeiT-small-sized ONNX graph (dynamo form, built with onnx.helper),
-and its max error against onnxruntime.
+and its max error against onnxruntime and against a float64 evaluation of the same graph
+(`onnx_f64.py`: onnx.reference in double, independent of both), all relative to the output range.
+
+The issue's target (|wisp fp32 - onnxruntime| ≤ 1e-4 of the range) is not reachable by any fp32
+evaluation of this graph: onnxruntime's own fp32 output is ~3e-4 of the range off the float64 result,
+as is wisp's; the two fp32 errors are independent, so they differ from each other by up to their sum.
 
     PYTHONPATH=. python benchmarks/bench_onnx.py
 """
@@ -17,6 +22,7 @@ import onnxruntime as ort
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "onnx_frontend"))
 
 import onnx_graphs  # noqa: E402
+from onnx_f64 import run_float64  # noqa: E402
 
 from compiler import reference  # noqa: E402
 from compiler.frontends.onnx import import_onnx  # noqa: E402
@@ -42,13 +48,20 @@ def main() -> None:
         want = ort.InferenceSession(str(path)).run(None, {"pixel_values": x})[0][0]
         got = reference.run(model, {"pixel_values": x[0]})["out0"]
         span = float(want.max() - want.min())
-        err = float(np.abs(got - want).max()) / span
         got64 = reference.run(model, {"pixel_values": x[0]}, dtype=np.float64)["out0"]
-        err64 = float(np.abs(got64 - want).max()) / span
+        truth = run_float64(path, {"pixel_values": x})[0][0]
+
+    def rel(a: np.ndarray, b: np.ndarray) -> str:
+        return f"{float(np.abs(a.astype(np.float64) - b).max()) / span:.2e}"
+
     print(
         f"deit-small (12 layers, dynamo form): {nodes} ONNX nodes imported + raised in {seconds:.2f} s"
-        f" ({seconds / nodes * 1e6:.0f} us/node); max |ref - onnxruntime| / range ="
-        f" {err:.2e} (fp32 reference), {err64:.2e} (fp64 reference)"
+        f" ({seconds / nodes * 1e6:.0f} us/node)\n"
+        f"max abs error / output range ({span:.2f}):\n"
+        f"  wisp fp32 reference vs onnxruntime fp32 : {rel(got, want)}\n"
+        f"  wisp fp32 reference vs float64 (onnx.reference) : {rel(got, truth)}\n"
+        f"  onnxruntime fp32    vs float64 (onnx.reference) : {rel(want, truth)}\n"
+        f"  wisp fp64 reference vs float64 (onnx.reference) : {rel(got64, truth)}"
     )
 
 
