@@ -387,12 +387,12 @@ def convert(env: Env, node: Any, ins: list[Value | None], attrs: dict[str, Any])
         pending = Pending(
             env.describe(node),
             f"{node.op_type} ({why}) has no nn equivalent and is not part of a pattern the importer"
-            " raises; see docs/frontends.md",
+            " raises; see docs/onnx.md",
         )
         return [pending for _ in node.output]
     domain = f" in domain '{node.domain}'" if node.domain not in ("", "ai.onnx") else ""
     raise env.error(
         node,
         f"unsupported op {node.op_type}{domain}; add a converter in"
-        " compiler/frontends/onnx/convert.py (see docs/frontends.md)",
+        " compiler/frontends/onnx/convert.py (see docs/onnx.md)",
     )
