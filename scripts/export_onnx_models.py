@@ -183,7 +183,7 @@ def check(path: Path, feeds: dict[str, np.ndarray], layers: int) -> str:
     from compiler.api import compile_model
     from compiler.frontends.onnx import import_onnx
 
-    want = ort.InferenceSession(str(path)).run(None, feeds)[0][0]
+    want = np.asarray(ort.InferenceSession(str(path)).run(None, feeds)[0])[0]
     span = float(want.max() - want.min()) or 1.0
     start = time.perf_counter()
     model = import_onnx(path)
@@ -205,7 +205,7 @@ def check(path: Path, feeds: dict[str, np.ndarray], layers: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--layers", type=int, default=None, help="blocks per model (default: config)"
     )

@@ -8,12 +8,14 @@ Slices feeding an `nn.attention`'s q, k and v operands are named `PARENT.q/.k/.v
 
 from __future__ import annotations
 
+import numpy as np
 from xdsl.dialects.func import FuncOp
+from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.rewriter import Rewriter
 
 from compiler.weights import WeightStore
 from dialects import nn
-from dialects.nn_base import shape_of
+from dialects.nn_base import element_of, shape_of, tensor
 
 _ROLES = {0: "q", 1: "k", 2: "v"}
 
@@ -55,9 +57,11 @@ def split_fused_linears(func: FuncOp, weights: WeightStore) -> int:
             for s in slices
         ):
             continue
-        w_name = op.weight.owner.symbol
-        b_name = op.bias.owner.symbol if op.bias is not None else None  # type: ignore[union-attr]
-        w, b = weights[w_name], None if b_name is None else weights[b_name]
+        w_op = op.weight.owner
+        b_op = op.bias.owner if op.bias is not None else None
+        assert isinstance(w_op, nn.WeightOp) and (b_op is None or isinstance(b_op, nn.WeightOp))
+        w_name = w_op.symbol
+        w, b = weights[w_name], None if b_op is None else weights[b_op.symbol]
         stem = w_name.removesuffix(".weight")
         parent = stem.rsplit(".", 1)[0] if "." in stem else stem
         roles = [_role(s) for s in slices]
@@ -69,8 +73,8 @@ def split_fused_linears(func: FuncOp, weights: WeightStore) -> int:
             base = _fresh(weights, f"{parent}.{roles[i]}" if named else f"{stem}.part{part}")
             weights[f"{base}.weight"] = w[start : start + size].copy()
             new_w = nn.WeightOp.of(f"{base}.weight", _type(weights[f"{base}.weight"], op))
-            operands = [op.input, new_w.result]
-            new_ops = [new_w]
+            operands: list[SSAValue] = [op.input, new_w.result]
+            new_ops: list[Operation] = [new_w]
             if b is not None:
                 weights[f"{base}.bias"] = b[start : start + size].copy()
                 new_b = nn.WeightOp.of(f"{base}.bias", _type(weights[f"{base}.bias"], op))
@@ -78,7 +82,6 @@ def split_fused_linears(func: FuncOp, weights: WeightStore) -> int:
                 new_ops.append(new_b)
             new_ops.append(nn.LinearOp.make(operands, s.result.type))
             Rewriter.replace_op(s, new_ops, [new_ops[-1].results[0]])
-        w_op, b_op = op.weight.owner, None if op.bias is None else op.bias.owner
         Rewriter.erase_op(op)
         for dead in (w_op, b_op):
             if dead is not None and not dead.results[0].uses:
@@ -87,7 +90,5 @@ def split_fused_linears(func: FuncOp, weights: WeightStore) -> int:
     return count
 
 
-def _type(array, like: nn.LinearOp):  # noqa: ANN001, ANN202
-    from dialects.nn_base import element_of, tensor
-
+def _type(array: np.ndarray, like: nn.LinearOp) -> Attribute:
     return tensor(array.shape, element_of(like.weight.type))
