@@ -40,8 +40,6 @@ class _AnyMeta(type):
 class _Stub(types.ModuleType):
     """A torchvision module whose every attribute is a placeholder class (never used by DeiT)."""
 
-    __path__: list[str] = []
-
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
@@ -55,7 +53,9 @@ class _StubFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
     def create_module(self, spec: Any) -> types.ModuleType:
-        return _Stub(spec.name)
+        module = _Stub(spec.name)
+        module.__path__ = []  # a package, so submodules import
+        return module
 
     def exec_module(self, module: types.ModuleType) -> None:
         pass

@@ -73,7 +73,7 @@ def _gemm(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) -> l
         raise env.error(node, "Gemm needs a run-time A (not transposed) and a constant B")
     w = b.array if at.get("transB", 0) else b.array.T
     w = w * np.float32(at.get("alpha", 1.0))
-    origin = b.origin if at.get("transB", 0) and at.get("alpha", 1.0) == 1.0 else None
+    origin = b.origin if at.get("alpha", 1.0) == 1.0 else None  # stored [out, in] either way
     ops = [a.ssa, env.weight(w, origin, node, "weight")]
     if isinstance(c, Const):
         bias = np.broadcast_to(c.array * np.float32(at.get("beta", 1.0)), (w.shape[0],))
@@ -112,6 +112,22 @@ def _reshape(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) -
         )
     assert isinstance(x, Run)
     out = reshape_target(shape.array, x.shape, int(at.get("allowzero", 0)))
+    if (
+        x.batch == 0
+        and len(x.shape) > 1
+        and x.shape[0] == 1
+        and _batch_after_reshape(x, out) is None
+    ):
+        # drops the batch axis (dynamo's SDPA writes Kᵀ through a batch-free view, HF Conv1D flattens
+        # around addmm): no nn value without a batch; a raising pattern may consume it
+        # (raise_attention._batch_free_kt, raise_linear.try_flat_linear)
+        return [
+            Pending(
+                env.describe(node),
+                f"reshape {list(x.shape)} → {list(out)} mixes the batch axis with other dims and is"
+                " not part of a pattern the importer raises",
+            )
+        ]
     return [_reshape_to(env, node, x, out)]
 
 

@@ -21,8 +21,9 @@ from compiler.errors import WispError
 from compiler.frontends.onnx.convert import convert
 from compiler.frontends.onnx.fold import fold
 from compiler.frontends.onnx.load import OnnxGraph, load_graph, parse_shape_overrides
+from compiler.frontends.onnx.match import attrs_of
 from compiler.frontends.onnx.raise_attention import try_attention
-from compiler.frontends.onnx.raise_linear import try_linear_bias, try_patch_embed
+from compiler.frontends.onnx.raise_linear import try_flat_linear, try_linear_bias, try_patch_embed
 from compiler.frontends.onnx.raise_norm import try_gelu, try_layer_norm
 from compiler.frontends.onnx.split_fused import split_fused_linears
 from compiler.frontends.onnx.state import Const, Env, Pending, Run, Value, drop_axis
@@ -36,7 +37,7 @@ Pattern = Callable[[Env, Any], "list[Value] | None"]
 PATTERNS: dict[str, list[Pattern]] = {
     "Add": [try_layer_norm, try_linear_bias],
     "Mul": [try_gelu],
-    "Reshape": [try_attention],
+    "Reshape": [try_attention, try_flat_linear],
     "Transpose": [try_patch_embed],
 }
 
@@ -58,16 +59,6 @@ def parse_input_shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
     return parse_shape_overrides(specs)
 
 
-def _attrs(node: Any) -> dict[str, Any]:
-    from onnx.helper import get_attribute_value
-
-    out: dict[str, Any] = {}
-    for a in node.attribute:
-        v = get_attribute_value(a)
-        out[a.name] = v.decode() if isinstance(v, bytes) else v
-    return out
-
-
 def _step(env: Env, node: Any) -> None:
     ins: list[Value | None] = []
     for name in node.input:
@@ -79,7 +70,7 @@ def _step(env: Env, node: Any) -> None:
             raise env.error(node, f"input '{name}' is not defined before use")
         ins.append(v)
     pending = next((v for v in ins if isinstance(v, Pending)), None)
-    attrs = _attrs(node)
+    attrs = attrs_of(node)
     outs: list[Value] | None = None
     known = env.graph.shapes.get(node.input[0]) if node.input else None
     if node.op_type == "Shape" and (isinstance(ins[0], Run) or known is not None):

@@ -46,6 +46,17 @@ def _float_cast(env: Env, node: Any) -> bool:
     return prod is not None and prod.op_type in ("Softmax", "LayerNormalization", "Erf", "Sqrt")
 
 
+def attrs_of(node: Any) -> dict[str, Any]:
+    """A node's attributes as Python values (strings decoded)."""
+    from onnx.helper import get_attribute_value
+
+    out: dict[str, Any] = {}
+    for a in node.attribute:
+        v = get_attribute_value(a)
+        out[a.name] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
 def node_of(env: Env, name: str, *op_types: str) -> Any | None:
     return env.producer(src(env, name), *op_types)
 

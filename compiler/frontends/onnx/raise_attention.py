@@ -91,6 +91,18 @@ def _fused_part(env: Env, name: str) -> tuple[str, int] | None:
         if _int_attr(g, "axis", 0) != 0 or idx is None or idx.ndim != 0:
             return None
         return g.input[0], int(idx)
+    sl = node_of(env, g.input[0], "Slice")
+    if sl is not None:  # dynamo's unbind: Squeeze(Slice(x, [i], [i + 1], axes=[0]), [0])
+        consts = [env.const(src(env, n)) if n else None for n in list(sl.input[1:5])]
+        starts, ends = consts[0], consts[1]
+        axes = consts[2] if len(consts) > 2 else np.array([0])
+        steps = consts[3] if len(consts) > 3 else None
+        if starts is None or ends is None or axes is None or starts.size != 1 or ends.size != 1:
+            return None
+        if int(axes.reshape(-1)[0]) != 0 or (steps is not None and int(steps.reshape(-1)[0]) != 1):
+            return None
+        i = int(starts.reshape(-1)[0])
+        return (sl.input[0], i) if int(ends.reshape(-1)[0]) == i + 1 else None
     sp = node_of(env, g.input[0], "Split")
     if sp is None or _int_attr(sp, "axis", 0) != 0:
         return None
@@ -121,6 +133,11 @@ def _heads(env: Env, name: str) -> tuple[Run, int, int] | None:
 def _keys(env: Env, name: str) -> tuple[Run, int, int, float] | None:
     """(packed K, H, d, scale) for Kᵀ [1,H,d,N]."""
     name, s1 = _peel_scale(env, name)
+    batch_free = _batch_free_kt(env, name)
+    if batch_free is not None:
+        inner, s2 = _peel_scale(env, batch_free)
+        hit = _heads(env, inner)
+        return None if hit is None else (*hit, s1 * s2)
     tr = node_of(env, name, "Transpose")
     if tr is None:
         return None
@@ -133,6 +150,25 @@ def _keys(env: Env, name: str) -> tuple[Run, int, int, float] | None:
         hit = _heads(env, inner)
         return None if hit is None else (*hit, s1 * s2)
     return None
+
+
+def _batch_free_kt(env: Env, name: str) -> str | None:
+    """The K [1,H,N,d] of `Reshape(K → [H,N,d]) → Transpose(0,2,1) → Reshape(→ [1,H,d,N])`: Kᵀ written
+    through a batch-free view (torch's SDPA decomposition in the dynamo exporter)."""
+    back = node_of(env, name, "Reshape")
+    tr = None if back is None else node_of(env, back.input[0], "Transpose")
+    if tr is None or _perm(tr) != [0, 2, 1]:
+        return None
+    drop = node_of(env, tr.input[0], "Reshape")
+    if drop is None:
+        return None
+    shapes = env.graph.shapes
+    k, flat, kt = (shapes.get(n) for n in (src(env, drop.input[0]), drop.output[0], back.output[0]))
+    if k is None or flat is None or kt is None or len(k) != 4 or k[0] != 1:
+        return None
+    if tuple(flat) != tuple(k[1:]) or tuple(kt) != (1, k[1], k[3], k[2]):
+        return None
+    return drop.input[0]
 
 
 def _causal_keep(keep: np.ndarray, sq: int, sk: int) -> bool | None:
@@ -278,8 +314,9 @@ def _scores_for(env: Env, name: str, sk: int) -> Any:
     return q, k, s_q, scores[1], scores[2], scores[3]
 
 
-def try_attention(env: Env, node: Any) -> list[Value] | None:
-    """At the Reshape that merges heads back to [1, N, H·dv]."""
+def try_attention(env: Env, node: Any, flat: bool = False) -> list[Value] | None:
+    """At the Reshape that merges heads back to [1, N, H·dv]; with `flat`, at one that merges them to
+    [N, H·dv] without the batch (raise_linear.try_flat_linear asks, for the linear that follows)."""
     target = env.const(src(env, node.input[1]))
     if target is None:
         return None
@@ -302,9 +339,13 @@ def try_attention(env: Env, node: Any) -> list[Value] | None:
         return None
     (qx, h, dq), (kx, hk, dk, s_k), s_q, s_scores, causal, key_mask = scores
     vx, hv, dv = v
-    shape = reshape_target(target, (1, qx.shape[1], h, dv))
-    if not (h == hk == hv and dq == dk) or shape != (1, qx.shape[1], h * dv):
+    merged = (qx.shape[1], h * dv) if flat else (1, qx.shape[1], h * dv)
+    if (
+        not (h == hk == hv and dq == dk)
+        or reshape_target(target, (1, qx.shape[1], h, dv)) != merged
+    ):
         return None
+    shape = (1, qx.shape[1], h * dv)
     scale = s_scores * s_q * s_k
     ssa = env.emit(
         nn.AttentionOp,

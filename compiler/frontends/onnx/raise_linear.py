@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from compiler.frontends.onnx.match import node_of, split_const, src
+from compiler.frontends.onnx.match import attrs_of, node_of, split_const, src
 from compiler.frontends.onnx.state import Const, Env, Run, Value
 from dialects import nn
 
@@ -59,3 +59,51 @@ def try_patch_embed(env: Env, node: Any) -> list[Value] | None:
     if not isinstance(embed, nn.PatchEmbedOp):
         return None
     return [Run(embed.result, (1, h * w, d), 0)]
+
+
+def try_flat_linear(env: Env, node: Any) -> list[Value] | None:
+    """At `Reshape(→ [1, S, O])` of `Gemm(Reshape(x [1, S, D] → [S, D]), W[, C])` (or `MatMul` with a
+    constant W, + `Add(b)`): a linear applied through a batch-free view, as HF GPT-2's `Conv1D` (addmm)
+    is exported by dynamo. The batch-dropping reshape is pending on its own (convert._reshape)."""
+    inner = node_of(env, node.input[0], "Gemm", "MatMul", "Add")
+    if inner is None:
+        return None
+    bias_name: str | None = None
+    if inner.op_type == "Add":
+        parts = split_const(env, inner)
+        if parts is None:
+            return None
+        mm_name = parts[0]
+        bias_name = inner.input[1] if parts[2] else inner.input[0]
+        inner = node_of(env, mm_name, "MatMul")
+        if inner is None:
+            return None
+    drop = node_of(env, inner.input[0], "Reshape")
+    if drop is None:
+        return None
+    x = env.run(src(env, drop.input[0]))
+    if x is None or len(x.shape) != 3:  # heads merged straight into the batch-free view: attention
+        from compiler.frontends.onnx.raise_attention import try_attention
+
+        hit = try_attention(env, drop, flat=True)
+        x = hit[0] if hit and isinstance(hit[0], Run) else None
+    out = env.graph.shapes.get(node.output[0])
+    if x is None or out is None or x.batch != 0 or len(x.shape) != 3 or x.shape[0] != 1:
+        return None
+    if env.graph.shapes.get(drop.output[0]) != x.shape[1:]:
+        return None
+    consts = [env.get(src(env, n)) if n else None for n in inner.input[1:]]
+    if not consts or not all(c is None or isinstance(c, Const) for c in consts):
+        return None
+    from compiler.frontends.onnx.convert import CONVERTERS
+
+    y = CONVERTERS[inner.op_type](env, inner, [x, *consts], attrs_of(inner))[0]
+    if bias_name is not None:
+        b = env.get(src(env, bias_name))
+        if not isinstance(y, Run) or not isinstance(b, Const):
+            return None
+        ssa = env.emit(nn.AddOp, [y.ssa, env.operand(b, y, node, "bias")])
+        y = Run(ssa, y.shape, y.batch)
+    if not isinstance(y, Run) or y.shape != tuple(out) or len(out) != 3:
+        return None
+    return [y]
