@@ -358,6 +358,19 @@ def _key_mask(net: Net, how: str, seq: int) -> tuple[str, str]:
         inv = net.op("Sub", [net.const(1.0, f32), e])
         cond = net.op("Cast", [inv], to=TensorProto.BOOL)
         return "add", net.op("Where", [cond, net.const(np.finfo(f32).min, f32), inv])
+    if how in ("gathernd", "flatgather"):  # transformers 5 masking_utils: mask[batch_idx, kv_idx]
+        m_bool = net.op("Cast", ["attention_mask"], to=TensorProto.BOOL)
+        kv = np.broadcast_to(np.arange(seq), (1, 1, seq, seq))
+        if how == "gathernd":  # dynamo: GatherND with [.., (batch, kv)] index pairs
+            idx = np.stack([np.zeros_like(kv), kv], axis=-1)
+            picked = net.op("GatherND", [m_bool, net.const(idx)])
+        else:  # TorchScript: Flatten(axis 2) to [S, 1], Gather of rows batch·S + kv, Reshape back
+            flat = net.op("Flatten", [m_bool], axis=2)
+            rows = net.op("Gather", [flat, net.const(kv.copy())], axis=0)
+            picked = net.op("Reshape", [rows, net.const([1, 1, seq, seq])])
+        other = net.const(np.ones((1, 1, seq, seq), bool), np.bool_)
+        keep = net.op("And", [other, picked])
+        return "add", net.op("Where", [keep, net.const(0.0, f32), net.const(-np.inf, f32)])
     keep = net.op("Cast", [m4], to=TensorProto.BOOL)
     if how == "sdpa":
         return "add", net.op("Where", [keep, net.const(0.0, f32), net.const(-np.inf, f32)])

@@ -23,6 +23,8 @@ CASES = [
     ("torchscript", "inverted"),
     ("dynamo", "sdpa"),
     ("dynamo", "where"),
+    ("dynamo", "gathernd"),  # transformers 5 (masking_utils), dynamo export
+    ("torchscript", "flatgather"),  # transformers 5, TorchScript export
 ]
 
 

@@ -184,6 +184,15 @@ def _flatten(a: list[np.ndarray], at: Attrs, opset: int) -> list[np.ndarray]:
     return [a[0].reshape(int(np.prod(a[0].shape[:axis])), -1)]
 
 
+def _gather_nd(a: list[np.ndarray], at: Attrs, opset: int) -> list[np.ndarray]:
+    data, idx = a[0], a[1].astype(np.int64)
+    if int(at.get("batch_dims", 0)) != 0:
+        raise ValueError("GatherND with batch_dims is not folded")
+    k = idx.shape[-1]
+    flat = idx.reshape(-1, k)
+    return [data[tuple(flat.T)].reshape(idx.shape[:-1] + data.shape[k:])]
+
+
 FOLDS: dict[str, Fold] = {
     "Constant": _constant,
     "ConstantOfShape": _constant_of_shape,
@@ -194,6 +203,7 @@ FOLDS: dict[str, Fold] = {
     "Cast": _cast,
     "CastLike": lambda a, at, o: [a[0].astype(a[1].dtype)],
     "Gather": _gather,
+    "GatherND": _gather_nd,
     "Concat": _concat,
     "Unsqueeze": _unsqueeze,
     "Squeeze": _squeeze,

@@ -116,7 +116,11 @@ def additive_key_mask(env: Env, name: str, sk: int) -> SSAValue | None:
     probe = _Probe(env, sk)
     vals = probe.both(name)
     if vals is None or probe.found is None:
-        return None
+        from compiler.frontends.onnx.mask_probe import vector_additive
+
+        found = vector_additive(env, name, sk)
+        run = None if found is None else env.run(found)
+        return None if run is None else run.ssa
     kept, masked = (float(v) for v in vals)
     if kept != 0.0 or not masked <= MASKED:
         return None
@@ -131,7 +135,11 @@ def keep_condition(env: Env, name: str, sk: int) -> tuple[SSAValue, bool] | None
     probe = _Probe(env, sk)
     vals = probe.both(name)
     if vals is None or probe.found is None:
-        return None
+        from compiler.frontends.onnx.mask_probe import vector_condition
+
+        hit = vector_condition(env, name, sk)
+        run = None if hit is None else env.run(hit[0])
+        return None if run is None or hit is None else (run.ssa, hit[1])
     kept, masked = (bool(v) for v in vals)
     if kept == masked:
         return None
