@@ -217,7 +217,7 @@ MUTANTS: tuple[Mutant, ...] = (
         "backend/schedule/listsched.py",
         "if q <= 1 and cand[0] < dram_free:",
         "if False and cand[0] < dram_free:",
-        ("tests/backend/test_interp_timing.py", "tests/backend/test_schedule_tokens.py"),
+        (P, "tests/backend/test_interp_timing.py", "tests/backend/test_schedule_tokens.py"),
     ),
     Mutant(
         "topk-keeps-smallest",

@@ -326,3 +326,21 @@ def test_activation_criterion_uses_activations() -> None:
     # by hand: mean |h_j| over samples and tokens (relu keeps it, h = x) × l2 norm of the slot
     act = np.mean([np.abs(s["x"].astype(np.float64)).mean(axis=0) for s in inputs], axis=0)
     np.testing.assert_allclose(scores, act * l2, rtol=1e-5)
+
+
+# ---- the list scheduler shares one DRAM channel between the load and store queues ---------------
+
+
+def test_list_schedule_serialises_dram_transfers_by_hand() -> None:
+    """Mutant: the store queue ignores the DRAM channel the load queue occupies. An independent
+    LOAD and STORE of 6400 DRAM bytes each on fact: the LOAD holds the channel for ⌈6400/51.2⌉ =
+    125 cycles, so the STORE starts at 125 and ends at 125 + 50 + 125 = 300 (not 175)."""
+    from backend.schedule.listsched import list_schedule
+
+    ld = make("LOAD", dtype="fp16", dst_buf="act", dst_off=0, dst_stride=20, src_addr=0,
+              src_stride=4096, rows=100, cols=20)  # fmt: skip
+    st = make("STORE", dtype="fp16", src_buf="vec", src_off=0, src_stride=20, dst_addr=1 << 20,
+              dst_stride=4096, rows=100, cols=20)  # fmt: skip
+    order, est = list_schedule([ld, st], [[], []], FACT)
+    assert order == [0, 1]
+    assert est.cycles == 300
