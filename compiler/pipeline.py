@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -49,11 +50,46 @@ _BARE_VALUE = re.compile(
 )
 
 
+_PASS_OPTIONS = re.compile(r"([A-Za-z_][\w-]*)\{([^{}]*)\}")
+_INT_OPTION = re.compile(r"(?<![\w.])([A-Za-z_]\w*)=(-?\d+(?:,-?\d+)*)(?=[\s}]|$)")
+
+
+def _float_options(name: str) -> set[str]:
+    """Options of pass `name` typed float or tuple[float, ...] (an integer given there is a float)."""
+    cls = PASSES.get(name)
+    if cls is None:
+        return set()
+    try:
+        hints = typing.get_type_hints(cls())
+    except Exception:  # noqa: BLE001 - unknown passes / odd annotations: leave the spec as it is
+        return set()
+    return {k for k, t in hints.items() if t is float or t == tuple[float, ...]}
+
+
+def _ints_as_floats(spec: str) -> str:
+    """`ratio=-1` → `ratio=-1.0` for float options, so the pass's own range check names the range
+    (xDSL would reject the integer with "Incompatible types")."""
+
+    def one_pass(m: re.Match[str]) -> str:
+        floats = _float_options(m.group(1))
+        if not floats:
+            return m.group(0)
+
+        def one_opt(o: re.Match[str]) -> str:
+            if o.group(1) not in floats:
+                return o.group(0)
+            return f"{o.group(1)}=" + ",".join(f"{v}.0" for v in o.group(2).split(","))
+
+        return f"{m.group(1)}{{{_INT_OPTION.sub(one_opt, m.group(2))}}}"
+
+    return _PASS_OPTIONS.sub(one_pass, spec)
+
+
 def parse_pipeline(spec: str) -> tuple[ModulePass, ...]:
     """Parse `a,b{opt=1}` into pass instances; unknown passes and bad options are WispErrors."""
     if not spec.strip():
         return ()
-    spec = _BARE_VALUE.sub(r'\1="\2"', spec)
+    spec = _ints_as_floats(_BARE_VALUE.sub(r'\1="\2"', spec))
     try:
         return PassPipeline.parse_spec(PASSES, spec).passes
     except ArgSpecParseError as e:  # a BaseException in xDSL 0.74; its text points at the column

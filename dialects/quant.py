@@ -59,7 +59,7 @@ def int_width(t: Attribute) -> int | None:
 
 def _want_int(op: str, what: str, t: Attribute, widths: Sequence[int]) -> int:
     w = int_width(t)
-    if w not in widths:
+    if w is None or w not in widths:
         names = " or ".join(f"i{x}" for x in widths)
         raise ShapeError(f"{op}: {what} must be an {names} tensor, got {t}")
     return w

@@ -70,6 +70,7 @@ def quantize_stream(
         v = add.results[0]
         q = quant.QuantizeOp.make([v, s_op.result], tensor(shape_of(v.type), IntegerType(8)))
         d = quant.DequantizeOp.make([q.results[0], s_op.result])
+        assert isinstance(d, quant.DequantizeOp)
         for o in (s_op, q, d):
             o.attributes.update(dict(add.attributes))
         Rewriter.insert_op([s_op, q, d], InsertPoint.after(add))

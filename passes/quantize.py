@@ -22,6 +22,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
 from xdsl.context import Context
@@ -302,6 +303,12 @@ def quantize_layers(
     return report
 
 
+def _symbol(v: SSAValue) -> str:
+    owner = v.owner
+    assert isinstance(owner, nn.WeightOp)
+    return owner.symbol
+
+
 def _used(module: ModuleOp, symbol: str) -> bool:
     return any(isinstance(o, nn.WeightOp) and o.symbol == symbol for o in module.walk())
 
@@ -383,7 +390,7 @@ def quantize_attention(
         vals = (attn.query, attn.key, attn.value)
         flat = [np.concatenate([r[v].reshape(-1) for r in runs]) for v in vals]
         scales = [activation_scale(f, 8, opts.calib, opts.percentile) for f in flat]
-        deqs = [np.asarray(weights[d.scale.owner.symbol], np.float64).reshape(-1) for d, _ in src]
+        deqs = [np.asarray(weights[_symbol(d.scale)], np.float64).reshape(-1) for d, _ in src]
         widths = [shape_of(lin.result.type)[-1] for _, lin in src]
         ratios = [
             np.broadcast_to(d, (w,)) / s for d, w, s in zip(deqs, widths, scales, strict=True)
@@ -394,7 +401,7 @@ def quantize_attention(
         ints: list[SSAValue] = []
         s_vals: list[SSAValue] = []
         for what, (deq, lin), m, sc in zip("qkv", src, parts, scales, strict=True):
-            lname = deq.scale.owner.symbol.removesuffix(".dequant")
+            lname = _symbol(deq.scale).removesuffix(".dequant")
             weights[f"{lname}.requant"] = m.astype(np.int32)
             m_op = _weight_op(f"{lname}.requant", tensor((m.size,), IntegerType(32)))
             rq = quant.RequantizeOp.make(
@@ -409,7 +416,7 @@ def quantize_attention(
             ops.append(s_op)
             ints.append(rq.results[0])
             s_vals.append(s_op.result)
-        qa = quant.AttentionOp.make([*ints, *s_vals], **attn.props_dict())
+        qa = quant.AttentionOp.make([*ints, *s_vals], None, **cast(Any, attn.props_dict()))
         ops.append(qa)
         for o in ops:
             o.attributes.update(dict(attn.attributes))

@@ -68,10 +68,14 @@ class FailingPass(ModulePass):
         raise PassError("this input is not supported")
 
 
-@pytest.fixture
-def test_passes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _register_test_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     for cls in (OptionsPass, BreakShapesPass, FailingPass):
         monkeypatch.setitem(PASSES, cls.name, lambda cls=cls: cls)
+
+
+@pytest.fixture
+def test_passes(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    _register_test_passes(monkeypatch)
     yield
     # monkeypatch restores PASSES
 
@@ -89,7 +93,14 @@ def test_registry_keys_equal_pass_names() -> None:
 
 
 def test_registry_is_restored_after_fixture() -> None:
+    """Registers the test passes the way the fixture does, then checks they are gone afterwards
+    (independent of test order: the registration happens here, not in an earlier test)."""
+    before = dict(PASSES)
+    with pytest.MonkeyPatch.context() as mp:
+        _register_test_passes(mp)
+        assert {"test-options", "test-break-shapes", "test-fail"} <= set(PASSES)
     assert "test-options" not in PASSES and "test-break-shapes" not in PASSES
+    assert PASSES == before
 
 
 # ---- spec parsing -------------------------------------------------------------------------------

@@ -149,12 +149,8 @@ def test_compiled_program_matches_reference(name: str, options: str) -> None:
     from compiler.api import compile_model
 
     model = _small(name)
-    try:
-        prog = compile_model(model, pipeline=f"structured-prune{{{options}}}", target="spatten")
-    except WispError as e:
-        if "structured-prune" in str(e):
-            raise
-        pytest.skip(f"backend.compile failed on the pruned model: {e}")
+    # a backend failure on the pruned model is a failure, not a skip
+    prog = compile_model(model, pipeline=f"structured-prune{{{options}}}", target="spatten")
     assert measure(prog.model.module).macs < measure(model.module).macs
     feeds = inputs_for(prog.model)
     want = prog.reference(feeds)["out0"]

@@ -17,6 +17,7 @@ as int8 itself (`QAttnPlan`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from xdsl.ir import Operation, SSAValue
@@ -192,8 +193,8 @@ def _merge(plans: dict[Operation, QPlan]) -> None:
             groups.setdefault((lin.input, p.requant.int_prop("shift")), []).append(op)
     for members in groups.values():
         kinds = {
-            (quant.int_width(m.operands[1].type), m.int_prop("groups"))
-            for m in members  # type: ignore[attr-defined]
+            (quant.int_width(m.operands[1].type), cast(quant.LinearOp, m).int_prop("groups"))
+            for m in members
         }
         if len(members) < 2 or len(kinds) != 1:
             continue

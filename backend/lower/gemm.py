@@ -313,7 +313,7 @@ def gemm(
     m, k = a.shape
     lazy = isinstance(b, LazyWeight)
     b4 = b if isinstance(b, Int4Weight) else None
-    n = b.shape[1] if lazy or b4 else b.as2d().shape[0 if tb else 1]
+    n = b.shape[1] if isinstance(b, LazyWeight | Int4Weight) else b.as2d().shape[0 if tb else 1]
     plan = choose_plan(
         ctx, m, n, k, residual=residual is not None, act=act, full_k=prologue is not None,
         swappable=lazy and (quant is None or quant.swappable), tb=tb,
@@ -333,9 +333,9 @@ def gemm(
         )
     if isinstance(b, LazyWeight):
         b = b.nk() if plan.swap else b.kn()
-    if b4 is None:
-        assert not isinstance(b, Int4Weight)
-        b = b.as2d()
+    if isinstance(b, Int4Weight):  # loaded by b4.load_block; a stand-in for the shape only
+        b = DTensor(b.addr, b.shape, (b.shape[1] // 2, 1), DType.INT4)
+    b = b.as2d()
     if plan.swap:  # A-role: the weight [N, K]; B-role: the activation rows, read with tb=1
         a, b, tb = b, a, True
         m, n = n, m

@@ -24,7 +24,7 @@ from dialects import nn, quant
 from dialects.nn_base import shape_of
 
 
-def inv_scale(ctx: LowerCtx, scale_op: Operation) -> float:
+def inv_scale(ctx: LowerCtx, scale_op: object) -> float:
     """The fp32 reciprocal 1 ⊘ s of a per-tensor quantize scale (the quant dialect's formula)."""
     assert isinstance(scale_op, nn.WeightOp)
     s = np.float32(np.asarray(ctx.weights[scale_op.symbol], np.float32).reshape(-1)[0])

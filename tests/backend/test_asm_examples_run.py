@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from backend.asm import assemble
+from backend.interpreter import engine as interp
 from backend.program import Program
-
-interp = pytest.importorskip("backend.interpreter.engine")
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -173,6 +173,6 @@ def test_normal_program_still_runs() -> None:
 
 
 def test_huge_zero_directive_is_refused_without_allocating() -> None:
-    """Found by benchmarks/fuzz_programs.py (seed 0, asm case 156): `.zero 2147483647`."""
+    """Found by benchmarks/fuzz.py (seed 0, asm case 156): `.zero 2147483647`."""
     with pytest.raises(AsmError, match=r"1:7: \.zero count 2147483647 out of range"):
         assemble(".zero 2147483647\nfinish\n", "f.s")

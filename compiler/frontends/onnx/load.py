@@ -105,6 +105,15 @@ def _external_data(onnx: Any, model: Any, path: Path) -> None:
             raise WispError(f"{path}: cannot read external data ({e})") from None
 
 
+def _input_dtype(onnx: Any, path: Path, v: Any) -> np.dtype:
+    """The numpy dtype of a graph input; an unknown ONNX element type is a WispError naming it."""
+    code = v.type.tensor_type.elem_type
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(code))
+    except (KeyError, TypeError, ValueError):
+        raise WispError(f"{path}: input '{v.name}' has unknown ONNX element type {code}") from None
+
+
 def _input_shape(
     path: Path, value: Any, overrides: Mapping[str, tuple[int, ...]]
 ) -> tuple[int, ...]:
@@ -201,7 +210,7 @@ def load_graph(
         GraphInput(
             v.name,
             _input_shape(path, v, overrides),
-            np.dtype(onnx.helper.tensor_dtype_to_np_dtype(v.type.tensor_type.elem_type)),
+            _input_dtype(onnx, path, v),
         )
         for v in g.input
         if v.name not in inits
