@@ -88,7 +88,7 @@ class _Wrap:
     """Positional inputs → HF keyword inputs, tuple outputs (what both exporters trace)."""
 
     @staticmethod
-    def make(model: Any, names: list[str], outs: list[str]) -> Any:
+    def make(model: Any, names: list[str], outs: list[str], ones_mask: bool = False) -> Any:
         import torch
 
         class M(torch.nn.Module):
@@ -97,7 +97,10 @@ class _Wrap:
                 self.m = model
 
             def forward(self, *args: Any) -> Any:
-                r = self.m(**dict(zip(names, args, strict=True)), return_dict=True)
+                kw = dict(zip(names, args, strict=True))
+                if ones_mask:  # see gpt2()
+                    kw["attention_mask"] = torch.ones_like(kw["input_ids"])
+                r = self.m(**kw, return_dict=True)
                 return tuple(r[o] for o in outs)
 
         return M().eval()
@@ -145,7 +148,10 @@ def gpt2(layers: int | None) -> tuple[Any, tuple[Any, ...], list[str], list[str]
     torch.manual_seed(0)
     model = GPT2LMHeadModel(cfg).eval()
     ids = torch.randint(0, 1000, (1, 16))
-    return _Wrap.make(model, ["input_ids"], ["logits"]), (ids,), ["input_ids"], ["logits"]
+    # Without an attention_mask, transformers 5 looks for packed sequences with torch.diff, which the
+    # TorchScript exporter cannot export (aten::diff): pass an all-ones mask (a constant in the graph).
+    wrapped = _Wrap.make(model, ["input_ids"], ["logits"], ones_mask=True)
+    return wrapped, (ids,), ["input_ids"], ["logits"]
 
 
 MODELS: dict[str, Callable[[int | None], tuple[Any, tuple[Any, ...], list[str], list[str]]]] = {

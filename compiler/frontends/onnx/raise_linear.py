@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from compiler.frontends.onnx.fold import reshape_target
 from compiler.frontends.onnx.match import attrs_of, node_of, split_const, src
 from compiler.frontends.onnx.state import Const, Env, Run, Value
 from dialects import nn
@@ -88,9 +89,13 @@ def try_flat_linear(env: Env, node: Any) -> list[Value] | None:
         hit = try_attention(env, drop, flat=True)
         x = hit[0] if hit and isinstance(hit[0], Run) else None
     out = env.graph.shapes.get(node.output[0])
-    if x is None or out is None or x.batch != 0 or len(x.shape) != 3 or x.shape[0] != 1:
+    if x is None or x.batch != 0 or len(x.shape) != 3 or x.shape[0] != 1:
         return None
-    if env.graph.shapes.get(drop.output[0]) != x.shape[1:]:
+    flat = env.graph.shapes.get(drop.output[0])
+    target = env.const(src(env, drop.input[1])) if len(drop.input) > 1 else None
+    if flat is None and target is not None:  # TorchScript computes the target; inference may not
+        flat = reshape_target(target, x.shape, int(attrs_of(drop).get("allowzero", 0)))
+    if flat is None or tuple(flat) != x.shape[1:]:
         return None
     consts = [env.get(src(env, n)) if n else None for n in inner.input[1:]]
     if not consts or not all(c is None or isinstance(c, Const) for c in consts):
@@ -104,6 +109,9 @@ def try_flat_linear(env: Env, node: Any) -> list[Value] | None:
             return None
         ssa = env.emit(nn.AddOp, [y.ssa, env.operand(b, y, node, "bias")])
         y = Run(ssa, y.shape, y.batch)
-    if not isinstance(y, Run) or y.shape != tuple(out) or len(out) != 3:
+    back = env.const(src(env, node.input[1])) if len(node.input) > 1 else None
+    if out is None and back is not None and isinstance(y, Run):
+        out = reshape_target(back, y.shape, int(attrs_of(node).get("allowzero", 0)))
+    if not isinstance(y, Run) or out is None or y.shape != tuple(out) or len(out) != 3:
         return None
     return [y]
