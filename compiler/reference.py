@@ -74,6 +74,7 @@ def attention_scores(s: Array, causal: bool, mask: Array | None = None) -> Array
         keep = allowed & (np.asarray(mask).reshape(1, sk) > 0)
         # a row with no kept key attends uniformly over the keys causality allows
         empty = ~keep.any(axis=1, keepdims=True)
+        assert isinstance(empty, np.ndarray)  # axis=1, keepdims: [sq, 1], never a scalar
         s = np.where(empty[None], np.zeros((), s.dtype), s)
         allowed = np.where(empty, allowed, keep)
     if causal or mask is not None:

@@ -70,7 +70,9 @@ def qattention(
 
 
 def _impl(op: AttentionOp, a: list[Array], ctx: Any) -> Array:
-    return qattention(*a, op.int_prop("heads"), op.float_prop("scale"), op.bool_prop("causal")).out
+    q, k, v, sq, sk, sv = a
+    heads, scale, causal = op.int_prop("heads"), op.float_prop("scale"), op.bool_prop("causal")
+    return qattention(q, k, v, sq, sk, sv, heads, scale, causal).out
 
 
 IMPLS: dict[type, Any] = {AttentionOp: _impl}

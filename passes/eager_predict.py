@@ -168,6 +168,7 @@ class EagerPredictPass(ModulePass):
             k_shift=shifts[1],
             unit=unit,
         )
+        assert isinstance(pred, tokens.PredictOp)
         kv = [self._key_linear(v, x, a, pred) for v in (a.key, a.value)]
         kv_vals = [o.results[0] if o else v for o, v in zip(kv, (a.key, a.value), strict=True)]
         new_attn = tokens.MaskedAttentionOp.make([a.query, *kv_vals, pred.results[0]], **props)
@@ -208,4 +209,6 @@ class EagerPredictPass(ModulePass):
         ):
             return None
         bias = [lin.bias] if lin.bias is not None else []
-        return KeyLinearOp.make([x, pred.results[0], lin.weight, *bias], tile=self.kv_tile)
+        key_lin = KeyLinearOp.make([x, pred.results[0], lin.weight, *bias], tile=self.kv_tile)
+        assert isinstance(key_lin, KeyLinearOp)
+        return key_lin

@@ -67,7 +67,7 @@ class HeadPrunePass(ModulePass):
             a = b.attn
             props = {p: a.prop(p) for p in tokens.ATTN_PROPS}
             new_attn = tokens.HeadAttentionOp.make(
-                [a.query, a.key, a.value, sel.results[0]], **props
+                [a.query, a.key, a.value, sel.results[0]], None, **props
             )
             a.parent_block().insert_op_before(new_attn, a)  # type: ignore[union-attr]
             a.result.replace_all_uses_with(new_attn.results[0])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from xdsl.ir import Operation, SSAValue
 
@@ -208,7 +209,7 @@ def linear_cost(
         )
 
     def move(src: DType, dst: DType, cols: int) -> InstrCost:
-        args = {"src_stride": cols, "rows": m, "cols": cols}
+        args: dict[str, Any] = {"src_stride": cols, "rows": m, "cols": cols}  # make's **kwargs
         return cost(make("MOVE", src_dtype=src, dst_dtype=dst, **_tile(cols), **args), config)
 
     def vec(op: str, dt: DType) -> InstrCost:

@@ -128,10 +128,12 @@ class ProgressiveQuantPass(ModulePass):
                 scales.append(s_op.result)
             pa = quant.ProgressiveAttentionOp.make(
                 [*ints, attn.value, *scales],
+                None,
                 threshold=self.threshold,
                 block=self.block,
                 **attn.props_dict(),
             )
+            assert isinstance(pa, quant.ProgressiveAttentionOp)
             ops.append(pa)
             for o in ops:
                 o.attributes.update(dict(attn.attributes))
@@ -150,10 +152,10 @@ class ProgressiveQuantPass(ModulePass):
         for s in samples:
             vals = calib.executor.values(module, weights, s)
             for nm, pa in new:
-                a = [np.asarray(vals[v]) for v in pa.operands]
+                q, k, v, q_scale, k_scale = (np.asarray(vals[x]) for x in pa.operands)
                 _, ref = progressive_attention(
-                    *a, pa.int_prop("heads"), pa.float_prop("scale"), pa.bool_prop("causal"),
-                    pa.float_prop("threshold"), pa.int_prop("block"),
+                    q, k, v, q_scale, k_scale, pa.int_prop("heads"), pa.float_prop("scale"),
+                    pa.bool_prop("causal"), pa.float_prop("threshold"), pa.int_prop("block"),
                 )  # fmt: skip
                 counts[nm][0] += int(ref.sum())
                 counts[nm][1] += ref.size

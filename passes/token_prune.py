@@ -112,8 +112,9 @@ class TokenPrunePass(ModulePass):
         props = {p: attn.prop(p) for p in tokens.ATTN_PROPS}
         kind = "received" if self.method == "spatten" else "cls"
         new: list[Operation] = []
+        rows: Operation | None = None  # the kept rows' op, made only when k < n
         prior = [acc] if self.method == "spatten" and acc is not None else []
-        score = tokens.ImportanceOp.make([attn.query, attn.key, *prior], **props, kind=kind)
+        score = tokens.ImportanceOp.make([attn.query, attn.key, *prior], None, **props, kind=kind)
         new.append(score)
         s: SSAValue = score.results[0]
         acc = s
@@ -135,7 +136,7 @@ class TokenPrunePass(ModulePass):
         anchor = b.mid.owner
         assert isinstance(anchor, Operation)
         anchor.parent_block().insert_ops_after(new, anchor)  # type: ignore[union-attr]
-        if k < n:
+        if rows is not None:  # k < n
             ours = set(new)
             b.mid.replace_uses_with_if(rows.results[0], lambda use: use.operation not in ours)
             retype_after(func, new[-1])  # type: ignore[arg-type]

@@ -67,6 +67,7 @@ def lower_key_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     d = x.cols
     resident = 2 * d * cols <= ctx.cap(Buf.WGT, 1) and 2 * tile * d <= ctx.cap(Buf.ACT, 1)
     resident = resident and 4 * tile * cols <= ctx.cap(Buf.ACC, 1)
+    tile_offs: tuple[int, int, int, int, int] | None = None  # w, a, c, o, b (b < 0: no bias)
     if resident:
         wt = weight_t(ctx, env.weight(op.weight, op.name))
         w_off = ctx.hold(Buf.WGT, 2 * d * cols)
@@ -77,6 +78,7 @@ def lower_key_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
         if bias is not None:
             load(ctx, bias, IX, b_off)
         o_off = ctx.hold(V, 2 * tile * cols)
+        tile_offs = (w_off, a_off, c_off, o_off, b_off if bias is not None else -1)
     load(ctx, zeros_row(ctx, n), IX, m_off)
     rt = row_tiles(rows, n, ctx.cap(V), op.name, ctx)
     for r0 in range(0, rows, rt):
@@ -95,9 +97,8 @@ def lower_key_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             src_stride=rl, rows=1, cols=rl, imm=0.5, pdst=p,
         )  # fmt: skip
         start = len(ctx.instrs)
-        if resident:
-            _tile_gemm(ctx, x.block(j0, rl, 0, d), out.block(j0, rl, 0, cols), w_off, a_off,
-                       c_off, o_off, b_off if bias is not None else -1)  # fmt: skip
+        if tile_offs is not None:  # resident
+            _tile_gemm(ctx, x.block(j0, rl, 0, d), out.block(j0, rl, 0, cols), *tile_offs)
         else:
             gemm(ctx, x.block(j0, rl, 0, d), w, out.block(j0, rl, 0, cols), bias=bias)
         predicate_since(ctx, start, p)

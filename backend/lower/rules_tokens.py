@@ -34,7 +34,9 @@ F32 = DType.FP32
 def lower_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     assert isinstance(op, tokens.ImportanceOp)
     if op.results[0] in env.vals:  # computed by the attention it scores (importance_sink.py)
-        return env.raw(op.results[0])
+        done = env.raw(op.results[0])
+        assert isinstance(done, DTensor)  # the sink's fp32 score row, never a weight
+        return done
     q, k = env.tensor(op.query).as2d(), env.tensor(op.key).as2d()
     heads, d = op.int_prop("heads"), op.int_prop("qk_dim")
     scale, causal = to_f32(op.float_prop("scale")), op.bool_prop("causal")

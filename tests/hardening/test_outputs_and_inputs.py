@@ -167,7 +167,7 @@ def test_device_npz_is_refused() -> None:
     start = time.monotonic()
     with pytest.raises(WispError, match="not a regular file"):
         load_npz("/dev/zero", "input")
-    assert time.monotonic() - start < 2
+    assert time.monotonic() - start < 30  # a hang guard, not a speed test
 
 
 @pytest.mark.parametrize("name", ["../../x", "a/b", ".."])

@@ -56,7 +56,7 @@ def test_program_config_name_is_never_opened(tmp_path: Path, name: str) -> None:
     start = time.monotonic()
     code, lines = wisp("run", prog, cwd=tmp_path)
     one_error(code, lines, "not a bundled config", "--config")
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 30  # a hang guard, not a speed test
     binary = tmp_path / "p.npubin"
     binary.write_bytes(write(assemble(text)))
     one_error(*wisp("run", binary, cwd=tmp_path), "not a bundled config")
@@ -92,7 +92,7 @@ def test_incbin_stays_in_the_program_directory(tmp_path: Path, target: str, why:
     (d / "p.s").write_text(f'.incbin "{target}"\nfinish\n')
     start = time.monotonic()
     one_error(*wisp("run", d / "p.s", cwd=tmp_path), "p.s:1:", "cannot read .incbin", why)
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 30  # a hang guard, not a speed test
 
 
 def test_incbin_inside_the_directory_still_works(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_stride0_huge_tile_is_refused_before_allocating(tmp_path: Path) -> None:
         start = time.monotonic()
         line = one_error(*wisp("run", "p.s", *extra, cwd=tmp_path), "instruction 0", "matmul")
         assert "elements per tile" in line and "--max-memory" in line
-        assert time.monotonic() - start < 5
+        assert time.monotonic() - start < 30  # a hang guard, not a speed test
 
 
 def test_cycle_limit(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_non_utf8_assembly_names_the_file(tmp_path: Path) -> None:
 def test_device_file_as_program_is_refused(tmp_path: Path) -> None:
     start = time.monotonic()
     one_error(*wisp("run", "/dev/zero", cwd=tmp_path), "/dev/zero", "not a regular file")
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 30  # a hang guard, not a speed test
 
 
 def test_staging_leftover_is_not_an_output(tmp_path: Path) -> None:
