@@ -5,7 +5,7 @@ evaluated here at import time, so static reshapes and masks become plain arrays.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -157,8 +157,16 @@ def _unary(fn: Callable[[np.ndarray], np.ndarray]) -> Fold:
     return lambda a, at, opset: [np.asarray(fn(a[0])).astype(a[0].dtype)]
 
 
+def _arange_bound(x: np.ndarray) -> np.integer[Any] | np.floating[Any]:
+    """A Range operand handed to np.arange as it is (a 0-d array, which arange reads as a scalar);
+    converting with .item() would change float16/float32/unsigned results."""
+    return cast("np.integer[Any] | np.floating[Any]", x)
+
+
 def _range(a: list[np.ndarray], at: Attrs, opset: int) -> list[np.ndarray]:
-    return [np.arange(a[0], a[1], a[2]).astype(a[0].dtype)]
+    return [
+        np.arange(_arange_bound(a[0]), _arange_bound(a[1]), _arange_bound(a[2])).astype(a[0].dtype)
+    ]
 
 
 def _expand(a: list[np.ndarray], at: Attrs, opset: int) -> list[np.ndarray]:
@@ -251,10 +259,12 @@ FOLDS: dict[str, Fold] = {
 
 
 def fold(
-    op_type: str, args: list[np.ndarray], attrs: Attrs, opset: int, n_out: int
+    op_type: str, args: list[np.ndarray | None], attrs: Attrs, opset: int, n_out: int
 ) -> list[np.ndarray] | None:
-    """The node's outputs if it can be folded, else None."""
+    """The node's outputs if it can be folded, else None. An omitted optional input is None: the
+    folds that take optional inputs (`_axes`, `_slice`, `_split`, `_trilu`, ...) test for it."""
+    arrays = cast("list[np.ndarray]", args)
     if op_type == "Split":
-        return _split(args, attrs, opset, n_out)
+        return _split(arrays, attrs, opset, n_out)
     fn = FOLDS.get(op_type)
-    return None if fn is None else fn(args, attrs, opset)
+    return None if fn is None else fn(arrays, attrs, opset)

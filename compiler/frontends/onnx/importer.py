@@ -28,6 +28,7 @@ from compiler.frontends.onnx.raise_norm import try_gelu, try_layer_norm
 from compiler.frontends.onnx.split_fused import split_fused_linears
 from compiler.frontends.onnx.state import Const, Env, Pending, Run, Value, drop_axis
 from compiler.model import Model
+from dialects import nn
 from dialects.nn_base import tensor
 from dialects.types import element_type
 
@@ -59,6 +60,16 @@ def parse_input_shapes(specs: Sequence[str]) -> dict[str, tuple[int, ...]]:
     return parse_shape_overrides(specs)
 
 
+def _const_args(ins: Sequence[Value | None]) -> list[np.ndarray | None] | None:
+    """The inputs' arrays (None for an omitted optional input) if every given input is a constant."""
+    out: list[np.ndarray | None] = []
+    for v in ins:
+        if v is not None and not isinstance(v, Const):
+            return None
+        out.append(None if v is None else v.array)
+    return out
+
+
 def _step(env: Env, node: Any) -> None:
     ins: list[Value | None] = []
     for name in node.input:
@@ -79,10 +90,9 @@ def _step(env: Env, node: Any) -> None:
         outs = [Const(np.array(dims, np.int64)[start:end])]
     elif node.op_type == "Size" and isinstance(ins[0], Run):
         outs = [Const(np.array(int(np.prod(ins[0].shape)), np.int64))]
-    elif all(v is None or isinstance(v, Const) for v in ins) and node.domain in ("", "ai.onnx"):
-        args = [None if v is None else v.array for v in ins]
+    elif (args := _const_args(ins)) is not None and node.domain in ("", "ai.onnx"):
         try:
-            folded = fold(node.op_type, args, attrs, env.graph.opset, len(node.output))  # type: ignore[arg-type]
+            folded = fold(node.op_type, args, attrs, env.graph.opset, len(node.output))
         except Exception as e:
             raise env.error(node, f"cannot evaluate on constants ({e})") from None
         if folded is None:
@@ -135,7 +145,7 @@ def _build(graph: OnnxGraph) -> Model:
     func = FuncOp("main", (arg_types, [r.type for r in results]), Region(block))
     region_dce(func.body)
     split_fused_linears(func, env.weights)
-    used = {op.symbol for op in func.walk() if hasattr(op, "symbol") and op.name == "nn.weight"}
+    used = {op.symbol for op in func.walk() if isinstance(op, nn.WeightOp)}
     for name in [n for n in env.weights if n not in used]:
         del env.weights[name]
     module = ModuleOp([func])

@@ -62,7 +62,7 @@ class VectorProbe:
         node = self.env.producer(name)
         if node is None or node.domain not in ("", "ai.onnx") or self.env.run(name) is not None:
             return None
-        args = []
+        args: list[np.ndarray | None] = []
         for i in node.input:
             a = self.value(i, m, depth + 1) if i else None
             if i and a is None:
@@ -72,7 +72,7 @@ class VectorProbe:
             with np.errstate(all="ignore"):
                 outs = fold(
                     node.op_type, args, attrs_of(node), self.env.graph.opset, len(node.output)
-                )  # type: ignore[arg-type]
+                )
         except Exception:  # noqa: BLE001 - a node the folder cannot evaluate ends the probe
             return None
         return None if outs is None else np.asarray(outs[list(node.output).index(name)])

@@ -48,7 +48,9 @@ def _peel_scale(env: Env, name: str) -> tuple[str, float]:
     scale = 1.0
     while True:
         node = node_of(env, name, "Mul", "Div")
-        parts = split_const(env, node) if node is not None else None
+        if node is None:
+            return src(env, name), scale
+        parts = split_const(env, node)
         if parts is None:
             return src(env, name), scale
         other, c, right = parts
@@ -156,7 +158,9 @@ def _batch_free_kt(env: Env, name: str) -> str | None:
     """The K [1,H,N,d] of `Reshape(K → [H,N,d]) → Transpose(0,2,1) → Reshape(→ [1,H,d,N])`: Kᵀ written
     through a batch-free view (torch's SDPA decomposition in the dynamo exporter)."""
     back = node_of(env, name, "Reshape")
-    tr = None if back is None else node_of(env, back.input[0], "Transpose")
+    if back is None:
+        return None
+    tr = node_of(env, back.input[0], "Transpose")
     if tr is None or _perm(tr) != [0, 2, 1]:
         return None
     drop = node_of(env, tr.input[0], "Reshape")

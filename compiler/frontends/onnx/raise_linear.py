@@ -44,7 +44,9 @@ def try_patch_embed(env: Env, node: Any) -> list[Value] | None:
     if perm != [0, 2, 1]:
         return None
     flat = node_of(env, node.input[0], "Flatten", "Reshape")
-    conv = None if flat is None else node_of(env, flat.input[0], "Conv")
+    if flat is None:
+        return None
+    conv = node_of(env, flat.input[0], "Conv")
     if conv is None:
         return None
     conv_out, flat_out = env.run(conv.output[0]), env.run(flat.output[0])

@@ -79,8 +79,9 @@ class _Probe:
         ins = list(node.input)
         if op in _SHAPE_OPS:
             return self.value(ins[0], m, depth)
-        args = [self.value(i, m, depth) for i in (ins if op != "Cast" else ins[:1])]
-        if any(a is None for a in args):
+        maybe = [self.value(i, m, depth) for i in (ins if op != "Cast" else ins[:1])]
+        args = [a for a in maybe if a is not None]
+        if len(args) != len(maybe):
             return None
         with np.errstate(all="ignore"):
             if op == "Cast":
@@ -93,7 +94,7 @@ class _Probe:
             if op == "Neg":
                 return np.negative(args[0])
             if op == "Where":
-                return np.where(args[0].astype(bool), args[1], args[2])  # type: ignore[union-attr]
+                return np.where(args[0].astype(bool), args[1], args[2])
             if op in _BINARY and len(args) == 2:
                 return np.asarray(_BINARY[op](args[0], args[1]))
         return None

@@ -114,7 +114,9 @@ def try_layer_norm(env: Env, node: Any) -> list[Value] | None:
     c_name = node.input[1] if right else node.input[0]
     if node.op_type == "Add":
         mul = node_of(env, inner, "Mul")
-        mparts = split_const(env, mul) if mul is not None else None
+        if mul is None:
+            return None
+        mparts = split_const(env, mul)
         if mparts is None:
             return None
         norm_name, g, g_right = mparts
@@ -155,7 +157,9 @@ def _one_plus(env: Env, name: str, op_type: str) -> str | None:
 def _scaled(env: Env, name: str, factor: float) -> str | None:
     """x for `x * factor` or `x / (1/factor)`."""
     node = node_of(env, name, "Mul", "Div")
-    parts = split_const(env, node) if node is not None else None
+    if node is None:
+        return None
+    parts = split_const(env, node)
     if parts is None or (node.op_type == "Div" and not parts[2]):
         return None
     c = scalar_of(parts[1])

@@ -167,7 +167,7 @@ class Env:
             arr = arr.astype(np.int32)
         elif arr.dtype.kind == "b":
             arr = arr.astype(np.float32)
-        digest = hashlib.blake2b(memoryview(arr).cast("B"), digest_size=16).hexdigest()
+        digest = hashlib.blake2b(arr.data.cast("B"), digest_size=16).hexdigest()
         key = f"{origin}:{arr.shape}:{arr.dtype}:{digest}"
         if key in self._weight_ssa:
             return self._weight_ssa[key]
