@@ -9,7 +9,31 @@ would drop their imaginary part, and finite floats beyond the target's range wou
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import numpy as np
+
+# The user's opt-in (`wisp --allow-lossy`): convert anyway — saturating integers, truncating
+# fractions, dropping imaginary parts, overflowing to inf — instead of refusing.
+ALLOW_LOSSY: ContextVar[bool] = ContextVar("allow_lossy", default=False)
+
+
+def convert(arr: np.ndarray, target: np.dtype, what: str) -> np.ndarray:
+    """``arr`` as ``target``; a ValueError naming ``what`` if that would lose information, unless
+    `ALLOW_LOSSY` is set (then integers saturate, complex values keep their real part)."""
+    why = lossy_reason(arr, target)
+    if why is None:
+        return arr.astype(target, copy=False)
+    if not ALLOW_LOSSY.get():
+        raise ValueError(
+            f"{what} ({arr.dtype}) cannot become {target}: {why} (--allow-lossy converts anyway)"
+        )
+    x = np.real(arr) if arr.dtype.kind == "c" else arr
+    if target.kind in "iu":
+        info = np.iinfo(target)
+        x = np.clip(np.nan_to_num(np.asarray(x, np.float64)), info.min, info.max)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(x).astype(target)
 
 
 def lossy_reason(arr: np.ndarray, target: np.dtype) -> str | None:

@@ -158,7 +158,7 @@ def _saved_config(outdir: Path, manifest: dict[str, Any]) -> Any:
 def _program_inputs(
     model: Model, compiled: Any, inputs: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    from backend.convert import lossy_reason
+    from backend.convert import convert
 
     specs = model.input_specs()
     named: dict[str, np.ndarray] = {}
@@ -170,10 +170,10 @@ def _program_inputs(
             raise WispError(
                 f"input '{name}' has shape {list(x.shape)}, the model expects {list(shape)}"
             )
-        why = lossy_reason(x, np.dtype(dtype))
-        if why is not None:
-            raise WispError(f"input '{name}' ({x.dtype}) cannot become {np.dtype(dtype)}: {why}")
-        named[symbol] = x.astype(dtype, copy=False)
+        try:
+            named[symbol] = convert(x, np.dtype(dtype), f"input '{name}'")
+        except ValueError as e:
+            raise WispError(str(e)) from None
     return named
 
 

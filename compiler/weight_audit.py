@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from contextvars import ContextVar
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from compiler.errors import WispError, WispWarning
 from dialects.nn import WeightOp
+
+# `wisp --strict`: suspicious weights (and non-finite inputs) are errors, not warnings.
+STRICT: ContextVar[bool] = ContextVar("strict", default=False)
 
 
 def weight_problems(source: str, arrays: Mapping[str, np.ndarray], module: ModuleOp) -> list[str]:
@@ -39,7 +43,7 @@ def audit_weights(
 ) -> None:
     """Warn (or with ``strict`` raise `WispError`) about each of `weight_problems`."""
     problems = weight_problems(source, arrays, module)
-    if strict and problems:
+    if (strict or STRICT.get()) and problems:
         raise WispError(problems[0])
     for p in problems:
         warnings.warn(p, WispWarning, stacklevel=3)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.convert import lossy_reason
+from backend.convert import convert
 from backend.errors import SimError
 from backend.interpreter.numerics import pack_int4, unpack_int4
 from backend.interpreter.state import NP_DTYPES, Machine
@@ -31,11 +31,10 @@ def write_symbol(m: Machine, s: Symbol, x: Any) -> None:
     if tuple(arr.shape) != tuple(s.shape):
         raise SimError(f"input '{s.name}': shape {arr.shape} != declared {tuple(s.shape)}")
     target = np.dtype(np.int8) if s.dtype is DType.INT4 else NP_DTYPES[s.dtype]
-    why = lossy_reason(arr, target)
-    if why is not None:
-        raise SimError(
-            f"input '{s.name}' ({arr.dtype}) cannot become {s.dtype.name.lower()}: {why}"
-        )
+    try:
+        arr = convert(arr, np.dtype(target), f"input '{s.name}'")
+    except ValueError as e:
+        raise SimError(str(e)) from None
     if s.dtype is DType.INT4:
         v = arr.astype(np.int64).reshape(1, -1)
         if v.size and (v.min() < -8 or v.max() > 7):
