@@ -159,7 +159,9 @@ def _program_inputs(
     model: Model, compiled: Any, inputs: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     from backend.convert import convert
+    from compiler.weight_audit import audit_inputs
 
+    audit_inputs("inputs", inputs)
     specs = model.input_specs()
     named: dict[str, np.ndarray] = {}
     for (name, (shape, dtype)), symbol in zip(specs.items(), compiled.input_names, strict=True):

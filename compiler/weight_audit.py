@@ -38,6 +38,17 @@ def weight_problems(source: str, arrays: Mapping[str, np.ndarray], module: Modul
     return problems
 
 
+def audit_inputs(source: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """Warn (with `STRICT`: one `WispError`) about NaN/Inf values in input arrays."""
+    for name, arr in arrays.items():
+        a = np.asarray(arr)
+        if a.dtype.kind in "fc" and a.size and not np.isfinite(a).all():
+            msg = f"{source}: input '{name}' has {int(np.isnan(a).sum())} NaN and {int(np.isinf(a).sum())} Inf values"
+            if STRICT.get():
+                raise WispError(msg)
+            warnings.warn(msg, WispWarning, stacklevel=3)
+
+
 def audit_weights(
     source: str, arrays: Mapping[str, np.ndarray], module: ModuleOp, strict: bool = False
 ) -> None:

@@ -135,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
     inputs = None
     if args.input:
         inputs = load_npz(args.input, "input")
+        from compiler.weight_audit import audit_inputs
+
+        audit_inputs(str(args.input), inputs)
     elif not args.timing_only and any(s.kind == "input" for s in program.symbols.values()):
         print(
             "wisp run: note: no --input given; inputs keep the program image contents",

@@ -57,3 +57,15 @@ def test_cli_strict_turns_nan_weights_into_one_error(tmp_path: Path) -> None:
     lines = [ln for ln in strict.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "NaN" in lines[0] and "Traceback" not in strict.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_non_finite_inputs_warn_then_fail_under_strict(tmp_path: Path) -> None:
+    assert _wisp("compile", "digits-vit", "-o", "p", cwd=tmp_path).returncode == 0
+    x = np.zeros((1, 16, 16), np.float32)  # digits-vit's image input
+    x[0, 0, 0] = np.nan
+    np.savez(tmp_path / "x.npz", image=x)
+    warned = _wisp("run", "p", "--input", "x.npz", cwd=tmp_path)
+    assert warned.returncode == 0 and "NaN" in warned.stderr
+    strict = _wisp("--strict", "run", "p", "--input", "x.npz", cwd=tmp_path)
+    lines = [ln for ln in strict.stderr.splitlines() if ln.strip()]
+    assert strict.returncode == 1 and len(lines) == 1 and "input 'image'" in lines[0]
