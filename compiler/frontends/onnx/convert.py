@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from compiler.errors import WispError
 from compiler.frontends.onnx.fold import reshape_target
 from compiler.frontends.onnx.state import Const, Env, Pending, Run, Value, drop_axis
 from dialects import nn
@@ -32,6 +33,49 @@ PATTERN_ONLY = {
 }
 
 
+# Inputs an op cannot do without (ONNX names), checked by `check_inputs` before folding, raising
+# patterns or conversion, so a malformed node is one error naming it, not a failure inside a matcher.
+REQUIRED_INPUTS: dict[str, tuple[str, ...]] = {
+    "Add": ("A", "B"),
+    "Sub": ("A", "B"),
+    "Mul": ("A", "B"),
+    "Div": ("A", "B"),
+    "MatMul": ("A", "B"),
+    "Gemm": ("A", "B"),
+    "Slice": ("data", "starts", "ends"),
+    "Identity": ("input",),
+    "Dropout": ("data",),
+}
+
+
+def _missing(env: Env, node: Any, i: int, role: str) -> WispError:
+    return env.error(node, f"required input #{i} ({role}) is missing")
+
+
+def check_inputs(env: Env, node: Any, ins: list[Value | None]) -> None:
+    """Raise the importer's error for a node without an input its op requires (absent, or given as
+    the empty name that marks an omitted optional input)."""
+    if node.domain not in ("", "ai.onnx"):
+        return
+    for i, role in enumerate(REQUIRED_INPUTS.get(node.op_type, ())):
+        if i >= len(ins) or ins[i] is None:
+            raise _missing(env, node, i, role)
+    if node.op_type == "Concat":
+        if not ins:
+            raise env.error(node, "Concat has no inputs")
+        for i, v in enumerate(ins):
+            if v is None:
+                raise env.error(node, f"input #{i} is empty (Concat inputs are not optional)")
+
+
+def _given(env: Env, node: Any, ins: list[Value | None], i: int, role: str) -> Value:
+    """Input `i`, which the op requires."""
+    v = ins[i] if i < len(ins) else None
+    if v is None:
+        raise _missing(env, node, i, role)
+    return v
+
+
 def _first_run(ins: list[Value | None]) -> Run:
     for v in ins:
         if isinstance(v, Run):
@@ -42,7 +86,9 @@ def _first_run(ins: list[Value | None]) -> Run:
 def _binary(op_cls: type[nn.NNOp]) -> Converter:
     def conv(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
         like = max((v for v in ins if isinstance(v, Run)), key=lambda r: len(r.shape))
-        a, b = (env.operand(v, like, node, f"{node.op_type.lower()}_const") for v in ins[:2])  # type: ignore[arg-type]
+        role = f"{node.op_type.lower()}_const"
+        a = env.operand(_given(env, node, ins, 0, "A"), like, node, role)
+        b = env.operand(_given(env, node, ins, 1, "B"), like, node, role)
         return [env.wrap(env.emit(op_cls, [a, b]), like.batch)]
 
     return conv
@@ -214,7 +260,7 @@ def _gelu(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) -> l
 
 
 def _identity(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-    return [ins[0]]  # type: ignore[list-item]
+    return [_given(env, node, ins, 0, "input")]
 
 
 def _layer_norm(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
@@ -273,13 +319,29 @@ def _slice_run(env: Env, x: Run, ranges: dict[int, tuple[int, int]]) -> Run:
 
 
 def _slice(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) -> list[Value]:
-    x = ins[0]
-    assert isinstance(x, Run)
+    x = _given(env, node, ins, 0, "data")
     if not all(isinstance(v, Const) for v in ins[1:] if v is not None):
         raise env.error(node, "Slice bounds are not static")
-    starts, ends = (ins[i].array.reshape(-1) for i in (1, 2))  # type: ignore[union-attr]
-    axes = ins[3].array.reshape(-1) if len(ins) > 3 and ins[3] is not None else range(len(starts))  # type: ignore[union-attr]
-    steps = ins[4].array.reshape(-1) if len(ins) > 4 and ins[4] is not None else [1] * len(starts)  # type: ignore[union-attr]
+    assert isinstance(x, Run)  # a constant x with constant bounds was folded
+
+    def bound(i: int) -> np.ndarray | None:
+        v = ins[i] if i < len(ins) else None
+        return v.array.reshape(-1) if isinstance(v, Const) else None
+
+    starts, ends = bound(1), bound(2)
+    if starts is None:
+        raise _missing(env, node, 1, "starts")
+    if ends is None:
+        raise _missing(env, node, 2, "ends")
+    axes_arr, steps_arr = bound(3), bound(4)
+    axes = axes_arr if axes_arr is not None else range(len(starts))
+    steps = steps_arr if steps_arr is not None else [1] * len(starts)
+    if not len(starts) == len(ends) == len(axes) == len(steps):
+        raise env.error(
+            node,
+            f"Slice starts, ends, axes and steps differ in length"
+            f" ({len(starts)}, {len(ends)}, {len(axes)}, {len(steps)})",
+        )
     ranges: dict[int, tuple[int, int]] = {}
     for s, e, ax, st in zip(starts, ends, axes, steps, strict=True):
         ax = int(ax) % len(x.shape)
@@ -321,7 +383,10 @@ def _concat(env: Env, node: Any, ins: list[Value | None], at: dict[str, Any]) ->
     axis = int(at["axis"]) % len(like.shape)
     if axis == like.batch:
         raise env.error(node, "Concat along the batch axis")
-    parts = [env.operand(v, like, node, "concat_const") for v in ins if v is not None]  # type: ignore[arg-type]
+    parts = [
+        env.operand(_given(env, node, ins, i, f"input {i}"), like, node, "concat_const")
+        for i in range(len(ins))
+    ]
     ssa = env.emit(nn.ConcatOp, parts, axis=like.nn_axis(axis))
     return [env.wrap(ssa, like.batch)]
 

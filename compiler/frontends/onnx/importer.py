@@ -18,7 +18,7 @@ from xdsl.rewriter import InsertPoint
 from xdsl.transforms.dead_code_elimination import region_dce
 
 from compiler.errors import WispError
-from compiler.frontends.onnx.convert import convert
+from compiler.frontends.onnx.convert import check_inputs, convert
 from compiler.frontends.onnx.fold import fold
 from compiler.frontends.onnx.load import OnnxGraph, load_graph, parse_shape_overrides
 from compiler.frontends.onnx.match import attrs_of
@@ -80,6 +80,7 @@ def _step(env: Env, node: Any) -> None:
         if v is None:
             raise env.error(node, f"input '{name}' is not defined before use")
         ins.append(v)
+    check_inputs(env, node, ins)
     pending = next((v for v in ins if isinstance(v, Pending)), None)
     attrs = attrs_of(node)
     outs: list[Value] | None = None

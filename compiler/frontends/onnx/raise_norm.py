@@ -196,8 +196,9 @@ def try_gelu(env: Env, node: Any) -> list[Value] | None:
     rest: list[str] = []
     for f in fs:
         c = env.const(f)
-        if c is not None and scalar_of(c) is not None:
-            half *= scalar_of(c)  # type: ignore[operator]
+        k = scalar_of(c) if c is not None else None
+        if k is not None:
+            half *= k
         else:
             rest.append(f)
     if not math.isclose(half, 0.5, rel_tol=1e-6) or len(rest) != 2:

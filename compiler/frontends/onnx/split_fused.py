@@ -47,9 +47,9 @@ def split_fused_linears(func: FuncOp, weights: WeightStore) -> int:
             continue
         uses = [u.operation for u in op.result.uses]
         rank = len(shape_of(op.result.type))
-        if len(uses) < 2 or not all(isinstance(u, nn.SliceOp) for u in uses):
+        slices = [u for u in uses if isinstance(u, nn.SliceOp)]
+        if len(uses) < 2 or len(slices) != len(uses):
             continue
-        slices: list[nn.SliceOp] = uses  # type: ignore[assignment]
         out_shape = shape_of(op.result.type)
         if any(
             s.ints_prop("offsets")[:-1] != (0,) * (rank - 1)
