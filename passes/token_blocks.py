@@ -104,6 +104,14 @@ def find_blocks(module: ModuleOp, pass_name: str) -> list[AttnBlock]:
             raise PassError(f"{where}: token pruning needs self-attention over the stream's rows")
         blocks.append(AttnBlock(i, name, op, mid))
     if not blocks:
+        if any(
+            op.name.startswith("quant.") and op.name.endswith("attention")
+            for op in main_of(module).body.block.ops
+        ):
+            raise PassError(
+                f"{pass_name} does not take int8 attention: quantize{{attn=int8}} turned every"
+                " nn.attention into quant.attention; quantize without attn=int8 before token pruning"
+            )
         raise PassError(f"{pass_name} needs attention layers, and the model has no nn.attention")
     return blocks
 

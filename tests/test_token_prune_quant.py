@@ -5,8 +5,10 @@ attention computed in numpy from the layer's q and k."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from compiler import reference
+from compiler.errors import WispError
 from compiler.models import build
 from compiler.pipeline import run_pipeline
 from dialects import nn, quant, tokens
@@ -36,3 +38,13 @@ def test_token_prune_accepts_quantized_projection() -> None:
     cls[0] = np.inf  # CLS protected
     want = sorted(np.argsort(-cls, kind="stable")[: sels[0].int_prop("k")].tolist())
     assert vals[sels[0].results[0]].tolist() == want
+
+
+def test_token_prune_after_int8_attention_says_why() -> None:
+    """benchmarks/differential.py: quantize{attn=int8} then token-prune was refused with "the model
+    has no nn.attention" (it has quant.attention); the refusal now names the option to drop."""
+    m = build("deit-tiny", seed=5, **VIT)
+    with pytest.raises(WispError, match=r"does not take int8 attention.*attn=int8"):
+        run_pipeline(
+            m, "quantize{weights=int8 attn=int8 samples=4},token-prune{keep=0.5}", quiet=True
+        )
