@@ -81,3 +81,18 @@ def test_onnx_unknown_input_element_type(tmp_path: Path) -> None:
     onnx.save(m, str(p))
     with pytest.raises(WispError, match="input 'x' has unknown ONNX element type 93"):
         load_model(str(p))
+
+
+@pytest.mark.parametrize("case", [159, 929, 935, 4914, 6416, 9540])
+def test_onnx_campaign_crashers_fail_cleanly(case: int, workdir: Path) -> None:
+    """The mutated ONNX files of `fuzz.py --entry onnx --n 10000` (seed 0) that escaped as
+    ShapeError, a bytes name or a string initializer: replayed exactly (the campaign's random
+    stream advanced to the case), each now a clean one-line error."""
+    pytest.importorskip("onnx")
+    rng = random.Random("0:onnx")
+    good = workdir / "good.onnx"
+    raw = good.read_bytes() if good.exists() else fuzz.tiny_onnx(good)
+    for _ in range(case):  # what case_onnx draws for each earlier case
+        fuzz.flip_bytes(rng, raw)
+    res = fuzz.outcome(fuzz.CASES["onnx"](rng, workdir, case), 10)
+    assert res.split(":")[0] in ("ok", "warned", "clean"), res

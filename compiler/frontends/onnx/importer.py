@@ -29,7 +29,7 @@ from compiler.frontends.onnx.split_fused import split_fused_linears
 from compiler.frontends.onnx.state import Const, Env, Pending, Run, Value, drop_axis
 from compiler.model import Model
 from dialects import nn
-from dialects.nn_base import tensor
+from dialects.nn_base import ShapeError, tensor
 from dialects.types import element_type
 
 Pattern = Callable[[Env, Any], "list[Value] | None"]
@@ -126,12 +126,16 @@ def _build(graph: OnnxGraph) -> Model:
     block = Block(arg_types=arg_types)
     env = Env(graph, Builder(InsertPoint.at_end(block)))
     for gi, arg in zip(graph.inputs, block.args, strict=True):
-        arg.name_hint = gi.name if gi.name.isidentifier() else None
+        name = gi.name if isinstance(gi.name, str) else None  # a non-UTF-8 name stays bytes
+        arg.name_hint = name if name is not None and name.isidentifier() else None
         env.values[gi.name] = Run(arg, gi.shape, 0)
     for name, arr in graph.initializers.items():
         env.values[name] = Const(arr, name)
     for node in graph.nodes:
-        _step(env, node)
+        try:
+            _step(env, node)
+        except ShapeError as e:  # an nn op the node maps to rejects its shapes
+            raise env.error(node, str(e)) from None
     results = []
     for name in graph.outputs:
         v = env.get(name)

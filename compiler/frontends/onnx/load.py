@@ -203,9 +203,14 @@ def load_graph(
     inits: dict[str, np.ndarray] = {}
     for t in g.initializer:
         try:
-            inits[t.name] = numpy_helper.to_array(t)
+            arr = numpy_helper.to_array(t)
         except Exception as e:
             raise WispError(f"{path}: initializer '{t.name}' cannot be read ({e})") from None
+        if arr.dtype.kind not in "biuf":  # strings, complex, objects: nothing wisp computes with
+            raise WispError(
+                f"{path}: initializer '{t.name}' has element type {arr.dtype}, not a number type"
+            )
+        inits[t.name] = arr
     inputs = [
         GraphInput(
             v.name,
