@@ -55,8 +55,8 @@ def int_weight(ctx: LowerCtx, key: str, w: np.ndarray, bits: int) -> DTensor | I
     wt = np.ascontiguousarray(np.asarray(w).T)
     if bits == 8:
         return ctx.add_data((key, "T8"), wt.astype(np.int8), DType.INT8)
-    if wt.shape[1] % 2:
-        raise ctx.too_big(f"int4 weight with an odd number of output features ({wt.shape[1]})")
+    if wt.shape[1] % 2:  # rows of B cannot be packed: int4 values stored one a byte (MATMUL int8)
+        return ctx.add_data((key, "T8"), wt.astype(np.int8), DType.INT8)
     packed = pack_int4(wt).view(np.int8)
     t = ctx.add_data((key, "T4"), packed, DType.INT8)
     return Int4Weight(t.addr, (wt.shape[0], wt.shape[1]))

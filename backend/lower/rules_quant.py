@@ -91,7 +91,7 @@ def lower_qlinear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             _array(ctx, other).reshape(1, -1).astype(np.float32),
             DType.FP32,
         )
-    mode = "int8" if bits == 8 else "int4w"
+    mode = "int4w" if isinstance(b, Int4Weight) else "int8"  # odd-N int4 is stored as int8
     a_inv = inv_scale(ctx, p.in_quant.scale.owner) if p.in_quant is not None else None
     if a_inv is None and x.dtype is not DType.INT8:
         raise BackendError(f"{op.name}: expected an int8 input tensor, got {x.dtype.name}")
