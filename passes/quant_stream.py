@@ -40,6 +40,8 @@ def stream_adds(module: ModuleOp) -> list[nn.AddOp]:
         and _from_quantized(o)
         and list(o.results[0].uses)
         and len(shape_of(o.results[0].type)) == 2
+        # a residual add: both operands [tokens, features] (not a grouped layer's bias add)
+        and all(shape_of(v.type) == shape_of(o.results[0].type) for v in o.operands)
     ]
 
 

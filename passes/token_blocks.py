@@ -66,7 +66,18 @@ def _projection(v: SSAValue) -> SSAValue | None:
         return None
     lin = _single_user(op.results[0])
     deq = _single_user(lin.results[0]) if isinstance(lin, quant.LinearOp) else None
-    return deq.results[0] if isinstance(deq, quant.DequantizeOp) else None
+    if not isinstance(deq, quant.DequantizeOp):
+        return None
+    bias = _single_user(deq.results[0])  # grouped weights: the float bias is added after
+    if (
+        isinstance(lin, quant.LinearOp)
+        and lin.int_prop("groups") > 1
+        and isinstance(bias, nn.AddOp)
+    ):
+        other = [o for o in bias.operands if o is not deq.results[0]]
+        if other and len(shape_of(other[0].type)) == 1:
+            return bias.results[0]
+    return deq.results[0]
 
 
 def _single_user(v: SSAValue) -> Operation | None:

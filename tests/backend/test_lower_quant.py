@@ -297,3 +297,28 @@ def test_int4_weight_with_odd_outputs_runs_as_int8(config: str) -> None:
     got = run(c.program, {"x": x}, config).outputs["out0"]
     assert np.array_equal(ref.astype(np.int64), _independent(x, w, "requant"))
     assert np.array_equal(got, ref)
+
+
+@pytest.mark.parametrize("name", ["deit-tiny", "bert-tiny"])
+def test_grouped_int4_stream_then_token_prune(name: str) -> None:
+    """Grouped int4 layers add their float bias after the dequantize: the int8 stream is inserted
+    after the residual add (not the bias add), and token-prune finds that residual add
+    (differential campaign cases 223 and 440)."""
+    m = small_zoo(name, **ZOO[name])
+    pipe = (
+        "quantize{weights=int4 granularity=group:32 stream=int8 samples=4},"
+        "token-prune{method=topk keep=0.5}"
+    )
+    prog = compile_model(m, pipeline=pipe, target="spatten")
+    text = prog.ir["model"] if "model" in prog.ir else ""
+    assert "tokens.select" in text or not text
+    rng = np.random.default_rng(3)
+    inputs = {
+        k: (rng.integers(0, 100, s).astype(np.int32) if dt.kind == "i" else rng.standard_normal(s).astype(np.float32))
+        for k, (s, dt) in m.input_specs().items()
+    }  # fmt: skip
+    got = prog.run(inputs).outputs["out0"].astype(np.float32)
+    want = prog.reference(inputs)["out0"]
+    steps = [float(v[0]) for k, v in prog.model.weights.items() if k.startswith("stream.")]
+    err = float(np.max(np.abs(got - want)))
+    assert err <= 3e-2 * max(1.0, float(np.max(np.abs(want)))) + 4 * max(steps), err
