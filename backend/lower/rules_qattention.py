@@ -13,6 +13,8 @@ intermediates are bit-exact and the fp32 output equals the reference's (the fp16
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from xdsl.ir import Operation
 
@@ -98,35 +100,9 @@ def lower_qattention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             s_off = ctx.take(C, c_bytes(qt))
             o_off = s_off + _al(4 * qt * sk)
             load(ctx, q.block(q0, ql, h * d, d), A, a_off)
-            scores = {"dst_buf": C, "dst_off": s_off, "dst_stride": sk, "src_buf": C,
-                      "src_off": s_off, "src_stride": sk, "rows": ql, "cols": sk}  # fmt: skip
-            ctx.emit(
-                "MATMUL", mode="int8", tb=1, a_buf=A, a_off=a_off, a_stride=d, b_buf=W,
-                b_off=k_off, b_stride=d, c_buf=C, c_off=s_off, c_stride=sk, m=ql, n=sk, k=d,
-            )  # fmt: skip
-            ctx.emit("MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, scale=float(c), **scores)
-            ctx.emit(
-                "ROW", op="softmax", dtype=DType.FP32, scale=1.0, causal=int(causal),
-                row0=q0 + (sk - sq) if causal else 0, **scores,
-            )  # fmt: skip
-            ctx.emit(
-                "MOVE", src_dtype=DType.FP32, dst_dtype=DType.INT8, dst_buf=A, dst_off=p_off,
-                dst_stride=sk, src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk,
-                scale=127.0,
-            )  # fmt: skip
-            ctx.emit(
-                "MATMUL", mode="int8", a_buf=A, a_off=p_off, a_stride=sk, b_buf=v_buf,
-                b_off=v_off, b_stride=dv, c_buf=C, c_off=o_off, c_stride=dv, m=ql, n=dv, k=sk,
-            )  # fmt: skip
-            acc = {"src_buf": C, "src_off": o_off, "src_stride": dv, "rows": ql, "cols": dv}
-            ctx.emit(
-                "MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, dst_buf=C, dst_off=o_off,
-                dst_stride=dv, scale=float(cv), **acc,
-            )  # fmt: skip
-            ctx.emit(
-                "MOVE", src_dtype=DType.FP32, dst_dtype=out_dt, dst_buf=A, dst_off=o_out,
-                dst_stride=dv, scale=out_inv if out_inv is not None else 1.0, **acc,
-            )  # fmt: skip
+            row0 = q0 + (sk - sq) if causal else 0
+            t = _Tile(ql, sk, d, dv, a_off, d, k_off, d, v_buf, v_off, dv, p_off, s_off, o_off)
+            _head(ctx, t, o_out, dv, row0, causal, c, cv, out_dt, out_inv)
             store(ctx, out.block(q0, ql, h * dv, dv), A, o_out)
     return out
 
@@ -166,36 +142,76 @@ def _all_heads(
             p_off = ctx.take(A, _al(qt * sk))
             s_off = ctx.take(C, _al(4 * qt * sk) + _al(4 * qt * dv))
             o_off = s_off + _al(4 * qt * sk)
-            scores = {"dst_buf": C, "dst_off": s_off, "dst_stride": sk, "src_buf": C,
-                      "src_off": s_off, "src_stride": sk, "rows": ql, "cols": sk}  # fmt: skip
-            ctx.emit(
-                "MATMUL", mode="int8", tb=1, a_buf=A, a_off=a_off + h * d, a_stride=kd, b_buf=W,
-                b_off=k_off + h * d, b_stride=kd, c_buf=C, c_off=s_off, c_stride=sk, m=ql, n=sk,
-                k=d,
+            row0 = q0 + (sk - sq) if causal else 0
+            t = _Tile(
+                ql, sk, d, dv, a_off + h * d, kd, k_off + h * d, kd, W, v_off + h * dv, vd, p_off,
+                s_off, o_off,
             )  # fmt: skip
-            ctx.emit("MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, scale=float(c), **scores)
-            ctx.emit(
-                "ROW", op="softmax", dtype=DType.FP32, scale=1.0, causal=int(causal),
-                row0=q0 + (sk - sq) if causal else 0, **scores,
-            )  # fmt: skip
-            ctx.emit(
-                "MOVE", src_dtype=DType.FP32, dst_dtype=DType.INT8, dst_buf=A, dst_off=p_off,
-                dst_stride=sk, src_buf=C, src_off=s_off, src_stride=sk, rows=ql, cols=sk,
-                scale=127.0,
-            )  # fmt: skip
-            ctx.emit(
-                "MATMUL", mode="int8", a_buf=A, a_off=p_off, a_stride=sk, b_buf=W,
-                b_off=v_off + h * dv, b_stride=vd, c_buf=C, c_off=o_off, c_stride=dv, m=ql,
-                n=dv, k=sk,
-            )  # fmt: skip
-            acc = {"src_buf": C, "src_off": o_off, "src_stride": dv, "rows": ql, "cols": dv}
-            ctx.emit(
-                "MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, dst_buf=C, dst_off=o_off,
-                dst_stride=dv, scale=float(cv), **acc,
-            )  # fmt: skip
-            ctx.emit(
-                "MOVE", src_dtype=DType.FP32, dst_dtype=out_dt, dst_buf=A,
-                dst_off=o_out + ob * h * dv, dst_stride=vd,
-                scale=out_inv if out_inv is not None else 1.0, **acc,
-            )  # fmt: skip
+            _head(ctx, t, o_out + ob * h * dv, vd, row0, causal, c, cv, out_dt, out_inv)
         store(ctx, out.block(q0, ql, 0, vd), A, o_out)
+
+
+@dataclass(frozen=True)
+class _Tile:
+    """One head × query tile: ``ql`` queries over ``sk`` keys; SRAM offsets (bytes) and row
+    strides (elements) of Q (act), K (wgt), V, Pq (act), the scores S and the output O (acc)."""
+
+    ql: int
+    sk: int
+    d: int
+    dv: int
+    q_off: int
+    q_stride: int
+    k_off: int
+    k_stride: int
+    v_buf: Buf
+    v_off: int
+    v_stride: int
+    p_off: int
+    s_off: int
+    o_off: int
+
+
+def _head(
+    ctx: LowerCtx,
+    t: _Tile,
+    out_off: int,
+    out_stride: int,
+    row0: int,
+    causal: bool,
+    c: np.float32,
+    cv: np.float32,
+    out_dt: DType,
+    out_inv: float | None,
+) -> None:
+    """The op's formula for one head and query tile, one instruction a step: S = Q·Kᵀ (int32) →
+    f32 ⊗ c → softmax → Pq = rne(P ⊗ 127) → O = Pq·V (int32) → f32 ⊗ cv → fp16 or int8 at
+    act[out_off] (row stride ``out_stride``)."""
+    ql, sk, d, dv = t.ql, t.sk, t.d, t.dv
+    scores = {"dst_buf": C, "dst_off": t.s_off, "dst_stride": sk, "src_buf": C,
+              "src_off": t.s_off, "src_stride": sk, "rows": ql, "cols": sk}  # fmt: skip
+    ctx.emit(
+        "MATMUL", mode="int8", tb=1, a_buf=A, a_off=t.q_off, a_stride=t.q_stride, b_buf=W,
+        b_off=t.k_off, b_stride=t.k_stride, c_buf=C, c_off=t.s_off, c_stride=sk, m=ql, n=sk, k=d,
+    )  # fmt: skip
+    ctx.emit("MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, scale=float(c), **scores)
+    ctx.emit(
+        "ROW", op="softmax", dtype=DType.FP32, scale=1.0, causal=int(causal), row0=row0, **scores
+    )  # fmt: skip
+    ctx.emit(
+        "MOVE", src_dtype=DType.FP32, dst_dtype=DType.INT8, dst_buf=A, dst_off=t.p_off,
+        dst_stride=sk, src_buf=C, src_off=t.s_off, src_stride=sk, rows=ql, cols=sk, scale=127.0,
+    )  # fmt: skip
+    ctx.emit(
+        "MATMUL", mode="int8", a_buf=A, a_off=t.p_off, a_stride=sk, b_buf=t.v_buf,
+        b_off=t.v_off, b_stride=t.v_stride, c_buf=C, c_off=t.o_off, c_stride=dv, m=ql, n=dv, k=sk,
+    )  # fmt: skip
+    acc = {"src_buf": C, "src_off": t.o_off, "src_stride": dv, "rows": ql, "cols": dv}
+    ctx.emit(
+        "MOVE", src_dtype=DType.INT32, dst_dtype=DType.FP32, dst_buf=C, dst_off=t.o_off,
+        dst_stride=dv, scale=float(cv), **acc,
+    )  # fmt: skip
+    ctx.emit(
+        "MOVE", src_dtype=DType.FP32, dst_dtype=out_dt, dst_buf=A, dst_off=out_off,
+        dst_stride=out_stride, scale=out_inv if out_inv is not None else 1.0, **acc,
+    )  # fmt: skip
