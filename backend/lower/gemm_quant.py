@@ -201,17 +201,8 @@ def epilogue_q(
             src_off=c_off + 4 * r0 * cols, src_stride=cols, rows=rl, cols=cols,
             scale=q.out_inv if direct and q.out_inv is not None else 1.0,
         )  # fmt: skip
-        if residual is not None:
-            r_off = v_off + o_bytes
-            load_residual(ctx, residual.block(r0, rl, 0, cols), ob, r_off, q.res_deq)
-            ctx.emit(
-                "VEC", op="add", dtype=DType.FP16, dst_buf=ob, dst_off=v_off, dst_stride=cols,
-                a_buf=ob, a_off=v_off, a_stride=cols, b_buf=ob, b_off=r_off, b_stride=cols,
-                rows=rl, cols=cols,
-            )  # fmt: skip
-            if q.out_inv is not None:
-                quantize_tile(ctx, ob, v_off, rl, cols, q.out_inv)
-        store(ctx, dst.block(r0, rl, 0, cols), ob, v_off)
+        res = residual.block(r0, rl, 0, cols) if residual is not None else None
+        _finish_chunk(ctx, ob, v_off, o_bytes, res, q, dst.block(r0, rl, 0, cols))
 
 
 def epilogue_qt(
@@ -271,17 +262,8 @@ def epilogue_qt(
             src_off=c_off + 4 * t0, src_stride=cols, rows=rows, cols=tl,
             scale=q.out_inv if direct and q.out_inv is not None else 1.0,
         )  # fmt: skip
-        if residual is not None:
-            r_off = v_off + o_bytes
-            load_residual(ctx, residual.block(t0, tl, 0, rows), ob, r_off, q.res_deq)
-            ctx.emit(
-                "VEC", op="add", dtype=DType.FP16, dst_buf=ob, dst_off=v_off, dst_stride=rows,
-                a_buf=ob, a_off=v_off, a_stride=rows, b_buf=ob, b_off=r_off, b_stride=rows,
-                rows=tl, cols=rows,
-            )  # fmt: skip
-            if q.out_inv is not None:
-                quantize_tile(ctx, ob, v_off, tl, rows, q.out_inv)
-        store(ctx, dst.block(t0, tl, 0, rows), ob, v_off)
+        res = residual.block(t0, tl, 0, rows) if residual is not None else None
+        _finish_chunk(ctx, ob, v_off, o_bytes, res, q, dst.block(t0, tl, 0, rows))
 
 
 def load_residual(ctx: LowerCtx, t: DTensor, buf: Buf, off: int, scale: float | None) -> None:
@@ -311,3 +293,29 @@ def dequantize_rows(ctx: LowerCtx, t: DTensor, scale: float) -> DTensor:
         load_residual(ctx, t.block(r0, rl, 0, cols), Buf.VEC, off, scale)
         store(ctx, out.block(r0, rl, 0, cols), Buf.VEC, off)
     return out
+
+
+def _finish_chunk(
+    ctx: LowerCtx,
+    ob: Buf,
+    v_off: int,
+    o_bytes: int,
+    residual: DTensor | None,
+    q: QGemm,
+    dst: DTensor,
+) -> None:
+    """An output chunk [tokens, features] at ob[v_off] (fp16, or int8 when quantized directly):
+    + the residual block (loaded into the next ``o_bytes``, dequantized if it is the int8 stream),
+    then quantized if the next op is a quantize, then stored to ``dst``."""
+    if residual is not None:
+        rl, cols = residual.shape
+        r_off = v_off + o_bytes
+        load_residual(ctx, residual, ob, r_off, q.res_deq)
+        ctx.emit(
+            "VEC", op="add", dtype=DType.FP16, dst_buf=ob, dst_off=v_off, dst_stride=cols,
+            a_buf=ob, a_off=v_off, a_stride=cols, b_buf=ob, b_off=r_off, b_stride=cols,
+            rows=rl, cols=cols,
+        )  # fmt: skip
+        if q.out_inv is not None:
+            quantize_tile(ctx, ob, v_off, rl, cols, q.out_inv)
+    store(ctx, dst, ob, v_off)
