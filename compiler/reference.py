@@ -27,6 +27,9 @@ class Context:
     def __init__(self, weights: WeightStore, dtype: np.dtype) -> None:
         self.weights = weights
         self.dtype = dtype
+        # attention probabilities by (q, k, heads, scale) of one run: an unmasked, non-causal
+        # nn.attention leaves its P here so a tokens.importance of the same q, k reuses it
+        self.probs: dict[tuple[int, int, int, float], Array] = {}
 
 
 _ERF_EXACT = np.frompyfunc(math.erf, 1, 1)
@@ -90,14 +93,29 @@ def attention(
     scale: float,
     causal: bool,
     mask: Array | None = None,
+    probs: list[Array] | None = None,
 ) -> Array:
+    """nn.attention; ``probs`` (if given) receives P [heads, Sq, Sk]."""
     sq, sk = q.shape[0], k.shape[0]
     qh = q.reshape(sq, heads, -1).transpose(1, 0, 2)
     kh = k.reshape(sk, heads, -1).transpose(1, 0, 2)
     vh = v.reshape(sk, heads, -1).transpose(1, 0, 2)
     s = (qh @ kh.transpose(0, 2, 1)) * np.asarray(scale, q.dtype)
     s = attention_scores(s, causal, mask)
-    return (softmax(s) @ vh).transpose(1, 0, 2).reshape(sq, -1)
+    p = softmax(s)
+    if probs is not None:
+        probs.append(p)
+    return (p @ vh).transpose(1, 0, 2).reshape(sq, -1)
+
+
+def _attention(op: nn.AttentionOp, a: list[Array], c: Context) -> Array:
+    heads, scale, causal = op.int_prop("heads"), op.float_prop("scale"), op.bool_prop("causal")
+    mask = a[3] if len(a) == 4 else None
+    keep: list[Array] = []
+    out = attention(a[0], a[1], a[2], heads, scale, causal, mask, keep)
+    if not causal and mask is None:
+        c.probs[(id(a[0]), id(a[1]), heads, scale)] = keep[0]
+    return out
 
 
 def patch_embed(img: Array, w: Array, b: Array, p: int) -> Array:
@@ -152,15 +170,7 @@ IMPLS: dict[type[Operation], Impl] = {
     nn.SliceOp: _slice,
     nn.GatherOp: _gather,
     nn.PatchEmbedOp: lambda op, a, c: patch_embed(a[0], a[1], a[2], op.int_prop("patch")),
-    nn.AttentionOp: lambda op, a, c: attention(
-        a[0],
-        a[1],
-        a[2],
-        op.int_prop("heads"),
-        op.float_prop("scale"),
-        op.bool_prop("causal"),
-        a[3] if len(a) == 4 else None,
-    ),
+    nn.AttentionOp: _attention,
 }
 IMPLS.update(reference_tokens.IMPLS)  # the tokens dialect (compiler/reference_tokens.py)
 

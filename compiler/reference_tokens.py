@@ -47,7 +47,10 @@ def _attn(op: Operation) -> tuple[int, float, bool]:
 def importance(op: T.ImportanceOp, a: list[Array], c: Any) -> Array:
     heads, scale, causal = _attn(op)
     if op.prop("kind") == "received":
-        s = attention_probs(a[0], a[1], heads, scale, causal).sum(axis=(0, 1))
+        # the same P as the nn.attention of these q, k computed (same arrays, same operations)
+        cached = None if causal else getattr(c, "probs", {}).get((id(a[0]), id(a[1]), heads, scale))
+        p = cached if cached is not None else attention_probs(a[0], a[1], heads, scale, causal)
+        s = p.sum(axis=(0, 1))
     else:  # only query row 0 is needed (kind "cls" is never causal)
         s = attention_probs(a[0][:1], a[1], heads, scale, False)[:, 0, :].mean(axis=0)
     return s + a[2] if len(a) == 3 else s
