@@ -514,6 +514,16 @@ class PatchEmbedOp(NNOp):
         return tensor(((h // p) * (wd // p), w[0]), elem)
 
 
+# The properties of nn.attention, shared by every op that has its shape rules (quant, tokens).
+ATTN_PROPS: Mapping[str, type] = {
+    "heads": int,
+    "qk_dim": int,
+    "v_dim": int,
+    "scale": float,
+    "causal": bool,
+}
+
+
 @irdl_op_definition
 class AttentionOp(NNOp):
     """Multi-head scaled dot-product attention on packed heads.
@@ -531,13 +541,7 @@ class AttentionOp(NNOp):
     """
 
     name = "nn.attention"
-    PROPS: ClassVar[Mapping[str, type]] = {
-        "heads": int,
-        "qk_dim": int,
-        "v_dim": int,
-        "scale": float,
-        "causal": bool,
-    }
+    PROPS: ClassVar[Mapping[str, type]] = ATTN_PROPS
     query = operand_def()
     key = operand_def()
     value = operand_def()

@@ -49,6 +49,7 @@ from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def, tra
 from xdsl.traits import Pure
 
 from dialects import nn
+from dialects.nn import ATTN_PROPS
 from dialects.nn_base import NNOp, PropValue, ShapeError, element_of, int_prop, shape_of, tensor
 
 
@@ -66,15 +67,7 @@ class ProgressiveAttentionOp(NNOp):
     """
 
     name = "quant.progressive_attention"
-    PROPS: ClassVar[Mapping[str, type]] = {
-        "heads": int,
-        "qk_dim": int,
-        "v_dim": int,
-        "scale": float,
-        "causal": bool,
-        "threshold": float,
-        "block": int,
-    }
+    PROPS: ClassVar[Mapping[str, type]] = {**ATTN_PROPS, "threshold": float, "block": int}
     query = operand_def()
     key = operand_def()
     value = operand_def()
@@ -119,15 +112,6 @@ class ProgressiveAttentionOp(NNOp):
             return nn.AttentionOp.infer(shapes, attn_props)
         except ShapeError as e:
             raise ShapeError(str(e).replace(nn.AttentionOp.name, cls.name)) from None
-
-
-ATTN_PROPS: Mapping[str, type] = {
-    "heads": int,
-    "qk_dim": int,
-    "v_dim": int,
-    "scale": float,
-    "causal": bool,
-}
 
 
 @irdl_op_definition

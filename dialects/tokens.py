@@ -23,7 +23,7 @@ from xdsl.irdl import (
 )
 from xdsl.traits import Pure
 
-from dialects.nn import AttentionOp
+from dialects.nn import ATTN_PROPS, AttentionOp
 from dialects.nn_base import (
     NNOp,
     PropValue,
@@ -37,13 +37,6 @@ from dialects.nn_base import (
 from dialects.tokens_fact import KeyLinearOp
 
 IMPORTANCE_KINDS = ("received", "cls")
-ATTN_PROPS: Mapping[str, type] = {
-    "heads": int,
-    "qk_dim": int,
-    "v_dim": int,
-    "scale": float,
-    "causal": bool,
-}
 
 
 def _float(op: str, what: str, t: Attribute) -> Attribute:
