@@ -18,8 +18,14 @@ from backend.config import Config
 from backend.cost.formulas import dma_transfer_cycles, matmul_cycles, vector_cycles, vector_passes
 from backend.isa import Buf, DType
 from backend.lower.context import LowerCtx
-from backend.lower.dma import load, store
-from backend.lower.gemm_quant import Int4Weight, QGemm, load_residual, quantize_tile
+from backend.lower.dma import load
+from backend.lower.gemm_quant import (
+    Int4Weight,
+    QGemm,
+    finish_chunk,
+    load_residual,
+    quantize_tile,
+)
 from backend.lower.values import DTensor
 
 A, W, C, V = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC
@@ -555,15 +561,8 @@ def epilogue_t(
             dst_off=v_off, dst_stride=rows, src_buf=cb, src_off=c_off + 4 * t0,
             src_stride=cols, rows=rows, cols=tl,
         )  # fmt: skip
-        if residual is not None:
-            r_off = v_off + o_bytes
-            load(ctx, residual.block(t0, tl, 0, rows), ob, r_off)
-            ctx.emit(
-                "VEC", op="add", dtype=DType.FP16, dst_buf=ob, dst_off=v_off, dst_stride=rows,
-                a_buf=ob, a_off=v_off, a_stride=rows, b_buf=ob, b_off=r_off, b_stride=rows,
-                rows=tl, cols=rows,
-            )  # fmt: skip
-        store(ctx, dst.block(t0, tl, 0, rows), ob, v_off)
+        res = residual.block(t0, tl, 0, rows) if residual is not None else None
+        finish_chunk(ctx, ob, v_off, o_bytes, res, dst.block(t0, tl, 0, rows))
 
 
 def epilogue(
@@ -609,12 +608,5 @@ def epilogue(
             dst_stride=cols, src_buf=cb, src_off=c_off + 4 * r0 * cols, src_stride=cols,
             rows=rl, cols=cols,
         )  # fmt: skip
-        if residual is not None:
-            r_off = v_off + o_bytes
-            load(ctx, residual.block(r0, rl, 0, cols), ob, r_off)
-            ctx.emit(
-                "VEC", op="add", dtype=DType.FP16, dst_buf=ob, dst_off=v_off, dst_stride=cols,
-                a_buf=ob, a_off=v_off, a_stride=cols, b_buf=ob, b_off=r_off, b_stride=cols,
-                rows=rl, cols=cols,
-            )  # fmt: skip
-        store(ctx, dst.block(r0, rl, 0, cols), ob, v_off)
+        res = residual.block(r0, rl, 0, cols) if residual is not None else None
+        finish_chunk(ctx, ob, v_off, o_bytes, res, dst.block(r0, rl, 0, cols))

@@ -202,7 +202,7 @@ def epilogue_q(
             scale=q.out_inv if direct and q.out_inv is not None else 1.0,
         )  # fmt: skip
         res = residual.block(r0, rl, 0, cols) if residual is not None else None
-        _finish_chunk(ctx, ob, v_off, o_bytes, res, q, dst.block(r0, rl, 0, cols))
+        finish_chunk(ctx, ob, v_off, o_bytes, res, dst.block(r0, rl, 0, cols), q.res_deq, q.out_inv)
 
 
 def epilogue_qt(
@@ -263,7 +263,7 @@ def epilogue_qt(
             scale=q.out_inv if direct and q.out_inv is not None else 1.0,
         )  # fmt: skip
         res = residual.block(t0, tl, 0, rows) if residual is not None else None
-        _finish_chunk(ctx, ob, v_off, o_bytes, res, q, dst.block(t0, tl, 0, rows))
+        finish_chunk(ctx, ob, v_off, o_bytes, res, dst.block(t0, tl, 0, rows), q.res_deq, q.out_inv)
 
 
 def load_residual(ctx: LowerCtx, t: DTensor, buf: Buf, off: int, scale: float | None) -> None:
@@ -295,27 +295,29 @@ def dequantize_rows(ctx: LowerCtx, t: DTensor, scale: float) -> DTensor:
     return out
 
 
-def _finish_chunk(
+def finish_chunk(
     ctx: LowerCtx,
     ob: Buf,
     v_off: int,
     o_bytes: int,
     residual: DTensor | None,
-    q: QGemm,
     dst: DTensor,
+    res_deq: float | None = None,
+    out_inv: float | None = None,
 ) -> None:
-    """An output chunk [tokens, features] at ob[v_off] (fp16, or int8 when quantized directly):
-    + the residual block (loaded into the next ``o_bytes``, dequantized if it is the int8 stream),
-    then quantized if the next op is a quantize, then stored to ``dst``."""
+    """A GEMM epilogue's output chunk [tokens, features] at ob[v_off] (fp16, or int8 when already
+    quantized): + the residual block (loaded into the next ``o_bytes``; the int8 stream is
+    dequantized by ``res_deq``), then quantized by ``out_inv`` if given, then stored to ``dst``.
+    Shared by the float and the integer epilogues, both orientations."""
     if residual is not None:
         rl, cols = residual.shape
         r_off = v_off + o_bytes
-        load_residual(ctx, residual, ob, r_off, q.res_deq)
+        load_residual(ctx, residual, ob, r_off, res_deq)
         ctx.emit(
             "VEC", op="add", dtype=DType.FP16, dst_buf=ob, dst_off=v_off, dst_stride=cols,
             a_buf=ob, a_off=v_off, a_stride=cols, b_buf=ob, b_off=r_off, b_stride=cols,
             rows=rl, cols=cols,
         )  # fmt: skip
-        if q.out_inv is not None:
-            quantize_tile(ctx, ob, v_off, rl, cols, q.out_inv)
+        if out_inv is not None:
+            quantize_tile(ctx, ob, v_off, rl, cols, out_inv)
     store(ctx, dst, ob, v_off)
