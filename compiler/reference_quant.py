@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from dialects import quant
+from passes.quant_math import quantize_values
 
 Array = np.ndarray
 
@@ -18,13 +19,7 @@ def _bits(t: Any) -> int:
     return width
 
 
-def quantize(x: Array, scale: Array, bits: int) -> Array:
-    """clamp(rne(f32(x) · (1 / f32(s)))) to a signed `bits`-bit range (int8 storage)."""
-    inv = np.float32(1.0) / np.float32(np.asarray(scale, np.float32).reshape(-1)[0])
-    lo, hi = quant.int_range(bits)
-    with np.errstate(over="ignore", invalid="ignore"):  # ±inf saturates, nan → 0 (by definition)
-        v = np.rint(np.asarray(x, np.float32) * inv)
-    return np.clip(np.nan_to_num(v, nan=0.0), lo, hi).astype(np.int8)
+quantize = quantize_values  # clamp(rne(f32(x) · (1 / f32(s)))), defined in passes/quant_math.py
 
 
 def dequantize(q: Array, scale: Array) -> Array:

@@ -45,6 +45,17 @@ class Granularity:
         return k // self.group
 
 
+def quantize_values(x: np.ndarray, scale: object, bits: int) -> np.ndarray:
+    """quant.quantize: clamp(rne(f32(x) ⊗ (1 ⊘ f32(s)))) to the signed `bits` range, int8 storage
+    (±inf saturates, NaN → 0). The one implementation, used by the reference executor and the
+    passes that simulate quantization."""
+    inv = np.float32(1.0) / np.float32(np.asarray(scale, np.float32).reshape(-1)[0])
+    lo, hi = int_range(bits)
+    with np.errstate(over="ignore", invalid="ignore"):
+        v = np.rint(np.asarray(x, np.float32) * inv)
+    return np.clip(np.nan_to_num(v, nan=0.0), lo, hi).astype(np.int8)
+
+
 def weight_scales(w: np.ndarray, bits: int, gran: Granularity) -> np.ndarray:
     """Symmetric scales max|W| / qmax: [1] (tensor), [N] (channel) or [N, G] (group). A zero row
     gets scale 1 (any scale represents it exactly)."""

@@ -42,6 +42,7 @@ from passes.quant_math import (
     dequantize_weight,
     fixed_point,
     quantize_rtn,
+    quantize_values,
     sqnr_db,
     weight_scales,
 )
@@ -314,13 +315,8 @@ def _used(module: ModuleOp, symbol: str) -> bool:
 
 
 def _fake_quant(x: np.ndarray, scale: float, bits: int) -> np.ndarray:
-    from dialects.quant import int_range
-
-    lo, hi = int_range(bits)
-    inv = np.float32(1.0) / np.float32(scale)
-    return np.clip(np.rint(x.astype(np.float32) * inv), lo, hi).astype(np.float64) * float(
-        np.float32(scale)
-    )
+    """quant.quantize then dequantize by the same scale, in float64 (calibration figures)."""
+    return quantize_values(x, scale, bits).astype(np.float64) * float(np.float32(scale))
 
 
 def _qkv_source(v: SSAValue) -> tuple[quant.DequantizeOp, quant.LinearOp] | None:
