@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 from xdsl.ir import Operation
 
+from backend.interpreter.numerics import int4_msb
 from backend.topk import topk_indices
+from compiler.reference_quant import linear
 from compiler.errors import WispError
 from dialects import tokens as T
 from dialects.nn_base import shape_of
@@ -231,6 +233,27 @@ def key_linear(op: T.KeyLinearOp, a: list[Array], c: Any) -> Array:
     return np.where(key_rows(a[1], op.int_prop("tile"))[:, None], y, np.zeros((), y.dtype))
 
 
+def row_precision(op: T.RowPrecisionOp, a: list[Array], c: Any) -> Array:
+    """1 (INT4-MSB) for all but the int8_rows tokens the predicted mask selects most often."""
+    m = np.asarray(a[0])
+    n = m.shape[-1]
+    score = (m != 0).reshape(-1, n).sum(axis=0).astype(np.float32)
+    score[protected(op, n)] = np.inf
+    low = np.ones(n, np.int8)
+    low[topk_indices(score[None], op.int_prop("int8_rows"))[0]] = 0
+    return low
+
+
+def mixed_linear(op: T.MixedLinearOp, a: list[Array], c: Any) -> Array:
+    """quant.linear's int32 x·wᵀ + b, with INT4-MSB(w) on the rows where low ≠ 0."""
+    x, w, low = a[0], a[1], np.asarray(a[2]) != 0
+    b = a[3] if len(a) == 4 else None
+    acc = linear(x, w, b, 1)
+    if low.any():
+        acc[low] = linear(x[low], int4_msb(w), b, 1)
+    return acc
+
+
 IMPLS: dict[type[Operation], Callable[[Any, list[Array], Any], Array]] = {
     T.ImportanceOp: importance,
     T.HeadImportanceOp: head_importance,
@@ -241,4 +264,6 @@ IMPLS: dict[type[Operation], Callable[[Any, list[Array], Any], Array]] = {
     T.MaskedAttentionOp: masked_attention,
     T.HeadAttentionOp: head_attention,
     T.KeyLinearOp: key_linear,
+    T.RowPrecisionOp: row_precision,
+    T.MixedLinearOp: mixed_linear,
 }

@@ -35,6 +35,8 @@ from dialects.nn_base import (
     tensor,
 )
 from dialects.tokens_fact import KeyLinearOp
+from dialects.tokens_mixed import MixedLinearOp, RowPrecisionOp
+from dialects.tokens_mixed import protect_indices as _protect
 
 IMPORTANCE_KINDS = ("received", "cls")
 
@@ -59,24 +61,6 @@ def _rows(op: str, what: str, t: Attribute) -> Shape:
         raise ShapeError(f"{op}: {what} must be [tokens, features], got {list(s)}")
     _float(op, what, t)
     return s
-
-
-def _protect(op: str, props: Mapping[str, PropValue], n: int) -> tuple[int, ...]:
-    """The protected indices normalised to [0, n) (negative counts from the end: -1 is the last)."""
-    raw = props.get("protect", ())
-    if not isinstance(raw, tuple):
-        raise ShapeError(f"{op}: property 'protect' must be a list of integers, got {raw!r}")
-    out: list[int] = []
-    for p in raw:
-        if not -n <= p < n:
-            raise ShapeError(
-                f"{op}: protected token {p} does not exist (there are {n} tokens; use 0..{n - 1}"
-                f" or -1..-{n})"
-            )
-        if p % n in out:
-            raise ShapeError(f"{op}: token {p % n} is protected twice")
-        out.append(p % n)
-    return tuple(out)
 
 
 def _attention_checks(
@@ -426,6 +410,8 @@ TOKEN_OPS: tuple[type[NNOp], ...] = (
     MaskedAttentionOp,
     HeadAttentionOp,
     KeyLinearOp,
+    RowPrecisionOp,
+    MixedLinearOp,
 )
 
 Tokens = Dialect("tokens", list(TOKEN_OPS), [])

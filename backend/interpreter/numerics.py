@@ -30,6 +30,12 @@ def pack_int4(values: np.ndarray) -> np.ndarray:
     return (v[:, 0::2] & 0xF) | ((v[:, 1::2] & 0xF) << 4)
 
 
+def int4_msb(w: np.ndarray) -> np.ndarray:
+    """INT4-MSB of int8 values (FACT's low precision, the MATMUL precision mask): the high nibble
+    alone, ``(w >> 4) << 4`` (arithmetic shift: rounds toward −∞; the LOADBP msb plane)."""
+    return (np.asarray(w) >> 4) << 4
+
+
 # element counts from which the vectorized casts below beat numpy's scalar cast loops
 F16_FAST_MIN = 6144
 F32_FAST_MIN = 8192

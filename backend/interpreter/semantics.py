@@ -20,6 +20,7 @@ from backend.interpreter.numerics import (
     f32_to_f16_bits,
     gelu,
     gelu_tanh,
+    int4_msb,
     leading_one,
     unpack_int4,
     unpack_nibbles,
@@ -151,7 +152,7 @@ def _matmul(m: Machine, i: Instr, o: Ops) -> int:
         masked = int(rows.size)
         if masked:
             b = _b_operand(m, i, o, mode, k, n)
-            out[rows] = Af[rows] @ ((b >> 4) << 4).astype(ft)
+            out[rows] = Af[rows] @ int4_msb(b).astype(ft)
     if a["acc"] or ft is np.float64:
         res = out.astype(np.int64)
         if a["acc"]:

@@ -24,15 +24,17 @@ from xdsl.ir import Operation, SSAValue
 
 from backend.lower.context import LowerCtx
 from backend.lower.fuse import vec_op
-from dialects import nn, quant
+from dialects import nn, quant, tokens
 from dialects.nn_base import shape_of
+
+LINEARS = (quant.LinearOp, tokens.MixedLinearOp)  # integer GEMMs (mixed: per-row precision)
 
 
 @dataclass
 class QPlan:
     """What the integer GEMM of one quant.linear (or a merged group's leader) absorbs."""
 
-    members: list[quant.LinearOp]
+    members: list[quant.LinearOp | tokens.MixedLinearOp]
     in_quant: quant.QuantizeOp | None = None
     deq: list[quant.DequantizeOp] = field(default_factory=list)
     requant: quant.RequantizeOp | None = None
@@ -70,7 +72,7 @@ def plan_quant(ctx: LowerCtx, ops: list[Operation]) -> None:
     plans: dict[Operation, QPlan] = {}
     out_quants: set[Operation] = set()
     for op in ops:
-        if not isinstance(op, quant.LinearOp) or not _const(op.weight) or not _const(op.bias):
+        if not isinstance(op, LINEARS) or not _const(op.weight) or not _const(op.bias):
             continue
         p = QPlan([op])
         user = _single_use(op.result)
@@ -186,6 +188,8 @@ def _merge(plans: dict[Operation, QPlan]) -> None:
     groups: dict[tuple[SSAValue, int], list[Operation]] = {}
     for op, p in plans.items():
         lin = p.members[0]
+        if isinstance(lin, tokens.MixedLinearOp):  # its row mask is its own
+            continue
         plain = p.deq and not (p.act or p.out_quant or p.residual or p.bias_add)
         if plain:
             groups.setdefault((lin.input, -1), []).append(op)

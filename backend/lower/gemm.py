@@ -351,6 +351,12 @@ def gemm(
     if quant is not None and not grouped:
         row = quant.requant[0] if quant.requant else quant.deq
         deq_off = hold_bias(ctx, row, m if plan.swap else n)
+    mask_off = -1
+    if quant is not None and quant.row_mask is not None:  # FACT: rows at INT4-MSB
+        if grouped or plan.swap:
+            raise ctx.too_big("a per-row precision mask on a grouped or swapped integer GEMM")
+        mask_off = ctx.hold(Buf.IDX, m)
+        load(ctx, quant.row_mask.as2d(), Buf.IDX, mask_off)
     _, _, nk = plan.counts(m, n, k)
     mt, nt, kc = plan.mt, plan.nt, plan.kc
     held: dict[int, int] = {}
@@ -439,6 +445,7 @@ def gemm(
                             a_buf=A, a_off=a_sub, a_stride=kl, b_buf=b_buf, b_off=b_at,
                             b_stride=kl if tb else cn, c_buf=plan.c_buf, c_off=c_sub + 4 * c0,
                             c_stride=nl, m=sub_m, n=cn, k=kl,
+                            **(quant.mask_args(mask_off, m0 + r0) if quant is not None else {}),
                         )  # fmt: skip
         if plan.swap:
             res = residual.block(n0, nl, m0, ml) if residual is not None else None

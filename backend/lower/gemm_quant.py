@@ -79,12 +79,20 @@ class QGemm:
     weight_nk: bool = False  # the weight can also be placed [N, K] int8 (swapped orientation)
     a_deq: float | None = None  # A (a layer-norm prologue's input) is int8: dequantize by this
     res_deq: float | None = None  # the residual is int8: dequantize by this before adding
+    row_mask: DTensor | None = None  # int8 [M]: rows ≠ 0 run at INT4-MSB (MATMUL precision mask)
 
     @property
     def swappable(self) -> bool:
         """The swapped orientation (outᵀ = W·Xᵀ) needs an int8 weight as MATMUL's A operand and
         per-row (not per-column) epilogue rows: no int4, requantize or grouped reduction."""
-        return self.weight_nk and self.mode == "int8" and self.requant is None and not self.group
+        plain = self.requant is None and not self.group and self.row_mask is None
+        return self.weight_nk and self.mode == "int8" and plain
+
+    def mask_args(self, held: int, row: int) -> dict[str, object]:
+        """MATMUL fields applying the row mask (held in idx at ``held``) from A row ``row`` on."""
+        if self.row_mask is None:
+            return {}
+        return {"mask": 1, "mask_buf": Buf.IDX, "mask_off": held + row}
 
 
 def quantize_tile(

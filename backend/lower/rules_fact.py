@@ -79,16 +79,7 @@ def lower_key_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             load(ctx, bias, IX, b_off)
         o_off = ctx.hold(V, 2 * tile * cols)
         tile_offs = (w_off, a_off, c_off, o_off, b_off if bias is not None else -1)
-    load(ctx, zeros_row(ctx, n), IX, m_off)
-    rt = row_tiles(rows, n, ctx.cap(V), op.name, ctx)
-    for r0 in range(0, rows, rt):
-        rl = min(rt, rows - r0)
-        k_off = ctx.take(V, rt * n)
-        load(ctx, m2.block(r0, rl, 0, n), V, k_off)
-        ctx.emit(
-            "IMPACC", mode="colsum", src_dtype=DType.INT8, src_buf=V, src_off=k_off,
-            src_stride=n, rows=rl, cols=n, dst_buf=IX, dst_off=m_off,
-        )  # fmt: skip
+    mask_colsum(ctx, m2, m_off, op.name)
     for t, j0 in enumerate(range(0, n, tile)):
         rl = min(tile, n - j0)
         p = 1 + t % N_PRED
@@ -106,6 +97,22 @@ def lower_key_linear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
         store(ctx, out.block(j0, rl, 0, cols), V, z_off)
         predicate_since(ctx, start, p, neg=True)
     return out
+
+
+def mask_colsum(ctx: LowerCtx, m2: DTensor, m_off: int, what: str) -> None:
+    """fp32 [n] at idx[m_off] = column sums of the int8 mask [rows, n] (how many (head, query)
+    rows select each key): a zero row, then one IMPACC colsum per row chunk through vec."""
+    rows, n = m2.shape
+    load(ctx, zeros_row(ctx, n), IX, m_off)
+    rt = row_tiles(rows, n, ctx.cap(V), what, ctx)
+    for r0 in range(0, rows, rt):
+        rl = min(rt, rows - r0)
+        k_off = ctx.take(V, rt * n)
+        load(ctx, m2.block(r0, rl, 0, n), V, k_off)
+        ctx.emit(
+            "IMPACC", mode="colsum", src_dtype=DType.INT8, src_buf=V, src_off=k_off,
+            src_stride=n, rows=rl, cols=n, dst_buf=IX, dst_off=m_off,
+        )  # fmt: skip
 
 
 def _tile_gemm(ctx: LowerCtx, x: DTensor, dst: DTensor, w_off: int, a_off: int, c_off: int,

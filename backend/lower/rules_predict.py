@@ -192,3 +192,4 @@ def lower_masked_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
 
 
 from backend.lower import rules_fact as _rules_fact  # noqa: E402, F401  (tokens.key_linear)
+from backend.lower import rules_mixed as _rules_mixed  # noqa: E402, F401  (tokens.row_precision)

@@ -20,7 +20,7 @@ from backend.lower.registry import rule
 from backend.lower.rules_dense import _gemm_with_prologue
 from backend.lower.sparse import sp24_weight, sparsity
 from backend.lower.values import DTensor
-from dialects import nn, quant
+from dialects import nn, quant, tokens
 from dialects.nn_base import shape_of
 
 
@@ -43,10 +43,11 @@ def _symbol(v) -> str:
     return owner.symbol
 
 
-@rule(quant.LinearOp)
+@rule(quant.LinearOp, tokens.MixedLinearOp)
 def lower_qlinear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
-    """The integer GEMM of a (merged) quant.linear with everything its plan absorbed."""
-    assert isinstance(op, quant.LinearOp)
+    """The integer GEMM of a (merged) quant.linear with everything its plan absorbed
+    (tokens.mixed_linear: the same, with its row mask as MATMUL's precision mask)."""
+    assert isinstance(op, quant.LinearOp | tokens.MixedLinearOp)
     if op in ctx.qviews:
         return ctx.qviews[op]
     p: QPlan | None = ctx.qplans.get(op)
@@ -63,6 +64,11 @@ def lower_qlinear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     key = "|".join(_symbol(m.weight) for m in members)
     groups = members[0].int_prop("groups")
     b: DTensor | Int4Weight | LazyWeight
+    row_mask = env.tensor(op.low) if isinstance(op, tokens.MixedLinearOp) else None
+    if row_mask is not None and (row_mask.dtype is not DType.INT8 or not row_mask.is_contiguous):
+        raise BackendError(f"{op.name}: the row mask must be int8 (tokens.row_precision)")
+    if row_mask is not None and sparsity(op.weight.owner) == "2:4":
+        raise BackendError(f"{op.name}: 2:4-sparse weights with a precision mask are not lowered")
     if bits == 8 and groups == 1 and all(sparsity(m.weight.owner) == "2:4" for m in members):
         b = sp24_weight(ctx, key, np.concatenate(ws, axis=0).T, DType.INT8)  # MATMUL sp24
     elif bits == 8 and groups == 1:  # placed [K, N] or, swapped, [N, K] as the plan picks
@@ -123,7 +129,7 @@ def lower_qlinear(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             DType.FP32,
         )
         q = QGemm(mode, a_inv=a_inv, out_inv=out_inv, deq=deq, weight_nk=True)
-    q = replace(q, a_deq=p.a_scale, res_deq=p.res_scale)  # int8 residual stream reads
+    q = replace(q, a_deq=p.a_scale, res_deq=p.res_scale, row_mask=row_mask)  # int8 stream reads
     out_dt = DType.INT8 if (p.requant is not None or p.out_quant is not None) else DType.FP16
     out = ctx.activation((x.rows, n_total), out_dt)
     residual = env.tensor(p.residual).as2d() if p.residual is not None else None

@@ -86,6 +86,22 @@ def lower_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     return out
 
 
+def protect_scores(ctx: LowerCtx, s_off: int, n: int, protect: list[int]) -> None:
+    """+inf onto the protected positions of the fp32 score row [n] at idx[s_off] (VEC add of a
+    constant row), so TOPK always keeps them."""
+    if not protect:
+        return
+    bias = np.zeros((1, n), np.float32)
+    bias[0, protect] = np.inf
+    b = ctx.add_data(("tokens.protect", f"{n}:{protect}"), bias, F32)
+    b_off = ctx.take(IX, 4 * n)
+    load(ctx, b, IX, b_off)
+    ctx.emit(
+        "VEC", op="add", dtype=F32, dst_buf=IX, dst_off=s_off, dst_stride=n, a_buf=IX,
+        a_off=s_off, a_stride=n, b_buf=IX, b_off=b_off, b_stride=n, rows=1, cols=n,
+    )  # fmt: skip
+
+
 @rule(tokens.SelectOp)
 def lower_select(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     assert isinstance(op, tokens.SelectOp)
@@ -97,17 +113,7 @@ def lower_select(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
         raise ctx.too_big(f"select: {n} scores do not fit idx")
     s_off = ctx.take(IX, 4 * n)
     load(ctx, DTensor.contiguous(s.addr, (1, n), F32), IX, s_off)
-    protect = [p % n for p in op.ints_prop("protect")]
-    if protect:
-        bias = np.zeros((1, n), np.float32)
-        bias[0, protect] = np.inf
-        b = ctx.add_data(("tokens.protect", f"{n}:{protect}"), bias, F32)
-        b_off = ctx.take(IX, 4 * n)
-        load(ctx, b, IX, b_off)
-        ctx.emit(
-            "VEC", op="add", dtype=F32, dst_buf=IX, dst_off=s_off, dst_stride=n, a_buf=IX,
-            a_off=s_off, a_stride=n, b_buf=IX, b_off=b_off, b_stride=n, rows=1, cols=n,
-        )  # fmt: skip
+    protect_scores(ctx, s_off, n, [p % n for p in op.ints_prop("protect")])
     i_off = ctx.take(IX, 4 * k)
     ctx.emit(
         "TOPK", src_buf=IX, src_off=s_off, src_stride=n, rows=1, n=n, k=k, dst_buf=IX,
