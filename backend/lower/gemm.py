@@ -377,9 +377,8 @@ def gemm(
                 a_off = ctx.take(A, 2 * mt * kc)
                 if prologue is not None and not plan.swap:
                     a_blk = a.block(m0, ml, k0, kl)
-                    chunks = _prologue(
-                        ctx, a_blk, A, a_off, prologue, nl, "m", qa, not grouped, src_deq
-                    )
+                    split = not grouped and (quant is None or quant.row_mask is None)
+                    chunks = _prologue(ctx, a_blk, A, a_off, prologue, nl, "m", qa, split, src_deq)
                 else:
                     load(ctx, a.block(m0, ml, k0, kl), A, a_off)
                     if qa is not None:

@@ -29,6 +29,7 @@ from backend.lower.dma import load, store
 from backend.lower.env import Env
 from backend.lower.registry import rule
 from backend.lower.rules_dense import attention_head, per_head_plan
+from backend.lower.rules_mixed import finish, fused_row_precision
 from backend.lower.values import DTensor
 from dialects import tokens
 from dialects.nn_base import shape_of
@@ -100,6 +101,7 @@ def lower_predict(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             "MOVE", src_dtype=F32, dst_dtype=I8, dst_buf=V, dst_off=dst, dst_stride=hd,
             src_buf=C, src_off=qk_off, src_stride=hd, rows=n, cols=hd, scale=2.0**-shift,
         )  # fmt: skip
+    rp = fused_row_precision(ctx, op, env, n)  # FACT mixed FFN: counts while masks are in idx
     out = ctx.activation((heads, n, n), I8)
     c = to_f32(op.float_prop("scale") * op.float_prop("unit"))
     S, T = (C, s_off, n), (C, t_off, n)
@@ -119,7 +121,14 @@ def lower_predict(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             _one_hot(ctx, S, T, mk, m1, rv, n, op.float_prop("margin"))
         if causal:
             _vec(ctx, "mul", I8, (IX, mk, n), (IX, mk, n), n, n, b=(V, tril, n))
+        if rp is not None:
+            ctx.emit(
+                "IMPACC", mode="colsum", src_dtype=I8, src_buf=IX, src_off=mk, src_stride=n,
+                rows=n, cols=n, dst_buf=IX, dst_off=rp[1],
+            )  # fmt: skip
         store(ctx, out.as2d().block(h * n, n, 0, n), IX, mk)
+    if rp is not None:
+        env[rp[0].results[0]] = finish(ctx, rp[0], rp[1], n)
     return out
 
 
@@ -192,4 +201,3 @@ def lower_masked_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
 
 
 from backend.lower import rules_fact as _rules_fact  # noqa: E402, F401  (tokens.key_linear)
-from backend.lower import rules_mixed as _rules_mixed  # noqa: E402, F401  (tokens.row_precision)
