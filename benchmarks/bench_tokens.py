@@ -1,6 +1,7 @@
 """Token and head pruning on digits-vit (360 test images, no fine-tuning), spatten config.
 
-    python benchmarks/bench_tokens.py [--keeps 0.9,0.7,0.5,0.3] [--no-npu]
+    python benchmarks/bench_tokens.py [--keeps 0.9,0.7,0.5,0.3] [--no-npu] [--only fact]
+                                      [--config spatten|fact]
 
 For each method (spatten, tps, evit, topk) and keep ratio (ramp schedule: the first layer keeps
 all tokens, the kept fraction falls linearly to `keep` at the last layer), plus a few fixed
@@ -12,6 +13,9 @@ schedules, head pruning, FACT prediction and a combined pipeline:
   bytes and energy per inference on the ISA interpreter (one image: token pruning has static
   shapes, so the cost does not depend on the image), and the interpreter's accuracy on all 360
   images with the number of predictions agreeing with the reference (unless --no-npu).
+
+`--only fact` runs dense and the FACT rows only (eager prediction, its int8 FFN, and the
+mixed-precision FFN `mixed-ffn`: predicted-unimportant token rows at INT4-MSB).
 
 eager-predict is lowered (PREDICT/TOPK masks bit-exact with the reference). head-prune's
 cost does not depend on which heads survive (every head costs the same), so one image gives it.
@@ -38,6 +42,13 @@ from compiler.pipeline import run_pipeline  # noqa: E402
 
 METHODS = ("spatten", "tps", "evit", "topk")
 STRUCT = "structured-prune{target=macs ratio=0.3 criterion=fisher refit=true hw=spatten}"
+FACT_Q = "eager-predict{topk=32},quantize{weights=int8}"
+FACT_ROWS = (  # the int8 FFN, then the mixed-precision FFN at three int8 fractions
+    FACT_Q,
+    f"{FACT_Q},mixed-ffn{{int8=0.5}}",
+    f"{FACT_Q},mixed-ffn{{int8=0.25}}",
+    f"{FACT_Q},mixed-ffn{{int8=0.0}}",
+)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -76,10 +87,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keeps", default="0.9,0.7,0.5,0.3")
     ap.add_argument("--no-npu", action="store_true", help="skip the 360-image interpreter runs")
+    ap.add_argument("--only", choices=("all", "fact"), default="all", help="which rows to run")
+    ap.add_argument("--config", default="spatten", help="NPU config (default spatten)")
     args = ap.parse_args()
     keeps = [float(k) for k in args.keeps.split(",")]
     images, labels = load_digits_test()
-    cfg = load_config("spatten")
+    cfg = load_config(args.config)
     start = time.perf_counter()
     dense_p = softmax(logits(build("digits-vit"), images))
     specs = [""]
@@ -101,7 +114,10 @@ def main() -> None:
         f"{STRUCT},sparsify-2-4{{refit=true}},token-prune{{method=topk keep=0.5 schedule=step start=1}}",
         f"{STRUCT},sparsify-2-4{{refit=true}},quantize{{weights=int8}},"
         "token-prune{method=topk keep=0.4 schedule=step start=1}",
+        *FACT_ROWS,
     ]
+    if args.only == "fact":
+        specs = ["", "eager-predict{topk=32}", *FACT_ROWS]
     print("| pipeline | accuracy % (reference) | KL to dense | cycles | DRAM B | energy uJ |"
           " interpreter accuracy % (agreeing) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")

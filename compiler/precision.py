@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from xdsl.dialects.builtin import ModuleOp
 
-from dialects import nn, quant
+from dialects import nn, quant, tokens
 
 
 def layer_precisions(module: ModuleOp) -> dict[str, str]:
-    """Linear layer name → "W8A8", "W4A8" (":gG" when grouped) or "fp16", in program order."""
+    """Linear layer name → "W8A8", "W4A8" (":gG" when grouped), "W8A8/W4msb rows" (mixed-ffn)
+    or "fp16", in program order."""
     out: dict[str, str] = {}
     for op in module.walk():
-        if isinstance(op, quant.LinearOp) and isinstance(op.weight.owner, nn.WeightOp):
+        if isinstance(op, quant.LinearOp | tokens.MixedLinearOp) and isinstance(
+            op.weight.owner, nn.WeightOp
+        ):
             name = op.weight.owner.symbol.removesuffix(".weight.q")
             bits = quant.int_width(op.weight.type)
             groups = op.int_prop("groups")
             out[name] = f"W{bits}A8" + (f":g{groups}" if groups > 1 else "")
+            if isinstance(op, tokens.MixedLinearOp):  # FACT: some rows at INT4-MSB
+                out[name] += "/W4msb rows"
         elif isinstance(op, nn.LinearOp) and isinstance(op.weight.owner, nn.WeightOp):
             out[op.weight.owner.symbol.removesuffix(".weight")] = "fp16"
     return out

@@ -1,5 +1,6 @@
 """Lines `wisp eval OUTDIR` prints about token and head pruning, from the pass reports in
-compile.json (tokens kept per layer, heads kept per layer, MACs before → after)."""
+compile.json (tokens kept per layer, heads kept per layer, MACs before → after, rows predicted,
+FFN rows at int8 / INT4-MSB)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,16 @@ def pruning_lines(outdir: str | Path) -> list[str]:
             skip = " ".join(str(x.get("kv_rows_skipped", 0)) for x in per)
             lines.append(
                 f"  rows predicted per layer ({p['name']}): {rows}; top-{per[0]['topk']} keys"
-                f" per row; K/V rows skipped per layer (calibration mean): {skip};"
-                " rows at int4: 0 (mixed-precision FFN not implemented)"
+                f" per row; K/V rows skipped per layer (calibration mean): {skip}"
+            )
+        if "mixed_per_layer" in rep:  # FACT mixed-precision FFN (passes/mixed_ffn.py)
+            per = rep["mixed_per_layer"]
+            rows = " ".join(f"{x['int8_rows']}/{x['int4_rows']}" for x in per)
+            moved = sum(x["int4_macs"] for x in per)
+            total = sum(x["ffn_macs"] for x in per)
+            lines.append(
+                f"  FFN token rows int8/INT4-MSB per layer ({p['name']}): {rows};"
+                f" {moved:,} of {total:,} FFN MACs at INT4 ({100 * moved / max(total, 1):.0f}%)"
             )
         if "heads_per_layer" in rep:
             heads = " ".join(str(x["heads"]) for x in rep["heads_per_layer"])
