@@ -57,9 +57,47 @@ def _int8_weight(ctx: LowerCtx, env: Env, v: object, what: str) -> DTensor:
     return ctx.add_data((w.sym, "i8"), w.array, I8)
 
 
+def _al(n: int) -> int:
+    return -(-n // 64) * 64  # SRAM holds are 64-byte aligned (backend/lower/sram.py)
+
+
+def _query_tile(ctx: LowerCtx, n: int, hd: int, d: int, one_hot: bool, causal: bool) -> int:
+    """Query rows per score tile: all n when the per-head tables fit, else the most that fit
+    (acc: Q̃/K̃ + S [+ T] [+ causal] fp32 tiles; idx: masks; vec: Q₈, K₈ [+ tril])."""
+    for buf, need, name, fix in (
+        (A, n * d, f"x ({n}×{d} int8)", "fewer tokens"),
+        (W, 2 * hd * d, f"Wq and Wk (2×{hd}×{d} int8)", "a narrower model"),
+        (C, 4 * n * hd, f"Q̃ ({n}×{hd} fp32)", "fewer tokens or a narrower model"),
+        (V, 2 * n * hd, f"Q₈ and K₈ (2×{n}×{hd} int8)", "fewer tokens or a narrower model"),
+    ):
+        if _al(need) > ctx.sram[buf].ring:
+            raise ctx.too_big(
+                f"eager-predict's {name} = {need} B does not fit SRAM '{buf.asm_name}'"
+                f" ({ctx.sram[buf].ring} B free; the prediction is not tiled over them: use {fix})"
+            )
+
+    def fits(rt: int) -> bool:
+        acc = _al(4 * n * hd) + _al(4 * rt * n) * (1 + one_hot + causal)
+        ix = _al(rt * n) * (1 + one_hot) + (_al(12 * rt) if one_hot else 0) + 3 * _al(4 * n)
+        vec = _al(2 * n * hd) + (_al(rt * n) if causal else 0)
+        rings = ctx.sram
+        return acc <= rings[C].ring and ix <= rings[IX].ring and vec <= rings[V].ring
+
+    rt = n
+    while rt > 0 and not fits(rt):
+        rt -= 1
+    if rt == 0:
+        raise ctx.too_big(
+            f"eager-predict: not one query row of {n} fp32 scores fits beside Q̃"
+            f" ({4 * n * hd} B) in 'acc'; use fewer tokens"
+        )
+    return rt
+
+
 @rule(tokens.PredictOp)
 def lower_predict(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
-    """int8 PREDICT → requantize → per-head PREDICT → scale → TOPK masks → int8 [heads, n, n]."""
+    """int8 PREDICT → requantize → per-head PREDICT → scale → TOPK masks → int8 [heads, n, n]
+    (per query tile of `_query_tile` rows when the n × n tables do not fit)."""
     assert isinstance(op, tokens.PredictOp)
     x = env.tensor(op.input).as2d()
     if x.dtype is not I8:
@@ -70,27 +108,29 @@ def lower_predict(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     hd = heads * dqk
     causal = op.bool_prop("causal")
     one_hot = n >= 2 and topk >= 2 and op.float_prop("margin") >= 0
+    qt = _query_tile(ctx, n, hd, d, one_hot, causal)
     x_off = ctx.hold(A, n * d)
     w_off = ctx.hold(W, 2 * hd * d)
     qk_off = ctx.hold(C, 4 * n * hd)  # Q̃ then K̃ (fp32), reused
-    s_off = ctx.hold(C, 4 * n * n)
-    t_off = ctx.hold(C, 4 * n * n) if one_hot else 0
-    c_off = ctx.hold(C, 4 * n * n) if causal else 0
+    s_off = ctx.hold(C, 4 * qt * n)
+    t_off = ctx.hold(C, 4 * qt * n) if one_hot else 0
+    c_off = ctx.hold(C, 4 * qt * n) if causal else 0
     q8 = ctx.hold(V, 2 * n * hd)
     k8 = q8 + n * hd
-    mk = ctx.hold(IX, n * n)
-    m1 = ctx.hold(IX, n * n) if one_hot else 0
-    rv = ctx.hold(IX, 12 * n) if one_hot else 0  # rowmax, rest max, one-hot (fp32 [n, 1] each)
-    tril = ctx.hold(V, n * n) if causal else 0
+    mk = ctx.hold(IX, qt * n)
+    m1 = ctx.hold(IX, qt * n) if one_hot else 0
+    rv = ctx.hold(IX, 12 * qt) if one_hot else 0  # rowmax, rest max, one-hot (fp32 [qt, 1] each)
+    tril = ctx.hold(V, qt * n) if causal else 0
     load(ctx, x, A, x_off)
     load(ctx, wq, W, w_off)
     load(ctx, wk, W, w_off + hd * d)
+    neg = keep = None
     if causal:
         lower = np.tril(np.ones((n, n), bool))
         neg = ctx.add_data(("fact.causal", str(n)), np.where(lower, 0, -np.inf), F32)
         keep = ctx.add_data(("fact.tril8", str(n)), lower.astype(np.int8), I8)
-        load(ctx, neg, C, c_off)
-        load(ctx, keep, V, tril)
+        load(ctx, neg.block(0, qt, 0, n), C, c_off)
+        load(ctx, keep.block(0, qt, 0, n), V, tril)
     for i, dst in enumerate((q8, k8)):
         ctx.emit(
             "PREDICT", a_buf=A, a_off=x_off, a_stride=d, b_buf=W, b_off=w_off + i * hd * d,
@@ -105,66 +145,73 @@ def lower_predict(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     out = ctx.activation((heads, n, n), I8)
     c = to_f32(op.float_prop("scale") * op.float_prop("unit"))
     S, T = (C, s_off, n), (C, t_off, n)
-    for h in range(heads):
-        ctx.emit(
-            "PREDICT", a_buf=V, a_off=q8 + h * dqk, a_stride=hd, b_buf=V, b_off=k8 + h * dqk,
-            b_stride=hd, tb=1, m=n, n=n, k=dqk, c_buf=C, c_off=s_off, c_stride=n,
-        )  # fmt: skip
-        _vec(ctx, "mul", F32, S, S, n, n, bcast="scalar", imm=c)
-        if causal:
-            _vec(ctx, "add", F32, S, S, n, n, b=(C, c_off, n))
-        ctx.emit(
-            "TOPK", src_buf=C, src_off=s_off, src_stride=n, rows=n, n=n, k=topk,
-            dst_buf=IX, dst_off=mk, mask=1,
-        )  # fmt: skip
-        if one_hot:
-            _one_hot(ctx, S, T, mk, m1, rv, n, op.float_prop("margin"))
-        if causal:
-            _vec(ctx, "mul", I8, (IX, mk, n), (IX, mk, n), n, n, b=(V, tril, n))
-        if rp is not None:
+    for r0 in range(0, n, qt):
+        rl = min(qt, n - r0)
+        if causal and r0 > 0:
+            assert neg is not None and keep is not None
+            load(ctx, neg.block(r0, rl, 0, n), C, c_off)
+            load(ctx, keep.block(r0, rl, 0, n), V, tril)
+        for h in range(heads):
             ctx.emit(
-                "IMPACC", mode="colsum", src_dtype=I8, src_buf=IX, src_off=mk, src_stride=n,
-                rows=n, cols=n, dst_buf=IX, dst_off=rp[1],
+                "PREDICT", a_buf=V, a_off=q8 + r0 * hd + h * dqk, a_stride=hd, b_buf=V,
+                b_off=k8 + h * dqk, b_stride=hd, tb=1, m=rl, n=n, k=dqk, c_buf=C, c_off=s_off,
+                c_stride=n,
             )  # fmt: skip
-        store(ctx, out.as2d().block(h * n, n, 0, n), IX, mk)
+            _vec(ctx, "mul", F32, S, S, rl, n, bcast="scalar", imm=c)
+            if causal:
+                _vec(ctx, "add", F32, S, S, rl, n, b=(C, c_off, n))
+            ctx.emit(
+                "TOPK", src_buf=C, src_off=s_off, src_stride=n, rows=rl, n=n, k=topk,
+                dst_buf=IX, dst_off=mk, mask=1,
+            )  # fmt: skip
+            if one_hot:
+                _one_hot(ctx, S, T, mk, m1, rv, rl, n, op.float_prop("margin"))
+            if causal:
+                _vec(ctx, "mul", I8, (IX, mk, n), (IX, mk, n), rl, n, b=(V, tril, n))
+            if rp is not None:
+                ctx.emit(
+                    "IMPACC", mode="colsum", src_dtype=I8, src_buf=IX, src_off=mk, src_stride=n,
+                    rows=rl, cols=n, dst_buf=IX, dst_off=rp[1],
+                )  # fmt: skip
+            store(ctx, out.as2d().block(h * n + r0, rl, 0, n), IX, mk)
     if rp is not None:
         env[rp[0].results[0]] = finish(ctx, rp[0], rp[1], n)
     return out
 
 
 def _one_hot(ctx: LowerCtx, S: tuple[Buf, int, int], T: tuple[Buf, int, int], mk: int, m1: int,
-             rv: int, n: int, margin: float) -> None:  # fmt: skip
+             rv: int, rows: int, n: int, margin: float) -> None:  # fmt: skip
     """mask ← top-1 mask on rows whose max beats the max of the rest by more than margin."""
     ctx.emit(
-        "TOPK", src_buf=S[0], src_off=S[1], src_stride=n, rows=n, n=n, k=1,
+        "TOPK", src_buf=S[0], src_off=S[1], src_stride=n, rows=rows, n=n, k=1,
         dst_buf=IX, dst_off=m1, mask=1,
     )  # fmt: skip
-    r1, r2, oh = (IX, rv, 1), (IX, rv + 4 * n, 1), (IX, rv + 8 * n, 1)
+    r1, r2, oh = (IX, rv, 1), (IX, rv + 4 * rows, 1), (IX, rv + 8 * rows, 1)
     for src, dst in ((S, r1), (T, r2)):
         if src is T:
             ctx.emit(
                 "MOVE", src_dtype=I8, dst_dtype=F32, dst_buf=T[0], dst_off=T[1], dst_stride=n,
-                src_buf=IX, src_off=m1, src_stride=n, rows=n, cols=n, scale=-HUGE,
+                src_buf=IX, src_off=m1, src_stride=n, rows=rows, cols=n, scale=-HUGE,
             )  # fmt: skip
-            _vec(ctx, "add", F32, T, T, n, n, b=S)
+            _vec(ctx, "add", F32, T, T, rows, n, b=S)
         ctx.emit(
             "ROW", op="rowmax", dtype=F32, dst_buf=dst[0], dst_off=dst[1], dst_stride=1,
-            src_buf=src[0], src_off=src[1], src_stride=n, rows=n, cols=n,
+            src_buf=src[0], src_off=src[1], src_stride=n, rows=rows, cols=n,
         )  # fmt: skip
-    _vec(ctx, "sub", F32, oh, r1, n, 1, b=r2)
-    _vec(ctx, "sub", F32, oh, oh, n, 1, bcast="scalar", imm=to_f32(margin))
+    _vec(ctx, "sub", F32, oh, r1, rows, 1, b=r2)
+    _vec(ctx, "sub", F32, oh, oh, rows, 1, bcast="scalar", imm=to_f32(margin))
     for _ in range(2):
-        _vec(ctx, "mul", F32, oh, oh, n, 1, bcast="scalar", imm=HUGE)
-    _vec(ctx, "max", F32, oh, oh, n, 1, bcast="scalar", imm=0.0)
-    _vec(ctx, "min", F32, oh, oh, n, 1, bcast="scalar", imm=1.0)
+        _vec(ctx, "mul", F32, oh, oh, rows, 1, bcast="scalar", imm=HUGE)
+    _vec(ctx, "max", F32, oh, oh, rows, 1, bcast="scalar", imm=0.0)
+    _vec(ctx, "min", F32, oh, oh, rows, 1, bcast="scalar", imm=1.0)
     ctx.emit(
         "MOVE", src_dtype=F32, dst_dtype=I8, dst_buf=IX, dst_off=rv, dst_stride=1,
-        src_buf=IX, src_off=oh[1], src_stride=1, rows=n, cols=1, scale=1.0,
+        src_buf=IX, src_off=oh[1], src_stride=1, rows=rows, cols=1, scale=1.0,
     )  # fmt: skip
     M1, MK = (IX, m1, n), (IX, mk, n)
-    _vec(ctx, "sub", I8, M1, M1, n, n, b=MK)
-    _vec(ctx, "mul", I8, M1, M1, n, n, b=(IX, rv, 1), bcast="col")
-    _vec(ctx, "add", I8, MK, MK, n, n, b=M1)
+    _vec(ctx, "sub", I8, M1, M1, rows, n, b=MK)
+    _vec(ctx, "mul", I8, M1, M1, rows, n, b=(IX, rv, 1), bcast="col")
+    _vec(ctx, "add", I8, MK, MK, rows, n, b=M1)
 
 
 @rule(tokens.MaskedAttentionOp)
