@@ -13,8 +13,8 @@ from xdsl.ir import Operation
 
 from backend.interpreter.numerics import int4_msb
 from backend.topk import topk_indices
-from compiler.reference_quant import linear
 from compiler.errors import WispError
+from compiler.reference_quant import linear
 from dialects import tokens as T
 from dialects.nn_base import shape_of
 

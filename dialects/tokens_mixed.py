@@ -67,7 +67,9 @@ class RowPrecisionOp(NNOp):
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
         m = shape_of(operand_types[0])
         if len(m) != 3 or m[1] != m[2]:
-            raise ShapeError(f"{cls.name}: mask must be [heads, n, n] (tokens.predict), got {list(m)}")
+            raise ShapeError(
+                f"{cls.name}: mask must be [heads, n, n] (tokens.predict), got {list(m)}"
+            )
         n = m[2]
         k = int_prop(cls.name, props, "int8_rows")
         prot = protect_indices(cls.name, props, n)

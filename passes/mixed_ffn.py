@@ -113,7 +113,9 @@ class MixedFfnPass(ModulePass):
         """One tokens.row_precision after the prediction; each FFN linear → tokens.mixed_linear."""
         bad = [p for p in self.protect if not -n <= p < n]
         if bad:
-            raise PassError(f"protect={list(self.protect)}: {name} has no token {bad[0]} ({n} tokens)")
+            raise PassError(
+                f"protect={list(self.protect)}: {name} has no token {bad[0]} ({n} tokens)"
+            )
         prot = tuple(dict.fromkeys(p % n for p in self.protect))
         k = min(n, max(len(prot), 1, round(self.int8 * n)))
         low = tokens.RowPrecisionOp.make([pred.results[0]], int8_rows=k, protect=prot)
@@ -125,7 +127,9 @@ class MixedFfnPass(ModulePass):
         names = []
         for lin in ffn:
             bias = [lin.bias] if lin.bias is not None else []
-            new = tokens.MixedLinearOp.make([lin.input, lin.weight, low.results[0], *bias], groups=1)
+            new = tokens.MixedLinearOp.make(
+                [lin.input, lin.weight, low.results[0], *bias], groups=1
+            )
             new.attributes.update(dict(lin.attributes))
             lb = lin.parent_block()
             assert lb is not None
