@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -151,3 +153,9 @@ class LowerCtx:
 
 ACT_BASE = 1 << 31
 _ADDR_FIELDS = ("src_addr", "dst_addr")
+
+
+def predicate_since(ctx: LowerCtx, start: int, pred: int, neg: bool = False) -> None:
+    """Put every instruction emitted since index ``start`` under predicate ``pred``."""
+    for i in range(start, len(ctx.instrs)):
+        ctx.instrs[i] = dataclasses.replace(ctx.instrs[i], pred=pred, pneg=neg)

@@ -13,7 +13,7 @@ from xdsl.ir import Operation
 from backend.config import Config
 from backend.cost.formulas import dma_transfer_cycles, matmul_cycles
 from backend.isa import Buf, DType, to_f32
-from backend.lower.context import LowerCtx
+from backend.lower.context import LowerCtx, predicate_since
 from backend.lower.dma import load, store
 from backend.lower.env import Env, bias_row, linear_weight
 from backend.lower.gemm import TRAFFIC_WEIGHT, LazyWeight, choose_plan, gemm
@@ -146,6 +146,9 @@ def _merged_linear(ctx: LowerCtx, x: DTensor, group: list[nn.LinearOp]) -> DTens
 
 
 OutHook = Callable[[int, int, int, int | None], None]  # (c_off, rows, stride, head)
+# per query tile of attention_head: before(q0, rows) → a predicate p the tile's work runs under
+# (None: unguarded), and after(q0, rows, p) once the guarded instructions are emitted
+TileGuard = tuple[Callable[[int, int], int | None], Callable[[int, int, int], None]]
 BATCH_HEADS = True  # tests switch it off to cover the per-head path
 
 
@@ -403,10 +406,12 @@ def attention_head(
     bias: Callable[[int, int, int], None] | None = None,
     out_hook: OutHook | None = None,
     held: tuple[Buf, int] | None = None,
+    guard: TileGuard | None = None,
 ) -> None:
     """One head: K_h, V_h resident; per query tile Q·K_hᵀ, ROW softmax, P·V_h, STORE (or, with
     ``held`` = (buf, off) of the whole fp16 output in SRAM, a MOVE into its columns there).
-    ``bias(s_off, q0, rows)``, if given, edits the fp32 scores before the softmax."""
+    ``bias(s_off, q0, rows)``, if given, edits the fp32 scores before the softmax; ``guard``
+    puts each query tile's work under a predicate the caller computes (FACT's one-hot tiles)."""
     d, dv, qt = dims
     sq, sk = q.shape[0], k.shape[0]
     k_bytes, v_bytes = 2 * sk * d, 2 * sk * dv
@@ -425,6 +430,8 @@ def attention_head(
         o16 = p_off + 2 * qt * sk
         s_off = ctx.take(C, 4 * qt * (sk + dv))
         o_off = s_off + 4 * qt * sk
+        pred = guard[0](q0, ql) if guard is not None else None
+        start = len(ctx.instrs)
         load(ctx, q.block(q0, ql, h * d, d), A, a_off)
         ctx.emit(
             "MATMUL", mode="fp16", tb=1, a_buf=A, a_off=a_off, a_stride=d, b_buf=W,
@@ -461,3 +468,6 @@ def attention_head(
         )  # fmt: skip
         if held is None:
             store(ctx, out.block(q0, ql, h * dv, dv), A, o16)
+        if guard is not None and pred is not None:
+            predicate_since(ctx, start, pred)
+            guard[1](q0, ql, pred)

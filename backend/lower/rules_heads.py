@@ -14,14 +14,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 from xdsl.ir import Operation
 
 from backend.errors import BackendError
 from backend.isa import Buf, DType, to_f32
-from backend.lower.context import LowerCtx
+from backend.lower.context import LowerCtx, predicate_since
 from backend.lower.dma import load, row_tiles, store
 from backend.lower.env import Env
 from backend.lower.head_sink import prior_add
@@ -35,12 +34,6 @@ from dialects.nn_base import shape_of
 A, V, IX = Buf.ACT, Buf.VEC, Buf.IDX
 F32 = DType.FP32
 N_PRED = 15  # heads rotate over p1..p15
-
-
-def predicate_since(ctx: LowerCtx, start: int, pred: int, neg: bool = False) -> None:
-    """Put every instruction emitted since index ``start`` under predicate ``pred``."""
-    for i in range(start, len(ctx.instrs)):
-        ctx.instrs[i] = dataclasses.replace(ctx.instrs[i], pred=pred, pneg=neg)
 
 
 @rule(tokens.HeadImportanceOp)

@@ -19,16 +19,19 @@ k/v GEMMs are scheduled; docs/tokens.md).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from xdsl.ir import Operation
 
 from backend.errors import BackendError
 from backend.isa import Buf, DType, to_f32
-from backend.lower.context import LowerCtx
+from backend.lower.context import LowerCtx, predicate_since
 from backend.lower.dma import load, store
 from backend.lower.env import Env
 from backend.lower.registry import rule
 from backend.lower.rules_dense import attention_head, per_head_plan
+from backend.lower.rules_heads import N_PRED
 from backend.lower.rules_mixed import finish, fused_row_precision
 from backend.lower.values import DTensor
 from dialects import tokens
@@ -214,9 +217,20 @@ def _one_hot(ctx: LowerCtx, S: tuple[Buf, int, int], T: tuple[Buf, int, int], mk
     _vec(ctx, "add", I8, MK, MK, rows, n, b=M1)
 
 
+def _one_hot_rows(op: Operation) -> bool:
+    """Whether the mask can have one-hot rows worth a copy: it comes from a tokens.predict with
+    the one-hot rule on (margin ≥ 0) or top-1."""
+    pred = op.operands[3].owner
+    if not isinstance(pred, tokens.PredictOp):
+        return False
+    return pred.float_prop("margin") >= 0 or pred.int_prop("topk") == 1
+
+
 @rule(tokens.MaskedAttentionOp)
 def lower_masked_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
-    """Per-head attention; masked scores get −2^100 before the softmax (exactly 0 after it)."""
+    """Per-head attention; masked scores get −2^100 before the softmax (exactly 0 after it).
+    With one-hot rows possible (FACT), a query tile whose mask rows each keep one key is not
+    computed: its rows are V's selected rows, gathered (TOPK k=1 of the mask → GATHER → STORE)."""
     assert isinstance(op, tokens.MaskedAttentionOp)
     q, k, v = (env.tensor(x).as2d() for x in op.operands[:3])
     mask = env.tensor(op.operands[3])
@@ -232,10 +246,15 @@ def lower_masked_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     qt, split = per_head_plan(ctx, sq, sk, d, dv)
     mo = ctx.hold(V, qt * sk)  # op-lifetime scratch: the ring holds V_h when K/V are split
     t = ctx.hold(V, 4 * qt * sk)
+    copy = _one_hot_rows(op)
+    g_off = ctx.hold(V, 2 * qt * dv) if copy else 0
+    i_off = ctx.hold(IX, 4 * qt) if copy else 0
+    tiles = itertools.count()
     for h in range(heads):
 
         def bias(s_off: int, q0: int, rows: int, h: int = h) -> None:
-            load(ctx, m2.block(h * sq + q0, rows, 0, sk), V, mo)
+            if not copy:  # else the guard loaded these rows
+                load(ctx, m2.block(h * sq + q0, rows, 0, sk), V, mo)
             _vec(ctx, "sub", I8, (V, mo, sk), (V, mo, sk), rows, sk, bcast="scalar", imm=1.0)
             ctx.emit(
                 "MOVE", src_dtype=I8, dst_dtype=F32, dst_buf=V, dst_off=t, dst_stride=sk,
@@ -243,7 +262,40 @@ def lower_masked_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             )  # fmt: skip
             _vec(ctx, "add", F32, (C, s_off, sk), (C, s_off, sk), rows, sk, b=(V, t, sk))
 
-        attention_head(ctx, h, q, k, v, out, (d, dv, qt), scale, causal, split, bias=bias)
+        def before(q0: int, rows: int, h: int = h) -> int:
+            """p = some row of the tile keeps ≥ 2 keys (mask sum > rows): compute the tile."""
+            p = 1 + next(tiles) % N_PRED
+            load(ctx, m2.block(h * sq + q0, rows, 0, sk), V, mo)
+            ctx.emit(
+                "CMP", reduce="sum", cmp="gt", dtype=I8, src_buf=V, src_off=mo, src_stride=sk,
+                rows=rows, cols=sk, imm=rows + 0.5, pdst=p,
+            )  # fmt: skip
+            return p
+
+        def after(q0: int, rows: int, p: int, h: int = h) -> None:
+            """Under ¬p: each row's one kept key j (TOPK k=1 of the 0/1 mask), V[j] gathered."""
+            start = len(ctx.instrs)
+            ctx.emit(
+                "MOVE", src_dtype=I8, dst_dtype=F32, dst_buf=V, dst_off=t, dst_stride=sk,
+                src_buf=V, src_off=mo, src_stride=sk, rows=rows, cols=sk,
+            )  # fmt: skip
+            ctx.emit(
+                "TOPK", src_buf=V, src_off=t, src_stride=sk, rows=rows, n=sk, k=1,
+                dst_buf=IX, dst_off=i_off,
+            )  # fmt: skip
+            vh = v.block(0, sk, h * dv, dv)
+            ctx.emit(
+                "GATHER", dtype=DType.FP16, dst_buf=V, dst_off=g_off, dst_stride=dv,
+                src_addr=vh.addr, src_stride=vh.strides[0], idx_buf=IX, idx_off=i_off,
+                rows=rows, cols=dv,
+            )  # fmt: skip
+            store(ctx, out.block(q0, rows, h * dv, dv), V, g_off)
+            predicate_since(ctx, start, p, neg=True)
+
+        guard = (before, after) if copy else None
+        attention_head(
+            ctx, h, q, k, v, out, (d, dv, qt), scale, causal, split, bias=bias, guard=guard
+        )
     return out
 
 
