@@ -147,8 +147,9 @@ def _merged_linear(ctx: LowerCtx, x: DTensor, group: list[nn.LinearOp]) -> DTens
 
 OutHook = Callable[[int, int, int, int | None], None]  # (c_off, rows, stride, head)
 # per query tile of attention_head: before(q0, rows) → a predicate p the tile's work runs under
-# (None: unguarded), and after(q0, rows, p) once the guarded instructions are emitted
-TileGuard = tuple[Callable[[int, int], int | None], Callable[[int, int, int], None]]
+# (None: unguarded), and after(q0, rows, p, v_buf, v_off) once the guarded instructions are
+# emitted (V_h [sk, dv] fp16 is resident at v_buf[v_off])
+TileGuard = tuple[Callable[[int, int], int | None], Callable[[int, int, int, Buf, int], None]]
 BATCH_HEADS = True  # tests switch it off to cover the per-head path
 
 
@@ -470,4 +471,4 @@ def attention_head(
             store(ctx, out.block(q0, ql, h * dv, dv), A, o16)
         if guard is not None and pred is not None:
             predicate_since(ctx, start, pred)
-            guard[1](q0, ql, pred)
+            guard[1](q0, ql, pred, v_buf, v_off)

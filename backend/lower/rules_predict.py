@@ -229,8 +229,9 @@ def _one_hot_rows(op: Operation) -> bool:
 @rule(tokens.MaskedAttentionOp)
 def lower_masked_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     """Per-head attention; masked scores get −2^100 before the softmax (exactly 0 after it).
-    With one-hot rows possible (FACT), a query tile whose mask rows each keep one key is not
-    computed: its rows are V's selected rows, gathered (TOPK k=1 of the mask → GATHER → STORE)."""
+    With one-hot rows possible (FACT), a query tile whose mask rows each keep one key skips
+    Q·Kᵀ and the softmax: its rows are V's selected rows, the one-hot mask (fp16) · V_h (exact:
+    1.0·v + 0)."""
     assert isinstance(op, tokens.MaskedAttentionOp)
     q, k, v = (env.tensor(x).as2d() for x in op.operands[:3])
     mask = env.tensor(op.operands[3])
@@ -248,7 +249,7 @@ def lower_masked_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     t = ctx.hold(V, 4 * qt * sk)
     copy = _one_hot_rows(op)
     g_off = ctx.hold(V, 2 * qt * dv) if copy else 0
-    i_off = ctx.hold(IX, 4 * qt) if copy else 0
+    c_off = ctx.hold(C, 4 * qt * dv) if copy else 0
     tiles = itertools.count()
     for h in range(heads):
 
@@ -272,22 +273,20 @@ def lower_masked_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             )  # fmt: skip
             return p
 
-        def after(q0: int, rows: int, p: int, h: int = h) -> None:
-            """Under ¬p: each row's one kept key j (TOPK k=1 of the 0/1 mask), V[j] gathered."""
+        def after(q0: int, rows: int, p: int, v_buf: Buf, v_off: int, h: int = h) -> None:
+            """Under ¬p: the rows are V_h's selected rows, as the one-hot mask (fp16) · V_h."""
             start = len(ctx.instrs)
             ctx.emit(
-                "MOVE", src_dtype=I8, dst_dtype=F32, dst_buf=V, dst_off=t, dst_stride=sk,
+                "MOVE", src_dtype=I8, dst_dtype=DType.FP16, dst_buf=V, dst_off=t, dst_stride=sk,
                 src_buf=V, src_off=mo, src_stride=sk, rows=rows, cols=sk,
             )  # fmt: skip
             ctx.emit(
-                "TOPK", src_buf=V, src_off=t, src_stride=sk, rows=rows, n=sk, k=1,
-                dst_buf=IX, dst_off=i_off,
+                "MATMUL", mode="fp16", a_buf=V, a_off=t, a_stride=sk, b_buf=v_buf, b_off=v_off,
+                b_stride=dv, c_buf=C, c_off=c_off, c_stride=dv, m=rows, n=dv, k=sk,
             )  # fmt: skip
-            vh = v.block(0, sk, h * dv, dv)
             ctx.emit(
-                "GATHER", dtype=DType.FP16, dst_buf=V, dst_off=g_off, dst_stride=dv,
-                src_addr=vh.addr, src_stride=vh.strides[0], idx_buf=IX, idx_off=i_off,
-                rows=rows, cols=dv,
+                "MOVE", src_dtype=F32, dst_dtype=DType.FP16, dst_buf=V, dst_off=g_off,
+                dst_stride=dv, src_buf=C, src_off=c_off, src_stride=dv, rows=rows, cols=dv,
             )  # fmt: skip
             store(ctx, out.block(q0, rows, h * dv, dv), V, g_off)
             predicate_since(ctx, start, p, neg=True)

@@ -1,7 +1,7 @@
-"""FACT's one-hot Q rows on the NPU: a query tile whose predicted rows each keep one key is not
-computed (Q·Kᵀ, softmax, P·V predicated off); its rows are V's selected rows, gathered. Values
-equal the reference (softmax over one key = a copy of that V row) and an independent numpy copy;
-the skipped tiles cost no MACs."""
+"""FACT's one-hot Q rows on the NPU: a query tile whose predicted rows each keep one key skips
+Q·Kᵀ and the softmax (predicated off); its rows are V's selected rows (one-hot mask · V_h, exact).
+Values equal the reference (softmax over one key = a copy of that V row) and an independent numpy
+copy; a skipped tile's MACs are only the copy's."""
 
 from __future__ import annotations
 
@@ -79,8 +79,9 @@ def test_one_hot_tiles_are_copies(topk, margin, causal, dominant, seed) -> None:
     np.testing.assert_allclose(y, ref["out0"], rtol=2e-2, atol=2e-2)
     heads_all_one = [bool((mask[h].sum(-1) == 1).all()) for h in range(HEADS)]
     fp16 = got.report.macs_useful["fp16"]
-    per_head = N * N * DH * 2  # Q·K_hᵀ and P·V_h of one head (one query tile here)
-    assert fp16 == per_head * (HEADS - sum(heads_all_one))
+    per_head = N * N * DH  # Q·K_hᵀ or P·V_h of one head (one query tile here)
+    copied = sum(heads_all_one)  # their tiles: only the one-hot mask · V_h
+    assert fp16 == 2 * per_head * (HEADS - copied) + per_head * copied
     if topk == 1:
         assert all(heads_all_one)  # exercised: every tile skipped
     if dominant:
