@@ -13,7 +13,8 @@ is the prediction's largest cost on the NPU and never fires on digits-vit), and 
 computes is integer-exact, so the NPU's PREDICT/TOPK give the reference's mask bit for bit.
 With `kv_tile=T` > 0 the k and v linears become `tokens.key_linear` on the mask: a row tile of T
 keys no (head, query) selects is not generated (zeros; decided at run time). The report gives,
-per layer, the rows predicted and the mean K/V rows skipped on the calibration samples.
+per layer, the rows predicted and, on the calibration samples, the mean one-hot rows (one key
+kept: the NPU skips Q·Kᵀ and the softmax of query tiles made only of them) and K/V rows skipped.
 """
 
 from __future__ import annotations
@@ -109,18 +110,25 @@ class EagerPredictPass(ModulePass):
             layers.append(r)
             preds.append(pred)
         skipped = [0.0] * len(preds)
-        if self.kv_tile:
+        one_hot = [0.0] * len(preds)
+        if self.kv_tile or self.onehot or self.topk == 1:
+            count = min(self.samples, len(calib.inputs))
             for smp in calib.inputs[: self.samples]:
                 vals = calib.executor.values(op, weights, smp)
                 for i, p in enumerate(preds):
-                    used = key_rows(np.asarray(vals[p.results[0]]), self.kv_tile)
-                    skipped[i] += float((~used).sum()) / min(self.samples, len(calib.inputs))
-        for r, s in zip(layers, skipped, strict=True):
+                    mask = np.asarray(vals[p.results[0]])
+                    one_hot[i] += float(((mask != 0).sum(-1) == 1).sum()) / count
+                    if self.kv_tile:
+                        used = key_rows(mask, self.kv_tile)
+                        skipped[i] += float((~used).sum()) / count
+        for r, s, o in zip(layers, skipped, one_hot, strict=True):
             r["kv_rows_skipped"] = round(s, 2)
+            r["one_hot_rows"] = round(o, 2)
         notes = [
             f"{r['layer']}: top-{self.topk} of {r['tokens']} keys per query,"
-            f" {r['rows_predicted']} rows predicted, K/V rows skipped {r['kv_rows_skipped']}"
-            f" (calibration mean), x scale 2^{int(math.log2(r['x_scale']))}"
+            f" {r['rows_predicted']} rows predicted, {r['one_hot_rows']} one-hot,"
+            f" K/V rows skipped {r['kv_rows_skipped']} (calibration means),"
+            f" x scale 2^{int(math.log2(r['x_scale']))}"
             for r in layers
         ]
         add_report(ctx, self.name, {"notes": notes, "predict_per_layer": layers})

@@ -31,9 +31,11 @@ def pruning_lines(outdir: str | Path) -> list[str]:
             per = rep["predict_per_layer"]
             rows = " ".join(str(x["rows_predicted"]) for x in per)
             skip = " ".join(str(x.get("kv_rows_skipped", 0)) for x in per)
+            one = " ".join(str(x.get("one_hot_rows", 0)) for x in per)
             lines.append(
                 f"  rows predicted per layer ({p['name']}): {rows}; top-{per[0]['topk']} keys"
-                f" per row; K/V rows skipped per layer (calibration mean): {skip}"
+                f" per row; one-hot rows per layer: {one}; K/V rows skipped per layer: {skip}"
+                " (calibration means)"
             )
         if "mixed_per_layer" in rep:  # FACT mixed-precision FFN (passes/mixed_ffn.py)
             per = rep["mixed_per_layer"]
