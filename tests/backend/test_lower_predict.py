@@ -217,3 +217,22 @@ def test_gpt2_causal_prediction_exact_on_the_npus_own_input() -> None:
         np.testing.assert_array_equal(outs[f"out{2 + 2 * i}"], ref_predict(p, [xq, *ws], None))
     x0 = outs["out1"].astype(np.int16) - ref["out1"].astype(np.int16)
     assert np.abs(x0).max() <= 1  # layer 0's input: fp16 vs fp32, one quantization step at most
+
+
+def test_predict_too_big_names_the_pass_and_the_buffer(tmp_path) -> None:
+    from pathlib import Path
+
+    from backend.errors import BackendError
+
+    toml = Path("backend/configs/spatten.toml").read_text()
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(
+        toml.replace("wgt = 200704", "wgt = 4096").replace('name = "spatten"', 'name = "tiny"')
+    )
+    rng = np.random.default_rng(0)
+    x = rng.integers(-3, 4, (16, 64)).astype(np.int8)
+    wq, wk = (rng.integers(-128, 128, (64, 64)).astype(np.int8) for _ in range(2))
+    props = {"heads": 2, "qk_dim": 32, "scale": 0.5, "causal": False, "topk": 2,
+             "margin": -1.0, "q_shift": 8, "k_shift": 8, "unit": 1.0}  # fmt: skip
+    with pytest.raises(BackendError, match=r"tokens\.predict.*eager-predict's Wq and Wk .* 'wgt'"):
+        compile_model(predict_model(x, wq, wk, **props), target=str(cfg))
