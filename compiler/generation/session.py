@@ -11,6 +11,8 @@ step; with `target=None` every step runs on the reference executor (no cost figu
 
 from __future__ import annotations
 
+import contextlib
+import io
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -81,14 +83,29 @@ class Generator:
         dim, context = lm.config.dim, lm.context
         self.cache = {n: np.zeros((context, dim), np.float32) for n in lm.kv_names}
         self.length = 0  # tokens in the cache
+        self.pass_reports: dict[str, str] = {}  # form → what its passes reported
+        self.compile_seconds = 0.0  # host time spent compiling forms
+        self.run_seconds = 0.0  # host time of the last program run (reference or interpreter)
+
+    @property
+    def clock_mhz(self) -> float | None:
+        """The target's clock (MHz), once a program has been compiled for it."""
+        for c in self._forms.values():
+            if c.config is not None:
+                return float(c.config.clock_mhz)
+        return None
 
     # ------------------------------------------------------------------ programs
 
     def form(self, key: str, build: Callable[[], Model]) -> CompiledModel:
         """The compiled form `key` (compiled on first use)."""
         if key not in self._forms:
+            t0 = time.perf_counter()
+            reports = io.StringIO()  # pass reports: kept, not interleaved with the text
             try:
-                self._forms[key] = compile_model(build(), self.pipeline, self.target)
+                with contextlib.redirect_stdout(reports):
+                    self._forms[key] = compile_model(build(), self.pipeline, self.target)
+                self.pass_reports[key] = reports.getvalue()
             except WispError as e:
                 if key.startswith("decode") and self.pipeline:
                     raise WispError(
@@ -96,9 +113,20 @@ class Generator:
                         f"(one query token against a {key.removeprefix('decode')}-slot KV cache): {e}"
                     ) from None
                 raise
+            finally:
+                self.compile_seconds += time.perf_counter() - t0
         return self._forms[key]
 
     def _run(self, c: CompiledModel, inputs: dict[str, np.ndarray]) -> tuple[list[np.ndarray], Any]:
+        t0 = time.perf_counter()
+        try:
+            return self._run_program(c, inputs)
+        finally:
+            self.run_seconds = time.perf_counter() - t0
+
+    def _run_program(
+        self, c: CompiledModel, inputs: dict[str, np.ndarray]
+    ) -> tuple[list[np.ndarray], Any]:
         if self.target is None:
             out, report = c.reference(inputs), None
         elif self.timing_only:  # values from the reference, cost from a timing-only run
@@ -147,15 +175,21 @@ class Generator:
         """Yield `tokens` new characters after `prompt` (checked first: see `check_request`)."""
         ids = self.check_request(prompt, tokens)
         sampler = sampler or Sampler()
-        t0 = time.perf_counter()
         logits, report = self.prefill(ids)
         token = sampler(logits[-1])
-        yield _step(0, token, f"prefill{ids.size}", ids.size, report, time.perf_counter() - t0)
+        yield _step(0, token, f"prefill{ids.size}", ids.size, report, self.run_seconds)
         for i in range(1, tokens):
-            t0 = time.perf_counter()
             logits, report, key = self.decode(token)
             token = sampler(logits)
-            yield _step(i, token, key, self.length, report, time.perf_counter() - t0)
+            yield _step(i, token, key, self.length, report, self.run_seconds)
+
+    def prepare(self, prompt: int, tokens: int) -> None:
+        """Compile every form a request needs (the prefill, each decode bucket) up front, so a
+        pipeline that cannot apply fails before any text is produced."""
+        self.form(f"prefill{prompt}", lambda: self.lm.prefill(prompt))
+        for past in range(prompt, prompt + tokens - 1):
+            slots = self.lm.slots_for(past)
+            self.form(f"decode{slots}", lambda s=slots: self.lm.decode(s))
 
     def check_request(self, prompt: str, tokens: int) -> np.ndarray:
         """The prompt's ids, or a WispError for an empty prompt, characters outside the vocabulary,
