@@ -5,6 +5,7 @@ on the interpreter; decode cost grows linearly with the cache; bad requests are 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from frontdoor_util import REDUCED, randomize_weights
 
 from compiler import reference as ref
@@ -13,6 +14,13 @@ from compiler.generation.session import Generator
 from compiler.models import build
 
 SHAPE = {**REDUCED["gpt2"], "vocab": 96}
+
+
+def require_char_gpt() -> None:
+    from importlib import resources
+
+    if not (resources.files("compiler") / "data" / "char_gpt.weights.npz").is_file():
+        pytest.skip("char-gpt weights not bundled")
 
 
 def _lm() -> LanguageModel:
@@ -28,12 +36,7 @@ def _full_logits(lm: LanguageModel, ids: np.ndarray) -> np.ndarray:
 
 def _cached_logits(gen: Generator, ids: np.ndarray, prompt: int) -> np.ndarray:
     """Prefill ids[:prompt], then feed the rest one token at a time through the decode form."""
-    logits, _ = gen.prefill(ids[:prompt])
-    rows = [logits]
-    for t in ids[prompt:]:
-        row, _, _ = gen.decode(int(t))
-        rows.append(row[None])
-    return np.concatenate(rows)
+    return gen.force(ids, prompt)[0]
 
 
 def test_reference_cached_decode_equals_recomputation() -> None:
@@ -56,3 +59,62 @@ def test_interpreter_cached_decode_equals_recomputation() -> None:
     assert float(np.abs(got - want).max()) <= 2e-2 * scale  # fp16 activations and cache
     assert (got.argmax(-1) == want.argmax(-1)).mean() >= 0.9
     assert set(gen._forms) == {f"prefill{BUCKET - 1}", f"decode{BUCKET}", f"decode{2 * BUCKET}"}
+
+
+def test_decode_dram_grows_linearly_with_the_cache() -> None:
+    """Dense decode: each 32 more cache slots add the same DRAM bytes, at least the new slots'
+    K and V read twice (the concat copy and the attention) and written once, per layer."""
+    lm = _lm()
+    gen = Generator(lm, target="spatten")
+    dram = []
+    for slots in (BUCKET, 2 * BUCKET, 3 * BUCKET):
+        c = gen.form(f"decode{slots}", lambda s=slots: lm.decode(s))
+        inputs = {
+            "ids": np.array([1], np.int32),
+            "pos": np.array([slots], np.int32),
+            "mask": np.ones(slots + 1, np.int32),
+            **{n: np.zeros((slots, SHAPE["dim"]), np.float32) for n in lm.kv_names},
+        }
+        r = c.run(inputs, timing_only=True).report
+        dram.append(r.dram_read + r.dram_write)
+    step = dram[1] - dram[0]
+    assert dram[2] - dram[1] == step
+    new_cache = SHAPE["layers"] * 2 * BUCKET * SHAPE["dim"] * 2  # K and V, fp16
+    assert step >= 3 * new_cache
+
+
+BAD = [
+    (["--prompt", ""], "--prompt is empty"),
+    (
+        ["--prompt", "déf ✓"],
+        "outside the model's vocabulary (newline and printable ASCII): 'é', '✓'",
+    ),
+    (["--prompt", "x" * 257], "--prompt has 257 characters, longer than char-gpt's context of 256"),
+    (["--prompt", "def ", "--tokens", "254"], "--tokens 254 after a 4-character prompt exceeds"),
+    (["--prompt", "def ", "--tokens", "0"], "--tokens must be at least 1"),
+    (["--prompt", "def ", "--temperature", "-1"], "--temperature must be positive"),
+    (
+        ["--prompt", "def ", "--target", "none", "-p", "token-prune"],
+        "pipeline 'token-prune' cannot apply to the decode step",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD, ids=[m[:24] for _, m in BAD])
+def test_generate_bad_input_is_one_error_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compiler.cli.wisp import main
+
+    require_char_gpt()
+    code = main(
+        ["generate", "char-gpt", *args, "--tokens", "2"]
+        if "--tokens" not in args
+        else ["generate", "char-gpt", *args]
+    )
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 1
+    assert len(lines) == 1 and lines[0].startswith("wisp: error: "), err
+    assert message in lines[0]
+    assert out == ""  # nothing streamed before the error

@@ -74,12 +74,13 @@ class Generator:
         pipeline: str = "",
         target: str | None = "spatten",
         timing_only: bool = False,
+        forms: dict[str, CompiledModel] | None = None,
     ) -> None:
         self.lm = lm
         self.pipeline = pipeline
         self.target = target
         self.timing_only = timing_only
-        self._forms: dict[str, CompiledModel] = {}
+        self._forms: dict[str, CompiledModel] = {} if forms is None else forms  # may be shared
         dim, context = lm.config.dim, lm.context
         self.cache = {n: np.zeros((context, dim), np.float32) for n in lm.kv_names}
         self.length = 0  # tokens in the cache
@@ -183,6 +184,21 @@ class Generator:
             token = sampler(logits)
             yield _step(i, token, key, self.length, report, self.run_seconds)
 
+    def force(self, ids: np.ndarray, prompt: int) -> tuple[np.ndarray, list[Step]]:
+        """Teacher forcing through the cache: prefill ids[:prompt], then decode ids[prompt:] one at
+        a time. Returns the logits predicting ids[1:] and one more ([ids.size, vocab]) and the
+        steps (each step's token is the argmax prediction)."""
+        logits, report = self.prefill(ids[:prompt])
+        rows = [logits]
+        steps = [
+            _step(0, int(logits[-1].argmax()), f"prefill{prompt}", prompt, report, self.run_seconds)
+        ]
+        for i, t in enumerate(ids[prompt:], start=1):
+            row, report, key = self.decode(int(t))
+            rows.append(row[None])
+            steps.append(_step(i, int(row.argmax()), key, self.length, report, self.run_seconds))
+        return np.concatenate(rows), steps
+
     def prepare(self, prompt: int, tokens: int) -> None:
         """Compile every form a request needs (the prefill, each decode bucket) up front, so a
         pipeline that cannot apply fails before any text is produced."""
@@ -210,6 +226,19 @@ class Generator:
                 f"{context} (at most {context - ids.size + 1})"
             )
         return ids
+
+
+@dataclass
+class Generation:
+    """What `CompiledModel.generate` returns: the new text and every step's measured cost."""
+
+    prompt: str
+    text: str
+    steps: list[Step]
+
+    @property
+    def decode_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.index > 0]
 
 
 def _step(i: int, token: int, form: str, context: int, report: Any, seconds: float) -> Step:
