@@ -120,3 +120,57 @@ def test_generate_bad_input_is_one_error_line(
     assert len(lines) == 1 and lines[0].startswith("wisp: error: "), err
     assert message in lines[0]
     assert out == ""  # nothing streamed before the error
+
+
+def _numpy_gpt(w: dict[str, np.ndarray], ids: np.ndarray, layers: int, heads: int) -> np.ndarray:
+    """An independent float64 GPT-2 forward (pre-LN, causal, tanh GELU, tied head)."""
+
+    def ln(x: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
+        m = x.mean(-1, keepdims=True)
+        return (x - m) / np.sqrt(((x - m) ** 2).mean(-1, keepdims=True) + 1e-5) * g + b
+
+    n = ids.size
+    x = w["wte.weight"][ids] + w["wpe.weight"][:n]
+    d = x.shape[1] // heads
+    hidden = np.triu(np.ones((n, n), bool), 1)
+    for i in range(layers):
+        p = f"blocks.{i}."
+        h = ln(x, w[p + "norm1.weight"], w[p + "norm1.bias"])
+        q, k, v = (
+            (h @ w[f"{p}attn.{t}.weight"].T + w[f"{p}attn.{t}.bias"]).reshape(n, heads, d)
+            for t in "qkv"
+        )
+        s = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(d)
+        s[:, hidden] = -np.inf
+        e = np.exp(s - s.max(-1, keepdims=True))
+        a = np.einsum("hqk,khd->qhd", e / e.sum(-1, keepdims=True), v).reshape(n, -1)
+        x = x + a @ w[p + "attn.proj.weight"].T + w[p + "attn.proj.bias"]
+        h = ln(x, w[p + "norm2.weight"], w[p + "norm2.bias"])
+        h = h @ w[p + "mlp.fc1.weight"].T + w[p + "mlp.fc1.bias"]
+        h = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h**3)))
+        x = x + h @ w[p + "mlp.fc2.weight"].T + w[p + "mlp.fc2.bias"]
+    return ln(x, w["norm.weight"], w["norm.bias"]) @ w["wte.weight"].T
+
+
+def test_lm_eval_matches_an_independent_forward() -> None:
+    """`wisp eval`'s accuracy and bits/char for a language model, against a numpy GPT-2 over the
+    same held-out windows (consecutive, non-overlapping, next character as the target)."""
+    from compiler.generation.lm_eval import evaluate_lm, heldout_text
+    from compiler.models.char_vocab import VOCAB
+
+    seq = 24
+    model = randomize_weights(build("gpt2", seed=0, **{**SHAPE, "seq": seq}), seed=5)
+    got = evaluate_lm(model, limit=2)
+    w = {k: model.weights[k].astype(np.float64) for k in model.weights}
+    text = heldout_text()[: 2 * seq + 1]
+    ids = np.array([VOCAB.index(ch) for ch in text])
+    hits, nats = 0, 0.0
+    for i in range(2):
+        x, y = ids[i * seq : (i + 1) * seq], ids[i * seq + 1 : (i + 1) * seq + 1]
+        logits = _numpy_gpt(w, x, SHAPE["layers"], SHAPE["heads"])
+        logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        nats -= logp[np.arange(seq), y].sum()
+        hits += int((logits.argmax(-1) == y).sum())
+    assert got.total == 2 * seq
+    assert got.correct == hits
+    assert abs(got.bits_per_char - nats / (2 * seq) / np.log(2)) < 1e-4

@@ -19,6 +19,7 @@ import numpy as np
 from compiler.errors import WispError
 from compiler.model import Model
 from compiler.models.builder import trace
+from compiler.models.char_vocab import VOCAB
 from compiler.models.gpt2 import GPT2Config, GPT2Decode, GPT2Prefill
 
 BUCKET = 32  # cache slots are provided in multiples of this (docs/generation.md: length buckets)
@@ -40,6 +41,11 @@ class LanguageModel:
                 f"not a {model.meta.get('family') or 'non-zoo'} model"
             )
         config = GPT2Config(**model.meta["config"])
+        if config.vocab != len(VOCAB):
+            raise WispError(
+                f"{model.name}: text generation needs a character-level model whose vocabulary is "
+                f"newline + printable ASCII ({len(VOCAB)} symbols, e.g. char-gpt); it has {config.vocab}"
+            )
         return LanguageModel(model.name, config, model)
 
     @property

@@ -30,7 +30,9 @@ def token_table(
             )
     n = len(steps)
     decode = [s for s in steps if s.index > 0]
-    where = "reference executor" if not measured else f"interpreter ({gen.target})"
+    where = (
+        "reference executor" if not measured else f"interpreter ({gen.target_name or gen.target})"
+    )
     how = " timing-only" if gen.timing_only else ""
     run = sum(s.seconds for s in decode)
     rate = f"{len(decode) / run:.1f} decode tokens/s" if run > 0 else "no decode step"

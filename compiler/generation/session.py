@@ -91,9 +91,19 @@ class Generator:
     @property
     def clock_mhz(self) -> float | None:
         """The target's clock (MHz), once a program has been compiled for it."""
+        config = self._config()
+        return None if config is None else float(config.clock_mhz)
+
+    @property
+    def target_name(self) -> str | None:
+        """The target config's name (not its path), once a program has been compiled for it."""
+        config = self._config()
+        return None if config is None else str(config.name)
+
+    def _config(self) -> Any:
         for c in self._forms.values():
             if c.config is not None:
-                return float(c.config.clock_mhz)
+                return c.config
         return None
 
     # ------------------------------------------------------------------ programs
