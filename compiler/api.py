@@ -73,6 +73,8 @@ class CompiledModel:
     config: Any = None
     compiled: Any = None  # backend.compile.Compiled
     measured_lines: list[str] = field(default_factory=list)  # printed after compile (cmd_compile)
+    source: Model | None = None  # a gpt2-family model before the pipeline (for generate)
+    _generation_forms: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def reference(self, inputs: Mapping[str, np.ndarray], **kw: Any) -> dict[str, np.ndarray]:
         """The oracle's outputs for the compressed nn model."""
@@ -93,6 +95,28 @@ class CompiledModel:
         # timing-only runs skip numerics and return no outputs
         outputs = {n: result.outputs[n] for n in self.compiled.output_names if n in result.outputs}
         return RunResult(outputs, result.report, getattr(result, "trace_events", None))
+
+    def generate(
+        self, prompt: str, tokens: int, *, temperature: float | None = None, seed: int = 0
+    ) -> Any:
+        """Continue `prompt` by `tokens` characters (a gpt2-family model such as char-gpt): the
+        prefill and decode programs (this pipeline, this target) are compiled once and reused;
+        returns a `compiler.generation.session.Generation` (text, per-step cost)."""
+        from compiler.generation.forms import LanguageModel
+        from compiler.generation.session import Generation, Generator, Sampler
+
+        if self.source is None:
+            raise WispError(f"{self.model.name}: generate needs a gpt2-family zoo model")
+        gen = Generator(
+            LanguageModel.of(self.source),
+            pipeline=self.pipeline,
+            target=self.target,
+            forms=self._generation_forms,
+        )
+        ids = gen.check_request(prompt, tokens)
+        gen.prepare(ids.size, tokens)
+        steps = list(gen.generate(prompt, tokens, Sampler(temperature, seed)))
+        return Generation(prompt, "".join(s.text for s in steps), steps)
 
     def save(self, outdir: str | os.PathLike[str], *, force: bool = False) -> None:
         """Write OUTDIR (atomically): model.mlir + weights, ir/ dumps, compile.json and, with a target,
@@ -197,6 +221,7 @@ def compile_model(
 
         config = load_config(target if isinstance(target, str) else Path(target))
     model = load_model(model, **options) if isinstance(model, str) else model.clone()
+    source = model.clone() if model.meta.get("family") == "gpt2" else None
     ir = IRDumps({"input": print_module(model.module)})
     records = run_pipeline(model, passes, keep_ir=True, print_ir_after_all=print_ir_after_all)
     for r in records:
@@ -226,6 +251,7 @@ def compile_model(
         config,
         compiled,
         measured_lines=measured,
+        source=source,
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 from xdsl.dialects.builtin import IntegerType, ModuleOp
 from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import SSAValue
 
 from backend.config import Config
 from backend.errors import BackendError
@@ -34,7 +35,9 @@ from backend.lower.fuse_quant import plan_quant
 from backend.lower.registry import RULES
 from backend.lower.rules_data import copy, plan_concat_dest
 from backend.lower.tags import layer_tags
+from backend.lower.values import DTensor
 from backend.program import Symbol
+from dialects import nn
 from dialects.nn_base import element_of, shape_of
 
 __all__ = ["RULES", "Lowered", "lower_module"]
@@ -45,6 +48,19 @@ def _main(module: ModuleOp) -> FuncOp:
         if isinstance(op, FuncOp) and op.sym_name.data == "main":
             return op
     raise BackendError("the module has no func.func @main")
+
+
+def _appended_input(arg: SSAValue) -> nn.ConcatOp | None:
+    """The row concat that appends to this input (a decode step's KV cache, `concat(cache, new)`),
+    when that is the input's only use: the input is then placed at the start of the concat's
+    result and only the appended rows are written (docs/generation.md)."""
+    uses = list(arg.uses)
+    if len(uses) != 1 or uses[0].index != 0:
+        return None
+    op = uses[0].operation
+    if not isinstance(op, nn.ConcatOp) or len(shape_of(arg.type)) != 2:
+        return None
+    return op if op.int_prop("axis") % 2 == 0 else None
 
 
 def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Config) -> Lowered:
@@ -60,7 +76,13 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
         dt = DType.FP16
         if isinstance(elem, IntegerType):  # token ids i32; quantized inputs i8 (i4 one per byte)
             dt = DType.INT8 if elem.width.data <= 8 else DType.INT32
-        t = ctx.activation(shape, dt)
+        append = _appended_input(arg) if dt is DType.FP16 else None
+        if append is not None:  # a KV cache: the input region has room for the concat's rows
+            room = ctx.activation(tuple(shape_of(append.results[0].type)), dt)
+            ctx.concat_out[append] = room
+            t = DTensor.contiguous(room.addr, shape, dt)
+        else:
+            t = ctx.activation(shape, dt)
         ctx.symbols[name] = Symbol(name, t.addr, shape, dt, "input")
         env[arg] = t
         input_names.append(name)

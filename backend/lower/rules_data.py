@@ -144,9 +144,12 @@ def lower_concat(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             pos += shape_of(x.type)[axis]
             continue
         t = env.tensor(x)
+        n = shape_of(x.type)[axis]
+        if pos == 0 and axis == 0 and t.is_contiguous and t.addr == out.addr:
+            pos += n  # an input placed in this block already (lower_module: an appended cache)
+            continue
         if t.as2d().strides[1] != t.esize or not _is_2d(t):
             t = materialize(ctx, t, op.name)
-        n = shape_of(x.type)[axis]
         if axis == len(shape) - 1:
             copy(ctx, t, o2.block(0, o2.shape[0], pos, n), op.name)
         elif axis == 0:

@@ -46,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.model).is_dir() and (Path(args.model) / "program.npubin").exists():
         return _eval_compiled(args)
     model = model_from_args(args)
+    if model.meta.get("dataset") == "char-python":  # a language model (compiler/generation)
+        from compiler.generation.lm_eval import print_lm_eval
+
+        print_lm_eval(model, args.limit)
+        return 0
     result = evaluate(model, limit=args.limit)
     print(
         f"{model.name}: accuracy {100 * result.accuracy:.2f}% "
@@ -62,6 +67,11 @@ def _eval_compiled(args: argparse.Namespace) -> int:
 
     compiled = load_compiled(args.model)
     model = compiled.model
+    if model.meta.get("dataset") == "char-python":  # a language model (compiler/generation)
+        from compiler.generation.lm_eval import print_lm_eval
+
+        print_lm_eval(model, args.limit, compiled)
+        return 0
 
     def on_npu(x):  # noqa: ANN001, ANN202
         r = compiled.run(x)

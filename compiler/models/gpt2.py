@@ -1,4 +1,16 @@
-"""GPT-2: token + position embeddings, pre-LN causal blocks (tanh GELU), tied LM head."""
+"""GPT-2: token + position embeddings, pre-LN causal blocks (tanh GELU), tied LM head.
+
+Three forms share one set of weights (same parameter names):
+
+- `GPT2`: the full-sequence forward, ids [seq] → logits [seq, vocab];
+- `GPT2Prefill`: the same forward that also returns every layer's keys and values [seq, dim]
+  (the KV cache of the prompt);
+- `GPT2Decode`: one new token against a cache of `past` slots: ids [1], pos [1] (its position),
+  mask [past + 1] (1 = a filled slot; the last entry, the new token, is always 1) and per layer
+  k_cache, v_cache [past, dim] → logits [1, vocab] and per layer the new token's k, v [1, dim]
+  (the rows the caller appends to its cache). Attention runs over concat(cache, new row) with the
+  mask hiding the unfilled slots (docs/generation.md).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +44,25 @@ class GPT2Block(Module):
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 
+    def forward_kv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The causal forward, also returning this layer's keys and values."""
+        h = self.norm1(x)
+        a = self.attn
+        k, v = a.k(h), a.v(h)
+        x = x + a.proj(F.attention(a.q(h), k, v, a.heads, causal=True))
+        return x + self.mlp(self.norm2(x)), k, v
+
+    def decode(
+        self, x: Tensor, k_cache: Tensor, v_cache: Tensor, mask: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """One token x [1, dim] against the cache; returns (x', k_new, v_new)."""
+        h = self.norm1(x)
+        a = self.attn
+        k, v = a.k(h), a.v(h)
+        keys, values = F.concat([k_cache, k]), F.concat([v_cache, v])
+        x = x + a.proj(F.attention(a.q(h), keys, values, a.heads, mask=mask))
+        return x + self.mlp(self.norm2(x)), k, v
+
 
 class GPT2(Module):
     def __init__(self, c: GPT2Config):
@@ -47,4 +78,33 @@ class GPT2(Module):
         x = self.wte(ids) + ids.graph.tensor(self.wpe.weight)[0 : self.seq]
         for block in self.blocks:
             x = block(x)
+        return self.head(x)
+
+    def head(self, x: Tensor) -> Tensor:
         return F.linear(self.norm(x), self.wte.weight)  # logits [seq, vocab], tied to wte
+
+
+class GPT2Prefill(GPT2):
+    """The full forward returning [logits, k0, v0, k1, v1, ...] (the prompt's KV cache)."""
+
+    def forward(self, ids: Tensor) -> list[Tensor]:  # type: ignore[override]
+        x = self.wte(ids) + ids.graph.tensor(self.wpe.weight)[0 : self.seq]
+        kv: list[Tensor] = []
+        for block in self.blocks:
+            assert isinstance(block, GPT2Block)
+            x, k, v = block.forward_kv(x)
+            kv += [k, v]
+        return [self.head(x), *kv]
+
+
+class GPT2Decode(GPT2):
+    """One decode step: (ids, pos, mask, k_cache0, v_cache0, ...) → [logits, k0, v0, ...]."""
+
+    def forward(self, ids: Tensor, pos: Tensor, mask: Tensor, *caches: Tensor) -> list[Tensor]:  # type: ignore[override]
+        x = self.wte(ids) + self.wpe(pos)
+        kv: list[Tensor] = []
+        for i, block in enumerate(self.blocks):
+            assert isinstance(block, GPT2Block)
+            x, k, v = block.decode(x, caches[2 * i], caches[2 * i + 1], mask)
+            kv += [k, v]
+        return [self.head(x), *kv]

@@ -103,6 +103,17 @@ ZOO: dict[str, ZooEntry] = {
             trained="digits_vit.weights.npz",
             dataset="digits",
         ),
+        ZooEntry(
+            "char-gpt",
+            "gpt2",
+            "character-level GPT-2 trained on Python stdlib source: 4 layers, 128 wide, 4 heads, "
+            "context 256, 96 symbols (bundled weights)",
+            GPT2Config(
+                vocab=96, max_positions=256, seq=256, dim=128, layers=4, heads=4, mlp_dim=512
+            ),
+            trained="char_gpt.weights.npz",
+            dataset="char-python",
+        ),
     ]
 }
 
@@ -165,4 +176,8 @@ def _trained_weights(name: str, filename: str) -> WeightStore:
             raise WispError(
                 f"{name}: its bundled weights {filename} are missing from the installed package"
             )
-        return WeightStore.load(p)
+        store = WeightStore.load(p)
+    for key in store:  # shipped as float16 (char-gpt): the IR's weights are float32
+        if store[key].dtype == np.float16:
+            store[key] = store[key].astype(np.float32)
+    return store

@@ -1,0 +1,95 @@
+"""The prefill and decode forms of a gpt2-family zoo model, traced with the model's own weights.
+
+    lm = LanguageModel.of(load_model("char-gpt"))
+    prefill = lm.prefill(5)      # ids [5] → logits [5, vocab], k0, v0, ... [5, dim]
+    decode = lm.decode(32)       # ids [1], pos [1], mask [33], 32-slot caches → logits [1, vocab], k0, v0, ...
+
+The decode form for a cache of `slots` rows serves every step whose past length is at most
+`slots` (unfilled slots are masked); `slots_for` rounds a past length up to its bucket.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from compiler.errors import WispError
+from compiler.model import Model
+from compiler.models.builder import trace
+from compiler.models.char_vocab import VOCAB
+from compiler.models.gpt2 import GPT2Config, GPT2Decode, GPT2Prefill
+
+BUCKET = 32  # cache slots are provided in multiples of this (docs/generation.md: length buckets)
+
+
+@dataclass(frozen=True)
+class LanguageModel:
+    """A gpt2-family model's config and weights, from which its prefill and decode forms are built."""
+
+    name: str
+    config: GPT2Config
+    base: Model
+
+    @staticmethod
+    def of(model: Model) -> LanguageModel:
+        if model.meta.get("family") != "gpt2" or "config" not in model.meta:
+            raise WispError(
+                f"{model.name}: generation needs a gpt2-family zoo model (e.g. char-gpt), "
+                f"not a {model.meta.get('family') or 'non-zoo'} model"
+            )
+        config = GPT2Config(**model.meta["config"])
+        if config.vocab != len(VOCAB):
+            raise WispError(
+                f"{model.name}: text generation needs a character-level model whose vocabulary is "
+                f"newline + printable ASCII ({len(VOCAB)} symbols, e.g. char-gpt); it has {config.vocab}"
+            )
+        return LanguageModel(model.name, config, model)
+
+    @property
+    def context(self) -> int:
+        return self.config.max_positions
+
+    @property
+    def kv_names(self) -> list[str]:
+        return [f"{kv}_cache{i}" for i in range(self.config.layers) for kv in "kv"]
+
+    def slots_for(self, past: int) -> int:
+        """The cache slots of the decode form that serves a step with `past` cached tokens."""
+        if not 1 <= past < self.context:
+            raise WispError(
+                f"{self.name}: a decode step needs 1..{self.context - 1} cached tokens, got {past}"
+            )
+        return min(-(-past // BUCKET) * BUCKET, self.context - 1)
+
+    def _traced(
+        self, root: Any, inputs: dict[str, tuple[tuple[int, ...], Any]], form: str
+    ) -> Model:
+        model = trace(root, inputs, name=f"{self.name}-{form}", meta=dict(self.base.meta))
+        model.meta["form"] = form
+        model.weights = self.base.weights.copy()
+        model.weights.check(model.module)
+        return model
+
+    def prefill(self, tokens: int) -> Model:
+        """ids [tokens] → logits [tokens, vocab] and each layer's k, v [tokens, dim]."""
+        if not 1 <= tokens <= self.context:
+            raise WispError(
+                f"{self.name}: a prompt of {tokens} tokens does not fit the context {self.context}"
+            )
+        c = dataclasses.replace(self.config, seq=tokens)
+        return self._traced(GPT2Prefill(c), {"ids": ((tokens,), np.int32)}, f"prefill{tokens}")
+
+    def decode(self, slots: int) -> Model:
+        """One token against `slots` cache rows (see GPT2Decode)."""
+        c = self.config
+        inputs: dict[str, tuple[tuple[int, ...], Any]] = {
+            "ids": ((1,), np.int32),
+            "pos": ((1,), np.int32),
+            "mask": ((slots + 1,), np.int32),
+        }
+        for name in self.kv_names:
+            inputs[name] = ((slots, c.dim), np.float32)
+        return self._traced(GPT2Decode(c), inputs, f"decode{slots}")

@@ -1,0 +1,260 @@
+"""A generation session: the prompt's prefill, then one decode step per token, with the KV cache
+kept between steps.
+
+    gen = Generator(LanguageModel.of(load_model("char-gpt")), target="spatten")
+    for step in gen.generate("def ", 16):
+        print(step.text, step.cycles, step.dram_bytes)
+
+Programs are compiled once per form (the prompt's length; each decode bucket) and reused for every
+step; with `target=None` every step runs on the reference executor (no cost figures).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from compiler.api import CompiledModel, compile_model
+from compiler.errors import WispError
+from compiler.generation.forms import LanguageModel
+from compiler.model import Model
+from compiler.models.char_vocab import decode as decode_ids
+from compiler.models.char_vocab import encode
+
+
+@dataclass
+class Step:
+    """One produced token and what its program run cost (zeros on the reference executor)."""
+
+    index: int  # 0 = the token predicted by the prefill
+    token: int
+    text: str
+    form: str  # which program ran: prefillN or decodeN
+    context: int  # tokens attended to (the cache plus the new token)
+    cycles: int = 0
+    dram_bytes: int = 0
+    energy_uj: float = 0.0
+    seconds: float = 0.0  # host time of the step (interpreter or reference)
+
+
+@dataclass
+class Sampler:
+    """Greedy (temperature None) or softmax(logits / T) sampling from a seeded generator."""
+
+    temperature: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.temperature is not None and not self.temperature > 0:
+            raise WispError(f"--temperature must be positive, got {self.temperature}")
+        self._rng = np.random.default_rng(self.seed)
+
+    def __call__(self, logits: np.ndarray) -> int:
+        x = logits.astype(np.float64)
+        if self.temperature is None:
+            return int(np.argmax(x))
+        z = x / self.temperature
+        p = np.exp(z - z.max())
+        return int(self._rng.choice(p.size, p=p / p.sum()))
+
+
+class Generator:
+    """Runs a language model's prefill and decode forms (after `pipeline`) on `target`."""
+
+    def __init__(
+        self,
+        lm: LanguageModel,
+        *,
+        pipeline: str = "",
+        target: str | None = "spatten",
+        timing_only: bool = False,
+        forms: dict[str, CompiledModel] | None = None,
+    ) -> None:
+        self.lm = lm
+        self.pipeline = pipeline
+        self.target = target
+        self.timing_only = timing_only
+        self._forms: dict[str, CompiledModel] = {} if forms is None else forms  # may be shared
+        dim, context = lm.config.dim, lm.context
+        self.cache = {n: np.zeros((context, dim), np.float32) for n in lm.kv_names}
+        self.length = 0  # tokens in the cache
+        self.pass_reports: dict[str, str] = {}  # form → what its passes reported
+        self.compile_seconds = 0.0  # host time spent compiling forms
+        self.run_seconds = 0.0  # host time of the last program run (reference or interpreter)
+
+    @property
+    def clock_mhz(self) -> float | None:
+        """The target's clock (MHz), once a program has been compiled for it."""
+        config = self._config()
+        return None if config is None else float(config.clock_mhz)
+
+    @property
+    def target_name(self) -> str | None:
+        """The target config's name (not its path), once a program has been compiled for it."""
+        config = self._config()
+        return None if config is None else str(config.name)
+
+    def _config(self) -> Any:
+        for c in self._forms.values():
+            if c.config is not None:
+                return c.config
+        return None
+
+    # ------------------------------------------------------------------ programs
+
+    def form(self, key: str, build: Callable[[], Model]) -> CompiledModel:
+        """The compiled form `key` (compiled on first use)."""
+        if key not in self._forms:
+            t0 = time.perf_counter()
+            reports = io.StringIO()  # pass reports: kept, not interleaved with the text
+            try:
+                with contextlib.redirect_stdout(reports):
+                    self._forms[key] = compile_model(build(), self.pipeline, self.target)
+                self.pass_reports[key] = reports.getvalue()
+            except WispError as e:
+                if key.startswith("decode") and self.pipeline:
+                    raise WispError(
+                        f"pipeline '{self.pipeline}' cannot apply to the decode step "
+                        f"(one query token against a {key.removeprefix('decode')}-slot KV cache): {e}"
+                    ) from None
+                raise
+            finally:
+                self.compile_seconds += time.perf_counter() - t0
+        return self._forms[key]
+
+    def _run(self, c: CompiledModel, inputs: dict[str, np.ndarray]) -> tuple[list[np.ndarray], Any]:
+        t0 = time.perf_counter()
+        try:
+            return self._run_program(c, inputs)
+        finally:
+            self.run_seconds = time.perf_counter() - t0
+
+    def _run_program(
+        self, c: CompiledModel, inputs: dict[str, np.ndarray]
+    ) -> tuple[list[np.ndarray], Any]:
+        if self.target is None:
+            out, report = c.reference(inputs), None
+        elif self.timing_only:  # values from the reference, cost from a timing-only run
+            out, report = c.reference(inputs), c.run(inputs, timing_only=True).report
+        else:
+            r = c.run(inputs)
+            out, report = r.outputs, r.report
+        return [out[f"out{i}"] for i in range(len(out))], report
+
+    # ------------------------------------------------------------------ steps
+
+    def prefill(self, ids: np.ndarray) -> tuple[np.ndarray, Any]:
+        """Run the prompt; fill the cache; return the logits [P, vocab] and the cost report."""
+        n = int(ids.size)
+        c = self.form(f"prefill{n}", lambda: self.lm.prefill(n))
+        outs, report = self._run(c, {"ids": ids.astype(np.int32)})
+        for name, kv in zip(self.lm.kv_names, outs[1:], strict=True):
+            self.cache[name][:n] = kv
+        self.length = n
+        return outs[0], report
+
+    def decode(self, token: int) -> tuple[np.ndarray, Any, str]:
+        """Append `token` (at position `length`); return its logits [vocab], cost and the form."""
+        past = self.length
+        if past >= self.lm.context:
+            raise WispError(f"{self.lm.name}: the context of {self.lm.context} tokens is full")
+        slots = self.lm.slots_for(past)
+        key = f"decode{slots}"
+        c = self.form(key, lambda: self.lm.decode(slots))
+        mask = np.zeros(slots + 1, np.int32)
+        mask[:past] = 1
+        mask[slots] = 1
+        inputs = {
+            "ids": np.array([token], np.int32),
+            "pos": np.array([past], np.int32),
+            "mask": mask,
+            **{n: self.cache[n][:slots] for n in self.lm.kv_names},
+        }
+        outs, report = self._run(c, inputs)
+        for name, row in zip(self.lm.kv_names, outs[1:], strict=True):
+            self.cache[name][past] = row[0]
+        self.length = past + 1
+        return outs[0][0], report, key
+
+    def generate(self, prompt: str, tokens: int, sampler: Sampler | None = None) -> Iterator[Step]:
+        """Yield `tokens` new characters after `prompt` (checked first: see `check_request`)."""
+        ids = self.check_request(prompt, tokens)
+        sampler = sampler or Sampler()
+        logits, report = self.prefill(ids)
+        token = sampler(logits[-1])
+        yield _step(0, token, f"prefill{ids.size}", ids.size, report, self.run_seconds)
+        for i in range(1, tokens):
+            logits, report, key = self.decode(token)
+            token = sampler(logits)
+            yield _step(i, token, key, self.length, report, self.run_seconds)
+
+    def force(self, ids: np.ndarray, prompt: int) -> tuple[np.ndarray, list[Step]]:
+        """Teacher forcing through the cache: prefill ids[:prompt], then decode ids[prompt:] one at
+        a time. Returns the logits predicting ids[1:] and one more ([ids.size, vocab]) and the
+        steps (each step's token is the argmax prediction)."""
+        logits, report = self.prefill(ids[:prompt])
+        rows = [logits]
+        steps = [
+            _step(0, int(logits[-1].argmax()), f"prefill{prompt}", prompt, report, self.run_seconds)
+        ]
+        for i, t in enumerate(ids[prompt:], start=1):
+            row, report, key = self.decode(int(t))
+            rows.append(row[None])
+            steps.append(_step(i, int(row.argmax()), key, self.length, report, self.run_seconds))
+        return np.concatenate(rows), steps
+
+    def prepare(self, prompt: int, tokens: int) -> None:
+        """Compile every form a request needs (the prefill, each decode bucket) up front, so a
+        pipeline that cannot apply fails before any text is produced."""
+        self.form(f"prefill{prompt}", lambda: self.lm.prefill(prompt))
+        for past in range(prompt, prompt + tokens - 1):
+            slots = self.lm.slots_for(past)
+            self.form(f"decode{slots}", lambda s=slots: self.lm.decode(s))
+
+    def check_request(self, prompt: str, tokens: int) -> np.ndarray:
+        """The prompt's ids, or a WispError for an empty prompt, characters outside the vocabulary,
+        a prompt longer than the context or more tokens than the context leaves."""
+        if not prompt:
+            raise WispError("--prompt is empty: give at least one character")
+        ids = encode(prompt, where="--prompt")
+        context = self.lm.context
+        if ids.size > context:
+            raise WispError(
+                f"--prompt has {ids.size} characters, longer than {self.lm.name}'s context of {context}"
+            )
+        if tokens < 1:
+            raise WispError(f"--tokens must be at least 1, got {tokens}")
+        if ids.size + tokens - 1 > context:
+            raise WispError(
+                f"--tokens {tokens} after a {ids.size}-character prompt exceeds the context of "
+                f"{context} (at most {context - ids.size + 1})"
+            )
+        return ids
+
+
+@dataclass
+class Generation:
+    """What `CompiledModel.generate` returns: the new text and every step's measured cost."""
+
+    prompt: str
+    text: str
+    steps: list[Step]
+
+    @property
+    def decode_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.index > 0]
+
+
+def _step(i: int, token: int, form: str, context: int, report: Any, seconds: float) -> Step:
+    s = Step(i, token, decode_ids([token]), form, context, seconds=seconds)
+    if report is not None:
+        s.cycles = int(report.cycles)
+        s.dram_bytes = int(report.dram_read + report.dram_write)
+        s.energy_uj = float(report.energy_total_pj) / 1e6
+    return s
