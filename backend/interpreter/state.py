@@ -8,7 +8,7 @@ import numpy as np
 
 from backend.config import Config
 from backend.errors import SimError
-from backend.interpreter.numerics import f16_to_f32, f32_to_f16_bits, pack_int4, unpack_int4
+from backend.interpreter.numerics import f16_to_f32, pack_int4, store_f16, unpack_int4
 from backend.interpreter.operands import DRAM, SPACE_NAMES, Tile, tiles_overlap
 from backend.isa import DType
 
@@ -128,7 +128,7 @@ class Machine:
         if t.dtype is DType.INT4:
             self.raw(t)[...] = pack_int4(np.asarray(values))
         elif t.dtype is DType.FP16 and getattr(values, "dtype", None) == np.float32:
-            self.view(t).view(np.uint16)[...] = f32_to_f16_bits(values)
+            store_f16(self.view(t), values)
         else:
             self.view(t)[...] = values
 
