@@ -54,8 +54,8 @@ def test_add_executed_matches_add() -> None:
 def test_f32_to_f16_bits_matches_astype() -> None:
     """The software rounding (the definition) equals numpy's cast; so does the dispatching
     `f32_to_f16_bits` and `store_f16` into a strided view."""
-    from backend.interpreter.numerics import f32_to_f16_bits_sw as f32_to_f16_bits
     from backend.interpreter.numerics import f32_to_f16_bits as dispatch
+    from backend.interpreter.numerics import f32_to_f16_bits_sw as f32_to_f16_bits
     from backend.interpreter.numerics import store_f16
 
     sample = np.arange(0, 1 << 32, 4093, dtype=np.uint64).astype(np.uint32)
