@@ -175,8 +175,35 @@ def erf(x: np.ndarray) -> np.ndarray:
     return poly
 
 
+ERF_BLOCK = 8192  # elements per block of `erf_blocked`: temporaries stay in cache
+
+
+def erf_blocked(x: np.ndarray) -> np.ndarray:
+    """`erf` (same bits) computed over blocks of ``ERF_BLOCK`` elements: for large arrays the
+    float64 temporaries of the one-shot evaluation cost more than the arithmetic."""
+    x = np.asarray(x)
+    if x.size <= 2 * ERF_BLOCK:
+        return erf(x)
+    flat = x.reshape(-1)
+    out = np.empty(flat.size, np.float64)
+    for i in range(0, flat.size, ERF_BLOCK):
+        out[i : i + ERF_BLOCK] = erf(flat[i : i + ERF_BLOCK])
+    return out.reshape(x.shape)
+
+
 def gelu(x: np.ndarray) -> np.ndarray:
-    """GELU with erf: 0.5·x·(1 + erf(x/√2)), float64."""
+    """GELU with erf: 0.5·x·(1 + erf(x/√2)), float64 (by blocks, as `erf_blocked`)."""
+    x = np.asarray(x)
+    if x.size <= 2 * ERF_BLOCK:
+        return _gelu(x)
+    flat = x.reshape(-1)
+    out = np.empty(flat.size, np.float64)
+    for i in range(0, flat.size, ERF_BLOCK):
+        out[i : i + ERF_BLOCK] = _gelu(flat[i : i + ERF_BLOCK])
+    return out.reshape(x.shape)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     e = erf(x * SQRT1_2)
     e += 1.0

@@ -87,13 +87,14 @@ def _erf_plain(x: np.ndarray) -> np.ndarray:
 
 
 def test_inplace_erf_gelu_bit_identical() -> None:
-    from backend.interpreter.numerics import SQRT1_2, erf, gelu
+    from backend.interpreter.numerics import SQRT1_2, erf, erf_blocked, gelu
 
     rng = np.random.default_rng(2)
     pats = np.arange(0, 1 << 32, 65521, dtype=np.uint64).astype(np.uint32).view(np.float32)
     special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -1e-40, 1e30, 5.0], np.float32)
     cases = [rng.standard_normal((64, 197)).astype(np.float32) * s for s in (0.1, 1.0, 30.0)]
-    cases += [pats.reshape(1, -1), special.reshape(1, -1), cases[1].T]
+    big = rng.standard_normal((300, 197)).astype(np.float32)  # > 2 blocks: evaluated by blocks
+    cases += [pats.reshape(1, -1), special.reshape(1, -1), cases[1].T, big, big.T]
     with np.errstate(all="ignore"):
         for x in cases:
             e = _erf_plain(x)
@@ -103,4 +104,5 @@ def test_inplace_erf_gelu_bit_identical() -> None:
                 * (1.0 + _erf_plain(np.asarray(x, np.float64) * SQRT1_2))
             )
             assert np.array_equal(erf(x).view(np.uint64), e.view(np.uint64))
+            assert np.array_equal(erf_blocked(x).view(np.uint64), e.view(np.uint64))
             assert np.array_equal(gelu(x).view(np.uint64), g.view(np.uint64))
