@@ -110,6 +110,14 @@ class Machine:
         self.fcache[key] = (t, arr, t.space, t.off, t.end)
         return arr
 
+    def prime(self, key: tuple, entry: tuple[Tile, np.ndarray, int, int, int]) -> None:
+        """Put a conversion `read_as` made earlier (same key, same bytes) back in the cache."""
+        if key in self.fcache:
+            return
+        if len(self.fcache) >= FCACHE_ENTRIES:
+            del self.fcache[next(iter(self.fcache))]
+        self.fcache[key] = entry
+
     def invalidate(self, written: Tile) -> None:
         """Drop cached conversions whose tile shares a byte with ``written``."""
         if written.rows <= 0 or written.width <= 0:
