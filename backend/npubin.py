@@ -101,6 +101,15 @@ def write(program: Program) -> bytes:
     )
 
 
+def data_span(blob: bytes) -> tuple[int, int]:
+    """(offset, size) of the DATA section in ``.npubin`` bytes written by `write`."""
+    for i in range(len(SECTIONS)):
+        tag, off, size, _ = _ENTRY.unpack_from(blob, _HEADER.size + i * _ENTRY.size)
+        if tag == b"DATA":
+            return off, size
+    raise DecodeError("no DATA section", 0)  # pragma: no cover - `write` always emits one
+
+
 def read(data: bytes, filename: str = "<npubin>") -> Program:
     """Parse ``.npubin`` bytes; raises DecodeError naming the byte offset (and instruction)."""
     try:
