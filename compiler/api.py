@@ -192,21 +192,18 @@ def _save_program(stage: Path, compiled: Any, kinds: frozenset[str]) -> None:
     """program.npubin / program.s / program.data / report.json as ``kinds`` asks; the DRAM image
     is written once (in the binary when there is one, which the assembly then references)."""
     from backend.asm import disassemble
-    from backend.npubin import data_span, write
+    from backend.npubin import write_file
 
     program = compiled.program
-    blob = write(program) if "binary" in kinds else None
-    if blob is not None:
-        (stage / "program.npubin").write_bytes(blob)
-    if "data" in kinds or ("asm" in kinds and blob is None):
+    span = write_file(program, stage / "program.npubin") if "binary" in kinds else None
+    if "data" in kinds or ("asm" in kinds and span is None):
         (stage / "program.data").write_bytes(program.data)
     if "asm" in kinds:
-        if blob is not None and "data" not in kinds:
-            text = disassemble(program, incbin="program.npubin", span=data_span(blob))
+        if span is not None and "data" not in kinds:
+            text = disassemble(program, incbin="program.npubin", span=span)
         else:
             text = disassemble(program, incbin="program.data")
         (stage / "program.s").write_text(text)
-    del blob
     if "report" in kinds:
         (stage / "report.json").write_text(
             json.dumps(compiled.static_report, indent=2, sort_keys=True) + "\n"
