@@ -41,6 +41,7 @@ from backend.program import Program
 NQ = len(Queue)
 _DATA_FREE = frozenset({"SETP", "NOP", "FINISH"})  # semantics that need no memory
 _SKIP_CYCLES = skipped_cost().cycles
+_CHECKED_ATTR = "_wisp_interp_checked"
 
 
 @dataclass
@@ -106,7 +107,12 @@ def _run(
         write_inputs(m, program, inputs)
 
     steps, table = plan_with_costs(program, m, cfg)
-    check_plan(steps, limits)
+    if getattr(program, _CHECKED_ATTR, None) != (id(steps), limits):
+        check_plan(steps, limits)
+        try:  # static checks passed for this (cached) plan and these limits
+            setattr(program, _CHECKED_ATTR, (id(steps), limits))
+        except AttributeError:  # pragma: no cover - a slotted Program subclass
+            pass
     if functional and not trace and fast.eligible(steps):
         sched = fast.schedule(program, steps, table, cfg, m, limits)
         if sched is not None:

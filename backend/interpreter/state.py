@@ -39,6 +39,7 @@ class Machine:
         # float copies of operand tiles (MATMUL A/B), dropped when a write overlaps their tile
         # value: (tile, array, space, first byte, one past the last byte)
         self.fcache: dict[tuple, tuple[Tile, np.ndarray, int, int, int]] = {}
+        self._fspaces = [0] * (len(self.sizes))  # cached entries per memory space
         self._seq = 0
 
     def set_pred(self, reg: int, value: bool | None) -> None:
@@ -105,22 +106,23 @@ class Machine:
         if hit is not None:
             return hit[1]
         arr = self.read_f32(t) if ft is np.float32 else self.read(t).astype(ft)
-        if len(self.fcache) >= FCACHE_ENTRIES:
-            del self.fcache[next(iter(self.fcache))]
-        self.fcache[key] = (t, arr, t.space, t.off, t.end)
+        self._cache_put(key, (t, arr, t.space, t.off, t.end))
         return arr
+
+    def _cache_put(self, key: tuple, entry: tuple[Tile, np.ndarray, int, int, int]) -> None:
+        if len(self.fcache) >= FCACHE_ENTRIES:
+            self._fspaces[self.fcache.pop(next(iter(self.fcache)))[2]] -= 1
+        self.fcache[key] = entry
+        self._fspaces[entry[2]] += 1
 
     def prime(self, key: tuple, entry: tuple[Tile, np.ndarray, int, int, int]) -> None:
         """Put a conversion `read_as` made earlier (same key, same bytes) back in the cache."""
-        if key in self.fcache:
-            return
-        if len(self.fcache) >= FCACHE_ENTRIES:
-            del self.fcache[next(iter(self.fcache))]
-        self.fcache[key] = entry
+        if key not in self.fcache:
+            self._cache_put(key, entry)
 
     def invalidate(self, written: Tile) -> None:
         """Drop cached conversions whose tile shares a byte with ``written``."""
-        if written.rows <= 0 or written.width <= 0:
+        if written.rows <= 0 or written.width <= 0 or not self._fspaces[written.space]:
             return
         sp, lo, hi = written.space, written.off, written.end
         stale = [
@@ -130,6 +132,7 @@ class Machine:
         ]
         for k in stale:
             del self.fcache[k]
+            self._fspaces[sp] -= 1
 
     def write(self, t: Tile, values: np.ndarray) -> None:
         """Store ``values`` (already in range) into the tile, converting to its dtype."""
