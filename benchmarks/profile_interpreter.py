@@ -26,7 +26,6 @@ import numpy as np  # noqa: E402
 
 from backend.interpreter import plan as plan_mod  # noqa: E402
 from backend.interpreter import run  # noqa: E402
-from backend.interpreter import semantics as sem  # noqa: E402
 from compiler import reference  # noqa: E402
 from compiler.api import compile_model  # noqa: E402
 
