@@ -62,12 +62,8 @@ MODELS: dict[str, tuple[Callable[..., Path], dict[str, int]]] = {
 @contextlib.contextmanager
 def event_loop_only() -> Iterator[None]:
     """Functional runs through the timing event loop (the fast path switched off)."""
-    saved = fast.eligible
-    fast.eligible = lambda steps: False  # type: ignore[assignment]
-    try:
+    with fast.disabled():
         yield
-    finally:
-        fast.eligible = saved
 
 
 def onnx_inputs(path: Path, seed: int = 0) -> dict[str, np.ndarray]:

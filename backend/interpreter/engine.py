@@ -113,7 +113,7 @@ def _run(
             setattr(program, _CHECKED_ATTR, (id(steps), limits))
         except AttributeError:  # pragma: no cover - a slotted Program subclass
             pass
-    if functional and not trace and fast.eligible(steps):
+    if functional and not trace:
         sched = fast.schedule(program, steps, table, cfg, m, limits)
         if sched is not None:
             return fast.execute(program, steps, sched, m, limits)

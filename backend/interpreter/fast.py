@@ -23,7 +23,8 @@ against the instructions the timing pass recorded in flight with them, in the sa
 from __future__ import annotations
 
 import bisect
-import copy
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -56,8 +57,6 @@ FEntry = tuple[Tile, np.ndarray, int, int, int]  # a `Machine.fcache` value
 class Schedule:
     """A program's data-independent execution for one (config, memory sizes)."""
 
-    key: tuple[str, tuple[int, ...]]
-    ids: list[int]
     order: list[int]  # executed (not skipped) instruction indices, in issue order
     report: Report  # the report every functional run produces
     record: dict[int, Snapshot]  # position in ``order`` → in-flight entries to race-check
@@ -153,28 +152,46 @@ def eligible(steps: list[Step]) -> bool:
     return True
 
 
+_enabled = [True]
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Functional runs inside use the event loop (for tests and benchmarks that compare)."""
+    _enabled.append(False)
+    try:
+        yield
+    finally:
+        _enabled.pop()
+
+
 def schedule(
     program: Program, steps: list[Step], table: CostTable, cfg: Config, m: Machine, limits: Limits
 ) -> Schedule | None:
-    """The cached schedule of an `eligible` program, computed by a timing-only pass of the event
-    loop; None when that pass raises (the caller then runs the event loop to report it)."""
+    """The cached schedule of ``program`` for this plan (``steps``), computed by a timing-only
+    pass of the event loop; None when the program is not `eligible` or that pass raises (the
+    caller then runs the event loop, which reports the error). Both outcomes are cached."""
     from backend.interpreter.engine import event_loop
 
-    key = (cfg.canonical, m.sizes)
-    ids = [id(i) for i in program.instrs]
-    cached = getattr(program, _CACHE_ATTR, None)
-    if isinstance(cached, Schedule) and cached.key == key and cached.ids == ids:
-        return cached
-    record: dict[int, Snapshot] = {}
-    timing = Machine(cfg, m.sizes[-1], functional=False)
-    try:
-        rep, _, order = event_loop(program, steps, table, cfg, timing, True, False, limits, record)
-    except SimError:
+    if not _enabled[-1]:
         return None
-    rep.timing_only = False
-    sched = Schedule(key, ids, order, rep, record, constant_operands(program, steps, order))
-    try:
-        setattr(program, _CACHE_ATTR, sched)
+    cached = getattr(program, _CACHE_ATTR, None)
+    if cached is not None and cached[0] is steps:
+        return cached[1]
+    sched = None
+    if eligible(steps):
+        record: dict[int, Snapshot] = {}
+        timing = Machine(cfg, m.sizes[-1], functional=False)
+        try:
+            rep, _, order = event_loop(
+                program, steps, table, cfg, timing, True, False, limits, record
+            )
+            rep.timing_only = False
+            sched = Schedule(order, rep, record, constant_operands(program, steps, order))
+        except SimError:
+            sched = None
+    try:  # keyed on the plan object: the plan cache returns the same list while it is valid
+        setattr(program, _CACHE_ATTR, (steps, sched))
     except AttributeError:  # pragma: no cover - a slotted Program subclass: no caching
         pass
     return sched
@@ -244,7 +261,7 @@ def execute(
         if fcache:
             for tile in written:
                 m.invalidate(tile)
-    return Result(read_outputs(m, program), copy.deepcopy(sched.report), [])
+    return Result(read_outputs(m, program), sched.report.copy(), [])
 
 
 def _keep(sched: Schedule, pos: int, tiles: list[Tile], fcache: dict[tuple, FEntry]) -> None:

@@ -291,7 +291,7 @@ def bert(
         [net.init("embeddings.token_type_embeddings.weight", net.rand(2, dim)), "token_type_ids"],
         axis=0,
     )
-    pos_table = net.init("embeddings.position_embeddings.weight", net.rand(16, dim))
+    pos_table = net.init("embeddings.position_embeddings.weight", net.rand(max(16, seq), dim))
     pos_ids = net.op(
         "Unsqueeze",
         [
@@ -401,7 +401,7 @@ def gpt2(
                     net.op(
                         "Slice",
                         [
-                            net.init("transformer.wpe.weight", net.rand(32, dim)),
+                            net.init("transformer.wpe.weight", net.rand(max(32, seq), dim)),
                             net.const([0]),
                             net.const([seq]),
                             net.const([0]),
