@@ -249,6 +249,7 @@ def execute(
                     for k, entry in kept:
                         m.prime(k, entry)
                     stp.handler(m, ins, ops)
+                    m.trim()
                 else:
                     stp.handler(m, ins, ops)
                     _keep(sched, pos, const[pos], fcache)

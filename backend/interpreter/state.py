@@ -110,15 +110,23 @@ class Machine:
         return arr
 
     def _cache_put(self, key: tuple, entry: tuple[Tile, np.ndarray, int, int, int]) -> None:
-        if len(self.fcache) >= FCACHE_ENTRIES:
+        while len(self.fcache) >= FCACHE_ENTRIES:
             self._fspaces[self.fcache.pop(next(iter(self.fcache)))[2]] -= 1
         self.fcache[key] = entry
         self._fspaces[entry[2]] += 1
 
     def prime(self, key: tuple, entry: tuple[Tile, np.ndarray, int, int, int]) -> None:
-        """Put a conversion `read_as` made earlier (same key, same bytes) back in the cache."""
+        """Put a conversion `read_as` made earlier (same key, same bytes) back in the cache,
+        evicting nothing (so the entries the next instruction reads stay); `trim` restores the
+        size bound afterwards."""
         if key not in self.fcache:
-            self._cache_put(key, entry)
+            self.fcache[key] = entry
+            self._fspaces[entry[2]] += 1
+
+    def trim(self) -> None:
+        """Evict the oldest conversions down to ``FCACHE_ENTRIES``."""
+        while len(self.fcache) > FCACHE_ENTRIES:
+            self._fspaces[self.fcache.pop(next(iter(self.fcache)))[2]] -= 1
 
     def invalidate(self, written: Tile) -> None:
         """Drop cached conversions whose tile shares a byte with ``written``."""
