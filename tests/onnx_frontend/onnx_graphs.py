@@ -443,7 +443,8 @@ def _gpt2_attn(net: Net, q: str, k: str, v: str, path: str, dim: int, heads: int
     )
     s = net.op("MatMul", [qh, net.op("Transpose", [kh], perm=[0, 1, 3, 2])])
     s = net.op("Div", [s, net.const(math.sqrt(hd), np.float32)])
-    tril = np.tril(np.ones((1, 1, 32, 32), bool))
+    n = max(32, seq)
+    tril = np.tril(np.ones((1, 1, n, n), bool))
     m = net.op(
         "Slice",
         [
