@@ -4,6 +4,7 @@ spatten and fact configs; "event loop" is the functional run through the timing 
 path every functional run took before `backend/interpreter/fast.py`).
 
     PYTHONPATH=. python benchmarks/bench_speed.py [--quick] [--models deit-tiny,bert-base,gpt2-2]
+        [--eval]   # also digits-vit over its 360 test images (what `wisp eval` runs)
 
 Each model is built as an ONNX graph with onnx.helper (tests/onnx_frontend/onnx_graphs.py: the
 same architecture and sizes as the zoo model, dynamo form), imported with wisp's ONNX frontend
@@ -167,10 +168,44 @@ def bench_model(name: str, rounds: int, tmp: Path) -> list[tuple[str, float]]:
     return list(best.items())
 
 
+def bench_eval(rounds: int) -> None:
+    """`wisp eval`'s work: digits-vit over its 360 test images, interpreter vs reference."""
+    from compiler.datasets import load_digits_test
+
+    images = load_digits_test()[0]
+    cm = compile_model("digits-vit", "", "spatten")
+    prog, cfg, sym = cm.compiled.program, cm.config, cm.compiled.input_names[0]
+
+    def interp() -> None:
+        for x in images:
+            run(prog, {sym: x}, cfg)
+
+    def loop() -> None:
+        with event_loop_only():
+            interp()
+
+    def ref() -> None:
+        for x in images:
+            reference.run(cm.model, {"image": x})
+
+    runners = {"reference": ref, "interp functional": interp, "interp event loop": loop}
+    best = dict.fromkeys(runners, float("inf"))
+    interp()
+    for _ in range(rounds):
+        for key, fn in runners.items():
+            t0 = time.process_time()
+            fn()
+            best[key] = min(best[key], time.process_time() - t0)
+    print(f"\ndigits-vit, {len(images)} test images (spatten; target interpreter <= 2x reference)")
+    for key, sec in best.items():
+        print(f"  {key:<32}{sec:>9.2f} s{sec / best['reference']:>9.2f}x ref")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="3 rounds instead of 10")
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model keys")
+    ap.add_argument("--eval", action="store_true", help="also digits-vit over 360 images")
     args = ap.parse_args()
     rounds = 3 if args.quick else 10
     with tempfile.TemporaryDirectory() as d:
@@ -183,6 +218,8 @@ def main() -> None:
             for key, sec in rows:
                 vs_ort = f"{sec / ort_t:9.2f}" if ort_t else f"{'-':>9}"
                 print(f"  {key:<32}{sec * 1e3:>10.1f}{sec / ref:>9.2f}{vs_ort}")
+    if args.eval:
+        bench_eval(min(rounds, 3))
 
 
 if __name__ == "__main__":
