@@ -116,7 +116,11 @@ def _run(
     if functional and not trace:
         sched = fast.schedule(program, steps, table, cfg, m, limits)
         if sched is not None:
-            return fast.execute(program, steps, sched, m, limits)
+            try:
+                return fast.execute(program, steps, sched, m, limits)
+            except fast.DataDependent:  # e.g. an instruction class added after `eligible`
+                fast.forget(program, steps)
+                return _run(program, inputs, config, timing_only, trace, limits)
     rep, events, _ = event_loop(program, steps, table, cfg, m, timing_only, trace, limits)
     outputs = read_outputs(m, program) if functional else {}
     return Result(outputs, rep, events)

@@ -155,6 +155,19 @@ def eligible(steps: list[Step]) -> bool:
 _enabled = [True]
 
 
+class DataDependent(Exception):
+    """A handler reported a data-dependent cost or wrote a predicate: the cached schedule does
+    not apply to this program (raised by `execute`; the engine then uses the event loop)."""
+
+
+def forget(program: Program, steps: list[Step]) -> None:
+    """Mark ``program`` (with this plan) as not eligible for the fast path."""
+    try:
+        setattr(program, _CACHE_ATTR, (steps, None))
+    except AttributeError:  # pragma: no cover - a slotted Program subclass
+        pass
+
+
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
     """Functional runs inside use the event loop (for tests and benchmarks that compare)."""
@@ -248,13 +261,15 @@ def execute(
                 if kept is not None:
                     for k, entry in kept:
                         m.prime(k, entry)
-                    stp.handler(m, ins, ops)
+                    masked = stp.handler(m, ins, ops)
                     m.trim()
                 else:
-                    stp.handler(m, ins, ops)
+                    masked = stp.handler(m, ins, ops)
                     _keep(sched, pos, const[pos], fcache)
             else:
-                stp.handler(m, ins, ops)
+                masked = stp.handler(m, ins, ops)
+            if masked or m.pending:  # a cost or a predicate that depends on data after all
+                raise DataDependent(ins.cls.mnemonic)
         except SimError as e:
             if e.index is None:
                 raise SimError(f"{ins.cls.mnemonic}: {e}", idx) from None

@@ -83,3 +83,28 @@ def test_changed_data_image_drops_kept_conversions(monkeypatch) -> None:
     want = _generic(monkeypatch, replace(prog), named, cm.config)
     for k in want.outputs:
         assert got.outputs[k].tobytes() == want.outputs[k].tobytes()
+
+
+def test_handler_with_data_dependent_effect_falls_back(monkeypatch) -> None:
+    """A handler that reports masked rows or writes a predicate (as an instruction class added
+    later might) makes the run fall back to the event loop, with the event loop's results."""
+    from dataclasses import replace
+
+    from backend.interpreter import plan as plan_mod
+
+    cm = compile_model("deit-tiny", "", "spatten", **VIT)
+    named = dict(zip(cm.compiled.input_names, _inputs(cm, 0).values(), strict=True))
+    want = _generic(monkeypatch, replace(cm.compiled.program), named, cm.config)
+    vec = plan_mod.HANDLERS["VEC"]
+
+    def vec_setting_a_predicate(m, i, o):
+        m.set_pred(15, True)  # p15 guards nothing here: results are unchanged
+        return vec(m, i, o)
+
+    monkeypatch.setitem(plan_mod.HANDLERS, "VEC", vec_setting_a_predicate)
+    prog = replace(cm.compiled.program)
+    got = run(prog, named, cm.config)
+    assert prog._wisp_interp_schedule[1] is None  # type: ignore[attr-defined]
+    assert got.report.to_json() == want.report.to_json()
+    for k in want.outputs:
+        assert got.outputs[k].tobytes() == want.outputs[k].tobytes()
