@@ -9,6 +9,7 @@ instruction line becomes `Instr.comment`)::
     .data 00ff10...                       ; hex bytes appended to the DRAM image
     .zero 4096                            ; zero bytes appended to the DRAM image
     .incbin "weights.bin"                 ; file (relative to this one) appended to the image
+    .incbin "program.npubin", 0x1c0, 4096 ; COUNT bytes of it from byte OFFSET on
     @!p3 matmul mode=int8, a=act[0x0], a_stride=64, ..., k=64 wait(load) signal(vector)
 
 Operands are ``key=value``. A ``<p>_buf``/``<p>_off`` field pair is written ``<p>=buf[off]``;
@@ -165,7 +166,7 @@ def grammar() -> str:
         '    | ".symbol" symname INT shape dtypename symkind -> d_symbol',
         '    | ".data" HEX -> d_data',
         '    | ".zero" INT -> d_zero',
-        '    | ".incbin" STRING -> d_incbin',
+        '    | ".incbin" STRING ["," INT "," INT] -> d_incbin',
         'shape: "[" [INT ("," INT)*] "]"',
         "!symkind: " + _alts(SYMBOL_KINDS),
     ]
@@ -419,14 +420,19 @@ class _Asm:
         elif node.data == "d_incbin":
             tok = kids[0]
             assert isinstance(tok, Token)
-            self.data += self.incbin(tok)
+            span = None
+            if len(kids) == 3 and kids[1] is not None:
+                off_t, cnt_t = kids[1], kids[2]
+                assert isinstance(off_t, Token) and isinstance(cnt_t, Token)
+                span = (self.int_value(off_t), self.int_value(cnt_t))
+            self.data += self.incbin(tok, span)
 
-    def incbin(self, tok: Token) -> bytes:
+    def incbin(self, tok: Token, span: tuple[int, int] | None = None) -> bytes:
         from backend.incbin import IncbinError, read_incbin
 
         name = self.name(tok)
         try:
-            return read_incbin(self.filename, name, MAX_IMAGE_BYTES - len(self.data))
+            return read_incbin(self.filename, name, MAX_IMAGE_BYTES - len(self.data), span)
         except IncbinError as e:
             raise self.err(tok, f"cannot read .incbin file {name!r}: {e}") from None
 
@@ -591,11 +597,18 @@ def format_instr(i: Instr) -> str:
     return line
 
 
-def disassemble(program: Program, incbin: str | None = None, width: int = 32) -> str:
+def disassemble(
+    program: Program,
+    incbin: str | None = None,
+    width: int = 32,
+    span: tuple[int, int] | None = None,
+) -> str:
     """Canonical assembly text of ``program``.
 
     With ``incbin``, the DRAM image is referenced as ``.incbin "<incbin>"`` (the caller writes
-    ``program.data`` there) instead of inline ``.data`` lines of ``width`` bytes.
+    ``program.data`` there) instead of inline ``.data`` lines of ``width`` bytes; with ``span``
+    (offset, count) as ``.incbin "<incbin>", offset, count``: the image is those bytes of that
+    file (e.g. the DATA section of the program's ``.npubin``, `backend.npubin.data_span`).
     """
     out = [
         f".config {_format_name(program.config_name)} {program.config_hash.hex()}",
@@ -607,7 +620,9 @@ def disassemble(program: Program, incbin: str | None = None, width: int = 32) ->
             f".symbol {_format_name(s.name)} {hex(s.addr)} [{shape}] {s.dtype.asm_name} {s.kind}"
         )
     if incbin is not None:
-        if program.data:
+        if program.data and span is not None:
+            out.append(f".incbin {json.dumps(incbin)}, {hex(span[0])}, {span[1]}")
+        elif program.data:
             out.append(f".incbin {json.dumps(incbin)}")
     else:
         out.extend(_data_lines(program.data, width))

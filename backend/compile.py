@@ -35,6 +35,9 @@ class Compiled:
     lowered_instrs: list[Instr] = field(repr=False, default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # short: no instruction list, image or report body
+        return f"Compiled({self.program!r}, inputs={self.input_names}, outputs={self.output_names})"
+
     @property
     def npu_ir_lowered(self) -> str:
         """npu IR after lowering (program order, no tokens)."""

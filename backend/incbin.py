@@ -1,4 +1,5 @@
-"""`.incbin "FILE"`: the one file an assembly program may read, and only beside itself.
+"""`.incbin "FILE"[, OFFSET, COUNT]`: the one file an assembly program may read, and only beside
+itself (COUNT bytes of it from OFFSET on when given: e.g. the DATA section of a ``.npubin``).
 
 The program text is untrusted. FILE must be a plain relative path without ``..`` that stays inside
 the assembly file's directory after symlinks are resolved, and must name a regular file (no
@@ -33,8 +34,11 @@ def incbin_path(asm_filename: str, name: str) -> Path:
     return target
 
 
-def read_incbin(asm_filename: str, name: str, limit: int) -> bytes:
-    """The bytes of ``name`` (see `incbin_path`), at most ``limit`` of them."""
+def read_incbin(
+    asm_filename: str, name: str, limit: int, span: tuple[int, int] | None = None
+) -> bytes:
+    """The bytes of ``name`` (see `incbin_path`), at most ``limit`` of them; with ``span``
+    (offset, count), exactly the ``count`` bytes from ``offset`` on."""
     path = incbin_path(asm_filename, name)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -44,6 +48,19 @@ def read_incbin(asm_filename: str, name: str, limit: int) -> bytes:
         st = os.fstat(f.fileno())
         if not stat.S_ISREG(st.st_mode):
             raise IncbinError("not a regular file")
+        if span is not None:
+            off, count = span
+            if off < 0 or count < 0 or off + count > st.st_size:
+                raise IncbinError(
+                    f"bytes [{off}, {off + count}) are not inside the file ({st.st_size} bytes)"
+                )
+            if count > limit:
+                raise IncbinError(f"{count} bytes; the DRAM image has room for {limit}")
+            f.seek(off)
+            data = f.read(count)
+            if len(data) != count:
+                raise IncbinError(f"file ended after {len(data)} of {count} bytes")
+            return data
         if st.st_size > limit:
             raise IncbinError(f"{st.st_size} bytes; the DRAM image has room for {limit}")
         data = f.read(limit + 1)

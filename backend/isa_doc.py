@@ -112,7 +112,9 @@ def render() -> str:
         "(KIND: input, output, weight, scratch; NAME may be a JSON string), and, appending to "
         'the DRAM image loaded at address 0, `.data HEX`, `.zero COUNT`, `.incbin "FILE"` '
         "(a regular file inside the assembly file's directory: relative, no `..`; the image is "
-        "at most 1 GiB; docs/security.md). Tools: `python -m backend.asm IN.s -o OUT.npubin`, "
+        'at most 1 GiB; docs/security.md) or `.incbin "FILE", OFFSET, COUNT` (COUNT bytes '
+        "from OFFSET on, e.g. the DATA section of `program.npubin`, which is how `wisp compile` "
+        "stores the image once). Tools: `python -m backend.asm IN.s -o OUT.npubin`, "
         "`python -m backend.asm -d IN.npubin`.",
     ]
     for c in ISA:

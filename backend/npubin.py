@@ -20,6 +20,7 @@ symbol list in order).
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -73,32 +74,59 @@ def _meta(program: Program) -> bytes:
 
 def pack(config_hash: bytes, sections: list[tuple[bytes, bytes, int]]) -> bytes:
     """Assemble a container from ``(tag, payload, count)`` sections (no validation of payloads)."""
+    return b"".join(pack_chunks(config_hash, sections))
+
+
+def pack_chunks(config_hash: bytes, sections: list[tuple[bytes, bytes, int]]) -> list[bytes]:
+    """`pack`'s bytes as pieces whose concatenation is the container; payloads are referenced,
+    not copied (a 200 MB data image is not held three times over while it is written)."""
     if len(config_hash) != CONFIG_HASH_BYTES:
         raise ValueError(f"config hash must be {CONFIG_HASH_BYTES} bytes")
     table_end = _HEADER.size + _ENTRY.size * len(sections)
     pos = table_end + _pad(table_end)
     entries: list[bytes] = []
-    body = bytearray(_pad(table_end))
+    body: list[bytes] = [bytes(_pad(table_end))]
     for tag, payload, count in sections:
         entries.append(_ENTRY.pack(tag, pos, len(payload), count))
-        body += payload + bytes(_pad(len(payload)))
+        body += [payload, bytes(_pad(len(payload)))]
         pos += len(payload) + _pad(len(payload))
-    crc = zlib.crc32(body)
+    crc = 0
+    for piece in body:
+        crc = zlib.crc32(piece, crc)
     head = _HEADER.pack(MAGIC, VERSION, 0, config_hash, len(sections), crc)
-    return head + b"".join(entries) + bytes(body)
+    return [head, *entries, *body]
+
+
+def _sections(program: Program) -> list[tuple[bytes, bytes, int]]:
+    return [
+        (b"CODE", encode_all(program.instrs), len(program.instrs)),
+        (b"DATA", program.data, 0),
+        (b"META", _meta(program), 0),
+    ]
 
 
 def write(program: Program) -> bytes:
     """The ``.npubin`` bytes of ``program`` (deterministic)."""
-    code = encode_all(program.instrs)
-    return pack(
-        program.config_hash,
-        [
-            (b"CODE", code, len(program.instrs)),
-            (b"DATA", program.data, 0),
-            (b"META", _meta(program), 0),
-        ],
-    )
+    return pack(program.config_hash, _sections(program))
+
+
+def write_file(program: Program, path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Write `write`'s bytes to ``path`` piece by piece; returns the DATA section's
+    (offset, size), as `data_span`."""
+    chunks = pack_chunks(program.config_hash, _sections(program))
+    with open(path, "wb") as f:
+        for c in chunks:
+            f.write(c)
+    return data_span(b"".join(chunks[: 1 + len(SECTIONS)]))
+
+
+def data_span(blob: bytes) -> tuple[int, int]:
+    """(offset, size) of the DATA section in ``.npubin`` bytes written by `write`."""
+    for i in range(len(SECTIONS)):
+        tag, off, size, _ = _ENTRY.unpack_from(blob, _HEADER.size + i * _ENTRY.size)
+        if tag == b"DATA":
+            return off, size
+    raise DecodeError("no DATA section", 0)  # pragma: no cover - `write` always emits one
 
 
 def read(data: bytes, filename: str = "<npubin>") -> Program:

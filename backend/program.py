@@ -44,6 +44,12 @@ class Program:
     config_name: str = ""
     config_hash: bytes = bytes(CONFIG_HASH_BYTES)
 
+    def __repr__(self) -> str:  # short: the instruction list and the image can be megabytes
+        return (
+            f"Program({len(self.instrs)} instructions, {len(self.data)} B data, dram_size="
+            f"{self.dram_size}, symbols={list(self.symbols)}, config={self.config_name!r})"
+        )
+
 
 def clean_comment(text: str) -> str:
     """The canonical form of an instruction comment: one line, single spaces, no ends."""

@@ -9,7 +9,10 @@
    efficiency = lower bound / modeled cycles (target ≥ 0.85), DRAM traffic / compulsory traffic
    (target ≤ 1.15; compulsory = every distinct data-section byte the program reads once, plus
    inputs and outputs) and overlap = Σ queue busy / cycles;
-4. interpreter vs reference executor wall time on full deit-tiny (target ≤ 1.5×).
+4. interpreter vs reference executor wall time on full deit-tiny (target ≤ 1.5×);
+5. footprint of ``wisp compile`` (default --emit) for gpt2 --layers 2 and bert-base --seq 128:
+   bytes per artifact, against the target fp32 weights + 1.1 × fp16 weight bytes, and the peak
+   RSS of the compiling process against 3 × the fp32 weight bytes (``--footprint``: this only).
 """
 
 from __future__ import annotations
@@ -156,14 +159,70 @@ def bench_interp_vs_reference() -> None:
     )
 
 
+_FOOTPRINT_CHILD = """
+import resource, sys, json
+from compiler.api import compile_model
+name, out = sys.argv[1], sys.argv[2]
+opts = json.loads(sys.argv[3])
+cm = compile_model(name, "", "spatten", **opts)
+cm.save(out)
+print(json.dumps({"params": cm.model.weights.num_params,
+                  "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def bench_footprint() -> None:
+    import json
+    import subprocess
+    import tempfile
+
+    print("== footprint of `wisp compile` (default --emit; measured in a fresh process)")
+    root = Path(__file__).resolve().parents[1]
+    for name, opts in (("gpt2", {"layers": 2}), ("bert-base", {"seq": 128})):
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d) / "out"
+            env = dict(os.environ, PYTHONPATH=str(root))
+            proc = subprocess.run(
+                [sys.executable, "-c", _FOOTPRINT_CHILD, name, str(out), json.dumps(opts)],
+                capture_output=True, text=True, env=env, check=True,
+            )  # fmt: skip
+            info = json.loads(proc.stdout.strip().splitlines()[-1])
+            sizes: dict[str, int] = {}
+            for f in sorted(out.rglob("*")):
+                if f.is_file():
+                    key = "ir/" if f.parent.name == "ir" else f.name
+                    sizes[key] = sizes.get(key, 0) + f.stat().st_size
+        total = sum(sizes.values())
+        fp32, fp16 = 4 * info["params"], 2 * info["params"]
+        rss = info["rss_kb"] * 1024
+        arg = " ".join(f"--{k} {v}" for k, v in opts.items())
+        print(f"  {name} {arg}: {info['params']:,} parameters")
+        for k, v in sorted(sizes.items(), key=lambda kv: -kv[1]):
+            if v >= 1000:
+                print(f"    {k:<22}{v / 1e6:>10.1f} MB")
+        print(
+            f"    total {total / 1e6:.1f} MB vs target fp32 weights + 1.1 x fp16 weights = "
+            f"{(fp32 + 1.1 * fp16) / 1e6:.1f} MB ({total / (fp32 + 1.1 * fp16):.2f}x)"
+        )
+        print(
+            f"    peak RSS {rss / 1e6:.0f} MB = {rss / fp32:.2f} x fp32 weights "
+            f"({fp32 / 1e6:.0f} MB; target <= 3x)"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="wisp compiler benchmarks")
     ap.add_argument("--quick", action="store_true", help="skip the 24-layer scaling point")
+    ap.add_argument("--footprint", action="store_true", help="only the footprint section")
     args = ap.parse_args()
+    if args.footprint:
+        bench_footprint()
+        return
     bench_compile_time()
     bench_scaling(args.quick)
     bench_quality()
     bench_interp_vs_reference()
+    bench_footprint()
 
 
 if __name__ == "__main__":

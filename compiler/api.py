@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,22 +118,47 @@ class CompiledModel:
         steps = list(gen.generate(prompt, tokens, Sampler(temperature, seed)))
         return Generation(prompt, "".join(s.text for s in steps), steps)
 
-    def save(self, outdir: str | os.PathLike[str], *, force: bool = False) -> None:
-        """Write OUTDIR (atomically): model.mlir + weights, ir/ dumps, compile.json and, with a target,
-        program.s (+ program.data, its DRAM image), program.npubin and the static report.json.
+    def __repr__(self) -> str:
+        parts = [f"model={self.model.name!r}", f"pipeline={self.pipeline!r}"]
+        parts.append(f"target={self.target!r}")
+        parts.append(f"passes={len(self.passes)}")
+        if self.compiled is not None:
+            prog = self.compiled.program
+            parts.append(f"instructions={len(prog.instrs)}")
+            parts.append(f"data_bytes={len(prog.data)}")
+            parts.append(f"inputs={self.compiled.input_names}")
+            parts.append(f"outputs={self.compiled.output_names}")
+        return f"CompiledModel({', '.join(parts)})"
+
+    def save(
+        self,
+        outdir: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        emit: str | Iterable[str] | None = None,
+    ) -> None:
+        """Write OUTDIR (atomically): compile.json, config.json and the artifacts ``emit`` names
+        (`parse_emit`; default `DEFAULT_EMIT`): ``model`` (model.mlir + float32 weights, what
+        `load_compiled` and the reference executor read), ``binary`` (program.npubin, holding the
+        DRAM image), ``asm`` (program.s; its ``.incbin`` reads the image from program.npubin, or
+        from program.data when no binary is written), ``data`` (program.data, the image alone),
+        ``report`` (the static report.json) and ``ir`` (ir/ dumps).
 
         An existing OUTDIR is replaced only if it is empty or an earlier wisp output, unless
         ``force`` (`compiler.output_guard`)."""
         from compiler.io_util import staged_directory
         from compiler.output_guard import MARKER, MARKER_TEXT, check_replaceable
 
+        kinds = parse_emit(emit)
         check_replaceable(outdir, force)
         with staged_directory(outdir) as stage:
             (stage / MARKER).write_text(MARKER_TEXT)
-            self.model.save(stage, "model")
-            (stage / "ir").mkdir()
-            for index, (name, text) in enumerate(self.ir.items()):
-                (stage / "ir" / f"{index:02d}-{name}.mlir").write_text(text)
+            if "model" in kinds:
+                self.model.save(stage, "model")
+            if "ir" in kinds:
+                (stage / "ir").mkdir()
+                for index, (name, text) in enumerate(self.ir.items()):
+                    (stage / "ir" / f"{index:02d}-{name}.mlir").write_text(text)
             manifest: dict[str, Any] = {
                 "model": self.model.name,
                 "pipeline": self.pipeline,
@@ -146,24 +171,67 @@ class CompiledModel:
                 "target": self.target,
             }
             if self.compiled is not None:
-                from backend.asm import disassemble
-                from backend.npubin import write
-
-                program = self.compiled.program
-                # the DRAM image (weights) goes beside the assembly, not inline as hex
-                (stage / "program.s").write_text(disassemble(program, incbin="program.data"))
-                (stage / "program.data").write_bytes(program.data)
-                (stage / "program.npubin").write_bytes(write(program))
-                (stage / "report.json").write_text(
-                    json.dumps(self.compiled.static_report, indent=2, sort_keys=True) + "\n"
-                )
+                _save_program(stage, self.compiled, kinds)
                 manifest["inputs"] = self.compiled.input_names
                 manifest["outputs"] = self.compiled.output_names
                 manifest["layer_of"] = self.compiled.layer_of
                 manifest["config"] = self.config.name
+                manifest["emit"] = sorted(kinds)
                 # the config itself, so loading this directory never follows a path it names
                 (stage / CONFIG_COPY).write_text(self.config.canonical + "\n")
             (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+EMIT_KINDS = ("model", "binary", "asm", "data", "report", "ir")
+DEFAULT_EMIT = ("model", "binary", "asm", "report", "ir")
+
+
+def parse_emit(emit: str | Iterable[str] | None) -> frozenset[str]:
+    """The artifact names of ``--emit`` (a comma list or names; None: `DEFAULT_EMIT`;
+    ``default`` stands for the defaults, ``all`` for every artifact)."""
+    if emit is None:
+        return frozenset(DEFAULT_EMIT)
+    names = (
+        [n.strip() for n in emit.split(",") if n.strip()] if isinstance(emit, str) else list(emit)
+    )
+    out: set[str] = set()
+    for n in names:
+        if n == "default":
+            out |= set(DEFAULT_EMIT)
+        elif n == "all":
+            out |= set(EMIT_KINDS)
+        elif n in EMIT_KINDS:
+            out.add(n)
+        else:
+            raise WispError(
+                f"--emit: unknown artifact {n!r} (choose from {', '.join(EMIT_KINDS)}, "
+                "default, all)"
+            )
+    if not out:
+        raise WispError("--emit: no artifact named")
+    return frozenset(out)
+
+
+def _save_program(stage: Path, compiled: Any, kinds: frozenset[str]) -> None:
+    """program.npubin / program.s / program.data / report.json as ``kinds`` asks; the DRAM image
+    is written once (in the binary when there is one, which the assembly then references)."""
+    from backend.asm import disassemble
+    from backend.npubin import write_file
+
+    program = compiled.program
+    span = write_file(program, stage / "program.npubin") if "binary" in kinds else None
+    if "data" in kinds or ("asm" in kinds and span is None):
+        (stage / "program.data").write_bytes(program.data)
+    if "asm" in kinds:
+        if span is not None and "data" not in kinds:
+            text = disassemble(program, incbin="program.npubin", span=span)
+        else:
+            text = disassemble(program, incbin="program.data")
+        (stage / "program.s").write_text(text)
+    if "report" in kinds:
+        (stage / "report.json").write_text(
+            json.dumps(compiled.static_report, indent=2, sort_keys=True) + "\n"
+        )
 
 
 CONFIG_COPY = "config.json"
@@ -262,6 +330,22 @@ def reference(
     return ref.run(load_model(model) if isinstance(model, str) else model, inputs, **kw)
 
 
+def _saved_program(outdir: Path) -> Any:
+    """The program of OUTDIR: program.npubin, or program.s when no binary was emitted."""
+    if (outdir / "program.npubin").exists():
+        from backend.npubin import read
+
+        return read((outdir / "program.npubin").read_bytes(), str(outdir / "program.npubin"))
+    from backend.asm import assemble
+
+    path = outdir / "program.s"
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise WispError(f"{path}: cannot read ({e})") from None
+    return assemble(text, str(path))
+
+
 def load_compiled(outdir: str | os.PathLike[str]) -> CompiledModel:
     """Load a directory written by `CompiledModel.save` / `wisp compile`."""
     outdir = Path(outdir)
@@ -269,16 +353,20 @@ def load_compiled(outdir: str | os.PathLike[str]) -> CompiledModel:
     if not manifest_path.exists():
         raise WispError(f"{outdir}: not a wisp compile output (no {MANIFEST})")
     manifest = json.loads(manifest_path.read_text())
+    if not (outdir / "model.mlir").exists():
+        raise WispError(
+            f"{outdir}: no model.mlir (compiled with an --emit list without 'model'); "
+            "recompile with --emit default to load it"
+        )
     model = load_model(str(outdir))
     compiled_model = CompiledModel(
         model, manifest.get("pipeline", ""), [], IRDumps({}), manifest.get("target")
     )
-    if (outdir / "program.npubin").exists():
+    if (outdir / "program.npubin").exists() or (outdir / "program.s").exists():
         from backend.compile import Compiled
-        from backend.npubin import read
 
-        program = read((outdir / "program.npubin").read_bytes(), str(outdir / "program.npubin"))
         compiled_model.config = _saved_config(outdir, manifest)
+        program = _saved_program(outdir)
         compiled_model.compiled = Compiled(
             program=program,
             input_names=list(manifest["inputs"]),

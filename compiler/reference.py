@@ -11,6 +11,7 @@ import numpy as np
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Operation, SSAValue
 
+from backend.interpreter.numerics import erf_blocked
 from compiler import reference_progressive, reference_qattention, reference_quant, reference_tokens
 from compiler.errors import WispError
 from compiler.model import Model
@@ -33,8 +34,6 @@ class Context:
 
 
 _ERF_EXACT = np.frompyfunc(math.erf, 1, 1)
-_AS_P = 0.3275911
-_AS_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
 
 
 def _erf(x: Array) -> Array:
@@ -42,10 +41,9 @@ def _erf(x: Array) -> Array:
     float64 (|error| <= 1.5e-7, at float32 resolution) because numpy has no vectorised erf."""
     if x.dtype == np.float64:
         return np.asarray(_ERF_EXACT(x), dtype=np.float64)
-    z = np.abs(x.astype(np.float64))
-    t = 1.0 / (1.0 + _AS_P * z)
-    poly = t * (_AS_A[0] + t * (_AS_A[1] + t * (_AS_A[2] + t * (_AS_A[3] + t * _AS_A[4]))))
-    return (np.sign(x) * (1.0 - poly * np.exp(-z * z))).astype(x.dtype)
+    # the same formula and operation order as numerics.erf (bit-identical), in place and by
+    # blocks that stay in cache
+    return erf_blocked(x).astype(x.dtype)
 
 
 def gelu(x: Array, approximate: str) -> Array:
@@ -118,6 +116,22 @@ def _attention(op: nn.AttentionOp, a: list[Array], c: Context) -> Array:
     return out
 
 
+def _linear(a: list[Array]) -> Array:
+    """x @ wᵀ (+ b), the bias added in place when the shapes allow (same bits as ``x @ w.T + b``)."""
+    y = a[0] @ a[1].T
+    if len(a) == 3:
+        b = a[2]
+        if (
+            isinstance(y, np.ndarray)
+            and y.dtype == np.result_type(y, b)
+            and np.broadcast_shapes(y.shape, b.shape) == y.shape
+        ):
+            y += b
+        else:
+            y = y + b
+    return y
+
+
 def patch_embed(img: Array, w: Array, b: Array, p: int) -> Array:
     c, h, wd = img.shape
     patches = img.reshape(c, h // p, p, wd // p, p).transpose(1, 3, 0, 2, 4).reshape(-1, c * p * p)
@@ -151,7 +165,7 @@ IMPLS: dict[type[Operation], Impl] = {
     **reference_progressive.IMPLS,
     **reference_qattention.IMPLS,
     nn.WeightOp: _weight,
-    nn.LinearOp: lambda op, a, c: a[0] @ a[1].T + (a[2] if len(a) == 3 else 0),
+    nn.LinearOp: lambda op, a, c: _linear(a),
     nn.MatmulOp: lambda op, a, c: (
         a[0] @ (np.swapaxes(a[1], -1, -2) if op.bool_prop("transpose_b") else a[1])
     ),

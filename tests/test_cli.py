@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from frontdoor_util import CliResult, random_inputs, run_cli
 
+from backend.npubin import write
 from compiler import reference
 from compiler.ir import parse_module, print_module
 from compiler.model import Model
@@ -366,7 +367,13 @@ def test_compile_writes_outdir(two_compiles: tuple[Path, Path, list[CliResult]])
         "ir/03-npu-lowered.mlir",  # the default target (spatten) adds the npu dumps
         "ir/04-npu-scheduled.mlir",
     ]
-    assert {"program.s", "program.data", "program.npubin", "report.json"} <= set(files)
+    assert {"program.s", "program.npubin", "report.json"} <= set(files)
+    assert "program.data" not in files  # the DRAM image is stored once, in program.npubin
+    from backend.asm import assemble
+
+    text = (out / "program.s").read_text()
+    assert '.incbin "program.npubin", ' in text
+    assert write(assemble(text, str(out / "program.s"))) == (out / "program.npubin").read_bytes()
     hidden = [f for f in files if Path(f).name.startswith(".")]
     assert hidden == [".wisp-output"]  # the output marker, and no staging leftovers
     manifest = json.loads((out / "compile.json").read_text())

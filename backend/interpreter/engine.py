@@ -19,6 +19,7 @@ import numpy as np
 from backend.config import Config, bundled_config, load_config
 from backend.cost import InstrCost, cost, skipped_cost
 from backend.errors import SimError
+from backend.interpreter import fast
 from backend.interpreter.checks import Live2, check_race, deadlock, may_race
 from backend.interpreter.io import read_outputs, write_inputs
 from backend.interpreter.limits import (
@@ -31,7 +32,7 @@ from backend.interpreter.limits import (
 )
 from backend.interpreter.operands import decode
 from backend.interpreter.plan import Step, boxes_of, is_noop, plan_with_costs
-from backend.interpreter.report import QUEUE_NAMES, Report
+from backend.interpreter.report import QUEUE_NAMES, CostTable, Report
 from backend.interpreter.state import Machine
 from backend.interpreter.trace import event, metadata
 from backend.isa import Queue
@@ -40,6 +41,7 @@ from backend.program import Program
 NQ = len(Queue)
 _DATA_FREE = frozenset({"SETP", "NOP", "FINISH"})  # semantics that need no memory
 _SKIP_CYCLES = skipped_cost().cycles
+_CHECKED_ATTR = "_wisp_interp_checked"
 
 
 @dataclass
@@ -105,6 +107,27 @@ def _run(
         write_inputs(m, program, inputs)
 
     steps, table = plan_with_costs(program, m, cfg)
+    if getattr(program, _CHECKED_ATTR, None) != (id(steps), limits):
+        check_plan(steps, limits)
+        try:  # static checks passed for this (cached) plan and these limits
+            setattr(program, _CHECKED_ATTR, (id(steps), limits))
+        except AttributeError:  # pragma: no cover - a slotted Program subclass
+            pass
+    if functional and not trace:
+        sched = fast.schedule(program, steps, table, cfg, m, limits)
+        if sched is not None:
+            try:
+                return fast.execute(program, steps, sched, m, limits)
+            except fast.DataDependent:  # e.g. an instruction class added after `eligible`
+                fast.forget(program, steps)
+                return _run(program, inputs, config, timing_only, trace, limits)
+    rep, events, _ = event_loop(program, steps, table, cfg, m, timing_only, trace, limits)
+    outputs = read_outputs(m, program) if functional else {}
+    return Result(outputs, rep, events)
+
+
+def check_plan(steps: list[Step], limits: Limits) -> None:
+    """Static tiles within the tile limit, modeled work within the work limits."""
     for idx, stp in enumerate(steps):
         if stp.tiles:
             try:
@@ -112,6 +135,28 @@ def _run(
             except SimError as e:
                 raise SimError(f"{stp.ins.cls.mnemonic}: {e}", idx) from None
     check_work([stp.cost for stp in steps], limits)
+
+
+def event_loop(
+    program: Program,
+    steps: list[Step],
+    table: CostTable,
+    cfg: Config,
+    m: Machine,
+    timing_only: bool,
+    trace: bool,
+    limits: Limits,
+    record: dict[int, tuple[int, list[tuple[int, int, int, int]]]] | None = None,
+) -> tuple[Report, list[dict[str, Any]], list[int]]:
+    """Issue every instruction in time order, executing its semantics unless ``timing_only``.
+
+    Returns the report, the trace events (if ``trace``) and the executed instructions' indices
+    in issue order. ``record`` (timing runs for `fast.schedule`) receives, for each executed
+    position whose own operands or an in-flight instruction's operands depend on data (GATHER,
+    VGATHER), its start time and the in-flight entries (start, end, queue, index) then.
+    """
+    functional = not timing_only
+
     queues: list[list[int]] = [[] for _ in range(NQ)]
     finished = False
     for idx, stp in enumerate(steps):
@@ -217,6 +262,10 @@ def _run(
                     live = [e for e in live if e[1] > t]
                     if live and may_race(q, boxes, live):
                         check_race(idx, ins, q, t, tiles, live)
+                if record is not None and (
+                    stp.ops is None or any(steps[e[3]].ops is None for e in live)
+                ):
+                    record[len(executed)] = (t, [(e[0], e[1], e[2], e[3]) for e in live])
                 c = stp.cost
                 assert c is not None
                 m.end_time = t + c.cycles
@@ -265,7 +314,6 @@ def _run(
             if chan[s][d]:
                 rep.unconsumed_tokens[f"{QUEUE_NAMES[s]}->{QUEUE_NAMES[d]}"] = len(chan[s][d])
     rep.finish(cfg)
-    outputs = read_outputs(m, program) if functional else {}
     if trace:
         events = metadata(cfg) + events
-    return Result(outputs, rep, events)
+    return rep, events, executed

@@ -73,6 +73,11 @@ def f16_to_f32(h: np.ndarray) -> np.ndarray:
 _U = np.uint32
 
 
+def store_f16(dst: np.ndarray, values: np.ndarray) -> None:
+    """``dst`` (a float16 view) ← float32 ``values`` rounded as `f32_to_f16_bits`."""
+    dst.view(np.uint16)[...] = f32_to_f16_bits(values)
+
+
 def f32_to_f16_bits(f: np.ndarray) -> np.ndarray:
     """float32 values → uint16 float16 bit patterns, bit-identical to ``f.astype(float16)``.
 
@@ -130,8 +135,38 @@ def erf(x: np.ndarray) -> np.ndarray:
     return poly
 
 
+ERF_BLOCK = 8192  # elements per block of `erf_blocked`: temporaries stay in cache
+ERF_BLOCKED_MIN = (
+    1 << 18
+)  # from this many elements on (measured: 2x faster at 605k, slower at 151k)
+
+
+def erf_blocked(x: np.ndarray) -> np.ndarray:
+    """`erf` (same bits) computed over blocks of ``ERF_BLOCK`` elements: for large arrays the
+    float64 temporaries of the one-shot evaluation cost more than the arithmetic."""
+    x = np.asarray(x)
+    if x.size < ERF_BLOCKED_MIN:
+        return erf(x)
+    flat = x.reshape(-1)
+    out = np.empty(flat.size, np.float64)
+    for i in range(0, flat.size, ERF_BLOCK):
+        out[i : i + ERF_BLOCK] = erf(flat[i : i + ERF_BLOCK])
+    return out.reshape(x.shape)
+
+
 def gelu(x: np.ndarray) -> np.ndarray:
-    """GELU with erf: 0.5·x·(1 + erf(x/√2)), float64."""
+    """GELU with erf: 0.5·x·(1 + erf(x/√2)), float64 (by blocks, as `erf_blocked`)."""
+    x = np.asarray(x)
+    if x.size < ERF_BLOCKED_MIN:
+        return _gelu(x)
+    flat = x.reshape(-1)
+    out = np.empty(flat.size, np.float64)
+    for i in range(0, flat.size, ERF_BLOCK):
+        out[i : i + ERF_BLOCK] = _gelu(flat[i : i + ERF_BLOCK])
+    return out.reshape(x.shape)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     e = erf(x * SQRT1_2)
     e += 1.0

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -139,6 +140,24 @@ class Report:
     per_tag: dict[str, TagStats] = field(default_factory=dict)
     unconsumed_tokens: dict[str, int] = field(default_factory=dict)
     timing_only: bool = False
+
+    def copy(self) -> Report:
+        """An independent copy (as ``copy.deepcopy``, without its generic walk): dict fields are
+        copied with their dataclass values (queue and tag stats); anything else deep-copied."""
+        kw: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, dict):
+                v = {
+                    k: replace(x)
+                    if is_dataclass(x) and not isinstance(x, type)
+                    else copy.deepcopy(x)
+                    for k, x in v.items()
+                }
+            elif not isinstance(v, (int, float, str, bool)):
+                v = copy.deepcopy(v)
+            kw[f.name] = v
+        return replace(self, **kw)
 
     @property
     def time_us(self) -> float:

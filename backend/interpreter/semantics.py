@@ -17,11 +17,11 @@ import numpy as np
 from backend.errors import SimError
 from backend.interpreter.numerics import (
     f16_to_f32,
-    f32_to_f16_bits,
     gelu,
     gelu_tanh,
     int4_msb,
     leading_one,
+    store_f16,
     unpack_int4,
     unpack_nibbles,
 )
@@ -302,8 +302,8 @@ def _move(m: Machine, i: Instr, o: Ops) -> int:
     src, dst = o["src"], o["dst"]
     tr = bool(a["transpose"])
     if src.dtype is DType.FP32 and dst.dtype is DType.FP16:  # convert, then transpose
-        bits = f32_to_f16_bits(m.view(src))
-        m.view(dst).view(np.uint16)[...] = bits.T if tr else bits
+        v = m.view(src)
+        store_f16(m.view(dst), v.T if tr else v)
         return 0
     if src.dtype is DType.FP16 and dst.dtype is DType.FP32:
         v = f16_to_f32(m.view(src))

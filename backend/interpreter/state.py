@@ -8,7 +8,7 @@ import numpy as np
 
 from backend.config import Config
 from backend.errors import SimError
-from backend.interpreter.numerics import f16_to_f32, f32_to_f16_bits, pack_int4, unpack_int4
+from backend.interpreter.numerics import f16_to_f32, pack_int4, store_f16, unpack_int4
 from backend.interpreter.operands import DRAM, SPACE_NAMES, Tile, tiles_overlap
 from backend.isa import DType
 
@@ -39,6 +39,7 @@ class Machine:
         # float copies of operand tiles (MATMUL A/B), dropped when a write overlaps their tile
         # value: (tile, array, space, first byte, one past the last byte)
         self.fcache: dict[tuple, tuple[Tile, np.ndarray, int, int, int]] = {}
+        self._fspaces = [0] * (len(self.sizes))  # cached entries per memory space
         self._seq = 0
 
     def set_pred(self, reg: int, value: bool | None) -> None:
@@ -105,14 +106,31 @@ class Machine:
         if hit is not None:
             return hit[1]
         arr = self.read_f32(t) if ft is np.float32 else self.read(t).astype(ft)
-        if len(self.fcache) >= FCACHE_ENTRIES:
-            del self.fcache[next(iter(self.fcache))]
-        self.fcache[key] = (t, arr, t.space, t.off, t.end)
+        self._cache_put(key, (t, arr, t.space, t.off, t.end))
         return arr
+
+    def _cache_put(self, key: tuple, entry: tuple[Tile, np.ndarray, int, int, int]) -> None:
+        while len(self.fcache) >= FCACHE_ENTRIES:
+            self._fspaces[self.fcache.pop(next(iter(self.fcache)))[2]] -= 1
+        self.fcache[key] = entry
+        self._fspaces[entry[2]] += 1
+
+    def prime(self, key: tuple, entry: tuple[Tile, np.ndarray, int, int, int]) -> None:
+        """Put a conversion `read_as` made earlier (same key, same bytes) back in the cache,
+        evicting nothing (so the entries the next instruction reads stay); `trim` restores the
+        size bound afterwards."""
+        if key not in self.fcache:
+            self.fcache[key] = entry
+            self._fspaces[entry[2]] += 1
+
+    def trim(self) -> None:
+        """Evict the oldest conversions down to ``FCACHE_ENTRIES``."""
+        while len(self.fcache) > FCACHE_ENTRIES:
+            self._fspaces[self.fcache.pop(next(iter(self.fcache)))[2]] -= 1
 
     def invalidate(self, written: Tile) -> None:
         """Drop cached conversions whose tile shares a byte with ``written``."""
-        if written.rows <= 0 or written.width <= 0:
+        if written.rows <= 0 or written.width <= 0 or not self._fspaces[written.space]:
             return
         sp, lo, hi = written.space, written.off, written.end
         stale = [
@@ -122,13 +140,14 @@ class Machine:
         ]
         for k in stale:
             del self.fcache[k]
+            self._fspaces[sp] -= 1
 
     def write(self, t: Tile, values: np.ndarray) -> None:
         """Store ``values`` (already in range) into the tile, converting to its dtype."""
         if t.dtype is DType.INT4:
             self.raw(t)[...] = pack_int4(np.asarray(values))
         elif t.dtype is DType.FP16 and getattr(values, "dtype", None) == np.float32:
-            self.view(t).view(np.uint16)[...] = f32_to_f16_bits(values)
+            store_f16(self.view(t), values)
         else:
             self.view(t)[...] = values
 

@@ -38,29 +38,49 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="replace OUTDIR even if it is a file or a directory wisp did not write",
     )
     p.add_argument(
+        "--emit",
+        default=None,
+        metavar="LIST",
+        help="artifacts to write, comma-separated: model (model.mlir + float32 weights), binary "
+        "(program.npubin, holding the DRAM image), asm (program.s, reading the image from the "
+        "binary), data (program.data, the image alone), report (report.json), ir (ir/ dumps), "
+        "default (model,binary,asm,report,ir), all",
+    )
+    p.add_argument(
         "--print-ir-after-all", action="store_true", help="print the IR after every pass"
     )
     p.add_argument("--time-passes", action="store_true", help="print per-pass wall time")
 
 
 def run(args: argparse.Namespace) -> int:
-    from compiler.api import compile_model
+    from compiler.api import compile_model, parse_emit
     from compiler.cli.model_args import model_from_args
     from compiler.output_guard import check_replaceable
     from compiler.pipeline import parse_pipeline, timing_table
 
     parse_pipeline(args.passes)  # reject a bad pipeline before any work
+    kinds = parse_emit(args.emit)
     target = None if args.target == "none" else args.target
     model = model_from_args(args)
     check_replaceable(args.output, args.force)  # refuse an output that would destroy user data
     compiled = compile_model(model, args.passes, target, print_ir_after_all=args.print_ir_after_all)
-    compiled.save(args.output, force=args.force)
+    compiled.save(args.output, force=args.force, emit=kinds)
     for line in compiled.measured_lines:  # mixed-precision: predicted vs measured cost
         print(line)
     if args.time_passes:
         print(timing_table(compiled.passes))
-    what = "program.s, program.npubin, report.json, " if compiled.compiled is not None else ""
-    print(
-        f"wrote {args.output}: {what}model.mlir, model.weights.npz, ir/ ({len(compiled.passes)} passes)"
-    )
+    files = {
+        "asm": "program.s",
+        "binary": "program.npubin",
+        "data": "program.data",
+        "report": "report.json",
+    }
+    what = [f for k, f in files.items() if k in kinds] if compiled.compiled is not None else []
+    if "asm" in kinds and "binary" not in kinds and "data" not in kinds:
+        what.append("program.data")
+    if "model" in kinds:
+        what += ["model.mlir", "model.weights.npz"]
+    if "ir" in kinds:
+        what.append(f"ir/ ({len(compiled.passes)} passes)")
+    print(f"wrote {args.output}: {', '.join(what + ['compile.json'])}")
     return 0

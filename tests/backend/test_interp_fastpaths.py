@@ -52,7 +52,8 @@ def test_add_executed_matches_add() -> None:
 
 
 def test_f32_to_f16_bits_matches_astype() -> None:
-    from backend.interpreter.numerics import f32_to_f16_bits
+    """The integer rounding equals numpy's cast; so does `store_f16` into a strided view."""
+    from backend.interpreter.numerics import f32_to_f16_bits, store_f16
 
     sample = np.arange(0, 1 << 32, 4093, dtype=np.uint64).astype(np.uint32)
     edges = [0, 0x33000000, 0x38000000, 0x387F0000, 0x477F0000, 0x7F7F0000, 0x7F800000]
@@ -66,6 +67,9 @@ def test_f32_to_f16_bits_matches_astype() -> None:
     with np.errstate(all="ignore"):
         assert np.array_equal(f32_to_f16_bits(strided), strided.astype(np.float16).view(np.uint16))
     assert f32_to_f16_bits(np.zeros((0, 3), np.float32)).shape == (0, 3)
+    dst = np.zeros((f.size // 10, 20), np.float16)[:, ::2]
+    store_f16(dst, f[: dst.size].reshape(dst.shape))
+    assert np.array_equal(dst.view(np.uint16), want[: dst.size].reshape(dst.shape))
 
 
 def _erf_plain(x: np.ndarray) -> np.ndarray:
@@ -79,13 +83,14 @@ def _erf_plain(x: np.ndarray) -> np.ndarray:
 
 
 def test_inplace_erf_gelu_bit_identical() -> None:
-    from backend.interpreter.numerics import SQRT1_2, erf, gelu
+    from backend.interpreter.numerics import SQRT1_2, erf, erf_blocked, gelu
 
     rng = np.random.default_rng(2)
     pats = np.arange(0, 1 << 32, 65521, dtype=np.uint64).astype(np.uint32).view(np.float32)
     special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -1e-40, 1e30, 5.0], np.float32)
     cases = [rng.standard_normal((64, 197)).astype(np.float32) * s for s in (0.1, 1.0, 30.0)]
-    cases += [pats.reshape(1, -1), special.reshape(1, -1), cases[1].T]
+    big = rng.standard_normal((1400, 197)).astype(np.float32)  # evaluated by blocks
+    cases += [pats.reshape(1, -1), special.reshape(1, -1), cases[1].T, big, big.T]
     with np.errstate(all="ignore"):
         for x in cases:
             e = _erf_plain(x)
@@ -95,4 +100,5 @@ def test_inplace_erf_gelu_bit_identical() -> None:
                 * (1.0 + _erf_plain(np.asarray(x, np.float64) * SQRT1_2))
             )
             assert np.array_equal(erf(x).view(np.uint64), e.view(np.uint64))
+            assert np.array_equal(erf_blocked(x).view(np.uint64), e.view(np.uint64))
             assert np.array_equal(gelu(x).view(np.uint64), g.view(np.uint64))

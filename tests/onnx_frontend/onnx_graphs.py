@@ -291,7 +291,7 @@ def bert(
         [net.init("embeddings.token_type_embeddings.weight", net.rand(2, dim)), "token_type_ids"],
         axis=0,
     )
-    pos_table = net.init("embeddings.position_embeddings.weight", net.rand(16, dim))
+    pos_table = net.init("embeddings.position_embeddings.weight", net.rand(max(16, seq), dim))
     pos_ids = net.op(
         "Unsqueeze",
         [
@@ -401,7 +401,7 @@ def gpt2(
                     net.op(
                         "Slice",
                         [
-                            net.init("transformer.wpe.weight", net.rand(32, dim)),
+                            net.init("transformer.wpe.weight", net.rand(max(32, seq), dim)),
                             net.const([0]),
                             net.const([seq]),
                             net.const([0]),
@@ -443,7 +443,8 @@ def _gpt2_attn(net: Net, q: str, k: str, v: str, path: str, dim: int, heads: int
     )
     s = net.op("MatMul", [qh, net.op("Transpose", [kh], perm=[0, 1, 3, 2])])
     s = net.op("Div", [s, net.const(math.sqrt(hd), np.float32)])
-    tril = np.tril(np.ones((1, 1, 32, 32), bool))
+    n = max(32, seq)
+    tril = np.tril(np.ones((1, 1, n, n), bool))
     m = net.op(
         "Slice",
         [

@@ -1,0 +1,110 @@
+"""The functional fast path (backend/interpreter/fast.py: cached schedule, no event loop, constant
+operand conversions kept across runs) gives the event loop's outputs and report bit for bit on
+zoo programs: dense (spatten, fact), quantized, token-pruned (data-dependent GATHERs),
+head-pruned (CMP: not eligible, must fall back) and eager-predict (PREDICT/TOPK masks)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backend.interpreter import fast, run
+from compiler.api import compile_model
+
+VIT = {"layers": 2, "image": 16, "patch": 4, "dim": 32, "heads": 2, "mlp_dim": 64, "classes": 5}
+CASES = [
+    ("deit-tiny", "", "spatten", VIT),
+    ("deit-tiny", "", "fact", VIT),
+    ("deit-tiny", "quantize", "spatten", VIT),
+    ("deit-tiny", "token-prune{keep=0.5}", "spatten", VIT),
+    ("deit-tiny", "head-prune{keep=1}", "spatten", VIT),
+    ("digits-vit", "eager-predict", "fact", {}),
+    ("gpt2", "", "spatten", {"layers": 1, "seq": 8, "dim": 32, "heads": 2, "vocab": 50}),
+]
+
+
+def _inputs(cm, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (shape, dtype) in cm.model.input_specs().items():
+        if np.dtype(dtype).kind == "f":
+            out[name] = rng.standard_normal(shape).astype(dtype)
+        else:
+            out[name] = rng.integers(0, 8, shape).astype(dtype)
+    return out
+
+
+def _generic(monkeypatch: pytest.MonkeyPatch, prog, named, cfg):
+    with fast.disabled():
+        return run(prog, named, cfg)
+
+
+@pytest.mark.parametrize(("model", "pipeline", "target", "opts"), CASES)
+def test_fast_path_equals_event_loop(model, pipeline, target, opts, monkeypatch) -> None:
+    cm = compile_model(model, pipeline, target, **opts)
+    prog = cm.compiled.program
+    has_cmp = any(i.cls.name == "CMP" for i in prog.instrs)
+    for seed in range(3):  # the first run builds the schedule, later ones reuse it
+        x = _inputs(cm, seed)
+        named = dict(zip(cm.compiled.input_names, x.values(), strict=True))
+        got = run(prog, named, cm.config)
+        want = _generic(monkeypatch, prog, named, cm.config)
+        assert got.outputs.keys() == want.outputs.keys()
+        for k in want.outputs:
+            a, b = got.outputs[k], want.outputs[k]
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert a.tobytes() == b.tobytes(), k
+        assert got.report.to_json() == want.report.to_json()
+        assert got.report.cycles == want.report.cycles
+        assert got.report.dram_read + got.report.dram_write > 0
+        assert got.report.energy_pj == want.report.energy_pj
+        got.report.queues["load"].busy += 1  # a returned report is the caller's own copy
+        got.report.per_tag.clear()
+    cached = getattr(prog, "_wisp_interp_schedule", None)
+    assert cached is not None and (cached[1] is not None) == (not has_cmp)
+    if pipeline.startswith("head-prune"):
+        assert has_cmp  # the case that exercises the fallback
+
+
+def test_changed_data_image_drops_kept_conversions(monkeypatch) -> None:
+    """Replacing the program's DRAM image (weights) must not reuse conversions of the old one."""
+    from dataclasses import replace
+
+    cm = compile_model("deit-tiny", "", "spatten", **VIT)
+    prog = cm.compiled.program
+    named = dict(zip(cm.compiled.input_names, _inputs(cm, 0).values(), strict=True))
+    run(prog, named, cm.config)
+    data = bytearray(prog.data)
+    half = np.frombuffer(data, np.uint8)
+    rng = np.random.default_rng(1)
+    half[: len(half) // 2] = rng.integers(0, 60, len(half) // 2, dtype=np.uint8)  # finite fp16
+    prog.data = bytes(data)
+    got = run(prog, named, cm.config)
+    want = _generic(monkeypatch, replace(prog), named, cm.config)
+    for k in want.outputs:
+        assert got.outputs[k].tobytes() == want.outputs[k].tobytes()
+
+
+def test_handler_with_data_dependent_effect_falls_back(monkeypatch) -> None:
+    """A handler that reports masked rows or writes a predicate (as an instruction class added
+    later might) makes the run fall back to the event loop, with the event loop's results."""
+    from dataclasses import replace
+
+    from backend.interpreter import plan as plan_mod
+
+    cm = compile_model("deit-tiny", "", "spatten", **VIT)
+    named = dict(zip(cm.compiled.input_names, _inputs(cm, 0).values(), strict=True))
+    want = _generic(monkeypatch, replace(cm.compiled.program), named, cm.config)
+    vec = plan_mod.HANDLERS["VEC"]
+
+    def vec_setting_a_predicate(m, i, o):
+        m.set_pred(15, True)  # p15 guards nothing here: results are unchanged
+        return vec(m, i, o)
+
+    monkeypatch.setitem(plan_mod.HANDLERS, "VEC", vec_setting_a_predicate)
+    prog = replace(cm.compiled.program)
+    got = run(prog, named, cm.config)
+    assert prog._wisp_interp_schedule[1] is None  # type: ignore[attr-defined]
+    assert got.report.to_json() == want.report.to_json()
+    for k in want.outputs:
+        assert got.outputs[k].tobytes() == want.outputs[k].tobytes()
