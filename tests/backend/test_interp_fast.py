@@ -1,7 +1,8 @@
 """The functional fast path (backend/interpreter/fast.py: cached schedule, no event loop, constant
 operand conversions kept across runs) gives the event loop's outputs and report bit for bit on
 zoo programs: dense (spatten, fact), quantized, token-pruned (data-dependent GATHERs),
-head-pruned (CMP: not eligible, must fall back) and eager-predict (PREDICT/TOPK masks)."""
+head-pruned (CMP: not eligible, must fall back), eager-predict (PREDICT/TOPK masks, one-hot
+tiles) and FACT's mixed-precision FFN (masked MATMUL rows)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ CASES = [
     ("deit-tiny", "token-prune{keep=0.5}", "spatten", VIT),
     ("deit-tiny", "head-prune{keep=1}", "spatten", VIT),
     ("digits-vit", "eager-predict", "fact", {}),
+    ("deit-tiny", "eager-predict{topk=1}", "spatten", VIT),  # one-hot tiles skipped
+    (  # per-row precision masks on MATMUL (FACT mixed-precision FFN)
+        "deit-tiny",
+        "eager-predict{topk=4},quantize{weights=int8},mixed-ffn{int8=0.25}",
+        "fact",
+        VIT,
+    ),
     ("gpt2", "", "spatten", {"layers": 1, "seq": 8, "dim": 32, "heads": 2, "vocab": 50}),
 ]
 
@@ -44,6 +52,7 @@ def test_fast_path_equals_event_loop(model, pipeline, target, opts, monkeypatch)
     cm = compile_model(model, pipeline, target, **opts)
     prog = cm.compiled.program
     has_cmp = any(i.cls.name == "CMP" for i in prog.instrs)
+    masked = any(i.cls.name == "MATMUL" and i.args.get("mask") for i in prog.instrs)
     for seed in range(3):  # the first run builds the schedule, later ones reuse it
         x = _inputs(cm, seed)
         named = dict(zip(cm.compiled.input_names, x.values(), strict=True))
@@ -61,9 +70,11 @@ def test_fast_path_equals_event_loop(model, pipeline, target, opts, monkeypatch)
         got.report.queues["load"].busy += 1  # a returned report is the caller's own copy
         got.report.per_tag.clear()
     cached = getattr(prog, "_wisp_interp_schedule", None)
-    assert cached is not None and (cached[1] is not None) == (not has_cmp)
+    assert cached is not None and (cached[1] is not None) == (not (has_cmp or masked))
     if pipeline.startswith("head-prune"):
-        assert has_cmp  # the case that exercises the fallback
+        assert has_cmp
+    if "mixed-ffn" in pipeline:
+        assert masked  # data-dependent MATMUL cost: the event loop, never the cached schedule  # the case that exercises the fallback
 
 
 def test_changed_data_image_drops_kept_conversions(monkeypatch) -> None:
