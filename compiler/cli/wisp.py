@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "run": "compiler.cli.cmd_run",
     "depgraph": "compiler.cli.cmd_depgraph",
     "import": "compiler.cli.cmd_import",
+    "search": "compiler.cli.cmd_search",
 }
 
 

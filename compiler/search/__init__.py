@@ -1,0 +1,1 @@
+"""wisp search: a joint compression search priced by the NPU cost model (docs/search.md)."""
