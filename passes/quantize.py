@@ -465,7 +465,7 @@ class QuantizePass(ModulePass):
     weights: str = field(default="int8", metadata={"search": Knob(("int8", "int4"))})  # int8 | int4
     acts: str = "int8"  # int8 (integer matrix work)
     granularity: str = field(  # channel | tensor | group:G (G along K)
-        default="channel", metadata={"search": Knob(("channel", "group:32"))}
+        default="channel", metadata={"search": Knob(("channel", "group:16"))}
     )
     calib: str = "minmax"  # minmax | percentile | mse
     percentile: float = 99.99

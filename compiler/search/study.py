@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,8 @@ def _optuna() -> Any:
             "wisp search needs Optuna: pip install 'wisp[search]' (or: pip install optuna)"
         ) from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # multivariate TPE and trial constraints are marked experimental; the search relies on them
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna
 
 
@@ -153,8 +156,8 @@ def _requeue_interrupted(optuna: Any, study: Any) -> int:
     """Trials left RUNNING by an interrupted run: marked failed and asked again (same params)."""
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     for t in running:
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
         study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
         study.enqueue_trial(t.params, user_attrs={"requeued_from": t.number})
     return len(running)
 
