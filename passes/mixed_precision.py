@@ -222,7 +222,10 @@ class MixedPrecisionPass(ModulePass):
     candidates: tuple[int, ...] = (4, 8)  # weight bit widths to choose from (16: stay fp16)
     granularity: str = "channel"  # weight scales of every width: channel | tensor | group:G
     sensitivity: str = "noise"  # noise (NIPQ pseudo-quantization) | rounding (true RTN error)
-    samples: int = 16  # calibration samples for sensitivity (and activation calibration)
+    samples: int = field(  # calibration samples for sensitivity (and activation calibration)
+        default=16,
+        metadata={"search": Knob((4,))},  # searched pipelines: 4 (4x cheaper)
+    )
     seed: int = 0  # noise seed
     calib: str = "minmax"  # activation calibration: minmax | percentile | mse
     percentile: float = 99.99

@@ -21,7 +21,7 @@ from compiler.errors import WispError
 from compiler.pipeline import parse_pipeline
 from compiler.registry import PASSES
 from compiler.search import executors, study
-from compiler.search.evaluate import Task, evaluate_task, validation_set
+from compiler.search.evaluate import Task, apply_pipeline, evaluate_task, validation_set
 from compiler.search.pareto import pareto_front
 from compiler.search.space import NONE, derive_space, format_value
 from passes.search_decl import Knob, Stage
@@ -379,3 +379,22 @@ def test_evaluator_against_the_reference_and_the_interpreter() -> None:
     # early rejection: stops right after the allowed misses are exceeded
     rej = evaluate_task(Task("digits-vit", "spatten", "head-prune{keep=1 start=1}", max_misses=0))
     assert rej["evaluated"] - rej["correct"] == 1 and not rej["complete"]
+
+
+def test_prefix_cache_gives_the_model_a_fresh_run_gives() -> None:
+    from compiler.ir import print_module
+    from compiler.models import build
+    from compiler.pipeline import run_pipeline
+
+    first = "structured-prune{ratio=0.3 kinds=ffn hw=spatten}"
+    for spec in (
+        f"{first},token-prune{{method=topk keep=0.5}}",
+        f"{first},quantize{{weights=int4}}",
+    ):
+        cached = apply_pipeline("digits-vit", spec)  # the second reuses the pruned prefix
+        fresh = build("digits-vit")
+        run_pipeline(fresh, spec, quiet=True)
+        assert print_module(cached.module) == print_module(fresh.module)
+        assert sorted(cached.weights.keys()) == sorted(fresh.weights.keys())
+        for k in fresh.weights.keys():
+            assert np.array_equal(cached.weights[k], fresh.weights[k]), k

@@ -15,6 +15,7 @@ calibrate on (never the test split). Two cheap cut-offs skip most of the accurac
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -100,16 +101,52 @@ def count_correct(
     return correct, evaluated
 
 
-def evaluate_task(task: Task) -> dict[str, Any]:
-    """Apply the pipeline, price it, score it; errors become a result with `error` set."""
+PREFIX_CACHE = 48  # models kept per worker process, keyed by (model, pipeline prefix)
+_prefixes: OrderedDict[tuple[str, str], Model] = OrderedDict()
+
+
+def split_pipeline(spec: str) -> list[str]:
+    """`a{x=1,2},b` → ["a{x=1,2}", "b"]: the top-level passes of a pipeline string."""
+    parts, depth, cur = [], 0, ""
+    for ch in spec:
+        depth += (ch == "{") - (ch == "}")
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [p for p in [*parts, cur] if p.strip()]
+
+
+def apply_pipeline(name: str, spec: str) -> Model:
+    """The model after `spec`, reusing the longest pipeline prefix this process has applied
+    before (searched pipelines share their expensive first passes: pruning, 2:4 refit). Each pass
+    is applied exactly as `run_pipeline` on the whole string would (same calibration data), so
+    the result does not depend on what the cache holds."""
     from compiler.pipeline import run_pipeline
 
+    parts = split_pipeline(spec)
+    n = len(parts)
+    while n > 0 and (name, ",".join(parts[:n])) not in _prefixes:
+        n -= 1
+    model = (_prefixes[(name, ",".join(parts[:n]))] if n else _base_model(name)).clone()
+    if n:
+        _prefixes.move_to_end((name, ",".join(parts[:n])))
+    for i in range(n, len(parts)):
+        run_pipeline(model, parts[i], quiet=True)
+        _prefixes[(name, ",".join(parts[: i + 1]))] = model.clone()
+        while len(_prefixes) > PREFIX_CACHE:
+            _prefixes.popitem(last=False)
+    return model
+
+
+def evaluate_task(task: Task) -> dict[str, Any]:
+    """Apply the pipeline, price it, score it; errors become a result with `error` set."""
     start = time.perf_counter()
     images, labels = validation_set(task.model)
     out: dict[str, Any] = {"pipeline": task.pipeline, "error": None}
     try:
-        model = _base_model(task.model).clone()
-        run_pipeline(model, task.pipeline, quiet=True)
+        model = apply_pipeline(task.model, task.pipeline)
         out.update(static_costs(model, task.target))
     except WispError as e:
         out["error"] = str(e).splitlines()[0]

@@ -24,7 +24,7 @@ class Executor(Protocol):
 
     def map(self, tasks: Sequence[Task]) -> list[dict[str, Any]]: ...
 
-    def close(self) -> None: ...
+    def close(self, abort: bool = False) -> None: ...
 
 
 class InlineExecutor:
@@ -35,7 +35,7 @@ class InlineExecutor:
     def map(self, tasks: Sequence[Task]) -> list[dict[str, Any]]:
         return [evaluate_task(t) for t in tasks]
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         pass
 
 
@@ -50,8 +50,12 @@ class LocalExecutor:
     def map(self, tasks: Sequence[Task]) -> list[dict[str, Any]]:
         return list(self._pool.map(evaluate_task, tasks))
 
-    def close(self) -> None:
-        self._pool.shutdown(cancel_futures=True)
+    def close(self, abort: bool = False) -> None:
+        """Shut the pool down; `abort` (an interrupt): stop the workers now, without waiting."""
+        if abort:
+            for proc in list(getattr(self._pool, "_processes", {}).values()):
+                proc.terminate()
+        self._pool.shutdown(wait=not abort, cancel_futures=True)
 
 
 class RayExecutor:
@@ -86,7 +90,7 @@ class RayExecutor:
     def map(self, tasks: Sequence[Task]) -> list[dict[str, Any]]:
         return list(self._ray.get([self._remote.remote(t) for t in tasks]))
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
         if self._started:
             self._ray.shutdown()
 

@@ -266,9 +266,12 @@ def search(
     study = _open_study(optuna, settings, space, Path(study_dir) if study_dir else None)
     ex = make_executor(executor, workers or min(2, os.cpu_count() or 1))
     try:
-        return _run(optuna, study, settings, space, ex, on_batch)
-    finally:
-        ex.close()
+        result = _run(optuna, study, settings, space, ex, on_batch)
+    except BaseException:
+        ex.close(abort=True)  # an interrupt: the study keeps what was told; a rerun resumes
+        raise
+    ex.close()
+    return result
 
 
 def _references(
