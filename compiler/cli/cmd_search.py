@@ -104,7 +104,7 @@ class _Progress:
     def __call__(self, done: int, total: int, best: dict[str, Any] | None) -> None:
         note = "no feasible candidate yet"
         if best is not None:
-            ratio = best.get(f"{self.cost}_ratio")
+            ratio = float(best[f"{self.cost}_ratio"])
             note = f"best {self.cost} {1 / ratio:.2f}× at {100 * best['accuracy']:.2f}%"
         if sys.stderr.isatty():
             try:
