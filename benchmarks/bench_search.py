@@ -169,7 +169,7 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     results = {"joint": run("joint", out, args.trials, args.workers, None)}
-    for name, groups in SINGLE.items():
+    for name, groups in SINGLE.items() if args.single > 0 else ():
         results[name] = run(
             name.replace(":", "").replace("+", "-"), out, args.single, args.workers, groups
         )
