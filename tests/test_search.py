@@ -247,6 +247,7 @@ def test_front_equals_brute_force_over_the_grid(synthetic: Any) -> None:
         )
     }  # fmt: skip
     assert {r["pipeline"] for r in res.front} == brute  # the grid's front, though not all visited
+    assert len(res.front) == len(brute)  # a candidate asked again appears once
     assert res.best is not None and res.best["cycles"] == min(r["cycles"] for r in ok)
 
 

@@ -161,7 +161,7 @@ def evaluate_task(task: Task) -> dict[str, Any]:
         evaluated=evaluated,
         total=len(labels) if not over else len(validation_set(task.model)[1]),
         complete=not over and evaluated == len(labels),
-        accuracy=correct / evaluated,
+        accuracy=correct / evaluated if evaluated else 0.0,
         seconds=time.perf_counter() - start,
     )
     return out

@@ -343,7 +343,10 @@ def _run(
     feasible = [r for r in rows if r["feasible"]]
     keys = [o.key for o in s.objectives]
     ups = [o.direction == "maximize" for o in s.objectives]
-    front = [feasible[i] for i in pareto_front([[r[k] for k in keys] for r in feasible], ups)]
+    front: list[dict[str, Any]] = []
+    for i in pareto_front([[r[k] for k in keys] for r in feasible], ups):
+        if all(f["pipeline"] != feasible[i]["pipeline"] for f in front):  # a re-asked candidate once
+            front.append(feasible[i])
     front.sort(key=lambda r: [r[k] if not up else -r[k] for k, up in zip(keys, ups, strict=True)])
     best = _best(front, s)
     closest = None if best is not None else _closest(rows)
