@@ -345,7 +345,8 @@ def _run(
     ups = [o.direction == "maximize" for o in s.objectives]
     front: list[dict[str, Any]] = []
     for i in pareto_front([[r[k] for k in keys] for r in feasible], ups):
-        if all(f["pipeline"] != feasible[i]["pipeline"] for f in front):  # a re-asked candidate once
+        # a candidate asked again is on the front once
+        if all(f["pipeline"] != feasible[i]["pipeline"] for f in front):
             front.append(feasible[i])
     front.sort(key=lambda r: [r[k] if not up else -r[k] for k, up in zip(keys, ups, strict=True)])
     best = _best(front, s)
