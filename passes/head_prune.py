@@ -12,7 +12,8 @@ output columns are zero): a pruned head stays pruned in all later layers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -21,6 +22,7 @@ from xdsl.passes import ModulePass
 
 from dialects import nn, tokens
 from passes.context import PassError, add_report
+from passes.search_decl import Knob, Stage
 from passes.token_blocks import find_blocks
 
 
@@ -29,9 +31,10 @@ class HeadPrunePass(ModulePass):
     """Cascade head pruning (SpAtten): keep the `keep` most important heads from layer `start` on."""
 
     name = "head-prune"
+    search_stage: ClassVar[Stage] = Stage(50, "heads")
 
-    keep: int = 1
-    start: int = -1
+    keep: int = field(default=1, metadata={"search": Knob((1, 2, 3))})
+    start: int = field(default=-1, metadata={"search": Knob((1, 2, 3))})
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         blocks = find_blocks(op, self.name)

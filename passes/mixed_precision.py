@@ -26,7 +26,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
 from xdsl.context import Context
@@ -49,6 +50,7 @@ from passes.quant_math import (
     weight_scales,
 )
 from passes.quantize import METHODS, Layer, LayerSpec, QuantOptions, quantize_layers, select_layers
+from passes.search_decl import TARGET, Knob, Stage, grid
 
 METRICS = ("cycles", "energy", "weight_bytes")
 SENSITIVITIES = ("noise", "rounding")
@@ -202,17 +204,28 @@ class MixedPrecisionPass(ModulePass):
     """Per-layer weight bits (NIPQ noise sensitivity + exact knapsack) under a modeled cost budget."""
 
     name = "mixed-precision"
+    search_stage: ClassVar[Stage] = Stage(30, "bits")
 
-    budget: float | int = 0.5  # fraction of the chosen layers' fp16 cost in `metric`
+    budget: float | int = field(  # fraction of the chosen layers' fp16 cost in `metric`
+        default=0.5, metadata={"search": Knob(grid(0.3, 0.45, 0.05))}
+    )
     limit: float | int = (
         0.0  # absolute budget in the metric's unit (cycles, pJ, bytes); overrides budget
     )
-    metric: str = "cycles"  # cycles | energy | weight_bytes
-    hw: str = "spatten"  # config name or file the cost is modeled on
+    # searched on weight bytes: on spatten, int8 matmuls are not faster than fp16 ones
+    metric: str = field(  # cycles | energy | weight_bytes
+        default="cycles", metadata={"search": Knob(("weight_bytes",))}
+    )
+    hw: str = field(  # config name or file the cost is modeled on
+        default="spatten", metadata={"search": Knob((TARGET,))}
+    )
     candidates: tuple[int, ...] = (4, 8)  # weight bit widths to choose from (16: stay fp16)
     granularity: str = "channel"  # weight scales of every width: channel | tensor | group:G
     sensitivity: str = "noise"  # noise (NIPQ pseudo-quantization) | rounding (true RTN error)
-    samples: int = 16  # calibration samples for sensitivity (and activation calibration)
+    samples: int = field(  # calibration samples for sensitivity (and activation calibration)
+        default=16,
+        metadata={"search": Knob((4,))},  # searched pipelines: 4 (4x cheaper)
+    )
     seed: int = 0  # noise seed
     calib: str = "minmax"  # activation calibration: minmax | percentile | mse
     percentile: float = 99.99

@@ -22,7 +22,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import numpy as np
 from xdsl.context import Context
@@ -46,6 +46,7 @@ from passes.quant_math import (
     sqnr_db,
     weight_scales,
 )
+from passes.search_decl import Knob, Stage
 
 METHODS = ("rtn", "gptq")
 SQNR_ROWS = 512  # calibration rows the per-layer output SQNR is measured on
@@ -459,10 +460,13 @@ class QuantizePass(ModulePass):
     """Post-training quantization of linear layers (W8A8 / W4A8, per channel/tensor/group, RTN or GPTQ)."""
 
     name = "quantize"
+    search_stage: ClassVar[Stage] = Stage(30, "bits")
 
-    weights: str = "int8"  # int8 | int4
+    weights: str = field(default="int8", metadata={"search": Knob(("int8", "int4"))})  # int8 | int4
     acts: str = "int8"  # int8 (integer matrix work)
-    granularity: str = "channel"  # channel | tensor | group:G (G along K)
+    granularity: str = field(  # channel | tensor | group:G (G along K)
+        default="channel", metadata={"search": Knob(("channel", "group:16"))}
+    )
     calib: str = "minmax"  # minmax | percentile | mse
     percentile: float = 99.99
     method: str = "rtn"  # rtn | gptq

@@ -14,6 +14,7 @@ import fnmatch
 import math
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 from xdsl.context import Context
@@ -28,6 +29,7 @@ from dialects.nn_base import shape_of
 from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
 from passes.metrics import measure, op_macs
 from passes.refit import refit_linear
+from passes.search_decl import Knob, Stage
 
 SPARSITY = "2:4"
 _LAYER_OPS = (nn.LinearOp, nn.PatchEmbedOp)
@@ -61,8 +63,10 @@ class Sparsify24Pass(ModulePass):
     """2:4 sparsity of linear / patch-embed weights along the reduction dim (magnitude, optional refit)."""
 
     name = "sparsify-2-4"
+    search_stage: ClassVar[Stage] = Stage(20, "sparsity")
 
-    refit: bool = False
+    # without refit 2:4 costs digits-vit half its accuracy, so searched pipelines always refit
+    refit: bool = field(default=False, metadata={"search": Knob((True,))})
     layers: str = ""  # fnmatch patterns on weight symbols or layer names, "," or " " separated
     min_in: int = 4  # layers with fewer in-features are left dense
     samples: int = 32  # calibration samples for the refit

@@ -20,7 +20,8 @@ a score (`tokens.importance`), `tokens.select` of the layer's static keep count,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -31,6 +32,7 @@ from dialects import nn, tokens
 from dialects.nn_base import shape_of
 from passes.context import PassError, add_report
 from passes.metrics import measure
+from passes.search_decl import Knob, Stage, grid
 from passes.token_blocks import AttnBlock, find_blocks, main_of, retype_after
 from passes.token_schedule import counts, fractions
 
@@ -43,11 +45,14 @@ class TokenPrunePass(ModulePass):
     """Prune tokens in cascade after the attention of chosen layers (spatten, tps, evit, topk)."""
 
     name = "token-prune"
+    search_stage: ClassVar[Stage] = Stage(40, "tokens")
 
-    method: str = "spatten"
-    keep: tuple[float, ...] = (0.7,)
-    schedule: str = "ramp"
-    start: int = -1
+    method: str = field(default="spatten", metadata={"search": Knob(METHODS)})
+    keep: tuple[float, ...] = field(
+        default=(0.7,), metadata={"search": Knob(tuple((k,) for k in grid(0.2, 0.9, 0.1)))}
+    )
+    schedule: str = field(default="ramp", metadata={"search": Knob(("ramp", "step"))})
+    start: int = field(default=-1, metadata={"search": Knob((1, 2))})
     protect: tuple[int, ...] = ()
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:

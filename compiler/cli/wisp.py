@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "depgraph": "compiler.cli.cmd_depgraph",
     "import": "compiler.cli.cmd_import",
     "generate": "compiler.cli.cmd_generate",
+    "search": "compiler.cli.cmd_search",
 }
 
 

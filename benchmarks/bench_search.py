@@ -1,0 +1,211 @@
+"""Joint compression search vs single-knob searches on digits-vit (spatten, no fine-tuning).
+
+    python benchmarks/bench_search.py [--trials 200] [--single 40] [--out bench-search] [--workers 2]
+
+Runs (or resumes: each search keeps its Optuna study in OUT/NAME/study.db):
+
+- the joint search over every searchable pass (objectives accuracy, cycles, DRAM, energy;
+  --max-drop 1.0), and single-knob searches (pruning + 2:4 only, bits only, tokens only) with
+  the same settings and fewer trials;
+- for each: the best candidate within 1 point of dense validation accuracy per cost, and the one
+  candidate with the largest min(cycles, DRAM, energy) reduction; all costs are the static
+  estimate of the shared cost model for one inference, reductions are dense / candidate;
+- the joint front confirmed on the interpreter (one test image; relative error of the estimate)
+  and its test-split accuracy (reference executor; the search itself never reads the test split);
+- evaluation throughput: cost only, proxy (32 images), full validation accuracy (192 images), and
+  the speed-up of 2 worker processes over 1 on the same 8 candidates.
+
+Writes OUT/NAME/search.json, OUT/NAME/pareto.png and OUT/fronts.png (the fronts side by side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from compiler.search.confirm import confirm, worst_error  # noqa: E402
+from compiler.search.evaluate import Task, _prefixes  # noqa: E402
+from compiler.search.executors import InlineExecutor, LocalExecutor  # noqa: E402
+from compiler.search.output import plot, summary, write_json  # noqa: E402
+from compiler.search.study import SearchResult, search  # noqa: E402
+
+MODEL, TARGET = "digits-vit", "spatten"
+OBJECTIVES = "accuracy,cycles,dram,energy"
+COSTS = (("cycles", "cycles"), ("dram", "dram_bytes"), ("energy", "energy_pj"))
+SINGLE = {"prune+2:4": ["prune", "sparsity"], "bits": ["bits"], "tokens": ["tokens"]}
+
+
+def run(name: str, out: Path, trials: int, workers: int, groups: list[str] | None) -> SearchResult:
+    start = time.perf_counter()
+    result = search(
+        MODEL,
+        target=TARGET,
+        objectives=OBJECTIVES,
+        max_drop=1.0,
+        trials=trials,
+        workers=workers,
+        study_dir=out / name,
+        seed=0,
+        groups=groups,
+    )
+    write_json(out / name / "search.json", summary(result))
+    plot(result, out / name / "pareto.png")
+    print(
+        f"[{name}] {len(result.trials)} trials, {result.evaluated} evaluated now "
+        f"({result.cached} cached) in {time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
+    return result
+
+
+def reductions(r: dict[str, Any], dense: dict[str, Any]) -> dict[str, float]:
+    return {name: dense[key] / r[key] for name, key in COSTS}
+
+
+def table(results: dict[str, SearchResult]) -> None:
+    print("\n| search | trials | feasible | best cycles × | best DRAM × | best energy × |"
+          " balanced pick: acc % (drop) | cycles × | DRAM × | energy × | pipeline |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, res in results.items():
+        feas = [r for r in res.trials if r["feasible"]]
+        dense = res.dense
+        if not feas:
+            print(f"| {name} | {len(res.trials)} | 0 | — | — | — | — | — | — | — | — |")
+            continue
+        red = [reductions(r, dense) for r in feas]
+        best = {c: max(x[c] for x in red) for c, _ in COSTS}
+        i = max(range(len(feas)), key=lambda j: (min(red[j].values()), -feas[j]["trial"]))
+        b, rb = feas[i], red[i]
+        drop = 100 * (dense["accuracy"] - b["accuracy"])
+        print(
+            f"| {name} | {len(res.trials)} | {len(feas)} | {best['cycles']:.2f} | {best['dram']:.2f}"
+            f" | {best['energy']:.2f} | {100 * b['accuracy']:.2f} ({drop:.2f}) | {rb['cycles']:.2f}"
+            f" | {rb['dram']:.2f} | {rb['energy']:.2f} | `{b['pipeline']}` |"
+        )
+
+
+def fronts_png(results: dict[str, SearchResult], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    for ax, (cname, key) in zip(axes, COSTS, strict=True):
+        for name, res in results.items():
+            feas = sorted((r for r in res.trials if r["feasible"]), key=lambda r: r[key])
+            xs, ys, best = [], [], -1.0
+            for r in feas:  # the accuracy-vs-this-cost staircase of the feasible trials
+                if 100 * r["accuracy"] > best:
+                    best = 100 * r["accuracy"]
+                    xs.append(r[key] / res.dense[key])
+                    ys.append(best)
+            ax.step(xs, ys, "o-", where="post", ms=4, label=name)
+        ax.set_xlabel(f"{cname} relative to dense (static estimate)")
+        ax.set_ylabel("validation accuracy %")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(f"{MODEL} on {TARGET}: feasible fronts (within 1 point of dense)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+
+
+def throughput(workers: int) -> None:
+    cands = [
+        "",
+        "token-prune{method=topk keep=0.5 schedule=step start=1}",
+        "quantize{weights=int8}",
+        "structured-prune{ratio=0.3 kinds=ffn hw=spatten}",
+        "structured-prune{ratio=0.5 kinds=ffn hw=spatten},token-prune{method=evit keep=0.2 start=1}",
+        "token-prune{method=tps keep=0.3 start=1},head-prune{keep=2 start=2}",
+        "quantize{weights=int4 granularity=group:16},token-prune{keep=0.4 start=1}",
+        "head-prune{keep=1 start=1}",
+    ]
+    inline = InlineExecutor()
+    for label, kw in (
+        ("cost only (0 images)", {"limits": (("cycles", 0.0),), "proxy": 0}),
+        ("proxy (32 images)", {"limits": (("cycles", 0.0),), "proxy": 32}),
+        ("full accuracy (192 images)", {}),
+    ):
+        tasks = [Task(MODEL, TARGET, p, **kw) for p in cands]
+        inline.map(
+            [Task(MODEL, TARGET, "", proxy=0, limits=(("cycles", 0.0),))]
+        )  # load model, data
+        _prefixes.clear()  # no pipeline prefix reused from an earlier measurement
+        t = time.perf_counter()
+        inline.map(tasks)
+        dt = time.perf_counter() - t
+        print(f"  {label:<28} {len(tasks) / dt:6.3f} evaluations/s (1 process)")
+    tasks = [Task(MODEL, TARGET, p) for p in cands]
+    _prefixes.clear()
+    t = time.perf_counter()
+    one = inline.map(tasks)
+    t1 = time.perf_counter() - t
+    pool = LocalExecutor(workers)
+    pool.map([Task(MODEL, TARGET, "", proxy=0, limits=(("cycles", 0.0),))] * workers)  # start
+    t = time.perf_counter()
+    many = pool.map(tasks)
+    t2 = time.perf_counter() - t
+    pool.close()
+    same = [{k: v for k, v in r.items() if k != "seconds"} for r in one] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in many
+    ]
+    print(
+        f"  {workers} processes vs 1 on {len(tasks)} candidates: {t1 / t2:.2f}× (same results: {same})"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--trials", type=int, default=200)
+    ap.add_argument("--single", type=int, default=40, help="trials of each single-knob search")
+    ap.add_argument("--out", default="bench-search")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--no-throughput", action="store_true")
+    ap.add_argument("--throughput-only", action="store_true")
+    args = ap.parse_args()
+    if args.throughput_only:
+        throughput(args.workers)
+        return
+    out = Path(args.out)
+    results = {"joint": run("joint", out, args.trials, args.workers, None)}
+    for name, groups in SINGLE.items() if args.single > 0 else ():
+        results[name] = run(
+            name.replace(":", "").replace("+", "-"), out, args.single, args.workers, groups
+        )
+    d = results["joint"].dense
+    print(
+        f"\ndense fp16: validation accuracy {100 * d['accuracy']:.2f}% ({d['correct']}/{d['total']}),"
+        f" {d['cycles']:,} cycles, {d['dram_bytes']:,} DRAM B, {d['energy_pj'] / 1e6:.2f} uJ"
+        " (static estimate)"
+    )
+    table(results)
+    fronts_png(results, out / "fronts.png")
+    front = results["joint"].front
+    t = time.perf_counter()
+    conf = confirm(MODEL, TARGET, front)
+    print(
+        f"\njoint front ({len(front)} candidates) on the interpreter: static estimate within "
+        f"{100 * worst_error(conf):.3f}% of measured ({time.perf_counter() - t:.0f} s)"
+    )
+    for c, r in zip(conf, front, strict=True):
+        print(
+            f"  #{r['trial']}: validation {100 * r['accuracy']:.2f}%, test {100 * c['test_accuracy']:.2f}%,"
+            f" measured {c['measured']['cycles']:,} cycles, {c['measured']['dram_bytes']:,} B,"
+            f" {c['measured']['energy_pj'] / 1e6:.2f} uJ"
+        )
+    if not args.no_throughput:
+        print("\nthroughput:")
+        throughput(args.workers)
+
+
+if __name__ == "__main__":
+    main()
