@@ -35,6 +35,7 @@ from dialects.nn_base import (
     tensor,
 )
 from dialects.tokens_fact import KeyLinearOp
+from dialects.tokens_kv import MaskedImportanceOp
 from dialects.tokens_mixed import MixedLinearOp, RowPrecisionOp
 from dialects.tokens_mixed import protect_indices as _protect
 
@@ -402,6 +403,7 @@ class HeadAttentionOp(NNOp):
 
 TOKEN_OPS: tuple[type[NNOp], ...] = (
     ImportanceOp,
+    MaskedImportanceOp,
     HeadImportanceOp,
     SelectOp,
     SqueezeOp,
