@@ -98,7 +98,8 @@ def find_blocks(module: ModuleOp, pass_name: str) -> list[AttnBlock]:
         if op.mask is not None:
             raise PassError(
                 f"{where}: {pass_name} does not support a key-padding mask (nn.attention's 4th"
-                " operand) yet; build the model without an attention mask"
+                " operand) yet; build the model without an attention mask (for the KV cache of"
+                " text generation use kv-prune{keep=K})"
             )
         proj = _projection(op.result)
         if proj is None:
