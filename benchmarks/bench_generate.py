@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         acc, steps, gen = measure(lm, pipeline, args.target, wins, args.timing_only)
         ref_acc, _, ref_gen = measure(lm, pipeline, None, wins, False)
-        same = sum(a.tolist() == b.tolist() for a, b in zip(gen.survivors, ref_gen.survivors))
+        same = sum(
+            a.tolist() == b.tolist() for a, b in zip(gen.survivors, ref_gen.survivors, strict=True)
+        )
         agree = f"{same}/{len(gen.survivors)}" if gen.kv is not None else "-"
         n = len(steps)
         dram = sum(s.dram_bytes for s in steps) / n

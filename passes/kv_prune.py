@@ -62,7 +62,9 @@ class KvPrunePass(ModulePass):
             prior = [acc] if acc is not None else []
             score: Operation
             if a.mask is not None:
-                score = tokens.MaskedImportanceOp.make([a.query, a.key, a.mask, *prior], **props)
+                score = tokens.MaskedImportanceOp.make(
+                    [a.query, a.key, a.mask, *prior], None, **props
+                )
             else:
                 score = tokens.ImportanceOp.make(
                     [a.query, a.key, *prior], None, **props, kind="received"

@@ -28,6 +28,7 @@ from compiler.model import Model
 from compiler.models.char_vocab import decode as decode_ids
 from compiler.models.char_vocab import encode
 from compiler.pipeline import parse_pipeline
+from passes.kv_prune import KvPrunePass
 
 
 @dataclass
@@ -279,10 +280,10 @@ class Generator:
 
 def kv_prune_of(pipeline: str) -> tuple[int, int] | None:
     """(keep, recent) of the pipeline's kv-prune pass: the host half of the pruning."""
-    found = [p for p in parse_pipeline(pipeline) if getattr(p, "name", "") == "kv-prune"]
+    found = [p for p in parse_pipeline(pipeline) if isinstance(p, KvPrunePass)]
     if not found:
         return None
-    keep, recent = int(getattr(found[-1], "keep")), int(getattr(found[-1], "recent"))
+    keep, recent = int(found[-1].keep), int(found[-1].recent)
     if keep < 1 or not 1 <= recent <= keep:
         raise WispError(f"kv-prune{{keep={keep} recent={recent}}}: need 1 ≤ recent ≤ keep")
     return keep, recent
