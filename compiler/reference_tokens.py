@@ -219,13 +219,18 @@ def masked_attention(op: T.MaskedAttentionOp, a: list[Array], c: Any) -> Array:
 
 def head_attention(op: T.HeadAttentionOp, a: list[Array], c: Any) -> Array:
     heads, scale, causal = _attn(op)
-    q, k, v, kept = a
+    q, k, v, kept = a[:4]
     if kept.min() < 0 or kept.max() >= heads:
         raise WispError(f"{op.name}: head indices must be in [0, {heads}), got {kept.tolist()}")
     on = np.zeros(heads, bool)
     on[kept] = True
-    full = np.ones((heads, q.shape[0], k.shape[0]), bool)
-    out = _masked_softmax_attention(q, k, v, heads, scale, causal, full)
+    if len(a) == 5:  # nn.attention's key mask, with its semantics
+        from compiler.reference import attention  # reference.py imports this module
+
+        out = attention(q, k, v, heads, scale, causal, a[4])
+    else:
+        full = np.ones((heads, q.shape[0], k.shape[0]), bool)
+        out = _masked_softmax_attention(q, k, v, heads, scale, causal, full)
     dv = shape_of(op.results[0].type)[1] // heads
     out = out.reshape(q.shape[0], heads, dv)
     out[:, ~on] = 0
