@@ -31,9 +31,14 @@ TEXT = (
 class NumpyKV:
     """GPT-2 decode with a pruned KV cache, from the weights alone (pre-LN, tanh GELU, tied head)."""
 
-    def __init__(self, lm: LanguageModel, keep: int, recent: int) -> None:
+    def __init__(
+        self, lm: LanguageModel, keep: int, recent: int, heads_kept: int = 0, start: int = 0
+    ) -> None:
         self.w = {k: lm.base.weights[k].astype(np.float64) for k in lm.base.weights}
         self.c, self.keep, self.recent = lm.config, keep, recent
+        # head pruning (SpAtten): per step, heads ranked by Σ_{layers<start} Σ_i |O[i, h]|; from
+        # layer `start` on only the `heads_kept` best run, and only earlier layers score the keys
+        self.heads_kept, self.start = heads_kept, start
         self.k: list[np.ndarray] = [np.zeros((0, self.c.dim))] * self.c.layers
         self.v: list[np.ndarray] = [np.zeros((0, self.c.dim))] * self.c.layers
         self.pos = np.zeros(0, np.int64)
@@ -54,6 +59,7 @@ class NumpyKV:
         d = self.c.dim // h
         x = self.w["wte.weight"][ids] + self.w["wpe.weight"][start : start + n]
         step = np.zeros(self.pos.size + n)
+        mag = np.zeros(h)
         for i in range(self.c.layers):
             b = f"blocks.{i}."
             a = self._ln(x, b + "norm1")
@@ -65,8 +71,14 @@ class NumpyKV:
             s[:, np.arange(m)[None, :] > np.arange(n)[:, None] + (m - n)] = -np.inf
             p = np.exp(s - s.max(-1, keepdims=True))
             p /= p.sum(-1, keepdims=True)
-            step += p.sum(axis=(0, 1))
-            o = np.einsum("hij,jhd->ihd", p, vv.reshape(m, h, d)).reshape(n, -1)
+            o = np.einsum("hij,jhd->ihd", p, vv.reshape(m, h, d))
+            if not self.heads_kept or i < self.start:
+                step += p.sum(axis=(0, 1))
+                mag += np.abs(o).sum(axis=(0, 2))
+            else:
+                kept = sorted(sorted(range(h), key=lambda j: (-mag[j], j))[: self.heads_kept])
+                o[:, [j for j in range(h) if j not in kept]] = 0
+            o = o.reshape(n, -1)
             x = x + self._lin(o, b + "attn.proj")
             f = self._lin(self._ln(x, b + "norm2"), b + "mlp.fc1")
             f = 0.5 * f * (1 + np.tanh(np.sqrt(2 / np.pi) * (f + 0.044715 * f**3)))
@@ -89,16 +101,21 @@ def _lm() -> LanguageModel:
     return LanguageModel.of(randomize_weights(build("gpt2", seed=0, **SHAPE), seed=3))
 
 
-@pytest.mark.parametrize("keep,recent", [(12, 1), (12, 4), (1000, 1)])
-def test_reference_kv_prune_equals_numpy(keep: int, recent: int) -> None:
+@pytest.mark.parametrize(
+    "keep,recent,heads", [(12, 1, 0), (12, 4, 0), (1000, 1, 0), (12, 4, 2), (1000, 1, 3)]
+)
+def test_reference_kv_prune_equals_numpy(keep: int, recent: int, heads: int) -> None:
     """Accumulated importance (over layers and steps), survivors and logits equal an independent
-    numpy decode that prunes its own cache (keep=1000: nothing pruned, the plain accumulation)."""
+    numpy decode that prunes its own cache (keep=1000: nothing pruned, the plain accumulation);
+    heads > 0: head-prune{keep=heads} first (start = layer 1 of 2), decided every step."""
     lm = _lm()
     ids = np.random.default_rng(0).integers(0, 96, size=40).astype(np.int32)
     prompt = 20
-    gen = Generator(lm, pipeline=f"kv-prune{{keep={keep} recent={recent}}}", target=None)
+    pipe = f"kv-prune{{keep={keep} recent={recent}}}"
+    pipe = f"head-prune{{keep={heads}}},{pipe}" if heads else pipe
+    gen = Generator(lm, pipeline=pipe, target=None)
     logits, _ = gen.force(ids, prompt)
-    sim = NumpyKV(lm, keep, recent)
+    sim = NumpyKV(lm, keep, recent, heads, start=1)
     want = [sim.run(ids[:prompt], 0)] + [sim.run(ids[t : t + 1], t) for t in range(prompt, 40)]
     np.testing.assert_allclose(logits, np.concatenate(want), rtol=1e-3, atol=1e-3)
     assert len(gen.survivors) == len(sim.survivors) == 40 - prompt + 1
@@ -108,13 +125,15 @@ def test_reference_kv_prune_equals_numpy(keep: int, recent: int) -> None:
     assert gen.length == min(keep, 40)
 
 
-def test_kv_prune_survivors_interpreter_equals_reference() -> None:
+@pytest.mark.parametrize("heads", ["", "head-prune{keep=2},"])
+def test_kv_prune_survivors_interpreter_equals_reference(heads: str) -> None:
     """The trained char-gpt, teacher-forced: the interpreter's scores (IMPACC in the masked
-    attention, fp16 K/V) keep exactly the cached tokens the reference executor keeps."""
+    attention, fp16 K/V) keep exactly the cached tokens the reference executor keeps (also with
+    head pruning, whose masked head attention runs under run-time predicates)."""
     require_char_gpt()
     lm = LanguageModel.of(load_model("char-gpt"))
     ids = encode(TEXT[:100], where="test")
-    pipe = "kv-prune{keep=24 recent=4}"
+    pipe = heads + "kv-prune{keep=24 recent=4}"
     runs = [Generator(lm, pipeline=pipe, target=t) for t in (None, "spatten")]
     preds = [g.force(ids, 40)[0].argmax(-1) for g in runs]
     assert len(runs[0].survivors) == 100 - 40 + 1
