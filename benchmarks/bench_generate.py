@@ -40,6 +40,8 @@ PIPELINES = [
     ("KV pruning, keep 32", "kv-prune{keep=32 recent=16}"),
     ("(baseline: last 32 only)", "kv-prune{keep=32 recent=32}"),
     ("KV pruning 32 + int8 weights", "quantize,kv-prune{keep=32 recent=16}"),
+    ("KV pruning 32 + head pruning 3/4", "head-prune{keep=3},kv-prune{keep=32 recent=16}"),
+    ("KV 32 + heads 3/4 + int8 weights", "quantize,head-prune{keep=3},kv-prune{keep=32 recent=16}"),
 ]
 PROMPT, GENERATED = 128, 128
 
