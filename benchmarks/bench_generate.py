@@ -8,7 +8,8 @@ For each pipeline: next-character accuracy of the decode steps (the argmax of ea
 the true next character; prefill predictions excluded), the same from the reference executor on
 the same compressed forms, and per decode step the mean DRAM bytes, cycles and energy, plus the
 growth of DRAM bytes from the first to the last cache bucket; host decode tokens/s of the
-interpreter (compile time excluded). Markdown table for docs/generation.md.
+interpreter (compile time excluded); with kv-prune, the share of steps whose surviving cache
+entries are the same on the interpreter as on the reference. Markdown table for docs/generation.md.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ from compiler.models.char_vocab import encode  # noqa: E402
 PIPELINES = [
     ("dense fp16", ""),
     ("int8 weights (W8A8)", "quantize"),
+    ("KV pruning, keep 64", "kv-prune{keep=64 recent=32}"),
+    ("KV pruning, keep 32", "kv-prune{keep=32 recent=16}"),
+    ("(baseline: last 32 only)", "kv-prune{keep=32 recent=32}"),
+    ("KV pruning 32 + int8 weights", "quantize,kv-prune{keep=32 recent=16}"),
+    ("KV pruning 32 + head pruning 3/4", "head-prune{keep=3},kv-prune{keep=32 recent=16}"),
+    ("KV 32 + heads 3/4 + int8 weights", "quantize,head-prune{keep=3},kv-prune{keep=32 recent=16}"),
 ]
 PROMPT, GENERATED = 128, 128
 
@@ -74,7 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     for label, pipeline in PIPELINES:
         t0 = time.perf_counter()
         acc, steps, gen = measure(lm, pipeline, args.target, wins, args.timing_only)
-        ref_acc, _, _ = measure(lm, pipeline, None, wins, False)
+        ref_acc, _, ref_gen = measure(lm, pipeline, None, wins, False)
+        same = sum(
+            a.tolist() == b.tolist() for a, b in zip(gen.survivors, ref_gen.survivors, strict=True)
+        )
+        agree = f"{same}/{len(gen.survivors)}" if gen.kv is not None else "-"
         n = len(steps)
         dram = sum(s.dram_bytes for s in steps) / n
         cycles = sum(s.cycles for s in steps) / n
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(
             f"| {label} | `{pipeline or '-'}` | {100 * acc:.2f} | {100 * ref_acc:.2f} | {dram:,.0f} "
             f"| {dense_dram / dram:.2f}x | {first.dram_bytes:,} → {last.dram_bytes:,} | {cycles:,.0f} "
-            f"| {energy:.2f} | {rate:.1f} |"
+            f"| {energy:.2f} | {rate:.1f} | {agree} |"
         )
         print(
             f"{label}: {n} decode steps, {time.perf_counter() - t0:.0f} s "
@@ -106,9 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     print(
         "| pipeline | passes | next-char acc % (interp) | acc % (reference) | DRAM B / step "
         "| DRAM vs dense | DRAM first → last bucket | cycles / step | energy uJ / step "
-        "| host decode tokens/s |"
+        "| host decode tokens/s | survivors interp = ref |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(r)
     return 0

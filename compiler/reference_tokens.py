@@ -58,6 +58,19 @@ def importance(op: T.ImportanceOp, a: list[Array], c: Any) -> Array:
     return s + a[2] if len(a) == 3 else s
 
 
+def masked_importance(op: T.MaskedImportanceOp, a: list[Array], c: Any) -> Array:
+    """Received attention under the key mask (the same masked P as nn.attention's), plus the prior."""
+    from compiler.reference import attention_scores, softmax  # reference.py imports this module
+
+    heads, scale, causal = _attn(op)
+    q, k = a[0], a[1]
+    qh = q.reshape(q.shape[0], heads, -1).transpose(1, 0, 2)
+    kh = k.reshape(k.shape[0], heads, -1).transpose(1, 0, 2)
+    s = (qh @ kh.transpose(0, 2, 1)) * np.asarray(scale, q.dtype)
+    s = softmax(attention_scores(s, causal, a[2])).sum(axis=(0, 1))
+    return s + a[3] if len(a) == 4 else s
+
+
 def head_importance(op: T.HeadImportanceOp, a: list[Array], c: Any) -> Array:
     x = a[0]
     return np.abs(x).reshape(x.shape[0], op.int_prop("heads"), -1).sum(axis=(0, 2))
@@ -206,13 +219,18 @@ def masked_attention(op: T.MaskedAttentionOp, a: list[Array], c: Any) -> Array:
 
 def head_attention(op: T.HeadAttentionOp, a: list[Array], c: Any) -> Array:
     heads, scale, causal = _attn(op)
-    q, k, v, kept = a
+    q, k, v, kept = a[:4]
     if kept.min() < 0 or kept.max() >= heads:
         raise WispError(f"{op.name}: head indices must be in [0, {heads}), got {kept.tolist()}")
     on = np.zeros(heads, bool)
     on[kept] = True
-    full = np.ones((heads, q.shape[0], k.shape[0]), bool)
-    out = _masked_softmax_attention(q, k, v, heads, scale, causal, full)
+    if len(a) == 5:  # nn.attention's key mask, with its semantics
+        from compiler.reference import attention  # reference.py imports this module
+
+        out = attention(q, k, v, heads, scale, causal, a[4])
+    else:
+        full = np.ones((heads, q.shape[0], k.shape[0]), bool)
+        out = _masked_softmax_attention(q, k, v, heads, scale, causal, full)
     dv = shape_of(op.results[0].type)[1] // heads
     out = out.reshape(q.shape[0], heads, dv)
     out[:, ~on] = 0
@@ -256,6 +274,7 @@ def mixed_linear(op: T.MixedLinearOp, a: list[Array], c: Any) -> Array:
 
 IMPLS: dict[type[Operation], Callable[[Any, list[Array], Any], Array]] = {
     T.ImportanceOp: importance,
+    T.MaskedImportanceOp: masked_importance,
     T.HeadImportanceOp: head_importance,
     T.SelectOp: select,
     T.SqueezeOp: squeeze,

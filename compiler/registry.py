@@ -23,6 +23,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "depgraph": _lazy("passes.depgraph", "DepGraphPass"),
     "eager-predict": _lazy("passes.eager_predict", "EagerPredictPass"),
     "head-prune": _lazy("passes.head_prune", "HeadPrunePass"),
+    "kv-prune": _lazy("passes.kv_prune", "KvPrunePass"),
     "mixed-ffn": _lazy("passes.mixed_ffn", "MixedFfnPass"),
     "mixed-precision": _lazy("passes.mixed_precision", "MixedPrecisionPass"),
     "progressive-quant": _lazy("passes.progressive_quant", "ProgressiveQuantPass"),

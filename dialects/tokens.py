@@ -35,6 +35,7 @@ from dialects.nn_base import (
     tensor,
 )
 from dialects.tokens_fact import KeyLinearOp
+from dialects.tokens_kv import MaskedImportanceOp
 from dialects.tokens_mixed import MixedLinearOp, RowPrecisionOp
 from dialects.tokens_mixed import protect_indices as _protect
 
@@ -366,7 +367,8 @@ class MaskedAttentionOp(NNOp):
 @irdl_op_definition
 class HeadAttentionOp(NNOp):
     """nn.attention computing only the heads listed in `heads_kept`; the other heads' columns are 0
-    (SpAtten head pruning: their instructions are skipped at run time).
+    (SpAtten head pruning: their instructions are skipped at run time). An optional fifth operand is
+    nn.attention's key mask (tensor<Skxi32>, same meaning).
 
         %a = tokens.head_attention %q, %k, %v, %hidx {heads = 4, qk_dim = 16, v_dim = 16, scale = 0.25, causal = false} : (tensor<65x64xf32>, tensor<65x64xf32>, tensor<65x64xf32>, tensor<2xi32>) -> tensor<65x64xf32>
     """
@@ -377,6 +379,7 @@ class HeadAttentionOp(NNOp):
     key = operand_def()
     value = operand_def()
     heads_kept = operand_def()
+    mask = opt_operand_def()
     heads = prop_def(Attribute)
     qk_dim = prop_def(Attribute)
     v_dim = prop_def(Attribute)
@@ -387,10 +390,12 @@ class HeadAttentionOp(NNOp):
 
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
-        if len(operand_types) != 4:
-            raise ShapeError(f"{cls.name}: expected query, key, value and kept-head indices")
+        if len(operand_types) not in (4, 5):
+            raise ShapeError(
+                f"{cls.name}: expected query, key, value, kept-head indices and an optional mask"
+            )
         try:
-            out = AttentionOp.infer(operand_types[:3], props)
+            out = AttentionOp.infer([*operand_types[:3], *operand_types[4:]], props)
         except ShapeError as e:
             raise ShapeError(str(e).replace(AttentionOp.name, cls.name)) from None
         kept = _int_vector(cls.name, "heads_kept", operand_types[3])
@@ -402,6 +407,7 @@ class HeadAttentionOp(NNOp):
 
 TOKEN_OPS: tuple[type[NNOp], ...] = (
     ImportanceOp,
+    MaskedImportanceOp,
     HeadImportanceOp,
     SelectOp,
     SqueezeOp,

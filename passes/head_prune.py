@@ -37,7 +37,7 @@ class HeadPrunePass(ModulePass):
     start: int = field(default=-1, metadata={"search": Knob((1, 2, 3))})
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        blocks = find_blocks(op, self.name)
+        blocks = find_blocks(op, self.name, heads_only=True)  # a key mask passes through
         heads = {b.attn.int_prop("heads") for b in blocks}
         if len(heads) != 1:
             raise PassError(f"layers have different head counts {sorted(heads)}")
@@ -68,9 +68,15 @@ class HeadPrunePass(ModulePass):
         anchor.parent_block().insert_ops_after([sel], anchor)  # type: ignore[union-attr]
         for b in blocks[start:]:
             a = b.attn
+            if any(isinstance(u.operation, tokens.MaskedImportanceOp) for u in a.query.uses):
+                raise PassError(
+                    f"{b.where}: kv-prune scores this attention's keys over all heads; run"
+                    " head-prune before kv-prune (kv-prune then scores the unpruned layers)"
+                )
             props = {p: a.prop(p) for p in tokens.ATTN_PROPS}
+            mask = [a.mask] if a.mask is not None else []
             new_attn = tokens.HeadAttentionOp.make(
-                [a.query, a.key, a.value, sel.results[0]], None, **props
+                [a.query, a.key, a.value, sel.results[0], *mask], None, **props
             )
             a.parent_block().insert_op_before(new_attn, a)  # type: ignore[union-attr]
             a.result.replace_all_uses_with(new_attn.results[0])

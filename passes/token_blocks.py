@@ -85,9 +85,10 @@ def _single_user(v: SSAValue) -> Operation | None:
     return next(iter(users)) if len(users) == 1 else None
 
 
-def find_blocks(module: ModuleOp, pass_name: str) -> list[AttnBlock]:
+def find_blocks(module: ModuleOp, pass_name: str, *, heads_only: bool = False) -> list[AttnBlock]:
     """The attention blocks of @main in order; a PassError if there are none or one is not a
-    recognisable residual block."""
+    recognisable residual block. Token pruning also needs self-attention without a key mask;
+    ``heads_only`` (head pruning) accepts a key mask and more keys than rows (a KV cache)."""
     blocks: list[AttnBlock] = []
     for op in main_of(module).body.block.ops:
         if not isinstance(op, nn.AttentionOp):
@@ -95,10 +96,11 @@ def find_blocks(module: ModuleOp, pass_name: str) -> list[AttnBlock]:
         i = len(blocks)
         name = _layer_name(op, i)
         where = f"layer {i} ({name})"
-        if op.mask is not None:
+        if op.mask is not None and not heads_only:
             raise PassError(
                 f"{where}: {pass_name} does not support a key-padding mask (nn.attention's 4th"
-                " operand) yet; build the model without an attention mask"
+                " operand) yet; build the model without an attention mask (for the KV cache of"
+                " text generation use kv-prune{keep=K})"
             )
         proj = _projection(op.result)
         if proj is None:
@@ -111,7 +113,7 @@ def find_blocks(module: ModuleOp, pass_name: str) -> list[AttnBlock]:
         if isinstance(post, nn.LayerNormOp):
             mid = post.result  # post-LN (BERT): prune the normalised stream
         rows = {shape_of(v.type)[0] for v in (op.query, op.key, op.value, mid)}
-        if len(rows) != 1:
+        if len(rows) != 1 and not heads_only:
             raise PassError(f"{where}: token pruning needs self-attention over the stream's rows")
         blocks.append(AttnBlock(i, name, op, mid))
     if not blocks:

@@ -99,6 +99,14 @@ BAD = [
         ["--prompt", "def ", "--target", "none", "-p", "token-prune"],
         "pipeline 'token-prune' cannot apply to the decode step",
     ),
+    (
+        ["--prompt", "def ", "-p", "kv-prune{keep=4 recent=5}"],
+        "kv-prune{keep=4 recent=5}: need 1 ≤ recent ≤ keep",
+    ),
+    (
+        ["--prompt", "def ", "--target", "none", "-p", "kv-prune{keep=8},head-prune{keep=2}"],
+        "run head-prune before kv-prune",
+    ),
 ]
 
 

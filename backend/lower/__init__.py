@@ -116,8 +116,9 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
             shape = tuple(shape_of(v.type))
             ctx.begin_op("head", f"output {name}")
             t = env.tensor(v)
-            if not (t.is_contiguous and t.addr >= ACT_BASE and t.dtype is not DType.FP32):
-                dst = ctx.activation(shape, DType.FP16 if t.dtype is DType.FP32 else t.dtype)
+            if not (t.is_contiguous and t.addr >= ACT_BASE):
+                # a byte copy: an fp32 output (e.g. kv-prune's scores) stays fp32
+                dst = ctx.activation(shape, t.dtype)
                 copy(ctx, t, dst, name)
                 t = dst
             ctx.symbols[name] = Symbol(name, t.addr, shape, t.dtype, "output")

@@ -1,7 +1,8 @@
 """Token importance computed inside the attention it scores (SpAtten's IMPACC on the softmax tiles).
 
-When a `tokens.importance` reads the same q and k as an `nn.attention` with the same properties
-(and its prior, if any, is already lowered), the attention's lowering creates a `ScoreSink`:
+When a `tokens.importance` (or a `tokens.masked_importance` with the attention's own key mask)
+reads the same q and k as an `nn.attention` with the same properties (and its prior, if any, is
+already lowered), the attention's lowering creates a `ScoreSink`:
 fp32 accumulators held in idx (loaded with the prior or zeros), an IMPACC colsum after every
 softmax tile, and the scores stored once at the end. The importance op then costs no MATMUL or
 softmax of its own.
@@ -30,9 +31,11 @@ def zeros_row(ctx: LowerCtx, n: int) -> DTensor:
 class ScoreSink:
     """Accumulates one importance op's scores from fp32 probability tiles in acc."""
 
-    def __init__(self, ctx: LowerCtx, op: tokens.ImportanceOp, env: Env, sk: int) -> None:
+    def __init__(
+        self, ctx: LowerCtx, op: tokens.ImportanceOp | tokens.MaskedImportanceOp, env: Env, sk: int
+    ) -> None:
         self.op, self.sk = op, sk
-        self.cls = op.prop("kind") == "cls"
+        self.cls = isinstance(op, tokens.ImportanceOp) and op.prop("kind") == "cls"
         self.heads = op.int_prop("heads")
         self.acc = ctx.hold(IX, 4 * sk)
         prior = env.tensor(op.prior) if op.prior is not None else zeros_row(ctx, sk)
@@ -83,6 +86,15 @@ def score_sink(ctx: LowerCtx, attn: Operation, env: Env) -> ScoreSink | None:
             and imp.results[0] not in env.vals
             and (imp.prior is None or imp.prior in env.vals)
             and not (imp.prop("kind") == "cls" and imp.prior is not None)
+        ):
+            return ScoreSink(ctx, imp, env, attn.key.type.get_shape()[0])  # type: ignore[attr-defined]
+        if (  # the key mask's probabilities are exactly 0 for a masked key, as the op defines
+            isinstance(imp, tokens.MaskedImportanceOp)
+            and attn.mask is not None
+            and (imp.query, imp.key, imp.mask) == (attn.query, attn.key, attn.mask)
+            and all(imp.prop(p) == attn.prop(p) for p in tokens.ATTN_PROPS)
+            and imp.results[0] not in env.vals
+            and (imp.prior is None or imp.prior in env.vals)
         ):
             return ScoreSink(ctx, imp, env, attn.key.type.get_shape()[0])  # type: ignore[attr-defined]
     return None

@@ -24,6 +24,7 @@ from backend.lower.dma import load, row_tiles, store
 from backend.lower.env import Env
 from backend.lower.head_sink import prior_add
 from backend.lower.importance_sink import zeros_row
+from backend.lower.key_mask import key_mask_bias
 from backend.lower.registry import rule
 from backend.lower.rules_dense import attention_head, per_head_plan
 from backend.lower.values import DTensor
@@ -98,6 +99,8 @@ def lower_head_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     heads, d, dv = op.int_prop("heads"), op.int_prop("qk_dim"), op.int_prop("v_dim")
     scale, causal = to_f32(op.float_prop("scale")), op.bool_prop("causal")
     sq, sk = q.shape[0], k.shape[0]
+    # nn.attention's key mask: the bias row, built once before the predicated heads
+    bias = key_mask_bias(ctx, env.tensor(op.mask), sk) if op.mask is not None else None
     out = ctx.activation(tuple(shape_of(op.results[0].type))).as2d()
     vd = heads * dv
     held = None
@@ -123,7 +126,9 @@ def lower_head_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     for h in range(heads):
         p = head_pred(ctx, g_off, kept.shape[0], heads, h)
         start = len(ctx.instrs)
-        attention_head(ctx, h, q, k, v, out, (d, dv, qt), scale, causal, split, held=held)
+        attention_head(
+            ctx, h, q, k, v, out, (d, dv, qt), scale, causal, split, bias=bias, held=held
+        )
         predicate_since(ctx, start, p)
         if held is not None:
             continue

@@ -30,6 +30,18 @@ A, W, C, V, IX = Buf.ACT, Buf.WGT, Buf.ACC, Buf.VEC, Buf.IDX
 F32 = DType.FP32
 
 
+@rule(tokens.MaskedImportanceOp)
+def lower_masked_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
+    """Only as IMPACC inside the masked nn.attention it scores (importance_sink.py)."""
+    done = env.vals.get(op.results[0])
+    if not isinstance(done, DTensor):
+        raise BackendError(
+            "tokens.masked_importance: lowered only inside the nn.attention with the same q, k and"
+            " mask (and its prior computed before it); no such attention precedes it"
+        )
+    return done
+
+
 @rule(tokens.ImportanceOp)
 def lower_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     assert isinstance(op, tokens.ImportanceOp)

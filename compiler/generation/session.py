@@ -20,12 +20,15 @@ from typing import Any
 
 import numpy as np
 
+from backend.topk import topk_indices
 from compiler.api import CompiledModel, compile_model
 from compiler.errors import WispError
 from compiler.generation.forms import LanguageModel
 from compiler.model import Model
 from compiler.models.char_vocab import decode as decode_ids
 from compiler.models.char_vocab import encode
+from compiler.pipeline import parse_pipeline
+from passes.kv_prune import KvPrunePass
 
 
 @dataclass
@@ -83,7 +86,13 @@ class Generator:
         self._forms: dict[str, CompiledModel] = {} if forms is None else forms  # may be shared
         dim, context = lm.config.dim, lm.context
         self.cache = {n: np.zeros((context, dim), np.float32) for n in lm.kv_names}
-        self.length = 0  # tokens in the cache
+        self.length = 0  # tokens (rows) in the cache
+        self.attended = 0  # keys the last decode step attended to
+        self.pos = 0  # the next token's position (= length unless kv-prune dropped rows)
+        self.positions = np.zeros(context, np.int64)  # the position of each cached row
+        self.kv = kv_prune_of(pipeline)  # (keep, recent) of a kv-prune pass, if any
+        self.scores = np.zeros(context, np.float32)  # kv-prune: accumulated importance per row
+        self.survivors: list[np.ndarray] = []  # kv-prune: the cached positions after each step
         self.pass_reports: dict[str, str] = {}  # form → what its passes reported
         self.compile_seconds = 0.0  # host time spent compiling forms
         self.run_seconds = 0.0  # host time of the last program run (reference or interpreter)
@@ -154,15 +163,19 @@ class Generator:
         n = int(ids.size)
         c = self.form(f"prefill{n}", lambda: self.lm.prefill(n))
         outs, report = self._run(c, {"ids": ids.astype(np.int32)})
-        for name, kv in zip(self.lm.kv_names, outs[1:], strict=True):
+        for name, kv in zip(self.lm.kv_names, outs[1 : 1 + len(self.lm.kv_names)], strict=True):
             self.cache[name][:n] = kv
-        self.length = n
+        self.length = self.pos = n
+        self.positions[:n] = np.arange(n)
+        if self.kv is not None:
+            self.scores[:n] = outs[-1]
+            self._prune()
         return outs[0], report
 
     def decode(self, token: int) -> tuple[np.ndarray, Any, str]:
         """Append `token` (at position `length`); return its logits [vocab], cost and the form."""
         past = self.length
-        if past >= self.lm.context:
+        if self.pos >= self.lm.context:
             raise WispError(f"{self.lm.name}: the context of {self.lm.context} tokens is full")
         slots = self.lm.slots_for(past)
         key = f"decode{slots}"
@@ -172,15 +185,40 @@ class Generator:
         mask[slots] = 1
         inputs = {
             "ids": np.array([token], np.int32),
-            "pos": np.array([past], np.int32),
+            "pos": np.array([self.pos], np.int32),
             "mask": mask,
             **{n: self.cache[n][:slots] for n in self.lm.kv_names},
         }
         outs, report = self._run(c, inputs)
-        for name, row in zip(self.lm.kv_names, outs[1:], strict=True):
+        for name, row in zip(self.lm.kv_names, outs[1 : 1 + len(self.lm.kv_names)], strict=True):
             self.cache[name][past] = row[0]
-        self.length = past + 1
+        self.positions[past] = self.pos
+        self.length, self.pos = past + 1, self.pos + 1
+        self.attended = past + 1  # keys this step attended to (before any pruning)
+        if self.kv is not None:  # SpAtten across steps: the carried scores plus this step's
+            s = outs[-1]
+            self.scores[:past] += s[:past]
+            self.scores[past] = s[slots]  # the new token's row is the last key
+            self._prune()
         return outs[0][0], report, key
+
+    def _prune(self) -> None:
+        """kv-prune on the host: keep the `keep` cached rows of highest accumulated importance,
+        the newest `recent` protected (ties to the older row, backend/topk.py); the other rows
+        leave the cache (rows stay in position order)."""
+        assert self.kv is not None
+        keep, recent = self.kv
+        n = self.length
+        if n > keep:
+            s = self.scores[:n].copy()
+            s[n - recent :] = np.inf
+            idx = topk_indices(s[None], keep)[0]
+            for cache in self.cache.values():
+                cache[:keep] = cache[idx]
+            self.scores[:keep] = self.scores[idx]
+            self.positions[:keep] = self.positions[idx]
+            self.length = keep
+        self.survivors.append(self.positions[: self.length].copy())
 
     def generate(self, prompt: str, tokens: int, sampler: Sampler | None = None) -> Iterator[Step]:
         """Yield `tokens` new characters after `prompt` (checked first: see `check_request`)."""
@@ -192,7 +230,7 @@ class Generator:
         for i in range(1, tokens):
             logits, report, key = self.decode(token)
             token = sampler(logits)
-            yield _step(i, token, key, self.length, report, self.run_seconds)
+            yield _step(i, token, key, self.attended, report, self.run_seconds)
 
     def force(self, ids: np.ndarray, prompt: int) -> tuple[np.ndarray, list[Step]]:
         """Teacher forcing through the cache: prefill ids[:prompt], then decode ids[prompt:] one at
@@ -206,16 +244,18 @@ class Generator:
         for i, t in enumerate(ids[prompt:], start=1):
             row, report, key = self.decode(int(t))
             rows.append(row[None])
-            steps.append(_step(i, int(row.argmax()), key, self.length, report, self.run_seconds))
+            steps.append(_step(i, int(row.argmax()), key, self.attended, report, self.run_seconds))
         return np.concatenate(rows), steps
 
     def prepare(self, prompt: int, tokens: int) -> None:
         """Compile every form a request needs (the prefill, each decode bucket) up front, so a
         pipeline that cannot apply fails before any text is produced."""
         self.form(f"prefill{prompt}", lambda: self.lm.prefill(prompt))
-        for past in range(prompt, prompt + tokens - 1):
-            slots = self.lm.slots_for(past)
+        rows = prompt if self.kv is None else min(prompt, self.kv[0])
+        for _ in range(tokens - 1):
+            slots = self.lm.slots_for(rows)
             self.form(f"decode{slots}", lambda s=slots: self.lm.decode(s))
+            rows = rows + 1 if self.kv is None else min(rows + 1, self.kv[0])
 
     def check_request(self, prompt: str, tokens: int) -> np.ndarray:
         """The prompt's ids, or a WispError for an empty prompt, characters outside the vocabulary,
@@ -236,6 +276,17 @@ class Generator:
                 f"{context} (at most {context - ids.size + 1})"
             )
         return ids
+
+
+def kv_prune_of(pipeline: str) -> tuple[int, int] | None:
+    """(keep, recent) of the pipeline's kv-prune pass: the host half of the pruning."""
+    found = [p for p in parse_pipeline(pipeline) if isinstance(p, KvPrunePass)]
+    if not found:
+        return None
+    keep, recent = int(found[-1].keep), int(found[-1].recent)
+    if keep < 1 or not 1 <= recent <= keep:
+        raise WispError(f"kv-prune{{keep={keep} recent={recent}}}: need 1 ≤ recent ≤ keep")
+    return keep, recent
 
 
 @dataclass

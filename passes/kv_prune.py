@@ -1,0 +1,93 @@
+"""kv-prune: SpAtten cascade KV-cache pruning across decode steps (the program's half).
+
+    kv-prune{keep=64 recent=1}
+
+After every `nn.attention` the pass inserts its token importance, SpAtten's received attention
+Σ_h Σ_i P[h,i,j] (`tokens.importance` kind "received", or `tokens.masked_importance` when the
+attention has a key mask, as the decode form's does: a masked key receives exactly 0),
+accumulated over the layers (each layer's score takes the previous one as its prior), and returns
+the sum as one more output of `main`: one fp32 score per key of the attention.
+
+The keep-k selection between steps is not in the program: the host that carries the KV cache
+(`compiler/generation/session.py`) adds each step's scores to the scores it carries per cached
+token, keeps the `keep` highest (the newest `recent` tokens protected; ties as backend/topk.py)
+and drops the other rows from its cache, so later steps run a smaller decode program
+(docs/generation.md). On the NPU the scores cost no MATMUL or softmax of their own: IMPACC on the
+attention's softmax tiles (backend/lower/importance_sink.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import FunctionType, ModuleOp
+from xdsl.dialects.func import ReturnOp
+from xdsl.ir import Operation, SSAValue
+from xdsl.passes import ModulePass
+
+from dialects import nn, tokens
+from passes.context import PassError, add_report
+from passes.token_blocks import main_of
+
+
+@dataclass(frozen=True)
+class KvPrunePass(ModulePass):
+    """SpAtten KV-cache pruning for generation: per-key importance out, keep-k by the host."""
+
+    name = "kv-prune"
+
+    keep: int = 64
+    recent: int = 1
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.keep < 1 or not 1 <= self.recent <= self.keep:
+            raise PassError(
+                f"keep={self.keep} recent={self.recent}: need keep ≥ 1 and 1 ≤ recent ≤ keep"
+                " (recent = newest cached tokens always kept)"
+            )
+        func = main_of(op)
+        attns = [o for o in func.walk() if isinstance(o, nn.AttentionOp)]
+        if not attns:
+            raise PassError("the model has no nn.attention to score")
+        keys = {a.key.type.get_shape()[0] for a in attns}  # type: ignore[attr-defined]
+        if len(keys) != 1:
+            raise PassError(
+                f"the attentions have different key counts {sorted(keys)}; kv-prune scores one"
+                " KV cache shared by every layer"
+            )
+        acc: SSAValue | None = None
+        for a in attns:
+            props = {p: a.prop(p) for p in tokens.ATTN_PROPS}
+            prior = [acc] if acc is not None else []
+            score: Operation
+            if a.mask is not None:
+                score = tokens.MaskedImportanceOp.make(
+                    [a.query, a.key, a.mask, *prior], None, **props
+                )
+            else:
+                score = tokens.ImportanceOp.make(
+                    [a.query, a.key, *prior], None, **props, kind="received"
+                )
+            a.parent_block().insert_ops_after([score], a)  # type: ignore[union-attr]
+            acc = score.results[0]
+        assert acc is not None
+        ret = func.body.block.last_op
+        if not isinstance(ret, ReturnOp):
+            raise PassError("func.func @main does not end with func.return")
+        ret.operands = [*ret.operands, acc]
+        func.function_type = FunctionType.from_lists(
+            list(func.function_type.inputs.data), [v.type for v in ret.operands]
+        )
+        add_report(
+            ctx,
+            self.name,
+            {
+                "notes": [
+                    f"{len(attns)} attention layers scored over {keys.pop()} keys (SpAtten"
+                    f" received attention, accumulated); output {len(ret.operands) - 1} = the"
+                    f" scores; the host keeps {self.keep} cached tokens, the newest"
+                    f" {self.recent} protected"
+                ]
+            },
+        )
