@@ -399,3 +399,23 @@ def test_prefix_cache_gives_the_model_a_fresh_run_gives() -> None:
         assert sorted(cached.weights.keys()) == sorted(fresh.weights.keys())
         for k in fresh.weights.keys():
             assert np.array_equal(cached.weights[k], fresh.weights[k]), k
+
+
+def test_pareto_png_shows_every_trial_and_is_deterministic(synthetic: Any, tmp_path: Any) -> None:
+    """pareto.png is a real PNG of the study (one panel per cost objective), byte-identical for the
+    same result, and differs when the trials differ (the plot is of the data, not a fixed picture)."""
+    pytest.importorskip("matplotlib")
+    from compiler.search.output import plot
+
+    res = _search(seed=3)
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    assert plot(res, a) and plot(res, b)
+    head = a.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width = int.from_bytes(head[16:20], "big")
+    assert a.read_bytes() == b.read_bytes()
+    other = tmp_path / "c.png"
+    assert plot(_search(seed=4), other) and other.read_bytes() != a.read_bytes()
+    two = _search(seed=3, objectives="accuracy,cycles,energy")
+    wide = tmp_path / "d.png"
+    assert plot(two, wide) and int.from_bytes(wide.read_bytes()[16:20], "big") > 1.8 * width
