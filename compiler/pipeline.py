@@ -17,6 +17,7 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from compiler.errors import WispError
 from compiler.ir import make_context, print_module, verify
 from compiler.model import Model
+from compiler.pass_options import check_option_names
 from compiler.registry import PASSES
 from passes.context import Calibration, PassError
 
@@ -90,6 +91,7 @@ def parse_pipeline(spec: str) -> tuple[ModulePass, ...]:
     if not spec.strip():
         return ()
     spec = _ints_as_floats(_BARE_VALUE.sub(r'\1="\2"', spec))
+    check_option_names(spec)
     try:
         return PassPipeline.parse_spec(PASSES, spec).passes
     except ArgSpecParseError as e:  # a BaseException in xDSL 0.74; its text points at the column

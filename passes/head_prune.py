@@ -12,7 +12,7 @@ output columns are zero): a pruned head stays pruned in all later layers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -30,8 +30,10 @@ class HeadPrunePass(ModulePass):
 
     name = "head-prune"
 
-    keep: int = 1
-    start: int = -1
+    keep: int = field(default=1, metadata={"help": "heads kept from layer start on (1..heads)"})
+    start: int = field(
+        default=-1, metadata={"help": "first pruned layer (-1: ~30% of the layers, at least 1)"}
+    )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         blocks = find_blocks(op, self.name)

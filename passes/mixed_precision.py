@@ -26,7 +26,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from xdsl.context import Context
@@ -203,23 +203,54 @@ class MixedPrecisionPass(ModulePass):
 
     name = "mixed-precision"
 
-    budget: float | int = 0.5  # fraction of the chosen layers' fp16 cost in `metric`
-    limit: float | int = (
-        0.0  # absolute budget in the metric's unit (cycles, pJ, bytes); overrides budget
+    budget: float | int = field(
+        default=0.5,
+        metadata={"help": "budget as a fraction of the chosen layers' fp16 cost in metric"},
     )
-    metric: str = "cycles"  # cycles | energy | weight_bytes
-    hw: str = "spatten"  # config name or file the cost is modeled on
-    candidates: tuple[int, ...] = (4, 8)  # weight bit widths to choose from (16: stay fp16)
-    granularity: str = "channel"  # weight scales of every width: channel | tensor | group:G
-    sensitivity: str = "noise"  # noise (NIPQ pseudo-quantization) | rounding (true RTN error)
-    samples: int = 16  # calibration samples for sensitivity (and activation calibration)
-    seed: int = 0  # noise seed
-    calib: str = "minmax"  # activation calibration: minmax | percentile | mse
-    percentile: float = 99.99
-    method: str = "rtn"  # rtn | gptq
-    layers: str = ""  # fnmatch patterns of layer names (default: every linear)
-    skip: str = ""  # fnmatch patterns of layers left in floating point
-    max_states: int = 200_000  # Pareto states kept per layer before the DP thins (inexact)
+    limit: float | int = field(
+        default=0.0,
+        metadata={
+            "help": "absolute budget in the metric's unit (cycles, pJ, bytes); overrides budget when > 0"
+        },
+    )
+    metric: str = field(
+        default="cycles", metadata={"help": "cost to budget: cycles | energy | weight_bytes"}
+    )
+    hw: str = field(
+        default="spatten", metadata={"help": "NPU config name or .toml file the cost is modeled on"}
+    )
+    candidates: tuple[int, ...] = field(
+        default=(4, 8), metadata={"help": "weight bit widths to choose from (16: stay fp16)"}
+    )
+    granularity: str = field(
+        default="channel",
+        metadata={"help": "weight scales: channel | tensor | group:G (G along K)"},
+    )
+    sensitivity: str = field(
+        default="noise",
+        metadata={"help": "noise (NIPQ pseudo-quantization) | rounding (true RTN error)"},
+    )
+    samples: int = field(
+        default=16, metadata={"help": "calibration samples for sensitivity and activation scales"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the pseudo-quantization noise"})
+    calib: str = field(
+        default="minmax", metadata={"help": "activation calibration: minmax | percentile | mse"}
+    )
+    percentile: float = field(
+        default=99.99, metadata={"help": "percentile of |x| for calib=percentile"}
+    )
+    method: str = field(default="rtn", metadata={"help": "weight rounding: rtn | gptq"})
+    layers: str = field(
+        default="", metadata={"help": "fnmatch patterns of layer names (default: every linear)"}
+    )
+    skip: str = field(
+        default="", metadata={"help": "fnmatch patterns of layers left in floating point"}
+    )
+    max_states: int = field(
+        default=200_000,
+        metadata={"help": "Pareto states kept per layer before the DP thins (then inexact)"},
+    )
 
     def _check(self) -> tuple[Config, Granularity, list[int]]:
         n = self.name

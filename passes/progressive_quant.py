@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
@@ -58,12 +58,23 @@ class ProgressiveQuantPass(ModulePass):
 
     name = "progressive-quant"
 
-    k_bits: int = 8  # K storage bits (two 4-bit planes)
-    msb: int = 4  # bits of the MSB plane (the ISA's LOADBP planes are 4-bit)
-    threshold: float = 0.1  # refetch a block whose smallest row-max probability is below this
-    block: int = 16  # query rows per refetch decision
-    layers: str = ""  # fnmatch patterns of attention names (blocks.0.attn, ...); default all
-    samples: int = 16  # calibration samples
+    k_bits: int = field(default=8, metadata={"help": "K storage bits (two 4-bit planes; only 8)"})
+    msb: int = field(
+        default=4,
+        metadata={"help": "bits of the MSB plane (the ISA's LOADBP planes are 4-bit; only 4)"},
+    )
+    threshold: float = field(
+        default=0.1,
+        metadata={
+            "help": "refetch a block whose smallest row-max probability is below this, in [0, 1]"
+        },
+    )
+    block: int = field(default=16, metadata={"help": "query rows per refetch decision"})
+    layers: str = field(
+        default="",
+        metadata={"help": "fnmatch patterns of attention names (blocks.0.attn, ...); default all"},
+    )
+    samples: int = field(default=16, metadata={"help": "calibration samples"})
 
     def check(self) -> None:
         bad = [

@@ -460,19 +460,44 @@ class QuantizePass(ModulePass):
 
     name = "quantize"
 
-    weights: str = "int8"  # int8 | int4
-    acts: str = "int8"  # int8 (integer matrix work)
-    granularity: str = "channel"  # channel | tensor | group:G (G along K)
-    calib: str = "minmax"  # minmax | percentile | mse
-    percentile: float = 99.99
-    method: str = "rtn"  # rtn | gptq
-    smooth: float = 0.0  # SmoothQuant migration strength α (0: off)
-    samples: int = 32  # calibration samples
-    layers: str = ""  # fnmatch patterns of layer names (default: every linear)
-    skip: str = ""  # fnmatch patterns of layers left in floating point
-    damp: float = 0.01  # GPTQ Hessian damping (relative to the mean diagonal)
-    attn: str = "fp16"  # fp16 | int8 (quant.attention where q, k, v come from quantized linears)
-    stream: str = "fp16"  # fp16 | int8 (the residual stream between quantized layers in int8)
+    weights: str = field(default="int8", metadata={"help": "weight type: int8 | int4"})
+    acts: str = field(
+        default="int8", metadata={"help": "activation type: int8 (integer matrix work)"}
+    )
+    granularity: str = field(
+        default="channel",
+        metadata={"help": "weight scales: channel | tensor | group:G (G along K)"},
+    )
+    calib: str = field(
+        default="minmax", metadata={"help": "activation calibration: minmax | percentile | mse"}
+    )
+    percentile: float = field(
+        default=99.99, metadata={"help": "percentile of |x| for calib=percentile"}
+    )
+    method: str = field(default="rtn", metadata={"help": "weight rounding: rtn | gptq"})
+    smooth: float = field(
+        default=0.0, metadata={"help": "SmoothQuant migration strength alpha in [0, 1] (0: off)"}
+    )
+    samples: int = field(default=32, metadata={"help": "calibration samples"})
+    layers: str = field(
+        default="", metadata={"help": "fnmatch patterns of layer names (default: every linear)"}
+    )
+    skip: str = field(
+        default="", metadata={"help": "fnmatch patterns of layers left in floating point"}
+    )
+    damp: float = field(
+        default=0.01, metadata={"help": "GPTQ Hessian damping, relative to the mean diagonal"}
+    )
+    attn: str = field(
+        default="fp16",
+        metadata={
+            "help": "fp16 | int8 (quant.attention where q, k, v come from quantized linears)"
+        },
+    )
+    stream: str = field(
+        default="fp16",
+        metadata={"help": "fp16 | int8 (the residual stream between quantized layers in int8)"},
+    )
 
     def options(self) -> QuantOptions:
         if self.acts != "int8":

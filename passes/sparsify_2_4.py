@@ -62,12 +62,24 @@ class Sparsify24Pass(ModulePass):
 
     name = "sparsify-2-4"
 
-    refit: bool = False
-    layers: str = ""  # fnmatch patterns on weight symbols or layer names, "," or " " separated
-    min_in: int = 4  # layers with fewer in-features are left dense
-    samples: int = 32  # calibration samples for the refit
-    damp: float = 1e-3  # refit ridge damping, relative to mean diag(xᵀx)
-    hw: str = ""  # a hardware config: also report the layers' modeled MATMUL cycles
+    refit: bool = field(
+        default=False,
+        metadata={"help": "least-squares refit of the kept weights on calibration data"},
+    )
+    layers: str = field(
+        default="",
+        metadata={"help": "fnmatch patterns on weight symbols or layer names (default: all)"},
+    )
+    min_in: int = field(
+        default=4, metadata={"help": "layers with fewer in-features are left dense (>= 4)"}
+    )
+    samples: int = field(default=32, metadata={"help": "calibration samples for the refit"})
+    damp: float = field(
+        default=1e-3, metadata={"help": "refit ridge damping, relative to the mean of diag(x^T x)"}
+    )
+    hw: str = field(
+        default="", metadata={"help": "NPU config: also report the layers' modeled MATMUL cycles"}
+    )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.min_in < 4 or self.samples < 1 or self.damp < 0:

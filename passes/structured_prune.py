@@ -15,7 +15,7 @@ Options:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from xdsl.context import Context
@@ -45,15 +45,35 @@ class StructuredPrunePass(ModulePass):
 
     name = "structured-prune"
 
-    target: str = "ratio"
-    ratio: float = 0.3
-    criterion: str = "l2"
-    kinds: tuple[str, ...] = ()
-    hw: str = ""
-    align: int = 0
-    eta: float = 0.0
-    refit: bool = False
-    samples: int = 64
+    target: str = field(
+        default="ratio",
+        metadata={"help": "ratio (of each kind's slots) | macs | latency (modeled cycles on hw)"},
+    )
+    ratio: float = field(default=0.3, metadata={"help": "fraction to remove, in [0, 1)"})
+    criterion: str = field(
+        default="l2", metadata={"help": "importance: l1 | l2 | activation | fisher"}
+    )
+    kinds: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "group kinds to prune (default head,qk_dim,v_dim,ffn,hidden; also embed)"
+        },
+    )
+    hw: str = field(
+        default="", metadata={"help": "NPU config name or .toml file for cycles and alignment"}
+    )
+    align: int = field(
+        default=0,
+        metadata={"help": "kept widths are multiples of this (0: hw's MAC-array columns, or 1)"},
+    )
+    eta: float = field(
+        default=0.0,
+        metadata={"help": "> 0: NViT's I - eta*dLat ranking instead of importance per cost saved"},
+    )
+    refit: bool = field(
+        default=False, metadata={"help": "least-squares refit of linears that lost input columns"}
+    )
+    samples: int = field(default=64, metadata={"help": "calibration samples for scores and refit"})
 
     def _check(self) -> None:
         if not 0.0 <= self.ratio < 1.0:

@@ -20,7 +20,7 @@ a score (`tokens.importance`), `tokens.select` of the layer's static keep count,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -44,11 +44,22 @@ class TokenPrunePass(ModulePass):
 
     name = "token-prune"
 
-    method: str = "spatten"
-    keep: tuple[float, ...] = (0.7,)
-    schedule: str = "ramp"
-    start: int = -1
-    protect: tuple[int, ...] = ()
+    method: str = field(
+        default="spatten",
+        metadata={"help": "scores and fate of pruned tokens: spatten | topk | tps | evit"},
+    )
+    keep: tuple[float, ...] = field(
+        default=(0.7,),
+        metadata={"help": "one keep ratio in (0, 1], or one fraction per attention layer"},
+    )
+    schedule: str = field(
+        default="ramp", metadata={"help": "how one ratio is used: ramp | step | each"}
+    )
+    start: int = field(default=-1, metadata={"help": "first pruned layer (-1: ~15% of the layers)"})
+    protect: tuple[int, ...] = field(
+        default=(),
+        metadata={"help": "token positions always kept (default 0, the CLS; -1 for causal models)"},
+    )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.method not in METHODS:
