@@ -15,6 +15,7 @@ and are rounded to float32 as the assembler does.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from xdsl.ir import Attribute
 from xdsl.parser import Parser
@@ -107,7 +108,7 @@ def parse_body(parser: Parser, cls: InstrClass) -> Instr:
     """Parse the custom form's operands and header (after the op name) into a validated Instr."""
     start = parser.pos
     by_key = {o.key: o for o in operands(cls)}
-    args: dict[str, object] = {}
+    args: dict[str, Any] = {}
     header: dict[str, int] = {"pred": 0, "pneg": 0, "wait": 0, "signal": 0}
     tok = parser._current_token  # pyright: ignore[reportPrivateUsage]
     first = tok.kind == MLIRTokenKind.BARE_IDENT and tok.text in by_key
