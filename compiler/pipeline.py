@@ -174,14 +174,24 @@ def format_report(pass_name: str, report: dict[str, Any]) -> str:
     """A pass report as text: a before → after table of its figures, then its notes."""
     lines = [f"[{pass_name}]"]
     before, after = report.get("before", {}), report.get("after", {})
+    estimated = False
     for key in [*before, *(k for k in after if k not in before)]:
         b, a = before.get(key), after.get(key)
         change = ""
         if isinstance(b, int | float) and isinstance(a, int | float) and b:
             change = f"  ({100 * (a - b) / b:+.1f}%)"
-        lines.append(f"  {key:<16} {_fmt(b):>16} -> {_fmt(a):<16}{change}")
+        label = key
+        if any(word in key for word in _COSTS):
+            label, estimated = f"{key} (est.)", True
+        lines.append(f"  {label:<16} {_fmt(b):>16} -> {_fmt(a):<16}{change}")
     lines += [f"  {note}" for note in report.get("notes", [])]
+    if estimated:
+        lines.append("  (est.: static cost model; wisp eval / wisp run measure on the interpreter)")
     return "\n".join(lines)
+
+
+# Report figures that are modeled costs (the static cost model), labelled as estimates.
+_COSTS = ("cycles", "energy")
 
 
 def _fmt(value: Any) -> str:

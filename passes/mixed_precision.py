@@ -37,6 +37,7 @@ from xdsl.passes import ModulePass
 
 from backend.config import Config, ConfigError, load_config
 from backend.cost import matmul_rate
+from backend.wording import plural
 from dialects.nn_base import shape_of
 from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
 from passes.latency import LINEAR_BITS, LinearCost, linear_cost
@@ -361,7 +362,7 @@ class MixedPrecisionPass(ModulePass):
         }
         counts = {b: sum(1 for v in picked.values() if v == b) for b in bits}
         notes = [
-            f"{len(chosen)} layer(s): "
+            f"{plural(len(chosen), 'layer')}: "
             + ", ".join(f"{counts[b]} at {'fp16' if b == 16 else f'int{b}'}" for b in bits),
             f"predicted {self.metric} {alloc.cost:,.0f} {unit} ≤ budget {budget:,.0f} "
             f"({alloc.cost / fp16:.3f} of fp16 {fp16:,.0f}) on {config.name}",

@@ -25,6 +25,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from backend.wording import plural
 from dialects import nn, quant
 from dialects.nn_base import shape_of, tensor
 from passes.context import PassError, add_report, calibration_of, weights_of
@@ -187,9 +188,9 @@ class ProgressiveQuantPass(ModulePass):
         n = sum(c[1] for c in counts.values())
         frac = hit / n if n else 0.0
         notes = [
-            f"{len(new)} attention(s): threshold={self.threshold}, block={self.block}; "
+            f"{plural(len(new), 'attention')}: threshold={self.threshold}, block={self.block}; "
             f"{hit}/{n} (head, row-block) pairs refetch the LSB plane ({100 * frac:.1f}%) on "
-            f"{len(samples)} calibration sample(s)",
+            f"{plural(len(samples), 'calibration sample')}",
             f"K bytes per inference: {totals['progressive']} progressive vs {totals['int8']} int8 "
             f"vs {totals['fp16']} fp16 ({totals['progressive'] / max(totals['fp16'], 1):.3f}× fp16)",
         ]

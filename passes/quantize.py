@@ -31,6 +31,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from backend.wording import plural
 from dialects import nn, quant
 from dialects.nn_base import shape_of, tensor
 from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
@@ -558,7 +559,7 @@ class QuantizePass(ModulePass):
         smooth_notes: list[str] = []
         layers = quantize_layers(op, weights, calib, chosen, specs, opts, smooth_notes)
         notes = [
-            f"{len(layers)} linear layer(s) to W{bits}A8 ({self.granularity}, {self.method},"
+            f"{plural(len(layers), 'linear layer')} to W{bits}A8 ({self.granularity}, {self.method},"
             f" calib={self.calib}{f', smooth={self.smooth}' if self.smooth else ''})"
         ]
         out: dict = {"layers": layers}
@@ -566,7 +567,7 @@ class QuantizePass(ModulePass):
             attn, attn_notes = quantize_attention(op, weights, calib, opts)
             out["attention"] = attn
             notes.append(
-                f"{len(attn)} attention(s) to int8 Q·Kᵀ and P·V"
+                f"{plural(len(attn), 'attention')} to int8 Q·Kᵀ and P·V"
                 + "".join(f"; {k}: SQNR {v['sqnr_db']} dB" for k, v in attn.items())
             )
             notes += attn_notes
@@ -575,6 +576,6 @@ class QuantizePass(ModulePass):
 
             stream = quantize_stream(op, weights, calib, opts.samples, opts.calib, opts.percentile)
             out["stream"] = stream
-            notes.append(f"residual stream int8 after {len(stream)} residual add(s)")
+            notes.append(f"residual stream int8 after {plural(len(stream), 'residual add')}")
         out["notes"] = notes + smooth_notes
         add_report(ctx, self.name, out)

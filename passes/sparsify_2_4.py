@@ -23,6 +23,7 @@ from xdsl.passes import ModulePass
 
 from backend.config import Config, ConfigError, load_config
 from backend.cost.formulas import matmul_cycles
+from backend.wording import plural
 from dialects import nn
 from dialects.nn_base import shape_of
 from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
@@ -96,7 +97,7 @@ class Sparsify24Pass(ModulePass):
         before = self._figures(op, weights, chosen, config, sparse=False)
         errors = self._sparsify(op, weights, chosen, calib)
         after = self._figures(op, weights, chosen, config, sparse=True)
-        notes.insert(0, f"2:4 on {len(chosen)} weight(s)")
+        notes.insert(0, f"2:4 on {plural(len(chosen), 'weight')}")
         if errors:
             masked, fitted = (sum(e[i] for e in errors.values()) for i in (0, 1))
             notes.append(

@@ -24,6 +24,7 @@ from xdsl.passes import ModulePass
 
 from backend.config import Config, load_config
 from backend.errors import ConfigError
+from backend.wording import plural
 from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
 from passes.depgraph import analyze
 from passes.latency import module_cycles
@@ -37,6 +38,15 @@ PRUNABLE = ("embed", "head", "qk_dim", "v_dim", "ffn", "hidden")
 # Default kinds: all but embed. Removing embed channels changes every layer norm's statistics, which
 # first-order scores do not see (it collapses digits-vit without fine-tuning); ask for it with kinds=.
 DEFAULT_KINDS = ("head", "qk_dim", "v_dim", "ffn", "hidden")
+# What one slot of each kind is, for the report ("removed 368 FFN units, 7 heads").
+_UNIT = {
+    "embed": "embed channel",
+    "head": "head",
+    "qk_dim": "QK channel",
+    "v_dim": "V channel",
+    "ffn": "FFN unit",
+    "hidden": "hidden channel",
+}
 
 
 @dataclass(frozen=True)
@@ -119,7 +129,9 @@ class StructuredPrunePass(ModulePass):
             g, b = blocked[0], blocked[0].blocked_by[0]
             if self.kinds:  # pruning asked for explicitly: fail closed rather than skip silently
                 raise PassError(f"group {g.id} ({g.kind}) is blocked by '{b.where}': {b.reason}")
-            notes.append(f"{len(blocked)} group(s) left alone, e.g. {g.id}: blocked by '{b.where}'")
+            notes.append(
+                f"{plural(len(blocked), 'group')} left alone, e.g. {g.id}: blocked by '{b.where}'"
+            )
         needs_calib = self.refit or self.criterion in ("activation", "fisher")
         calib: Calibration | None = calibration_of(ctx, self.name) if needs_calib else None
         before = self._figures(op, weights, config)
@@ -147,12 +159,15 @@ class StructuredPrunePass(ModulePass):
             kind = dg.group(gid).kind
             by_kind[kind] = by_kind.get(kind, 0) + len(slots)
         notes.insert(
-            0, "removed " + (", ".join(f"{n} {k}" for k, n in by_kind.items()) or "nothing")
+            0,
+            "removed " + (", ".join(plural(n, _UNIT[k]) for k, n in by_kind.items()) or "nothing"),
         )
         notes.append(f"align {align}, criterion {self.criterion}, target {self.target}")
         if consumers and calib is not None:
             used = min(self.samples, len(calib.inputs))
-            notes.append(f"refit {len(consumers)} linear layer(s) on {used} samples")
+            notes.append(
+                f"refit {plural(len(consumers), 'linear layer')} on {plural(used, 'sample')}"
+            )
         add_report(
             ctx,
             self.name,

@@ -44,6 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from backend.wording import plural
     from compiler.api import compile_model
     from compiler.cli.model_args import model_from_args
     from compiler.output_guard import check_replaceable
@@ -61,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
         print(timing_table(compiled.passes))
     what = "program.s, program.npubin, report.json, " if compiled.compiled is not None else ""
     print(
-        f"wrote {args.output}: {what}model.mlir, model.weights.npz, ir/ ({len(compiled.passes)} passes)"
+        f"wrote {args.output}: {what}model.mlir, model.weights.npz, ir/ ({plural(len(compiled.passes), 'pass')})"
     )
     return 0
