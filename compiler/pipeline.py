@@ -18,6 +18,7 @@ from compiler.errors import WispError
 from compiler.ir import make_context, print_module, verify
 from compiler.model import Model
 from compiler.pass_options import check_option_names
+from compiler.progress import note, output, track
 from compiler.registry import PASSES
 from passes.context import Calibration, PassError
 
@@ -145,7 +146,8 @@ def run_pipeline(
         dump.mkdir(parents=True, exist_ok=True)
         (dump / _dump_name(0, "input")).write_text(print_module(model.module))
     records: list[PassRecord] = []
-    for index, p in enumerate(passes, start=1):
+    for index, p in enumerate(track(passes, "passes", unit="pass"), start=1):
+        note(p.name)
         start = time.perf_counter()
         reports_before = len(ctx.reports)
         try:
@@ -158,12 +160,16 @@ def run_pipeline(
         if keep_ir or print_ir_after_all or dump is not None:
             text = print_module(model.module)
         if print_ir_after_all:
-            out.write(f"// -----// IR Dump After {p.name} //----- //\n{text}\n")
+            with output():
+                out.write(f"// -----// IR Dump After {p.name} //----- //\n{text}\n")
+                out.flush()
         if dump is not None and text is not None:
             (dump / _dump_name(index, p.name)).write_text(text)
         report = ctx.reports[-1][1] if len(ctx.reports) > reports_before else None
         if report is not None and not quiet:
-            out.write(format_report(p.name, report) + "\n")
+            with output():
+                out.write(format_report(p.name, report) + "\n")
+                out.flush()
         records.append(PassRecord(p.name, seconds, text if keep_ir else None, report))
     if with_weights:
         model.weights = ctx.weights  # type: ignore[assignment]
