@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Iterator
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -35,6 +36,7 @@ from compiler import reference  # noqa: E402
 from compiler.datasets import load_digits_test  # noqa: E402
 from compiler.models import build  # noqa: E402
 from compiler.pipeline import run_pipeline  # noqa: E402
+from compiler.progress import QUIET  # noqa: E402
 
 METHODS = ("spatten", "tps", "evit", "topk")
 STRUCT = "structured-prune{target=macs ratio=0.3 criterion=fisher refit=true hw=spatten}"
@@ -76,11 +78,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keeps", default="0.9,0.7,0.5,0.3")
     ap.add_argument("--no-npu", action="store_true", help="skip the 360-image interpreter runs")
+    ap.add_argument("--quiet", action="store_true", help="no progress display")
     args = ap.parse_args()
-    keeps = [float(k) for k in args.keeps.split(",")]
+    QUIET.set(args.quiet)
+    start = time.perf_counter()
+    for line in table([float(k) for k in args.keeps.split(",")], not args.no_npu):
+        print(line, flush=True)
+    print(f"\n({time.perf_counter() - start:.0f} s)")
+
+
+def table(keeps: list[float], npu: bool = True) -> Iterator[str]:
+    """The markdown table, line by line (rows as they are measured)."""
     images, labels = load_digits_test()
     cfg = load_config("spatten")
-    start = time.perf_counter()
     dense_p = softmax(logits(build("digits-vit"), images))
     specs = [""]
     for keep in keeps:
@@ -102,12 +112,11 @@ def main() -> None:
         f"{STRUCT},sparsify-2-4{{refit=true}},quantize{{weights=int8}},"
         "token-prune{method=topk keep=0.4 schedule=step start=1}",
     ]
-    print("| pipeline | accuracy % (reference) | KL to dense | cycles | DRAM B | energy uJ |"
-          " interpreter accuracy % (agreeing) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    yield ("| pipeline | accuracy % (reference) | KL to dense | cycles | DRAM B | energy uJ |"
+           " interpreter accuracy % (agreeing) |")  # fmt: skip
+    yield "|---|---|---|---|---|---|---|"
     for spec in specs:
-        print(row(spec, images, labels, dense_p, cfg, not args.no_npu), flush=True)
-    print(f"\n({time.perf_counter() - start:.0f} s)")
+        yield row(spec, images, labels, dense_p, cfg, npu)
 
 
 if __name__ == "__main__":
