@@ -144,6 +144,73 @@ def readme_tour() -> Generated:
     return Generated("\n".join(lines))
 
 
+# The status table: each compression pass (with the options shown) on small zoo models, for each target.
+STATUS_PASSES = (
+    "structured-prune{ratio=0.3}",
+    "sparsify-2-4",
+    "quantize",
+    "quantize{attn=int8 stream=int8}",
+    "quantize{weights=int4 granularity=group:32 method=gptq}",
+    "mixed-precision{budget=0.7 hw=edge}",
+    "progressive-quant",
+    "token-prune{method=topk keep=0.5}",
+    "token-prune{method=spatten keep=0.5}",
+    "head-prune{keep=1}",
+    "eager-predict{topk=8}",
+)
+STATUS_MODELS = {
+    "digits-vit": {},
+    "deit-tiny": {"layers": 2, "dim": 128, "image": 64, "patch": 16},
+    "bert-tiny": {"layers": 2, "seq": 32},
+    "gpt2": {"layers": 2, "dim": 128, "seq": 32, "vocab": 256},
+}
+STATUS_TARGETS = ("spatten", "fact", "edge")
+
+
+def readme_status() -> Generated:
+    """For each pass and model: the targets it compiles for and runs on the interpreter (one inference
+    with seeded random inputs), or the error that stops it."""
+    import numpy as np
+
+    from compiler.api import compile_model
+    from compiler.errors import WispError
+
+    def one(spec: str, name: str, target: str) -> str:
+        try:
+            prog = compile_model(name, pipeline=spec, target=target, **STATUS_MODELS[name])
+            rng = np.random.default_rng(0)
+            x = {}
+            for k, (shape, dtype) in prog.model.input_specs().items():
+                if np.dtype(dtype).kind in "iu":
+                    x[k] = rng.integers(0, 2, shape).astype(dtype)
+                else:
+                    x[k] = rng.standard_normal(shape).astype(dtype)
+            prog.run(x)
+            return ""
+        except (WispError, Exception) as e:  # noqa: BLE001 - the table reports the reason
+            return str(e).splitlines()[0]
+
+    head = "| pass | " + " | ".join(STATUS_MODELS) + " |"
+    lines = [head, "|---|" + "---|" * len(STATUS_MODELS)]
+    notes: dict[str, int] = {}
+    for spec in STATUS_PASSES:
+        cells = []
+        for name in STATUS_MODELS:
+            errors = {t: one(spec, name, t) for t in STATUS_TARGETS}
+            ok = [t for t, e in errors.items() if not e]
+            bad = sorted({e for e in errors.values() if e})
+            cell = " ".join(ok) if ok else ""
+            for e in bad:
+                n = notes.setdefault(e, len(notes) + 1)
+                cell += f" ✗[{n}]"
+            cells.append(cell.strip())
+        lines.append(f"| `{spec}` | " + " | ".join(cells) + " |")
+    if notes:
+        lines.append("")
+        lines += [f"[{n}] {e}" + "  " for e, n in notes.items()]
+    return Generated("\n".join(lines))
+
+
 def pruning_table() -> Generated:
     import bench_pruning
 
@@ -165,7 +232,9 @@ def sparsity_accuracy() -> Generated:
 def sparsity_cycles_digits() -> Generated:
     import bench_sparsity
 
-    return Generated("\n".join(bench_sparsity.cycles_table(bench_sparsity.digits_pairs(), ["spatten", "edge"])))
+    return Generated(
+        "\n".join(bench_sparsity.cycles_table(bench_sparsity.digits_pairs(), ["spatten", "edge"]))
+    )
 
 
 def sparsity_cycles_shapes() -> Generated:
@@ -198,6 +267,7 @@ def tokens_table() -> Generated:
 
 
 REGIONS: dict[str, Region] = {
+    "readme-status": Region("README.md", readme_status, fast=False),
     "readme-eval": Region("README.md", readme_eval, fast=True),
     "readme-tour": Region("README.md", readme_tour, fast=False),
     "pruning-table": Region("docs/pruning.md", pruning_table, fast=False),
@@ -273,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("names", nargs="*", metavar="NAME", help="regions (default: all)")
     ap.add_argument("--fast", action="store_true", help="only the fast regions")
-    ap.add_argument("--check", action="store_true", help="compare only; exit 1 if a region is stale")
+    ap.add_argument(
+        "--check", action="store_true", help="compare only; exit 1 if a region is stale"
+    )
     ap.add_argument("--list", action="store_true", help="list the regions")
     args = ap.parse_args(argv)
     if args.list:
