@@ -73,8 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # given before or after the subcommand (a subparser's default would hide the first)
         STRICT.set(bool(args.strict) or "--strict" in args_list)
         ALLOW_LOSSY.set(bool(args.allow_lossy) or "--allow-lossy" in args_list)
-        QUIET.set(bool(args.quiet) or "--quiet" in args_list)
-        return int(args._run(args))
+        quiet = QUIET.set(bool(args.quiet) or "--quiet" in args_list)
+        try:
+            return int(args._run(args))
+        finally:  # main() may run in-process (scripts, tests): no effect after it returns
+            QUIET.reset(quiet)
 
     return guarded("wisp", body, args_list)
 

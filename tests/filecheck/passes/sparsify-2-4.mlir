@@ -9,7 +9,7 @@
 // CHECK:        [sparsify-2-4]
 // CHECK:          nonzero_params    72 -> 48
 // CHECK:          weight_bytes     312 -> 222
-// CHECK:          2:4 on 1 weight(s)
+// CHECK:          2:4 on 1 weight{{$}}
 // CHECK-NEXT:     left dense: head (in-features 6 is not a multiple of 4)
 // CHECK-LABEL:  func.func @main
 // CHECK-NEXT:     %w = nn.weight @fc.weight attributes {sparsity = "2:4"} : tensor<6x8xf32>
