@@ -581,9 +581,14 @@ def _formatter(o: Operand) -> _Fmt:
 _FORMATTERS = {c.name: tuple(_formatter(o) for o in operands(c)) for c in ISA}
 
 
+def format_operands(i: Instr) -> list[str]:
+    """The canonical ``key=value`` operands of ``i`` (fields holding their default omitted)."""
+    return [t for fmt in _FORMATTERS[i.cls.name] if (t := fmt(i.args)) is not None]
+
+
 def format_instr(i: Instr) -> str:
     """The canonical one-line assembly of ``i`` (including its comment, if any)."""
-    ops = [t for fmt in _FORMATTERS[i.cls.name] if (t := fmt(i.args)) is not None]
+    ops = format_operands(i)
     line = i.cls.mnemonic + (" " + ", ".join(ops) if ops else "")
     if i.pred or i.pneg:
         line = f"@{'!' if i.pneg else ''}p{i.pred} {line}"

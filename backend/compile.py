@@ -6,7 +6,7 @@ result = backend.interpreter.run(compiled.program, {"image": x})
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,18 +86,26 @@ def per_layer(instrs: list[Instr], tags: list[str], config: Config) -> dict[str,
 
 
 def compile_module(
-    module: ModuleOp, weights: Mapping[str, np.ndarray], config: Config | str | Path
+    module: ModuleOp,
+    weights: Mapping[str, np.ndarray],
+    config: Config | str | Path,
+    on_stage: Callable[[str], None] | None = None,
 ) -> Compiled:
-    """Lower ``@main`` of ``module`` with ``weights`` for ``config`` (a Config, name or path)."""
+    """Lower ``@main`` of ``module`` with ``weights`` for ``config`` (a Config, name or path).
+    ``on_stage(name)`` is called as each step (lower, schedule, emit) starts (progress display)."""
     import time
 
     cfg = load_config(config)
     module.verify()  # lowering assumes verified IR (shapes as the verifier inferred them)
+    next_stage = on_stage or (lambda _name: None)
     t0 = time.perf_counter()
+    next_stage("lower")
     low = lower_module(module, weights, cfg)
     t1 = time.perf_counter()
+    next_stage("schedule")
     instrs, est, tags = schedule(low.instrs, cfg, low.data_end, low.layer_of)
     t2 = time.perf_counter()
+    next_stage("emit")
     program = build_program(instrs, low.data, low.dram_size, low.symbols, cfg, low.data_end)
     report = est.to_dict(cfg)
     report["instructions"] = len(instrs)

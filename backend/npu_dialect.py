@@ -4,9 +4,14 @@ It lives in `backend/` (not `dialects/`) because it is derived from the ISA tabl
 not import the backend. Every class field and the header (pred, pneg, wait, signal) is an
 inherent property: integers as ``i64`` IntegerAttrs, f32 immediates as ``f32`` FloatAttrs and
 enum-like fields (buf, dtype, enum) by name as StringAttrs. The nn op an instruction came from is
-a discardable ``comment`` attribute. Ops print and parse in xDSL's generic form::
+a discardable ``comment`` attribute. Ops print and parse in a custom form, the assembly's operand
+syntax (`backend.npu_syntax`; fields holding their default are omitted)::
 
-    "npu.load"() <{dtype = "fp16", dst_buf = "act", dst_off = 0 : i64, ...}> {comment = "embed"} : () -> ()
+    npu.load dtype=fp16, dst=vec[0x0], dst_stride=16, src_addr=0x45740, src_stride=64, rows=8, cols=16 signal(vector) {comment = "embed"}
+
+and, with ``--print-op-generic``, in xDSL's generic form::
+
+    "npu.load"() <{dtype = "fp16", dst_buf = "vec", dst_off = 0 : i64, ...}> {comment = "embed"} : () -> ()
 
 `to_op`/`from_op` convert between ops and `backend.isa.Instr` (the form lowering and the
 scheduler work on), `to_module`/`from_module` between instruction lists and modules.
@@ -31,8 +36,10 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Dialect, Operation
 from xdsl.irdl import IRDLOperation, irdl_op_definition, opt_attr_def, prop_def
 from xdsl.parser import Parser
+from xdsl.printer import Printer
 
 from backend.isa import HEADER, ISA, Field, Instr, InstrClass, make
+from backend.npu_syntax import format_body, parse_body, print_op
 
 _HEADER_PROPS = tuple(f for f in HEADER if f.name != "opcode")
 
@@ -49,12 +56,27 @@ def _class_name(c: InstrClass) -> str:
     return c.name.capitalize() + "Op"
 
 
+def _print(self: IRDLOperation, printer: Printer) -> None:
+    print_op(printer, from_op(self), self.attributes)
+
+
+def _parse(cls: type[IRDLOperation], parser: Parser) -> IRDLOperation:
+    ins = parse_body(parser, CLASS_OF_OP[cls.name])
+    attrs = parser.parse_optional_attr_dict()
+    op = to_op(ins)
+    op.attributes.update(attrs)
+    assert isinstance(op, cls)
+    return op
+
+
 def _make_op(c: InstrClass) -> type[IRDLOperation]:
     body: dict[str, object] = {
         "name": f"npu.{c.mnemonic}",
         "__doc__": f"`{c.mnemonic}` ({c.queue.name.lower()} queue): {c.doc}",
         "comment": opt_attr_def(StringAttr),
         "__module__": __name__,
+        "print": _print,
+        "parse": classmethod(_parse),
     }
     for f in (*c.fields, *_HEADER_PROPS):
         body[f.name] = prop_def(_prop_type(f))  # type: ignore[arg-type]
@@ -134,29 +156,15 @@ def context() -> Context:
     return ctx
 
 
-def _fmt(f: Field, v: int | float) -> str:
-    if f.kind == "f32":
-        return f"{float(v)!r} : f32"
-    if f.names:
-        return f'"{f.names[int(v)]}"'
-    return f"{int(v)} : i64"
-
-
 def format_op(ins: Instr) -> str:
-    """One npu op in generic form (what `str(to_op(ins))` prints, up to float spelling)."""
-    props = [f"{f.name} = {_fmt(f, ins.args[f.name])}" for f in ins.cls.fields]
-    props += [
-        f"pred = {ins.pred} : i64",
-        f"pneg = {int(ins.pneg)} : i64",
-        f"wait = {ins.wait} : i64",
-        f"signal = {ins.signal} : i64",
-    ]
+    """One npu op in its custom form (what xDSL prints for `to_op(ins)`)."""
+    body = format_body(ins)
     attrs = f" {{comment = {json.dumps(ins.comment)}}}" if ins.comment else ""
-    return f'"npu.{ins.cls.mnemonic}"() <{{{", ".join(props)}}}>{attrs} : () -> ()'
+    return f"npu.{ins.cls.mnemonic}{' ' + body if body else ''}{attrs}"
 
 
 def print_instrs(instrs: Iterable[Instr]) -> str:
-    """npu IR text of an instruction list: a module in xDSL generic form (fast path, no ops built)."""
+    """npu IR text of an instruction list: a module in the custom form (fast path, no ops built)."""
     body = "\n".join("  " + format_op(i) for i in instrs)
     return f"builtin.module {{\n{body}\n}}\n" if body else "builtin.module {\n}\n"
 

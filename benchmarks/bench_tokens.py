@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Iterator
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
@@ -39,6 +40,7 @@ from compiler import reference  # noqa: E402
 from compiler.datasets import load_digits_test  # noqa: E402
 from compiler.models import build  # noqa: E402
 from compiler.pipeline import run_pipeline  # noqa: E402
+from compiler.progress import QUIET  # noqa: E402
 
 METHODS = ("spatten", "tps", "evit", "topk")
 STRUCT = "structured-prune{target=macs ratio=0.3 criterion=fisher refit=true hw=spatten}"
@@ -89,11 +91,22 @@ def main() -> None:
     ap.add_argument("--no-npu", action="store_true", help="skip the 360-image interpreter runs")
     ap.add_argument("--only", choices=("all", "fact"), default="all", help="which rows to run")
     ap.add_argument("--config", default="spatten", help="NPU config (default spatten)")
+    ap.add_argument("--quiet", action="store_true", help="no progress display")
     args = ap.parse_args()
-    keeps = [float(k) for k in args.keeps.split(",")]
-    images, labels = load_digits_test()
-    cfg = load_config(args.config)
+    QUIET.set(args.quiet)
     start = time.perf_counter()
+    keeps = [float(k) for k in args.keeps.split(",")]
+    for line in table(keeps, not args.no_npu, only=args.only, config=args.config):
+        print(line, flush=True)
+    print(f"\n({time.perf_counter() - start:.0f} s)")
+
+
+def table(
+    keeps: list[float], npu: bool = True, only: str = "all", config: str = "spatten"
+) -> Iterator[str]:
+    """The markdown table, line by line (rows as they are measured)."""
+    images, labels = load_digits_test()
+    cfg = load_config(config)
     dense_p = softmax(logits(build("digits-vit"), images))
     specs = [""]
     for keep in keeps:
@@ -116,14 +129,13 @@ def main() -> None:
         "token-prune{method=topk keep=0.4 schedule=step start=1}",
         *FACT_ROWS,
     ]
-    if args.only == "fact":
+    if only == "fact":
         specs = ["", "eager-predict{topk=32}", *FACT_ROWS]
-    print("| pipeline | accuracy % (reference) | KL to dense | cycles | DRAM B | energy uJ |"
-          " interpreter accuracy % (agreeing) |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    yield ("| pipeline | accuracy % (reference) | KL to dense | cycles | DRAM B | energy uJ |"
+           " interpreter accuracy % (agreeing) |")  # fmt: skip
+    yield "|---|---|---|---|---|---|---|"
     for spec in specs:
-        print(row(spec, images, labels, dense_p, cfg, not args.no_npu), flush=True)
-    print(f"\n({time.perf_counter() - start:.0f} s)")
+        yield row(spec, images, labels, dense_p, cfg, npu)
 
 
 if __name__ == "__main__":

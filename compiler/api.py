@@ -24,6 +24,7 @@ from compiler.ir import print_module
 from compiler.loading import MANIFEST, load_model
 from compiler.model import Model
 from compiler.pipeline import PassRecord, parse_pipeline, run_pipeline
+from compiler.progress import stages
 
 
 class IRDumps(Mapping[str, str]):
@@ -301,7 +302,8 @@ def compile_model(
     if config is not None:
         from backend.compile import compile_module
 
-        compiled = compile_module(model.module, model.weights, config)
+        with stages(f"compile for {config.name}", 3) as next_stage:
+            compiled = compile_module(model.module, model.weights, config, next_stage)
         ir.lazy("npu-lowered", lambda: compiled.npu_ir_lowered)
         ir.lazy("npu-scheduled", lambda: compiled.npu_ir_scheduled)
         # a mixed-precision report gets its measured side (one timing-only interpreter run)

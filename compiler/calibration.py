@@ -11,6 +11,7 @@ from xdsl.ir import SSAValue
 from compiler import reference
 from compiler.autodiff import cross_entropy_grad, grad
 from compiler.model import Model
+from compiler.progress import tick
 from compiler.weights import WeightStore
 from passes.context import Calibration
 
@@ -23,6 +24,7 @@ class ReferenceExecutor:
     def values(
         self, module: ModuleOp, weights: Mapping[str, np.ndarray], inputs: Mapping[str, np.ndarray]
     ) -> dict[SSAValue, np.ndarray]:
+        tick("calibration run")
         values: dict[SSAValue, np.ndarray] = {}
         reference.run(_model(module, weights), inputs, values=values)
         return values
@@ -34,6 +36,7 @@ class ReferenceExecutor:
         inputs: Mapping[str, np.ndarray],
         label: int | np.ndarray | None,
     ) -> dict[str, np.ndarray]:
+        tick("gradient run")
         model = _model(module, weights)
         logits = reference.run(model, inputs, dtype=np.float64)["out0"]
         rows = logits.reshape(-1, logits.shape[-1])

@@ -12,6 +12,7 @@ import numpy as np
 from compiler import reference
 from compiler.errors import WispError
 from compiler.model import Model
+from compiler.progress import track
 
 # A runner maps one sample's inputs to (outputs, cost report or None).
 Runner = Callable[[Mapping[str, np.ndarray]], tuple[Mapping[str, np.ndarray], Any]]
@@ -73,7 +74,9 @@ def evaluate(model: Model, *, limit: int | None = None, runner: Runner | None = 
     (input_name,) = model.input_specs()
     run: Runner = runner or (lambda x: (reference.run(model, x), None))
     result = EvalResult(name, 0, len(labels))
-    for image, label in zip(images, labels, strict=True):
+    what = "interpreter" if runner is not None else "reference executor"
+    samples = track(list(zip(images, labels, strict=True)), f"{name} on the {what}", unit="sample")
+    for image, label in samples:
         outputs, report = run({input_name: image})
         pred = int(np.argmax(np.asarray(outputs["out0"]).reshape(-1)))
         result.predictions.append(pred)

@@ -8,7 +8,7 @@ import re
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import FileLineColLoc, IntAttr, ModuleOp, StringAttr
-from xdsl.ir import Operation
+from xdsl.ir import Dialect, Operation
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError
@@ -41,7 +41,14 @@ def make_context() -> PassContext:
     ctx.register_dialect("nn", lambda: NN)
     ctx.register_dialect("quant", lambda: QUANT)
     ctx.register_dialect("tokens", lambda: Tokens)
+    ctx.register_dialect("npu", _npu)
     return ctx
+
+
+def _npu() -> Dialect:
+    from backend.npu_dialect import NPU
+
+    return NPU
 
 
 class LocatingParser(Parser):

@@ -17,6 +17,8 @@ from xdsl.utils.exceptions import ArgSpecParseError
 from compiler.errors import WispError
 from compiler.ir import make_context, print_module, verify
 from compiler.model import Model
+from compiler.pass_options import check_option_names
+from compiler.progress import note, output, track
 from compiler.registry import PASSES
 from passes.context import Calibration, PassError
 
@@ -90,6 +92,7 @@ def parse_pipeline(spec: str) -> tuple[ModulePass, ...]:
     if not spec.strip():
         return ()
     spec = _ints_as_floats(_BARE_VALUE.sub(r'\1="\2"', spec))
+    check_option_names(spec)
     try:
         return PassPipeline.parse_spec(PASSES, spec).passes
     except ArgSpecParseError as e:  # a BaseException in xDSL 0.74; its text points at the column
@@ -143,7 +146,8 @@ def run_pipeline(
         dump.mkdir(parents=True, exist_ok=True)
         (dump / _dump_name(0, "input")).write_text(print_module(model.module))
     records: list[PassRecord] = []
-    for index, p in enumerate(passes, start=1):
+    for index, p in enumerate(track(passes, "passes", unit="pass"), start=1):
+        note(p.name)
         start = time.perf_counter()
         reports_before = len(ctx.reports)
         try:
@@ -156,12 +160,16 @@ def run_pipeline(
         if keep_ir or print_ir_after_all or dump is not None:
             text = print_module(model.module)
         if print_ir_after_all:
-            out.write(f"// -----// IR Dump After {p.name} //----- //\n{text}\n")
+            with output():
+                out.write(f"// -----// IR Dump After {p.name} //----- //\n{text}\n")
+                out.flush()
         if dump is not None and text is not None:
             (dump / _dump_name(index, p.name)).write_text(text)
         report = ctx.reports[-1][1] if len(ctx.reports) > reports_before else None
         if report is not None and not quiet:
-            out.write(format_report(p.name, report) + "\n")
+            with output():
+                out.write(format_report(p.name, report) + "\n")
+                out.flush()
         records.append(PassRecord(p.name, seconds, text if keep_ir else None, report))
     if with_weights:
         model.weights = ctx.weights  # type: ignore[assignment]
@@ -172,14 +180,24 @@ def format_report(pass_name: str, report: dict[str, Any]) -> str:
     """A pass report as text: a before → after table of its figures, then its notes."""
     lines = [f"[{pass_name}]"]
     before, after = report.get("before", {}), report.get("after", {})
+    estimated = False
     for key in [*before, *(k for k in after if k not in before)]:
         b, a = before.get(key), after.get(key)
         change = ""
         if isinstance(b, int | float) and isinstance(a, int | float) and b:
             change = f"  ({100 * (a - b) / b:+.1f}%)"
-        lines.append(f"  {key:<16} {_fmt(b):>16} -> {_fmt(a):<16}{change}")
+        label = key
+        if any(word in key for word in _COSTS):
+            label, estimated = f"{key} (est.)", True
+        lines.append(f"  {label:<16} {_fmt(b):>16} -> {_fmt(a):<16}{change}")
     lines += [f"  {note}" for note in report.get("notes", [])]
+    if estimated:
+        lines.append("  (est.: static cost model; wisp eval / wisp run measure on the interpreter)")
     return "\n".join(lines)
+
+
+# Report figures that are modeled costs (the static cost model), labelled as estimates.
+_COSTS = ("cycles", "energy")
 
 
 def _fmt(value: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from xdsl.dialects.builtin import ModuleOp
 
+from backend.wording import plural
 from dialects import nn, quant, tokens
 
 
@@ -35,7 +36,7 @@ def precision_summary(module: ModuleOp) -> list[str]:
     counts: dict[str, int] = {}
     for p in prec.values():
         counts[p] = counts.get(p, 0) + 1
-    lines = ["precision: " + ", ".join(f"{n} layer(s) {p}" for p, n in counts.items())]
+    lines = ["precision: " + ", ".join(f"{plural(n, 'layer')} {p}" for p, n in counts.items())]
     groups: dict[str, list[str]] = {}
     for name, p in prec.items():
         parts = name.split(".")

@@ -62,7 +62,7 @@ def weights_of(ctx: Context, pass_name: str) -> MutableMapping[str, np.ndarray]:
     """The weights a pass may read and replace; a clear error if the module came without them."""
     weights = ctx.weights if isinstance(ctx, PassContext) else None
     if weights is None:
-        raise PassError(f"pass '{pass_name}' needs the model's weights (give FILE.weights.npz)")
+        raise PassError("needs the model's weights (give FILE.weights.npz or --weights)")
     return weights
 
 

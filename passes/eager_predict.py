@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
@@ -58,12 +58,23 @@ class EagerPredictPass(ModulePass):
 
     name = "eager-predict"
 
-    topk: int = 16
-    onehot: bool = False
-    margin: float = 3.0
-    kv_tile: int = 0
-    start: int = 0
-    samples: int = 8
+    topk: int = field(
+        default=16, metadata={"help": "keys kept per query row in the predicted mask"}
+    )
+    onehot: bool = field(
+        default=False,
+        metadata={"help": "FACT one-hot rows where top-1 beats top-2 by more than margin"},
+    )
+    margin: float = field(
+        default=3.0, metadata={"help": "one-hot margin, in the float attention's units (>= 0)"}
+    )
+    kv_tile: int = field(
+        default=0, metadata={"help": "rows per K/V tile skipped when no query selects it (0: off)"}
+    )
+    start: int = field(default=0, metadata={"help": "first attention layer predicted (0-based)"})
+    samples: int = field(
+        default=8, metadata={"help": "calibration samples for the int8 scales and the report"}
+    )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.margin < 0:

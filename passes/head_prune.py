@@ -33,8 +33,17 @@ class HeadPrunePass(ModulePass):
     name = "head-prune"
     search_stage: ClassVar[Stage] = Stage(50, "heads")
 
-    keep: int = field(default=1, metadata={"search": Knob((1, 2, 3))})
-    start: int = field(default=-1, metadata={"search": Knob((1, 2, 3))})
+    keep: int = field(
+        default=1,
+        metadata={"search": Knob((1, 2, 3)), "help": "heads kept from layer start on (1..heads)"},
+    )
+    start: int = field(
+        default=-1,
+        metadata={
+            "search": Knob((1, 2, 3)),
+            "help": "first pruned layer (-1: ~30% of the layers, at least 1)",
+        },
+    )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         blocks = find_blocks(op, self.name, heads_only=True)  # a key mask passes through

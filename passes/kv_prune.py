@@ -18,7 +18,7 @@ attention's softmax tiles (backend/lower/importance_sink.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import FunctionType, ModuleOp
@@ -37,8 +37,10 @@ class KvPrunePass(ModulePass):
 
     name = "kv-prune"
 
-    keep: int = 64
-    recent: int = 1
+    keep: int = field(default=64, metadata={"help": "cached tokens kept per step (keep-k)"})
+    recent: int = field(
+        default=1, metadata={"help": "the newest tokens always kept (1 <= recent <= keep)"}
+    )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.keep < 1 or not 1 <= self.recent <= self.keep:

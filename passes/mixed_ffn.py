@@ -16,7 +16,7 @@ rows at int8 / INT4-MSB and the FFN MACs moved to INT4.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -51,8 +51,13 @@ class MixedFfnPass(ModulePass):
 
     name = "mixed-ffn"
 
-    int8: float = 0.5
-    protect: tuple[int, ...] = (0,)
+    int8: float = field(
+        default=0.5,
+        metadata={"help": "fraction of tokens (most selected first) kept at int8, in [0, 1]"},
+    )
+    protect: tuple[int, ...] = field(
+        default=(0,), metadata={"help": "token positions always at int8 (default 0, the CLS)"}
+    )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if not 0.0 <= self.int8 <= 1.0:

@@ -38,6 +38,7 @@ from xdsl.passes import ModulePass
 
 from backend.config import Config, ConfigError, load_config
 from backend.cost import matmul_rate
+from backend.wording import plural
 from dialects.nn_base import shape_of
 from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
 from passes.latency import LINEAR_BITS, LinearCost, linear_cost
@@ -206,33 +207,69 @@ class MixedPrecisionPass(ModulePass):
     name = "mixed-precision"
     search_stage: ClassVar[Stage] = Stage(30, "bits")
 
-    budget: float | int = field(  # fraction of the chosen layers' fp16 cost in `metric`
-        default=0.5, metadata={"search": Knob(grid(0.3, 0.45, 0.05))}
+    budget: float | int = field(
+        default=0.5,
+        metadata={
+            "search": Knob(grid(0.3, 0.45, 0.05)),
+            "help": "budget as a fraction of the chosen layers' fp16 cost in metric",
+        },
     )
-    limit: float | int = (
-        0.0  # absolute budget in the metric's unit (cycles, pJ, bytes); overrides budget
+    limit: float | int = field(
+        default=0.0,
+        metadata={
+            "help": "absolute budget in the metric's unit (cycles, pJ, bytes); overrides budget when > 0"
+        },
     )
-    # searched on weight bytes: on spatten, int8 matmuls are not faster than fp16 ones
-    metric: str = field(  # cycles | energy | weight_bytes
-        default="cycles", metadata={"search": Knob(("weight_bytes",))}
+    metric: str = field(
+        default="cycles",
+        metadata={
+            "search": Knob(("weight_bytes",)),
+            "help": "cost to budget: cycles | energy | weight_bytes",
+        },
     )
-    hw: str = field(  # config name or file the cost is modeled on
-        default="spatten", metadata={"search": Knob((TARGET,))}
+    hw: str = field(
+        default="spatten",
+        metadata={
+            "search": Knob((TARGET,)),
+            "help": "NPU config name or .toml file the cost is modeled on",
+        },
     )
-    candidates: tuple[int, ...] = (4, 8)  # weight bit widths to choose from (16: stay fp16)
-    granularity: str = "channel"  # weight scales of every width: channel | tensor | group:G
-    sensitivity: str = "noise"  # noise (NIPQ pseudo-quantization) | rounding (true RTN error)
-    samples: int = field(  # calibration samples for sensitivity (and activation calibration)
+    candidates: tuple[int, ...] = field(
+        default=(4, 8), metadata={"help": "weight bit widths to choose from (16: stay fp16)"}
+    )
+    granularity: str = field(
+        default="channel",
+        metadata={"help": "weight scales: channel | tensor | group:G (G along K)"},
+    )
+    sensitivity: str = field(
+        default="noise",
+        metadata={"help": "noise (NIPQ pseudo-quantization) | rounding (true RTN error)"},
+    )
+    samples: int = field(
         default=16,
-        metadata={"search": Knob((4,))},  # searched pipelines: 4 (4x cheaper)
+        metadata={
+            "search": Knob((4,)),
+            "help": "calibration samples for sensitivity and activation scales",
+        },
     )
-    seed: int = 0  # noise seed
-    calib: str = "minmax"  # activation calibration: minmax | percentile | mse
-    percentile: float = 99.99
-    method: str = "rtn"  # rtn | gptq
-    layers: str = ""  # fnmatch patterns of layer names (default: every linear)
-    skip: str = ""  # fnmatch patterns of layers left in floating point
-    max_states: int = 200_000  # Pareto states kept per layer before the DP thins (inexact)
+    seed: int = field(default=0, metadata={"help": "seed of the pseudo-quantization noise"})
+    calib: str = field(
+        default="minmax", metadata={"help": "activation calibration: minmax | percentile | mse"}
+    )
+    percentile: float = field(
+        default=99.99, metadata={"help": "percentile of |x| for calib=percentile"}
+    )
+    method: str = field(default="rtn", metadata={"help": "weight rounding: rtn | gptq"})
+    layers: str = field(
+        default="", metadata={"help": "fnmatch patterns of layer names (default: every linear)"}
+    )
+    skip: str = field(
+        default="", metadata={"help": "fnmatch patterns of layers left in floating point"}
+    )
+    max_states: int = field(
+        default=200_000,
+        metadata={"help": "Pareto states kept per layer before the DP thins (then inexact)"},
+    )
 
     def _check(self) -> tuple[Config, Granularity, list[int]]:
         n = self.name
@@ -343,7 +380,7 @@ class MixedPrecisionPass(ModulePass):
         }
         counts = {b: sum(1 for v in picked.values() if v == b) for b in bits}
         notes = [
-            f"{len(chosen)} layer(s): "
+            f"{plural(len(chosen), 'layer')}: "
             + ", ".join(f"{counts[b]} at {'fp16' if b == 16 else f'int{b}'}" for b in bits),
             f"predicted {self.metric} {alloc.cost:,.0f} {unit} ≤ budget {budget:,.0f} "
             f"({alloc.cost / fp16:.3f} of fp16 {fp16:,.0f}) on {config.name}",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from xdsl.context import Context
@@ -25,6 +25,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from backend.wording import plural
 from dialects import nn, quant
 from dialects.nn_base import shape_of, tensor
 from passes.context import PassError, add_report, calibration_of, weights_of
@@ -58,12 +59,23 @@ class ProgressiveQuantPass(ModulePass):
 
     name = "progressive-quant"
 
-    k_bits: int = 8  # K storage bits (two 4-bit planes)
-    msb: int = 4  # bits of the MSB plane (the ISA's LOADBP planes are 4-bit)
-    threshold: float = 0.1  # refetch a block whose smallest row-max probability is below this
-    block: int = 16  # query rows per refetch decision
-    layers: str = ""  # fnmatch patterns of attention names (blocks.0.attn, ...); default all
-    samples: int = 16  # calibration samples
+    k_bits: int = field(default=8, metadata={"help": "K storage bits (two 4-bit planes; only 8)"})
+    msb: int = field(
+        default=4,
+        metadata={"help": "bits of the MSB plane (the ISA's LOADBP planes are 4-bit; only 4)"},
+    )
+    threshold: float = field(
+        default=0.1,
+        metadata={
+            "help": "refetch a block whose smallest row-max probability is below this, in [0, 1]"
+        },
+    )
+    block: int = field(default=16, metadata={"help": "query rows per refetch decision"})
+    layers: str = field(
+        default="",
+        metadata={"help": "fnmatch patterns of attention names (blocks.0.attn, ...); default all"},
+    )
+    samples: int = field(default=16, metadata={"help": "calibration samples"})
 
     def check(self) -> None:
         bad = [
@@ -176,9 +188,9 @@ class ProgressiveQuantPass(ModulePass):
         n = sum(c[1] for c in counts.values())
         frac = hit / n if n else 0.0
         notes = [
-            f"{len(new)} attention(s): threshold={self.threshold}, block={self.block}; "
+            f"{plural(len(new), 'attention')}: threshold={self.threshold}, block={self.block}; "
             f"{hit}/{n} (head, row-block) pairs refetch the LSB plane ({100 * frac:.1f}%) on "
-            f"{len(samples)} calibration sample(s)",
+            f"{plural(len(samples), 'calibration sample')}",
             f"K bytes per inference: {totals['progressive']} progressive vs {totals['int8']} int8 "
             f"vs {totals['fp16']} fp16 ({totals['progressive'] / max(totals['fp16'], 1):.3f}× fp16)",
         ]

@@ -31,6 +31,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from backend.wording import plural
 from dialects import nn, quant
 from dialects.nn_base import shape_of, tensor
 from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
@@ -462,21 +463,50 @@ class QuantizePass(ModulePass):
     name = "quantize"
     search_stage: ClassVar[Stage] = Stage(30, "bits")
 
-    weights: str = field(default="int8", metadata={"search": Knob(("int8", "int4"))})  # int8 | int4
-    acts: str = "int8"  # int8 (integer matrix work)
-    granularity: str = field(  # channel | tensor | group:G (G along K)
-        default="channel", metadata={"search": Knob(("channel", "group:16"))}
+    weights: str = field(
+        default="int8",
+        metadata={"search": Knob(("int8", "int4")), "help": "weight type: int8 | int4"},
     )
-    calib: str = "minmax"  # minmax | percentile | mse
-    percentile: float = 99.99
-    method: str = "rtn"  # rtn | gptq
-    smooth: float = 0.0  # SmoothQuant migration strength α (0: off)
-    samples: int = 32  # calibration samples
-    layers: str = ""  # fnmatch patterns of layer names (default: every linear)
-    skip: str = ""  # fnmatch patterns of layers left in floating point
-    damp: float = 0.01  # GPTQ Hessian damping (relative to the mean diagonal)
-    attn: str = "fp16"  # fp16 | int8 (quant.attention where q, k, v come from quantized linears)
-    stream: str = "fp16"  # fp16 | int8 (the residual stream between quantized layers in int8)
+    acts: str = field(
+        default="int8", metadata={"help": "activation type: int8 (integer matrix work)"}
+    )
+    granularity: str = field(
+        default="channel",
+        metadata={
+            "search": Knob(("channel", "group:16")),
+            "help": "weight scales: channel | tensor | group:G (G along K)",
+        },
+    )
+    calib: str = field(
+        default="minmax", metadata={"help": "activation calibration: minmax | percentile | mse"}
+    )
+    percentile: float = field(
+        default=99.99, metadata={"help": "percentile of |x| for calib=percentile"}
+    )
+    method: str = field(default="rtn", metadata={"help": "weight rounding: rtn | gptq"})
+    smooth: float = field(
+        default=0.0, metadata={"help": "SmoothQuant migration strength alpha in [0, 1] (0: off)"}
+    )
+    samples: int = field(default=32, metadata={"help": "calibration samples"})
+    layers: str = field(
+        default="", metadata={"help": "fnmatch patterns of layer names (default: every linear)"}
+    )
+    skip: str = field(
+        default="", metadata={"help": "fnmatch patterns of layers left in floating point"}
+    )
+    damp: float = field(
+        default=0.01, metadata={"help": "GPTQ Hessian damping, relative to the mean diagonal"}
+    )
+    attn: str = field(
+        default="fp16",
+        metadata={
+            "help": "fp16 | int8 (quant.attention where q, k, v come from quantized linears)"
+        },
+    )
+    stream: str = field(
+        default="fp16",
+        metadata={"help": "fp16 | int8 (the residual stream between quantized layers in int8)"},
+    )
 
     def options(self) -> QuantOptions:
         if self.acts != "int8":
@@ -537,7 +567,7 @@ class QuantizePass(ModulePass):
         smooth_notes: list[str] = []
         layers = quantize_layers(op, weights, calib, chosen, specs, opts, smooth_notes)
         notes = [
-            f"{len(layers)} linear layer(s) to W{bits}A8 ({self.granularity}, {self.method},"
+            f"{plural(len(layers), 'linear layer')} to W{bits}A8 ({self.granularity}, {self.method},"
             f" calib={self.calib}{f', smooth={self.smooth}' if self.smooth else ''})"
         ]
         out: dict = {"layers": layers}
@@ -545,7 +575,7 @@ class QuantizePass(ModulePass):
             attn, attn_notes = quantize_attention(op, weights, calib, opts)
             out["attention"] = attn
             notes.append(
-                f"{len(attn)} attention(s) to int8 Q·Kᵀ and P·V"
+                f"{plural(len(attn), 'attention')} to int8 Q·Kᵀ and P·V"
                 + "".join(f"; {k}: SQNR {v['sqnr_db']} dB" for k, v in attn.items())
             )
             notes += attn_notes
@@ -554,6 +584,6 @@ class QuantizePass(ModulePass):
 
             stream = quantize_stream(op, weights, calib, opts.samples, opts.calib, opts.percentile)
             out["stream"] = stream
-            notes.append(f"residual stream int8 after {len(stream)} residual add(s)")
+            notes.append(f"residual stream int8 after {plural(len(stream), 'residual add')}")
         out["notes"] = notes + smooth_notes
         add_report(ctx, self.name, out)

@@ -24,6 +24,7 @@ from xdsl.passes import ModulePass
 
 from backend.config import Config, ConfigError, load_config
 from backend.cost.formulas import matmul_cycles
+from backend.wording import plural
 from dialects import nn
 from dialects.nn_base import shape_of
 from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
@@ -65,13 +66,27 @@ class Sparsify24Pass(ModulePass):
     name = "sparsify-2-4"
     search_stage: ClassVar[Stage] = Stage(20, "sparsity")
 
-    # without refit 2:4 costs digits-vit half its accuracy, so searched pipelines always refit
-    refit: bool = field(default=False, metadata={"search": Knob((True,))})
-    layers: str = ""  # fnmatch patterns on weight symbols or layer names, "," or " " separated
-    min_in: int = 4  # layers with fewer in-features are left dense
-    samples: int = 32  # calibration samples for the refit
-    damp: float = 1e-3  # refit ridge damping, relative to mean diag(xᵀx)
-    hw: str = ""  # a hardware config: also report the layers' modeled MATMUL cycles
+    refit: bool = field(
+        default=False,
+        metadata={
+            "search": Knob((True,)),
+            "help": "least-squares refit of the kept weights on calibration data",
+        },
+    )
+    layers: str = field(
+        default="",
+        metadata={"help": "fnmatch patterns on weight symbols or layer names (default: all)"},
+    )
+    min_in: int = field(
+        default=4, metadata={"help": "layers with fewer in-features are left dense (>= 4)"}
+    )
+    samples: int = field(default=32, metadata={"help": "calibration samples for the refit"})
+    damp: float = field(
+        default=1e-3, metadata={"help": "refit ridge damping, relative to the mean of diag(x^T x)"}
+    )
+    hw: str = field(
+        default="", metadata={"help": "NPU config: also report the layers' modeled MATMUL cycles"}
+    )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.min_in < 4 or self.samples < 1 or self.damp < 0:
@@ -88,7 +103,7 @@ class Sparsify24Pass(ModulePass):
         before = self._figures(op, weights, chosen, config, sparse=False)
         errors = self._sparsify(op, weights, chosen, calib)
         after = self._figures(op, weights, chosen, config, sparse=True)
-        notes.insert(0, f"2:4 on {len(chosen)} weight(s)")
+        notes.insert(0, f"2:4 on {plural(len(chosen), 'weight')}")
         if errors:
             masked, fitted = (sum(e[i] for e in errors.values()) for i in (0, 1))
             notes.append(

@@ -24,6 +24,7 @@ from xdsl.passes import ModulePass
 
 from backend.config import Config, load_config
 from backend.errors import ConfigError
+from backend.wording import plural
 from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
 from passes.depgraph import analyze
 from passes.latency import module_cycles
@@ -43,6 +44,15 @@ DEFAULT_KINDS = ("head", "qk_dim", "v_dim", "ffn", "hidden")
 # them without fine-tuning collapses digits-vit (10% of heads: 99 -> 81%), and head-prune covers
 # heads at run time.
 SEARCH_KINDS = ("ffn",)
+# What one slot of each kind is, for the report ("removed 368 FFN units, 7 heads").
+_UNIT = {
+    "embed": "embed channel",
+    "head": "head",
+    "qk_dim": "QK channel",
+    "v_dim": "V channel",
+    "ffn": "FFN unit",
+    "hidden": "hidden channel",
+}
 
 
 @dataclass(frozen=True)
@@ -52,19 +62,57 @@ class StructuredPrunePass(ModulePass):
     name = "structured-prune"
     search_stage: ClassVar[Stage] = Stage(10, "prune")
 
-    target: str = field(default="ratio", metadata={"search": Knob(("ratio",))})
-    ratio: float = field(default=0.3, metadata={"search": Knob(grid(0.0, 0.5, 0.1), off=0.0)})
+    target: str = field(
+        default="ratio",
+        metadata={
+            "search": Knob(("ratio",)),
+            "help": "ratio (of each kind's slots) | macs | latency (modeled cycles on hw)",
+        },
+    )
+    ratio: float = field(
+        default=0.3,
+        metadata={
+            "search": Knob(grid(0.0, 0.5, 0.1), off=0.0),
+            "help": "fraction to remove, in [0, 1)",
+        },
+    )
     criterion: str = field(
-        default="l2", metadata={"search": Knob(("l2", "activation"), shared=True)}
+        default="l2",
+        metadata={
+            "search": Knob(("l2", "activation"), shared=True),
+            "help": "importance: l1 | l2 | activation | fisher",
+        },
     )
     kinds: tuple[str, ...] = field(
-        default=(), metadata={"search": Knob(tuple((k,) for k in SEARCH_KINDS), per=True)}
+        default=(),
+        metadata={
+            "search": Knob(tuple((k,) for k in SEARCH_KINDS), per=True),
+            "help": "group kinds to prune (default head,qk_dim,v_dim,ffn,hidden; also embed)",
+        },
     )
-    hw: str = field(default="", metadata={"search": Knob((TARGET,))})
-    align: int = 0
-    eta: float = 0.0
-    refit: bool = field(default=False, metadata={"search": Knob((False, True), shared=True)})
-    samples: int = 64
+    hw: str = field(
+        default="",
+        metadata={
+            "search": Knob((TARGET,)),
+            "help": "NPU config name or .toml file for cycles and alignment",
+        },
+    )
+    align: int = field(
+        default=0,
+        metadata={"help": "kept widths are multiples of this (0: hw's MAC-array columns, or 1)"},
+    )
+    eta: float = field(
+        default=0.0,
+        metadata={"help": "> 0: NViT's I - eta*dLat ranking instead of importance per cost saved"},
+    )
+    refit: bool = field(
+        default=False,
+        metadata={
+            "search": Knob((False, True), shared=True),
+            "help": "least-squares refit of linears that lost input columns",
+        },
+    )
+    samples: int = field(default=64, metadata={"help": "calibration samples for scores and refit"})
 
     def _check(self) -> None:
         if not 0.0 <= self.ratio < 1.0:
@@ -110,7 +158,9 @@ class StructuredPrunePass(ModulePass):
             g, b = blocked[0], blocked[0].blocked_by[0]
             if self.kinds:  # pruning asked for explicitly: fail closed rather than skip silently
                 raise PassError(f"group {g.id} ({g.kind}) is blocked by '{b.where}': {b.reason}")
-            notes.append(f"{len(blocked)} group(s) left alone, e.g. {g.id}: blocked by '{b.where}'")
+            notes.append(
+                f"{plural(len(blocked), 'group')} left alone, e.g. {g.id}: blocked by '{b.where}'"
+            )
         needs_calib = self.refit or self.criterion in ("activation", "fisher")
         calib: Calibration | None = calibration_of(ctx, self.name) if needs_calib else None
         before = self._figures(op, weights, config)
@@ -138,12 +188,15 @@ class StructuredPrunePass(ModulePass):
             kind = dg.group(gid).kind
             by_kind[kind] = by_kind.get(kind, 0) + len(slots)
         notes.insert(
-            0, "removed " + (", ".join(f"{n} {k}" for k, n in by_kind.items()) or "nothing")
+            0,
+            "removed " + (", ".join(plural(n, _UNIT[k]) for k, n in by_kind.items()) or "nothing"),
         )
         notes.append(f"align {align}, criterion {self.criterion}, target {self.target}")
         if consumers and calib is not None:
             used = min(self.samples, len(calib.inputs))
-            notes.append(f"refit {len(consumers)} linear layer(s) on {used} samples")
+            notes.append(
+                f"refit {plural(len(consumers), 'linear layer')} on {plural(used, 'sample')}"
+            )
         add_report(
             ctx,
             self.name,

@@ -47,13 +47,35 @@ class TokenPrunePass(ModulePass):
     name = "token-prune"
     search_stage: ClassVar[Stage] = Stage(40, "tokens")
 
-    method: str = field(default="spatten", metadata={"search": Knob(METHODS)})
-    keep: tuple[float, ...] = field(
-        default=(0.7,), metadata={"search": Knob(tuple((k,) for k in grid(0.2, 0.9, 0.1)))}
+    method: str = field(
+        default="spatten",
+        metadata={
+            "search": Knob(METHODS),
+            "help": "scores and fate of pruned tokens: spatten | topk | tps | evit",
+        },
     )
-    schedule: str = field(default="ramp", metadata={"search": Knob(("ramp", "step"))})
-    start: int = field(default=-1, metadata={"search": Knob((1, 2))})
-    protect: tuple[int, ...] = ()
+    keep: tuple[float, ...] = field(
+        default=(0.7,),
+        metadata={
+            "search": Knob(tuple((k,) for k in grid(0.2, 0.9, 0.1))),
+            "help": "one keep ratio in (0, 1], or one fraction per attention layer",
+        },
+    )
+    schedule: str = field(
+        default="ramp",
+        metadata={
+            "search": Knob(("ramp", "step")),
+            "help": "how one ratio is used: ramp | step | each",
+        },
+    )
+    start: int = field(
+        default=-1,
+        metadata={"search": Knob((1, 2)), "help": "first pruned layer (-1: ~15% of the layers)"},
+    )
+    protect: tuple[int, ...] = field(
+        default=(),
+        metadata={"help": "token positions always kept (default 0, the CLS; -1 for causal models)"},
+    )
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.method not in METHODS:

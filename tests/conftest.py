@@ -23,6 +23,19 @@ if "numpy" in sys.modules:
         pass
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow (minutes)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow") or os.environ.get("WISP_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow (minutes): run with --run-slow or WISP_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def tmp_cwd(tmp_path: Path) -> Iterator[Path]:
     """Run the test inside its tmp_path (for CLIs that write relative paths)."""

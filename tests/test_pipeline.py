@@ -131,7 +131,8 @@ def test_parse_options(test_passes: None) -> None:
     [
         ("frob", ["unknown pass frob", "canonicalize", "shape-check"]),
         ("canonicalize,frob", ["unknown pass frob"]),
-        ("canonicalize{foo=1}", ["bad pipeline", "foo"]),
+        ("canonicalize{foo=1}", ["pass 'canonicalize': unknown option 'foo'", "none"]),
+        ("test-options{m=1 n=2}", ["unknown option 'm'", "valid options: n, ratio, label, flag"]),
         ("test-options{n=abc}", ["bad pipeline", "test-options{n=abc}", "int"]),
         ("test-options{n=1.5}", ["bad pipeline", "int"]),
         ("test-options{flag=3}", ["bad pipeline", "bool"]),

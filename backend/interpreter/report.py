@@ -13,6 +13,7 @@ import numpy as np
 from backend.config import Config
 from backend.cost.model import ENERGY_COMPONENTS, PRECISIONS, InstrCost
 from backend.isa import Queue
+from backend.wording import natural_key
 
 QUEUE_NAMES = tuple(q.name.lower() for q in Queue)
 
@@ -272,8 +273,8 @@ class Report:
         lines = [
             f"config {self.config} @ {self.clock_mhz:g} MHz"
             + ("  (timing only)" if self.timing_only else ""),
-            f"cycles {self.cycles:,}  ({self.time_us:,.2f} us)  instructions {self.instructions:,}"
-            f"  skipped {self.skipped:,}",
+            f"cycles {self.cycles:,}  ({self.time_us:,.2f} us, measured: interpreter run)"
+            f"  instructions {self.instructions:,}  skipped {self.skipped:,}",
             f"lower bound {self.bound.get('lower_bound', 0):,.0f} cycles (matrix "
             f"{self.bound.get('matrix', 0):,.0f}, dram {self.bound.get('dram', 0):,.0f}, vector "
             f"{self.bound.get('vector', 0):,.0f})  efficiency {self.efficiency:.1%}"
@@ -301,7 +302,7 @@ class Report:
         ]
         if self.per_tag:
             lines += ["", f"{'tag':<32}{'instrs':>8}{'busy cyc':>12}{'MACs':>14}{'DRAM B':>12}"]
-            for tag, t in sorted(self.per_tag.items()):
+            for tag, t in sorted(self.per_tag.items(), key=lambda kv: natural_key(kv[0])):
                 lines.append(
                     f"{(tag or '(none)')[:31]:<32}{t.instrs:>8,}{t.busy_cycles:>12,}"
                     f"{t.macs:>14,}{t.dram_bytes:>12,}"

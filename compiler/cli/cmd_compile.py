@@ -53,6 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from backend.wording import plural
     from compiler.api import compile_model, parse_emit
     from compiler.cli.model_args import model_from_args
     from compiler.output_guard import check_replaceable
@@ -81,6 +82,6 @@ def run(args: argparse.Namespace) -> int:
     if "model" in kinds:
         what += ["model.mlir", "model.weights.npz"]
     if "ir" in kinds:
-        what.append(f"ir/ ({len(compiled.passes)} passes)")
+        what.append(f"ir/ ({plural(len(compiled.passes), 'pass')})")
     print(f"wrote {args.output}: {', '.join(what + ['compile.json'])}")
     return 0

@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--format",
         choices=("text", "json", "dot"),
         default="text",
-        help="output format (default text)",
+        help="output format (default text; dot: Graphviz, render with `dot -Tsvg`, from the graphviz package)",
     )
     p.add_argument(
         "-o", "--output", metavar="FILE", help="write here instead of stdout (atomically)"

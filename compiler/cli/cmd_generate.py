@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="values from the reference executor, cost from timing-only interpreter runs (faster)",
     )
-    p.add_argument("--quiet", action="store_true", help="print the text and the summary only")
+    # --quiet (wisp's global flag: no progress display) also prints the text and the summary only
 
 
 def run(args: argparse.Namespace) -> int:

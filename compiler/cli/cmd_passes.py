@@ -1,20 +1,25 @@
-"""wisp passes: list the registered passes."""
+"""wisp passes: list the registered passes with their options, or print one pass's doc."""
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "list the registered passes"
+HELP = "list the registered passes and their options (wisp passes NAME: that pass's doc)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+    p.add_argument("name", nargs="?", metavar="NAME", help="print this pass's doc and options")
 
 
 def run(args: argparse.Namespace) -> int:
-    from compiler.registry import PASSES, pass_doc
+    from compiler.errors import WispError
+    from compiler.pass_options import pass_help, passes_listing
+    from compiler.registry import PASSES
 
-    width = max(len(n) for n in PASSES)
-    for name in sorted(PASSES):
-        print(f"{name:<{width}}  {pass_doc(name)}")
+    if args.name is not None:
+        if args.name not in PASSES:
+            raise WispError(f"unknown pass {args.name}; known passes: {', '.join(sorted(PASSES))}")
+        print(pass_help(args.name), end="")
+        return 0
+    print(passes_listing(), end="")
     return 0

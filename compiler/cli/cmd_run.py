@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     from backend.config import bundled_config, load_config
     from backend.interpreter import run as run_program
     from backend.interpreter.limits import limits_for
+    from backend.wording import natural_key
     from compiler.io_util import load_npz, save_npz, write_text_atomic
 
     program = load_program(Path(args.program))
@@ -155,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     if args.trace:
         trace = {"traceEvents": result.trace_events, "displayTimeUnit": "ns"}
         write_text_atomic(args.trace, json.dumps(trace))
-    for name, x in sorted(result.outputs.items()):
+    for name, x in sorted(result.outputs.items(), key=lambda kv: natural_key(kv[0])):
         print(_summary(name, x))
     if result.outputs:
         print()

@@ -38,6 +38,9 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wisp", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument(
+        "--quiet", action="store_true", help="no progress display (it is shown only on a terminal)"
+    )
+    parser.add_argument(
         "--strict", action="store_true", help="NaN/Inf or unused weights are errors, not warnings"
     )
     parser.add_argument(
@@ -52,6 +55,7 @@ def make_parser() -> argparse.ArgumentParser:
             continue
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
         p.add_argument("--strict", action="store_true", help=argparse.SUPPRESS)
         p.add_argument("--allow-lossy", action="store_true", help=argparse.SUPPRESS)
         module.add_arguments(p)
@@ -65,12 +69,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
         args = make_parser().parse_args(args_list)
         from backend.convert import ALLOW_LOSSY
+        from compiler.progress import QUIET
         from compiler.weight_audit import STRICT
 
         # given before or after the subcommand (a subparser's default would hide the first)
         STRICT.set(bool(args.strict) or "--strict" in args_list)
         ALLOW_LOSSY.set(bool(args.allow_lossy) or "--allow-lossy" in args_list)
-        return int(args._run(args))
+        quiet = QUIET.set(bool(args.quiet) or "--quiet" in args_list)
+        try:
+            return int(args._run(args))
+        finally:  # main() may run in-process (scripts, tests): no effect after it returns
+            QUIET.reset(quiet)
 
     return guarded("wisp", body, args_list)
 

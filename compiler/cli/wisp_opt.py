@@ -19,6 +19,7 @@ from compiler.errors import WispError
 from compiler.io_util import write_text_atomic
 from compiler.ir import LocatingParser, make_context, verify
 from compiler.model import Model
+from compiler.pass_options import passes_listing
 from compiler.pipeline import parse_pipeline, run_pipeline, timing_table
 from compiler.registry import PASSES
 from compiler.weights import WeightStore
@@ -50,6 +51,7 @@ class WispOptMain(xDSLOptMain):
         self.available_frontends["mlir"] = parse_mlir
 
     chunk_line_offset = 0
+    wants_help = False
 
     def parse_chunk(
         self, chunk: IO[bytes], file_extension: str, start_offset: int = 0
@@ -68,6 +70,10 @@ class WispOptMain(xDSLOptMain):
 
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser) -> None:
         super().register_all_arguments(arg_parser)
+        arg_parser.prog = "wisp-opt"
+        arg_parser.formatter_class = argparse.RawDescriptionHelpFormatter
+        if self.wants_help:  # the listing imports every pass: only when it is printed
+            arg_parser.epilog = "passes (-p 'a,b{opt=value}'):\n" + passes_listing()
         arg_parser.add_argument(
             "--print-ir-after-all", action="store_true", help="print the IR after every pass"
         )
@@ -138,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
 
     def body() -> int:
+        WispOptMain.wants_help = any(a in ("-h", "--help") for a in args)
         driver = WispOptMain(description="wisp-opt: run wisp passes on nn IR", args=args)
         driver.run()
         driver.finish()

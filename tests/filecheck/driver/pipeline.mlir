@@ -38,7 +38,7 @@
 // SYNTAX:      wisp-opt: error: pass-pipeline:1:14: bad pipeline 'canonicalize,,cse': Expected pass name here
 // SYNTAX-NOT:  builtin.module
 
-// OPTION:      wisp-opt: error: bad pipeline 'canonicalize{foo=1}': {{.*}}foo
+// OPTION:      wisp-opt: error: pass 'canonicalize': unknown option 'foo'; valid options: none (it takes no options) (see `wisp passes canonicalize`)
 // OPTION-NOT:  builtin.module
 func.func @f(%x: tensor<2x4xf32>) -> (tensor<2x8xf32>, tensor<2x8xf32>) {
   %r = nn.reshape %x : (tensor<2x4xf32>) -> tensor<2x4xf32>

@@ -9,7 +9,7 @@
 // CHECK:        [sparsify-2-4]
 // CHECK:          nonzero_params    72 -> 48
 // CHECK:          weight_bytes     312 -> 222
-// CHECK:          2:4 on 1 weight(s)
+// CHECK:          2:4 on 1 weight{{$}}
 // CHECK-NEXT:     left dense: head (in-features 6 is not a multiple of 4)
 // CHECK-LABEL:  func.func @main
 // CHECK-NEXT:     %w = nn.weight @fc.weight attributes {sparsity = "2:4"} : tensor<6x8xf32>
@@ -20,7 +20,7 @@
 // REFIT:        nn.weight @fc.weight attributes {sparsity = "2:4"}
 
 // NAMED:  wisp-opt: error: pass 'sparsify-2-4': layer 'head' cannot be 2:4 sparse: in-features 6 is not a multiple of 4
-// OPTION: wisp-opt: error: bad pipeline 'sparsify-2-4{bogus=1}': Provided arguments ["bogus"] not found
+// OPTION: wisp-opt: error: pass 'sparsify-2-4': unknown option 'bogus'; valid options: refit, layers, min_in, samples, damp, hw (see `wisp passes sparsify-2-4`)
 func.func @main(%x: tensor<2x8xf32>) -> tensor<2x4xf32> {
   %w = nn.weight @fc.weight : tensor<6x8xf32>
   %b = nn.weight @fc.bias : tensor<6xf32>

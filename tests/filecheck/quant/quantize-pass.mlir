@@ -8,7 +8,7 @@
 // RUN: not wisp-opt %s -p 'quantize{layers=nosuch}' --weights %t.npz 2>&1 | filecheck %s --check-prefix=NONE
 
 // CHECK:       [quantize]
-// CHECK:         2 linear layer(s) to W8A8 (channel, rtn, calib=minmax)
+// CHECK:         2 linear layers to W8A8 (channel, rtn, calib=minmax)
 // CHECK-LABEL: func.func @main
 // CHECK:         %[[S:.*]] = nn.weight @fc.input_scale : tensor<1xf32>
 // CHECK-NEXT:    %[[Q:.*]] = quant.quantize %x, %[[S]] : (tensor<2x8xf32>, tensor<1xf32>) -> tensor<2x8xi8>
@@ -21,7 +21,7 @@
 // CHECK:         quant.linear %[[Q]], %{{.*}}, %{{.*}} {groups = 1} : (tensor<2x8xi8>, tensor<4x8xi8>, tensor<4xi32>) -> tensor<2x4xi32>
 // CHECK-NOT:     nn.linear
 
-// G4:          2 linear layer(s) to W4A8 (group:4, rtn, calib=minmax)
+// G4:          2 linear layers to W4A8 (group:4, rtn, calib=minmax)
 // G4:          %[[A:.*]] = quant.linear %{{.*}}, %{{.*}} {groups = 2} : (tensor<2x8xi8>, tensor<6x8xi4>) -> tensor<2x2x6xi32>
 // G4-NEXT:     %[[D:.*]] = nn.weight @fc.dequant : tensor<2x6xf32>
 // G4-NEXT:     %[[Y:.*]] = quant.dequantize %[[A]], %[[D]] : (tensor<2x2x6xi32>, tensor<2x6xf32>) -> tensor<2x6xf32>
