@@ -158,6 +158,8 @@ STATUS_PASSES = (
     "token-prune{method=spatten keep=0.5}",
     "head-prune{keep=1}",
     "eager-predict{topk=8}",
+    "eager-predict{topk=8},quantize,mixed-ffn{int8=0.25}",
+    "kv-prune{keep=16}",
 )
 STATUS_MODELS = {
     "digits-vit": {},
