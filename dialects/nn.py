@@ -591,6 +591,16 @@ class AttentionOp(NNOp):
         return tensor((q[0], heads * dv), elem)
 
 
+def infer_as_attention(
+    op: str, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]
+) -> Attribute:
+    """nn.attention's shape rules (`AttentionOp.infer`) for another op: errors name ``op``."""
+    try:
+        return AttentionOp.infer(operand_types, props)
+    except ShapeError as e:
+        raise ShapeError(str(e).replace(AttentionOp.name, op)) from None
+
+
 NN_OPS: tuple[type[NNOp], ...] = (
     WeightOp,
     LinearOp,

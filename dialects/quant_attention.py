@@ -108,10 +108,7 @@ class ProgressiveAttentionOp(NNOp):
         fv = element_of(v)
         shapes = [tensor(shape_of(t), fv) for t in (q, k)] + [v]
         attn_props = {n: props[n] for n in nn.AttentionOp.PROPS if n in props}
-        try:
-            return nn.AttentionOp.infer(shapes, attn_props)
-        except ShapeError as e:
-            raise ShapeError(str(e).replace(nn.AttentionOp.name, cls.name)) from None
+        return nn.infer_as_attention(cls.name, shapes, attn_props)
 
 
 @irdl_op_definition
@@ -154,7 +151,4 @@ class AttentionOp(NNOp):
                 raise ShapeError(f"{cls.name}: {what} must be a [1] float tensor, got {t}")
         fe = element_of(sq)
         shapes = [tensor(shape_of(t), fe) for t in (q, k, v)]
-        try:
-            return nn.AttentionOp.infer(shapes, props)
-        except ShapeError as e:
-            raise ShapeError(str(e).replace(nn.AttentionOp.name, cls.name)) from None
+        return nn.infer_as_attention(cls.name, shapes, props)

@@ -23,7 +23,7 @@ from xdsl.irdl import (
 )
 from xdsl.traits import Pure
 
-from dialects.nn import ATTN_PROPS, AttentionOp
+from dialects.nn import ATTN_PROPS, infer_as_attention
 from dialects.nn_base import (
     NNOp,
     PropValue,
@@ -71,10 +71,7 @@ def _attention_checks(
     width_v = int_prop(op, props, "heads") * int_prop(op, props, "v_dim")
     ks = shape_of(k)
     fake_v = tensor((ks[0] if len(ks) == 2 else 0, width_v), element_of(q))
-    try:
-        AttentionOp.infer([q, k, fake_v], props)
-    except ShapeError as e:
-        raise ShapeError(str(e).replace(AttentionOp.name, op)) from None
+    infer_as_attention(op, [q, k, fake_v], props)
     return shape_of(q)[0], ks[0]
 
 
@@ -350,10 +347,7 @@ class MaskedAttentionOp(NNOp):
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
         if len(operand_types) != 4:
             raise ShapeError(f"{cls.name}: expected query, key, value and mask")
-        try:
-            out = AttentionOp.infer(operand_types[:3], props)
-        except ShapeError as e:
-            raise ShapeError(str(e).replace(AttentionOp.name, cls.name)) from None
+        out = infer_as_attention(cls.name, operand_types[:3], props)
         want = (int_prop(cls.name, props, "heads"), *shape_of(operand_types[0])[:1])
         want = (*want, shape_of(operand_types[1])[0])
         if shape_of(operand_types[3]) != want:
@@ -394,10 +388,7 @@ class HeadAttentionOp(NNOp):
             raise ShapeError(
                 f"{cls.name}: expected query, key, value, kept-head indices and an optional mask"
             )
-        try:
-            out = AttentionOp.infer([*operand_types[:3], *operand_types[4:]], props)
-        except ShapeError as e:
-            raise ShapeError(str(e).replace(AttentionOp.name, cls.name)) from None
+        out = infer_as_attention(cls.name, [*operand_types[:3], *operand_types[4:]], props)
         kept = _int_vector(cls.name, "heads_kept", operand_types[3])
         heads = int_prop(cls.name, props, "heads")
         if not 0 < kept <= heads:

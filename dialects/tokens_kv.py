@@ -20,7 +20,7 @@ from xdsl.irdl import (
 )
 from xdsl.traits import Pure
 
-from dialects.nn import ATTN_PROPS, AttentionOp
+from dialects.nn import ATTN_PROPS, infer_as_attention
 from dialects.nn_base import NNOp, PropValue, ShapeError, element_of, int_prop, shape_of, tensor
 
 
@@ -59,10 +59,7 @@ class MaskedImportanceOp(NNOp):
         if len(ks) != 2:
             raise ShapeError(f"{cls.name}: key must be [keys, features], got {list(ks)}")
         width_v = int_prop(cls.name, props, "heads") * int_prop(cls.name, props, "v_dim")
-        try:
-            AttentionOp.infer([q, k, tensor((ks[0], width_v), element_of(q)), m], props)
-        except ShapeError as e:
-            raise ShapeError(str(e).replace(AttentionOp.name, cls.name)) from None
+        infer_as_attention(cls.name, [q, k, tensor((ks[0], width_v), element_of(q)), m], props)
         if not isinstance(element_of(m), IntegerType):
             raise ShapeError(f"{cls.name}: mask must be an integer vector [{ks[0]}], got {m}")
         if len(operand_types) == 4 and operand_types[3] != tensor((ks[0],), f32):
