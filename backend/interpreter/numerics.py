@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 SQRT1_2 = 0.7071067811865476
@@ -141,29 +143,28 @@ ERF_BLOCKED_MIN = (
 )  # from this many elements on (measured: 2x faster at 605k, slower at 151k)
 
 
-def erf_blocked(x: np.ndarray) -> np.ndarray:
-    """`erf` (same bits) computed over blocks of ``ERF_BLOCK`` elements: for large arrays the
-    float64 temporaries of the one-shot evaluation cost more than the arithmetic."""
+def _blocked(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """``fn`` (elementwise, float64 result) over blocks of ``ERF_BLOCK`` elements when ``x`` is
+    large: same bits, but the float64 temporaries stay in cache."""
     x = np.asarray(x)
     if x.size < ERF_BLOCKED_MIN:
-        return erf(x)
+        return fn(x)
     flat = x.reshape(-1)
     out = np.empty(flat.size, np.float64)
     for i in range(0, flat.size, ERF_BLOCK):
-        out[i : i + ERF_BLOCK] = erf(flat[i : i + ERF_BLOCK])
+        out[i : i + ERF_BLOCK] = fn(flat[i : i + ERF_BLOCK])
     return out.reshape(x.shape)
+
+
+def erf_blocked(x: np.ndarray) -> np.ndarray:
+    """`erf` (same bits) computed over blocks of ``ERF_BLOCK`` elements: for large arrays the
+    float64 temporaries of the one-shot evaluation cost more than the arithmetic."""
+    return _blocked(erf, x)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
     """GELU with erf: 0.5·x·(1 + erf(x/√2)), float64 (by blocks, as `erf_blocked`)."""
-    x = np.asarray(x)
-    if x.size < ERF_BLOCKED_MIN:
-        return _gelu(x)
-    flat = x.reshape(-1)
-    out = np.empty(flat.size, np.float64)
-    for i in range(0, flat.size, ERF_BLOCK):
-        out[i : i + ERF_BLOCK] = _gelu(flat[i : i + ERF_BLOCK])
-    return out.reshape(x.shape)
+    return _blocked(_gelu, x)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
