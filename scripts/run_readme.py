@@ -7,7 +7,9 @@
 Every ```sh block line (a command, with its `&&` chains) and every ```python block is run in order in one
 scratch directory (with `tests/` and `examples/` linked in, as in a clone), with the `wisp`/`wisp-opt` of
 this Python. Steps that set up an environment (venv, pip) and commands on files the reader brings
-(`bert.onnx`) are skipped, with the reason listed. Exit 1 on the first failure, naming the file and line.
+(`bert.onnx`) are skipped, with the reason listed. A block whose fence is preceded by the line
+`<!-- not run: REASON -->` (an excerpt of the source, a fragment with names the reader supplies) is
+listed as skipped with that reason. Exit 1 on the first failure, naming the file and line.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SKIP = (
     (r"^python3? -m venv|^\. \.venv/bin/activate|^pip install", "environment setup"),
     (r"^python -m pytest", "the test suite (run it separately)"),
-    (r"\bbert\.onnx\b", "a file the reader exports (scripts/export_onnx_models.py)"),
+    (r"\b(bert|deit|gpt2)\.onnx\b", "a file the reader exports (scripts/export_onnx_models.py)"),
     (r"\| dot -T", "needs Graphviz's dot"),
 )
 
@@ -37,7 +39,7 @@ SKIP = (
 class Step:
     file: str
     line: int
-    kind: str  # "sh" | "python"
+    kind: str  # "sh" | "python" | "skip"
     text: str
 
 
@@ -45,6 +47,7 @@ def steps(path: Path) -> list[Step]:
     """The runnable steps of one markdown file, in order."""
     out: list[Step] = []
     lines = path.read_text().splitlines()
+    name = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     i = 0
     while i < len(lines):
         m = re.match(r"^```(sh|python)\s*$", lines[i])
@@ -52,23 +55,30 @@ def steps(path: Path) -> list[Step]:
             i += 1
             continue
         kind, start = m.group(1), i + 1
+        before = next((x.strip() for x in reversed(lines[:i]) if x.strip()), "")
+        note = re.fullmatch(r"<!-- not run: (.+) -->", before)
         i += 1
         block: list[str] = []
         while i < len(lines) and not lines[i].startswith("```"):
             block.append(lines[i])
             i += 1
+        if note:
+            out.append(Step(name, start + 1, "skip", note.group(1)))
+            continue
         if kind == "python":
-            out.append(Step(str(path.relative_to(ROOT)), start + 1, kind, "\n".join(block)))
+            out.append(Step(name, start + 1, kind, "\n".join(block)))
             continue
         for k, raw in enumerate(block):
             cmd = raw.split("  #")[0].strip() if not raw.lstrip().startswith("#") else ""
             if cmd:
-                out.append(Step(str(path.relative_to(ROOT)), start + 1 + k, kind, cmd))
+                out.append(Step(name, start + 1 + k, kind, cmd))
     return out
 
 
 def plan(step: Step) -> tuple[str, list[str]]:
     """(what to run, [skip reasons]): `&&` parts matching SKIP are dropped."""
+    if step.kind == "skip":
+        return "", [step.text]
     if step.kind == "python":
         return step.text, []
     keep, skipped = [], []
