@@ -9,7 +9,8 @@ the reference executor's accuracy on the same compressed model, predictions agre
 divergence to the fp32 model (reference, mean over images), mean cycles / DRAM bytes / energy per
 image (measured: interpreter), and the program's data-section bytes (weights as laid out). `--shapes`
 adds deit-small and bert-base (random weights) fp16 vs W8A8 DRAM traffic / compulsory bytes from the
-static report (estimated: cost model).
+static report (estimated: cost model). `--progressive` prints the progressive-quantization table
+instead (SpAtten's MSB-first K with LSB refetch, per threshold, against dense fp16).
 """
 
 from __future__ import annotations
@@ -155,14 +156,58 @@ def table(configs: list[str], limit: int | None = None) -> Iterator[str]:
             yield measure(label, spec, config, limit, base)
 
 
+PROGRESSIVE_THRESHOLDS = (0.0, 0.02, 0.1)
+
+
+def progressive_rows(thresholds: tuple[float, ...] = PROGRESSIVE_THRESHOLDS) -> Iterator[str]:
+    """digits-vit on spatten, dense fp16 then `progressive-quant{threshold=T}` for each T: the
+    interpreter and reference accuracy over the 360 test images (measured), and the pass report's
+    refetch fraction and K bytes (16 calibration samples)."""
+    cfg = load_config("spatten")
+    yield (
+        "| `-p` | accuracy % (interpreter / reference) | agree | blocks refetched (calibration)"
+        " | K bytes / inference (× fp16) | cycles | DRAM B |"
+    )
+    yield "|---|---|---|---|---|---|---|"
+    for t in (None, *thresholds):
+        spec = "" if t is None else f"progressive-quant{{threshold={t}}}"
+        model = load_model("digits-vit")
+        reports = run_pipeline(model, spec, quiet=True) if spec else []
+        program = compile_module(model.module, model.weights, cfg).program
+
+        def on_npu(x, program=program):  # noqa: ANN001, ANN202
+            result = run(program, dict(x), cfg)
+            return result.outputs, result.report
+
+        npu = evaluate(model, runner=on_npu)
+        ref = evaluate(model)
+        agree = sum(a == b for a, b in zip(npu.predictions, ref.predictions, strict=True))
+        refetch, kbytes = "—", "—"
+        if reports:
+            rep = reports[-1].report
+            k = rep["k_bytes"]
+            refetch = f"{100 * rep['refetch_fraction']:.1f}%"
+            kbytes = f"{k['progressive']:,} ({k['progressive'] / k['fp16']:.2f}×)"
+        yield (
+            f"| `{spec or '(none): dense fp16'}` | {100 * npu.accuracy:.2f} / {100 * ref.accuracy:.2f}"
+            f" | {agree}/{npu.total} | {refetch} | {kbytes} | {npu.cycles:,.0f} |"
+            f" {npu.dram_bytes:,.0f} |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--configs", default="spatten,edge")
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--shapes", action="store_true")
+    ap.add_argument("--progressive", action="store_true", help="the progressive-quant table only")
     ap.add_argument("--quiet", action="store_true", help="no progress display")
     args = ap.parse_args()
     QUIET.set(args.quiet)
+    if args.progressive:
+        for line in progressive_rows():
+            print(line, flush=True)
+        return
     for line in table([c for c in args.configs.split(",") if c], args.limit):
         print(line, flush=True)
     if args.shapes:

@@ -263,6 +263,12 @@ def quant_shapes() -> Generated:
     return Generated("\n".join([timings_line(volatile), "", *bench_quant.traffic_rows()]), volatile)
 
 
+def quant_progressive() -> Generated:
+    import bench_quant
+
+    return Generated("\n".join(bench_quant.progressive_rows()))
+
+
 def tokens_table() -> Generated:
     import bench_tokens
 
@@ -279,6 +285,7 @@ REGIONS: dict[str, Region] = {
     "sparsity-cycles-shapes": Region("docs/sparsity.md", sparsity_cycles_shapes, fast=False),
     "quant-table": Region("docs/quantization.md", quant_table, fast=False),
     "quant-shapes": Region("docs/quantization.md", quant_shapes, fast=False),
+    "quant-progressive": Region("docs/quantization.md", quant_progressive, fast=False),
     "tokens-table": Region("docs/tokens.md", tokens_table, fast=False),
 }
 
