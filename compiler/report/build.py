@@ -112,14 +112,18 @@ def _summary(out: Outdir, sb: Breakdown, m: Measured | None) -> str:
     row("energy (nJ)", "#" + P.num(st.energy_pj / 1e3, 3) + " (cost model over the program)",
         "#" + P.num(r.energy_total_pj / 1e3, 3) if r else None)  # fmt: skip
     lb = s.bound.get("lower_bound", 0.0)
-    row("lower bound (cycles)", "#" + P.num(lb, 0), "#" + P.num(r.bound["lower_bound"], 0) if r else None)
+    row(
+        "lower bound (cycles)",
+        "#" + P.num(lb, 0),
+        "#" + P.num(r.bound["lower_bound"], 0) if r else None,
+    )
     mb = None
     if r is not None:
         mb = max(("matrix", "dram", "vector"), key=lambda k: r.bound.get(k, 0.0))
     row("bound by", P.esc(s.bound_by), P.esc(mb) if mb else None)
     row("efficiency (lower bound / cycles)", "#" + P.num(100 * s.efficiency, 1) + " %",
         "#" + P.num(100 * r.efficiency, 1) + " %" if r else None)  # fmt: skip
-    head = ["", "static estimate " + P.badge(STATIC), ("measured " + P.badge(MEASURED)) if r else "measured"]
+    head = ["", P.badge(STATIC), P.badge(MEASURED) if r else "measured: not run (--static)"]
     return P.table("summary", head, rows)
 
 
@@ -146,7 +150,9 @@ def build(out: Outdir, m: Measured | None) -> Report:
         mb = measured_breakdown(program.instrs, m.events, cfg)
         morder = mb.order(order)
         body.append(f"<h2>Per layer {P.badge(MEASURED)}</h2>")
-        pngs["layers-measured"] = layers_png(mb, morder, f"{out.model} on {out.target}: per layer, measured (interpreter run)")
+        pngs["layers-measured"] = layers_png(
+            mb, morder, f"{out.model} on {out.target}: per layer, measured (interpreter run)"
+        )
         body.append(P.image(pngs["layers-measured"], "per-layer cost by precision, measured"))
         body.append(_measured_layer_table(m.report, mb, morder))
         body.append(P.untagged_note(mb))
@@ -154,22 +160,30 @@ def build(out: Outdir, m: Measured | None) -> Report:
         body.append(P.precision_table("measured-precision", mb, morder))
 
     body.append(f"<h2>Per layer {P.badge(STATIC)}</h2>")
-    pngs["layers-static"] = layers_png(sb, order, f"{out.model} on {out.target}: per layer, static estimate (cost model)")
+    pngs["layers-static"] = layers_png(
+        sb, order, f"{out.model} on {out.target}: per layer, static estimate (cost model)"
+    )
     body.append(P.image(pngs["layers-static"], "per-layer cost by precision, static estimate"))
     body.append(_static_layer_table(out, sb, order))
     body.append(P.untagged_note(sb))
     body.append("<h3>by precision</h3>")
     body.append(P.precision_table("static-precision", sb, order))
     body.append(
-        '<p class="note">Precision: the format of an instruction\'s MACs (MATMUL), else its element '
-        "type; busy cycles are summed over the five queues, which run in parallel.</p>"
+        '<p class="note">Precision: instructions, cycles, DRAM bytes and energy under the format '
+        "of the instruction (a MATMUL's mode, else its element type); MACs under the precision "
+        "they ran at (a masked MATMUL's INT4-MSB rows under int4). Busy cycles are summed over the "
+        "five queues, which run in parallel. report.json's per-queue busy (the scheduler's "
+        "estimate) does not count the final FINISH (one cycle).</p>"
     )
 
     if m is not None:
         assert mb is not None
         body.append(f"<h2>Queue utilisation over time {P.badge(MEASURED)}</h2>")
         tl = timeline(m.events, m.report.cycles)
-        pngs["queues"] = queues_png(tl, f"queue busy % per {tl.edges[1] - tl.edges[0]:,}-cycle bin, measured (interpreter trace)")
+        pngs["queues"] = queues_png(
+            tl,
+            f"queue busy % per {tl.edges[1] - tl.edges[0]:,}-cycle bin, measured (interpreter trace)",
+        )
         body.append(P.image(pngs["queues"], "queue utilisation over time, measured"))
         rows, total = P.queue_rows(m.report, out.static.busy)
         head = ["queue", "instructions", "predicated off", "busy cycles", "stall cycles", "busy %",

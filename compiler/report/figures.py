@@ -20,8 +20,8 @@ MEASURED = "measured (interpreter run)"
 
 
 def precision_of(ins: Instr, c: InstrCost) -> str:
-    """The precision an instruction works in: the format of its MACs (MATMUL; the one with the
-    most MACs), else its element type (out_dtype, dtype, dst_dtype); 'other' for control."""
+    """The format an instruction works in: that of its MACs (MATMUL; ``c`` its cost without
+    masked rows), else its element type (out_dtype, dtype, dst_dtype); 'other' for control."""
     if c.macs_useful:
         return max(sorted(c.macs_useful), key=lambda p: c.macs_useful[p])
     args = ins.args
@@ -46,11 +46,11 @@ class Cell:
     macs: int = 0
 
     def add(self, c: InstrCost) -> None:
+        """Count an instruction (its MACs are counted by precision: `Breakdown.add`)."""
         self.instrs += 1
         self.cycles += c.cycles
         self.dram_bytes += c.dram_read + c.dram_write
         self.energy_pj += c.energy_total
-        self.macs += sum(c.macs_useful.values())
 
     def merge(self, other: Cell) -> None:
         self.instrs += other.instrs
@@ -62,7 +62,9 @@ class Cell:
 
 @dataclass
 class Breakdown:
-    """Per layer tag, per precision: the cost of its instructions (executed ones, when measured).
+    """Per layer tag, per precision: the cost of its instructions (executed ones, when measured):
+    instructions, cycles, DRAM bytes and energy under the instruction's format; MACs under the
+    precision they ran at (a masked MATMUL's int4 rows under int4).
 
     ``queue_cycles[tag][q]``: busy cycles of the layer on each queue; ``span[tag]``: cycles during
     which at least one of its instructions ran (measured only); ``skipped``/``skipped_cycles``:
@@ -75,9 +77,11 @@ class Breakdown:
     skipped: int = 0
     skipped_cycles: int = 0
 
-    def add(self, tag: str, q: int, ins: Instr, c: InstrCost) -> None:
+    def add(self, tag: str, q: int, ins: Instr, c: InstrCost, fmt: str) -> None:
         per = self.layers.setdefault(tag, {})
-        per.setdefault(precision_of(ins, c), Cell()).add(c)
+        per.setdefault(fmt, Cell()).add(c)
+        for p in sorted(c.macs_useful):
+            per.setdefault(p, Cell()).macs += c.macs_useful[p]
         self.queue_cycles.setdefault(tag, [0] * len(QUEUE_NAMES))[q] += c.cycles
 
     def layer_total(self, tag: str) -> Cell:
@@ -114,7 +118,8 @@ def static_breakdown(
     """Every instruction once, priced by the cost model (what report.json's per_layer sums)."""
     out = Breakdown(STATIC)
     for idx, ins in enumerate(instrs):
-        out.add(_tag(ins, layer_of, idx), int(ins.cls.queue), ins, cost(ins, cfg))
+        c = cost(ins, cfg)
+        out.add(_tag(ins, layer_of, idx), int(ins.cls.queue), ins, c, precision_of(ins, c))
     return out
 
 
@@ -123,7 +128,9 @@ def trace_instr_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]
     return [e for e in events if e.get("ph") == "X"]
 
 
-def measured_breakdown(instrs: Sequence[Instr], events: Sequence[dict[str, Any]], cfg: Config) -> Breakdown:
+def measured_breakdown(
+    instrs: Sequence[Instr], events: Sequence[dict[str, Any]], cfg: Config
+) -> Breakdown:
     """The executed instructions of a traced run, priced as the interpreter priced them (the
     cost model with the run's masked MATMUL rows), tagged as the interpreter tags them."""
     out = Breakdown(MEASURED)
@@ -135,11 +142,14 @@ def measured_breakdown(instrs: Sequence[Instr], events: Sequence[dict[str, Any]]
             out.skipped_cycles += int(a["cycles"])
             continue
         ins = instrs[int(a["index"])]
-        c = cost(ins, cfg, int(a.get("masked_rows", 0)))
+        masked = int(a.get("masked_rows", 0))
+        c = cost(ins, cfg, masked)
         if c.cycles != int(a["cycles"]):
-            raise AssertionError(f"instruction {a['index']}: trace {a['cycles']} cycles, cost {c.cycles}")
+            raise AssertionError(
+                f"instruction {a['index']}: trace {a['cycles']} cycles, cost {c.cycles}"
+            )
         tag = tag_of(ins.comment) or UNTAGGED
-        out.add(tag, int(e["tid"]), ins, c)
+        out.add(tag, int(e["tid"]), ins, c, precision_of(ins, cost(ins, cfg) if masked else c))
         spans.setdefault(tag, []).append((int(a["cycle"]), int(a["cycle"]) + c.cycles))
     out.span = {tag: union_length(iv) for tag, iv in spans.items()}
     return out
@@ -167,7 +177,8 @@ class Timeline:
 
     def utilisation(self, queue: str) -> list[float]:
         return [
-            b / (hi - lo) for b, lo, hi in zip(self.busy[queue], self.edges, self.edges[1:], strict=False)
+            b / (hi - lo)
+            for b, lo, hi in zip(self.busy[queue], self.edges, self.edges[1:], strict=False)
         ]
 
 

@@ -157,7 +157,10 @@ def _static_report(path: Path) -> StaticReport:
         where = f"per_layer.{c.name(tag, 'per_layer')}"
         e = c.obj(v, where)
         layers[tag] = StaticLayer(
-            *(c.count(c.key(e, f, f"{where}."), f"{where}.{f}") for f in StaticLayer.__annotations__)
+            *(
+                c.count(c.key(e, f, f"{where}."), f"{where}.{f}")
+                for f in StaticLayer.__annotations__
+            )
         )
     bound = c.obj(c.key(d, "bound", ""), "bound")
     return StaticReport(

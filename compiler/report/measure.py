@@ -21,7 +21,9 @@ class Measured:
     input_label: str
 
 
-def _inputs(out: Outdir, input_path: str | None, sample: int) -> tuple[dict[str, np.ndarray] | None, str]:
+def _inputs(
+    out: Outdir, input_path: str | None, sample: int
+) -> tuple[dict[str, np.ndarray] | None, str]:
     from compiler.errors import WispError
 
     symbols = [s for s in out.program.symbols.values() if s.kind == "input"]

@@ -51,13 +51,22 @@ def badge(source: str) -> str:
     return f'<span class="src {kind}">{esc(source)}</span>'
 
 
-def table(ident: str, head: Sequence[str], rows: Sequence[Sequence[str]], total: Sequence[str] | None = None) -> str:
+def table(
+    ident: str,
+    head: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    total: Sequence[str] | None = None,
+) -> str:
     """A table; cells are HTML already (numbers right-aligned: mark them with a leading '#')."""
 
     def cell(c: str) -> str:
         return f'<td class="n">{c[1:]}</td>' if c.startswith("#") else f"<td>{c}</td>"
 
-    out = [f'<table id="{esc(ident)}"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    out = [
+        f'<table id="{esc(ident)}"><thead><tr>'
+        + "".join(f"<th>{h}</th>" for h in head)
+        + "</tr></thead><tbody>"
+    ]
     out += ["<tr>" + "".join(cell(c) for c in r) + "</tr>" for r in rows]
     if total is not None:
         out.append('<tr class="total">' + "".join(cell(c) for c in total) + "</tr>")
@@ -90,22 +99,25 @@ def _generic(ident: str, key: str, v: Any) -> str:
     """A pass-report entry: a table for a mapping or list of objects, else a line."""
     title = f"<p><b>{esc(key)}</b></p>"
     rows_in: list[tuple[str, dict[str, Any]]] = []
+    first = ["#"]
     if isinstance(v, dict) and v and all(isinstance(x, dict) for x in v.values()):
         rows_in = [(str(k), x) for k, x in v.items()]
         first = [esc(key.rstrip("s") or "key")]
     elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
         rows_in = [(str(i), x) for i, x in enumerate(v)]
-        first = ["#"]
     if rows_in:
         cols: list[str] = []
         for _, x in rows_in:
-            cols += [str(c) for c in x if str(c) not in cols and len(cols) < 40]
+            cols += [str(c) for c in x if str(c) not in cols]
+        cols = cols[:40]
         rows = [[esc(name)] + [_fmt(x.get(c)) for c in cols] for name, x in rows_in[:MAX_ROWS]]
         more = len(rows_in) - MAX_ROWS
         tail = f'<p class="note">{more:,} more rows not shown</p>' if more > 0 else ""
         return title + table(ident, first + [esc(c) for c in cols], rows) + tail
     if isinstance(v, dict):
-        return title + table(ident, ["key", "value"], [[esc(k), _fmt(x)] for k, x in list(v.items())[:MAX_ROWS]])
+        return title + table(
+            ident, ["key", "value"], [[esc(k), _fmt(x)] for k, x in list(v.items())[:MAX_ROWS]]
+        )
     if isinstance(v, list) and all(not isinstance(x, dict | list) for x in v):
         return f"<p><b>{esc(key)}</b>: {', '.join(_fmt(x) for x in v[:MAX_ROWS])}</p>"
     return f"<p><b>{esc(key)}</b>: {_fmt(v)}</p>"
@@ -131,7 +143,9 @@ def pass_section(index: int, p: PassInfo) -> str:
                 change = esc(f"{100 * (y - x) / x:+.1f}%")
             label = esc(k) + (" (static estimate)" if any(w in str(k) for w in _COSTS) else "")
             rows.append([label, "#" + _fmt(x), "#" + _fmt(y), "#" + change])
-        out.append(table(f"pass-{index}-before-after", ["figure", "before", "after", "change"], rows))
+        out.append(
+            table(f"pass-{index}-before-after", ["figure", "before", "after", "change"], rows)
+        )
     notes = rep.get("notes")
     if isinstance(notes, list) and notes:
         out.append("<ul>" + "".join(f"<li>{_fmt(n)}</li>" for n in notes[:MAX_ROWS]) + "</ul>")
@@ -160,7 +174,15 @@ def precision_table(ident: str, b: Breakdown, order: Sequence[str]) -> str:
     t = b.total()
     total = ["total", "", "#" + num(t.instrs), "#" + num(t.cycles), "#" + num(t.dram_bytes),
              "#" + num(t.energy_pj / 1e3, 3), "#" + num(t.macs)]  # fmt: skip
-    head = ["layer", "precision", "instructions", "busy cycles", "DRAM bytes", "energy (nJ)", "MACs"]
+    head = [
+        "layer",
+        "precision",
+        "instructions",
+        "busy cycles",
+        "DRAM bytes",
+        "energy (nJ)",
+        "MACs",
+    ]
     return table(ident, head, layer_rows(b, order), total)
 
 
@@ -211,7 +233,9 @@ def header(out: Outdir, measured_label: str | None) -> list[str]:
     if measured_label is not None:
         lines.append(f"<p>measured on: {esc(measured_label)}</p>")
     else:
-        lines.append('<p class="note">--static: no interpreter run; every figure is a static estimate.</p>')
+        lines.append(
+            '<p class="note">--static: no interpreter run; every figure is a static estimate.</p>'
+        )
     return lines
 
 
@@ -234,7 +258,11 @@ def untagged_note(b: Breakdown) -> str:
         return ""
     parts = []
     if UNTAGGED in b.layers:
-        parts.append(f"{esc(UNTAGGED)}: instructions without a layer tag (FINISH, token bookkeeping)")
+        parts.append(
+            f"{esc(UNTAGGED)}: instructions without a layer tag (FINISH, token bookkeeping)"
+        )
     if b.skipped:
-        parts.append(f"{b.skipped:,} predicated-off instructions ({b.skipped_cycles:,} issue cycles) are not in any layer")
+        parts.append(
+            f"{b.skipped:,} predicated-off instructions ({b.skipped_cycles:,} issue cycles) are not in any layer"
+        )
     return f'<p class="note">{"; ".join(parts)}.</p>'

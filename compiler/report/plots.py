@@ -18,7 +18,9 @@ from compiler.report.figures import (
 )
 
 PNG_MARK = "wisp report"  # the PNG Title: how `wisp report` knows it wrote a file
-COLORS = dict(zip(PRECISIONS, ("#8c564b", "#1f77b4", "#ff7f0e", "#d62728", "#9467bd", "#aaaaaa"), strict=True))
+COLORS: dict[str, str] = dict(
+    zip(PRECISIONS, ("#8c564b", "#1f77b4", "#ff7f0e", "#d62728", "#9467bd", "#aaaaaa"), strict=True)
+)
 _RC = {"svg.hashsalt": "wisp-report", "font.size": 9, "axes.titlesize": 10}
 
 
@@ -92,7 +94,9 @@ def queues_png(tl: Timeline, title: str) -> bytes:
     xs = tl.edges
 
     def draw(plt: Any) -> Any:
-        fig, axes = plt.subplots(len(QUEUE_NAMES), 1, figsize=(12, 0.9 + 0.8 * len(QUEUE_NAMES)), sharex=True)
+        fig, axes = plt.subplots(
+            len(QUEUE_NAMES), 1, figsize=(12, 0.9 + 0.8 * len(QUEUE_NAMES)), sharex=True
+        )
         for ax, q in zip(axes, QUEUE_NAMES, strict=True):
             u = [100.0 * v for v in tl.utilisation(q)]
             ax.stairs(u, xs, fill=True, color="#4c72b0", alpha=0.8)
