@@ -470,3 +470,43 @@ def test_renders_in_headless_chromium(page_a: tuple[Path, Page], tmp_path: Path)
     assert pixels.shape[:2] == (2000, 1280)
     colours = np.unique((pixels[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
     assert len(colours) > 100  # text, tables and the plots' colours, not a blank page
+
+
+def test_damaged_program_config_or_input(outdir: Path, tmp_path: Path, capsys: Any) -> None:
+    cut = tmp_path / "cut"
+    shutil.copytree(outdir, cut)
+    (cut / "program.npubin").write_bytes((outdir / "program.npubin").read_bytes()[:1000])
+    conf = tmp_path / "conf"
+    shutil.copytree(outdir, conf)
+    (conf / "config.json").write_text('{"name": 5}')
+    np.savez(tmp_path / "shape.npz", image=np.zeros((3, 3), np.float32))
+    np.savez(tmp_path / "name.npz", x=np.zeros((1, 16, 16), np.float32))
+    cases = [
+        ([str(cut)], f"{cut / 'program.npubin'}: "),
+        ([str(conf)], f"{conf / 'config.json'}: key 'name'"),
+        ([str(outdir), "--input", str(tmp_path / "shape.npz")], "has shape [3, 3], the program expects [1, 16, 16]"),
+        ([str(outdir), "--input", str(tmp_path / "name.npz")], "unknown input 'x'"),
+        ([str(outdir), "--sample", "360"], "--sample 360: the digits set has 360 samples"),
+    ]  # fmt: skip
+    for argv, message in cases:
+        assert _wisp("report", *argv, "-o", str(tmp_path / "r.html")) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("wisp: error: ") and err.count("\n") == 1 and message in err, err
+    assert not list(tmp_path.glob("r*"))
+
+
+def test_measured_on_a_given_input(outdir: Path, tmp_path: Path) -> None:
+    """--input: the measured figures are those of a run on that input (token pruning makes them
+    input-dependent only through selection; cycles and DRAM bytes of an independent run)."""
+    from backend.config import load_config
+    from backend.interpreter import run
+    from backend.npubin import read
+
+    x = np.random.default_rng(1).random((1, 16, 16)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", image=x)
+    page = _report(outdir, tmp_path / "r.html", "--input", str(tmp_path / "x.npz"))
+    program = read((outdir / "program.npubin").read_bytes(), "program.npubin")
+    rep = run(program, {"image": x}, load_config(outdir / "config.json")).report
+    _check_measured(page, rep)
+    assert integer(page.rows("summary")["cycles"][1]) == rep.cycles
+    assert "measured on: --input x.npz" in " ".join(page.text)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     for w in report.warnings:
-        print(f"wisp report: warning: {w}", file=sys.stderr)
+        print(f"wisp report: warning: {out.path}/{w}", file=sys.stderr)
     written = write_report(html_path, report.html, report.pngs, args.force)
     what = "static estimate only" if measured is None else f"measured on {measured.input_label}"
     print(f"wrote {written[-1]} ({what}) and {len(written) - 1} PNGs beside it")

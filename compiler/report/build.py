@@ -40,7 +40,7 @@ def _check_static(out: Outdir, b: Breakdown) -> list[str]:
         theirs = out.static.per_layer.get(tag)
         if theirs != mine:
             notes.append(
-                f"{out.path / 'report.json'}: per_layer.{tag} is {theirs} but the program under "
+                f"report.json: per_layer.{tag} is {theirs} but the program under "
                 f"the cost model gives {mine}; the tables show report.json's figures"
             )
     return notes[:3]

@@ -220,12 +220,7 @@ def load_outdir(outdir: str | Path) -> Outdir:
     config_path = path / "config.json"
     config_name = c.name(m.get("config") or m.get("target") or "spatten", "config")
     if config_path.is_file():
-        try:
-            config = load_config(config_path)
-        except WispError:
-            raise
-        except Exception as e:  # noqa: BLE001 - a damaged config file: name it, one line
-            raise WispError(f"{config_path}: {e}") from None
+        config = load_config(config_path)  # its errors name the file
     else:
         config = bundled_config(config_name)
     layer_of = None

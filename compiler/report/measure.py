@@ -33,6 +33,20 @@ def _inputs(
 
         arrays = load_npz(input_path, "input")
         audit_inputs(str(input_path), arrays)
+        shapes = {s.name: tuple(s.shape) for s in symbols}
+        for name, x in arrays.items():
+            if name not in shapes:
+                raise WispError(
+                    f"{input_path}: unknown input '{name}' (the program takes {', '.join(shapes)})"
+                )
+            if tuple(x.shape) != shapes[name]:
+                raise WispError(
+                    f"{input_path}: input '{name}' has shape {list(x.shape)}, the program "
+                    f"expects {list(shapes[name])}"
+                )
+        missing = sorted(set(shapes) - set(arrays))
+        if missing:
+            raise WispError(f"{input_path}: missing input(s) {', '.join(missing)}")
         return arrays, f"--input {Path(input_path).name}"
     from compiler.evaluate import DATASETS
 

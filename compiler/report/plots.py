@@ -129,12 +129,16 @@ def roofline_png(points: Sequence[RooflinePoint], cfg: Config, title: str) -> by
             ax.plot([xs[0], knee, xs[1]], [xs[0] * bw, peaks[p], peaks[p]], c=COLORS[p], lw=1.5,
                     ls=("-", "--", ":", "-.")[n % 4],
                     label=f"{p} roof: {peaks[p]:,.0f} MAC/cycle, {bw:g} B/cycle")  # fmt: skip
-        for n, pt in enumerate(with_dram):
+        spots: dict[tuple[float, float, str], list[str]] = {}  # equal layers share a label
+        for pt in with_dram:
             assert pt.intensity is not None
-            ax.scatter([pt.intensity], [pt.attained], c=COLORS[pt.precision], edgecolors="k",
-                       s=40, zorder=3)  # fmt: skip
-            ax.annotate(_label(pt.layer, 24), (pt.intensity, pt.attained), fontsize=7,
-                        xytext=(5, 4 if n % 2 else -10), textcoords="offset points")  # fmt: skip
+            key = (round(pt.intensity, 9), round(pt.attained, 9), pt.precision)
+            spots.setdefault(key, []).append(pt.layer)
+        for n, ((x, y, prec), layers) in enumerate(spots.items()):
+            ax.scatter([x], [y], c=COLORS[prec], edgecolors="k", s=40, zorder=3)
+            text = _label(layers[0], 24) + (f" (+{len(layers) - 1})" if len(layers) > 1 else "")
+            ax.annotate(text, (x, y), fontsize=7, xytext=(5, 4 if n % 2 else -10),
+                        textcoords="offset points")  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("operational intensity (MACs per DRAM byte)")
