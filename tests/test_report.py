@@ -261,10 +261,14 @@ def test_default_output_replaces_its_own_files_not_others(
 ) -> None:
     work = tmp_path / "w"
     shutil.copytree(outdir, work)
-    assert _wisp("report", str(work), "--static") == 0
+    assert _wisp("report", str(work)) == 0
     first = (work / "report.html").read_bytes()
+    assert (work / "report-queues.png").exists()
     assert _wisp("report", str(work), "--static") == 0  # ours: replaced without --force
-    assert (work / "report.html").read_bytes() == first
+    assert (work / "report.html").read_bytes() != first
+    assert sorted(p.name for p in work.glob("report-*.png")) == [
+        "report-layers-static.png", "report-roofline.png"
+    ]  # the measured run's PNGs are gone with it  # fmt: skip
     capsys.readouterr()
     mine = tmp_path / "notes.html"
     mine.write_text("<p>my notes</p>")

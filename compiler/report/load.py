@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -159,7 +159,7 @@ def _static_report(path: Path) -> StaticReport:
         layers[tag] = StaticLayer(
             *(
                 c.count(c.key(e, f, f"{where}."), f"{where}.{f}")
-                for f in StaticLayer.__annotations__
+                for f in (x.name for x in fields(StaticLayer))
             )
         )
     bound = c.obj(c.key(d, "bound", ""), "bound")

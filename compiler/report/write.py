@@ -1,5 +1,6 @@
 """Write the report's files: every PNG, then the HTML, each atomically; refuse to replace a file
-`wisp report` did not write unless forced."""
+`wisp report` did not write unless forced; remove its own PNGs of an earlier report that this one
+does not have."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from compiler.report.page import GENERATOR
 from compiler.report.plots import PNG_MARK
 
 _HEAD = 4096  # bytes read to recognise a file as ours
+
+
+KINDS = ("layers-measured", "layers-static", "queues", "roofline")  # every PNG a report may have
 
 
 def png_path(html: Path, kind: str) -> Path:
@@ -59,4 +63,8 @@ def write_report(html_path: Path, html: str, pngs: Mapping[str, bytes], force: b
             f.write(data)
     with atomic_file(html_path) as f:
         f.write(html.encode("utf-8"))
+    for kind in KINDS:  # an earlier report's PNG this one has not (measured, then --static)
+        stale = png_path(html_path, kind)
+        if kind not in pngs and is_ours(stale):
+            stale.unlink()
     return targets
