@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         metavar="FILE",
-        help="the HTML file (default OUTDIR/report.html); PNGs go beside it as FILE-STEM-*.png",
+        help="the HTML file (default OUTDIR/report.html); its PNGs go beside it as STEM-*.png",
     )
     p.add_argument(
         "--input",
