@@ -180,6 +180,18 @@ def test_masked_matmul_rows_are_priced_as_the_interpreter_priced_them(
     _check_measured(page, rep)
 
 
+def test_predicated_off_instructions_are_counted_apart(tmp_path: Path) -> None:
+    """SpAtten progressive quantization skips the LSB refetch of confident row blocks (predicated
+    off): per-layer figures count executed instructions only, as the interpreter does, and the
+    skipped ones' issue cycles close the gap to the queues' busy cycles."""
+    out = _compile("progressive-quant{threshold=0.1}", "spatten", tmp_path / "pq")
+    page = _report(out, tmp_path / "pq.html")
+    rep = _oracle_run(out)
+    assert rep.skipped > 0
+    _check_measured(page, rep)
+    assert integer(page.rows("summary")["predicated off"][1]) == rep.skipped
+
+
 def test_timeline_bins_equal_a_per_cycle_occupancy(outdir: Path) -> None:
     from compiler.report.figures import timeline, trace_instr_events, union_length
     from compiler.report.load import load_outdir
