@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,16 +129,34 @@ def _summary(out: Outdir, sb: Breakdown, m: Measured | None) -> str:
     return P.table("summary", head, rows)
 
 
+def model_order(tags: list[str], extra: list[str]) -> list[str]:
+    """Layer tags in model order: by their first number (the block), within a block by first
+    appearance in the program; tags without a number (embed, head) before the blocks when they
+    sit in the program's first half on average, else after (the scheduler interleaves blocks)."""
+    first: dict[str, int] = {}
+    where: dict[str, list[int]] = {}
+    for i, t in enumerate(tags):
+        if t:
+            first.setdefault(t, i)
+            where.setdefault(t, []).append(i)
+    half = len(tags) / 2
+
+    def key(t: str) -> tuple[float, int]:
+        m = re.search(r"\d+", t)
+        if m:
+            return (int(m.group(0)), first[t])
+        early = sum(where[t]) / len(where[t]) < half
+        return (-1 if early else math.inf, first[t])
+
+    ordered = sorted(first, key=key)
+    return ordered + [t for t in extra if t not in first]
+
+
 def build(out: Outdir, m: Measured | None) -> Report:
     """The page (and its PNGs) for ``out``; ``m``: the interpreter run (None: --static)."""
     program, cfg = out.program, out.config
     sb = static_breakdown(program.instrs, out.layer_of, cfg)
-    order = sb.order(list(out.static.per_layer))
-    first_seen: list[str] = []
-    for t in out.layer_of or []:
-        if t and t not in first_seen:
-            first_seen.append(t)
-    order = sb.order(first_seen) if first_seen else order
+    order = sb.order(model_order(out.layer_of or [], list(out.static.per_layer)))
     warnings = _check_static(out, sb)
     pngs: dict[str, bytes] = {}
     body = P.header(out, m.input_label if m else None)

@@ -82,7 +82,7 @@ def layers_png(b: Breakdown, order: Sequence[str], title: str) -> bytes:
             ax.grid(axis="x", alpha=0.3)
         axes[0].set_yticks(ys, names)
         axes[0].invert_yaxis()
-        axes[0].legend(title="precision", fontsize=7, loc="lower right")
+        axes[-1].legend(title="precision", fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
         fig.suptitle(_label(title, 120))
         return fig
 
