@@ -114,6 +114,8 @@ def test_tables_equal_report_json_and_the_interpreter(
     static = json.loads((outdir / "report.json").read_text())
     # static per layer: report.json's figures; the totals are report.json's totals
     layers = page.rows("static-layers")
+    blocks = [f"blocks.{i}.{part}" for i in range(4) for part in ("attn", "mlp")]
+    assert list(layers) == ["embed", *blocks, "head", "(untagged)", "total"]  # model order
     total = layers.pop("total")
     untagged = layers.pop("(untagged)")
     assert set(layers) == set(static["per_layer"])
