@@ -55,10 +55,12 @@ def run(args: argparse.Namespace) -> int:
     from compiler.report.build import build
     from compiler.report.load import load_outdir
     from compiler.report.measure import measure
-    from compiler.report.write import write_report
+    from compiler.report.write import KINDS, STATIC_KINDS, check_writable, png_path, write_report
 
     out = load_outdir(args.outdir)
     html_path = Path(args.output) if args.output else out.path / "report.html"
+    kinds = STATIC_KINDS if args.static else KINDS
+    check_writable([png_path(html_path, k) for k in kinds] + [html_path], args.force)  # before work
     measured = None if args.static else measure(out, args.input, args.sample)
     report = build(out, measured)
     import sys

@@ -17,6 +17,7 @@ _HEAD = 4096  # bytes read to recognise a file as ours
 
 
 KINDS = ("layers-measured", "layers-static", "queues", "roofline")  # every PNG a report may have
+STATIC_KINDS = ("layers-static", "roofline")  # those of a --static report
 
 
 def png_path(html: Path, kind: str) -> Path:
