@@ -66,7 +66,8 @@ RECORD = re.compile(r"^> Record: measured .+ not regenerated")
 
 def hand_written_figures(text: str) -> list[tuple[int, str]]:
     """Lines with a measured figure outside generated regions and outside sections marked as a record
-    (a `> Record: measured …; not regenerated …` line under the heading covers the section)."""
+    (a `> Record: measured …; not regenerated …` line under the heading covers the section). Inline
+    code spans are not figures (they name an example or an option)."""
     out: list[tuple[int, str]] = []
     region, record_level, level = False, None, 0
     for n, line in enumerate(text.splitlines(), 1):
@@ -80,7 +81,7 @@ def hand_written_figures(text: str) -> list[tuple[int, str]]:
             region = True
         elif "<!-- END generated:" in line:
             region = False
-        elif not region and record_level is None and FIGURE.search(line):
+        elif not region and record_level is None and FIGURE.search(re.sub(r"`[^`]*`", "", line)):
             out.append((n, line.strip()))
     return out
 

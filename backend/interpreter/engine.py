@@ -239,6 +239,7 @@ def event_loop(
         n_instrs[q] += 1
         pv = preds[ins.pred]
         skipped = pv is not None and pv == ins.pneg
+        masked = 0
         if skipped:
             dur = _SKIP_CYCLES
             n_skipped[q] += 1
@@ -298,7 +299,7 @@ def event_loop(
         for dst in stp.signals:
             chan[q][dst].append(end)
         if trace:
-            events.append(event(ins, idx, q, t, dur, cfg.clock_mhz, skipped))
+            events.append(event(ins, idx, q, t, dur, cfg.clock_mhz, skipped, masked))
 
     for q, st in enumerate(qstats):
         st.stall += n_stall[q]

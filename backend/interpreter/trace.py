@@ -10,10 +10,11 @@ from backend.isa import Instr
 
 
 def event(
-    ins: Instr, idx: int, q: int, t: int, dur: int, mhz: float, skipped: bool
+    ins: Instr, idx: int, q: int, t: int, dur: int, mhz: float, skipped: bool, masked: int = 0
 ) -> dict[str, Any]:
-    """One complete ("X") event for an executed or skipped instruction."""
-    return {
+    """One complete ("X") event for an executed or skipped instruction; ``masked``: MATMUL rows
+    its precision mask sent to the int4 rate (recorded only when non-zero)."""
+    ev: dict[str, Any] = {
         "name": ins.cls.mnemonic,
         "cat": tag_of(ins.comment) or QUEUE_NAMES[q],
         "ph": "X",
@@ -29,6 +30,9 @@ def event(
             "skipped": skipped,
         },
     }
+    if masked:
+        ev["args"]["masked_rows"] = masked
+    return ev
 
 
 def metadata(cfg: Config) -> list[dict[str, Any]]:

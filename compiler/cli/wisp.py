@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "import": "compiler.cli.cmd_import",
     "generate": "compiler.cli.cmd_generate",
     "search": "compiler.cli.cmd_search",
+    "report": "compiler.cli.cmd_report",
 }
 
 
