@@ -186,7 +186,7 @@ def event_loop(
     qrange = range(NQ)
 
     while True:
-        best_q, best_t = -1, 0
+        best_q, best_t, best_i = -1, 0, 0
         best: Step | None = None
         for q in qrange:
             stp = heads[q]
@@ -213,8 +213,9 @@ def event_loop(
                 ins = stp.ins
                 if _taken(_pred_at(m, ins.pred, t) if ins.pred else True, ins.pneg):
                     t = dram_free
-            if best_q < 0 or t < best_t:
+            if best_q < 0 or t < best_t or (t == best_t and queues[q][pos[q]] < best_i):
                 best_q, best_t, best = q, t, stp
+                best_i = queues[q][pos[q]]
         if best is None:
             if n_left:
                 deadlock(program.instrs, queues, pos, qlen, chan)
