@@ -105,15 +105,15 @@ def matmul_cycles(
     mode: str,
     config: Config,
     masked_rows: int = 0,
-    flow: str | None = None,
+    flow: str = "os",
 ) -> int:
-    """Cycles of ``C[m,n] (+)= A[m,k]·B[k,n]`` in dataflow ``flow`` (None: the cheapest the
-    config supports, `best_dataflow`): folds spread over the arrays (`fold_sequence_cycles`).
+    """Cycles of ``C[m,n] (+)= A[m,k]·B[k,n]`` in dataflow ``flow``: folds spread over the arrays
+    (`fold_sequence_cycles`). The GEMM planners tile on the os figure (the default), so tilings,
+    and with them the fp32 summation order of every output, do not depend on the dataflows a
+    config offers; each MATMUL then runs in its `best_dataflow`.
 
     ``masked_rows`` rows (FACT's low-precision rows) form their own folds at the int4 rate.
     """
-    if flow is None:
-        flow = best_dataflow(m, n, k, mode, config, masked_rows)
     mx = config.matrix
     total = 0
     for rows, masked in ((m - masked_rows, False), (masked_rows, True)):
