@@ -316,9 +316,7 @@ def config_from_dict(data: Any, source: str = "<dict>") -> Config:
     return Config(
         name=top["name"],
         clock_mhz=top["clock_mhz"],
-        matrix=MatrixConfig(
-            **{**out["matrix"], "dataflows": tuple(out["matrix"]["dataflows"])}
-        ),
+        matrix=MatrixConfig(**{**out["matrix"], "dataflows": tuple(out["matrix"]["dataflows"])}),
         sram=tuple(out["sram"][b.asm_name] for b in Buf),
         dram=DramConfig(**out["dram"]),
         vector_lanes=out["vector"]["lanes"],

@@ -131,8 +131,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "cost-fold-minus-1",
         "cost model",
         "backend/cost/formulas.py",
-        "return (rows if flow == \"os\" else 2 * rows) + cols + t - 2",
-        "return (rows if flow == \"os\" else 2 * rows) + cols + t - 1",
+        'return (rows if flow == "os" else 2 * rows) + cols + t - 2',
+        'return (rows if flow == "os" else 2 * rows) + cols + t - 1',
         ("tests/backend/test_cost_model.py",),
     ),
     Mutant(

@@ -125,9 +125,7 @@ def matmul_cycles(
     return max(1, total)
 
 
-def best_dataflow(
-    m: int, n: int, k: int, mode: str, config: Config, masked_rows: int = 0
-) -> str:
+def best_dataflow(m: int, n: int, k: int, mode: str, config: Config, masked_rows: int = 0) -> str:
     """The supported dataflow (``matrix.dataflows``) with the fewest `matmul_cycles`; ties go to
     the earlier of os, ws, is."""
     flows = config.matrix.dataflows

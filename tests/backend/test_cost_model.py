@@ -4,12 +4,12 @@ not calls into the cost model."""
 
 from __future__ import annotations
 
-import pytest
-
 import math
 import random
 from dataclasses import replace
-from functools import lru_cache
+from functools import cache
+
+import pytest
 
 from backend.config import MatrixConfig, load_config
 from backend.cost import (
@@ -81,7 +81,7 @@ def _spatten_topk_dp(n: int, t: int, p: int) -> float:
     """Expected cycles of SpAtten's TopKLatencyModel (randomized quick-select for ascending rank
     t of n distinct values, ⌈len/p⌉ + 3 per pass) by the recursion over the pivot's rank."""
 
-    @lru_cache(maxsize=None)
+    @cache
     def e(size: int, target: int) -> float:
         if size == 0:
             return 0.0
