@@ -116,7 +116,7 @@ def throughput_table() -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--no-measure", action="store_true", help="skip the interpreter runs")
     args = ap.parse_args()
     print("\n".join(dataflow_table()))
