@@ -4,9 +4,9 @@ Each step issues, among the queue heads whose wait tokens are available, the one
 earliest (ties: the lower instruction index, which in a scheduled program is the scheduler's own
 pick order, so the static estimate and the run agree cycle for cycle). Start times are therefore
 non-decreasing, so executing each instruction's semantics at its start time respects every token
-ordering. An instruction's
-duration comes from the cost model; the load and store queues share one DRAM channel, busy for
-the transfer part of each DMA. Predicate writes become visible when their writer completes.
+ordering. An instruction's duration comes from the cost model; the load and store queues share
+one DRAM channel, busy for the transfer part of each DMA. Predicate writes become visible when
+their writer completes.
 """
 
 from __future__ import annotations
