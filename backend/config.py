@@ -29,7 +29,12 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 CONFIG_DIR = Path(__file__).parent / "configs"
 
 # section -> key -> (type, must be positive). Top-level keys live in section "".
-_INT, _FLOAT, _STR = int, float, str
+_INT, _FLOAT, _STR, _BOOL, _FLOWS = int, float, str, bool, tuple
+DATAFLOWS = ("os", "ws", "is")  # SCALE-Sim's output-, weight- and input-stationary dataflows
+# optional keys and their defaults (a config written before they existed keeps its meaning)
+OPTIONAL: dict[str, dict[str, Any]] = {
+    "matrix": {"dataflows": ["os"], "double_buffered": False},
+}
 SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
     "": {"name": (_STR, False), "clock_mhz": (_FLOAT, True)},
     "matrix": {
@@ -39,6 +44,8 @@ SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
         "fp16_rate": (_FLOAT, True),
         "int8_rate": (_FLOAT, True),
         "int4_rate": (_FLOAT, True),
+        "dataflows": (_FLOWS, False),
+        "double_buffered": (_BOOL, False),
     },
     "sram": {b.asm_name: (_INT, True) for b in Buf},
     "dram": {
@@ -68,7 +75,9 @@ SCHEMA: dict[str, dict[str, tuple[type, bool]]] = {
 
 @dataclass(frozen=True)
 class MatrixConfig:
-    """Output-stationary systolic array(s): R×C PEs each, ``arrays`` of them."""
+    """Systolic array(s): R×C PEs each, ``arrays`` of them, running the ``dataflows`` it supports
+    (SCALE-Sim's "os", "ws", "is"); ``double_buffered``: the PEs' stationary-operand registers
+    are double-buffered, so the next fold's preload overlaps the current fold (ws, is)."""
 
     rows: int
     cols: int
@@ -76,6 +85,8 @@ class MatrixConfig:
     fp16_rate: float
     int8_rate: float
     int4_rate: float
+    dataflows: tuple[str, ...] = ("os",)
+    double_buffered: bool = False
 
     @property
     def macs_per_cycle(self) -> int:
@@ -213,6 +224,23 @@ def _load_file(path: Path) -> Config:
 
 
 def _check_value(src: str, key: str, value: Any, typ: type, positive: bool) -> Any:
+    if typ is _BOOL:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{src}: key '{key}' must be true or false, got {value!r}")
+        return value
+    if typ is _FLOWS:
+        names = "|".join(DATAFLOWS)
+        if (
+            not isinstance(value, list)
+            or not value
+            or any(not isinstance(v, str) or v not in DATAFLOWS for v in value)
+            or len(set(value)) != len(value)
+        ):
+            raise ConfigError(
+                f"{src}: key '{key}' must be a non-empty list of distinct dataflows "
+                f"({names}), got {value!r}"
+            )
+        return sorted(value, key=DATAFLOWS.index)
     if typ is _STR:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{src}: key '{key}' must be a non-empty string, got {value!r}")
@@ -242,7 +270,12 @@ def _check_caps(source: str, out: dict[str, dict[str, Any]]) -> None:
             )
     for section, vals in out.items():
         for key, v in vals.items():
-            if section != "sram" and isinstance(v, (int, float)) and v > MAX_UNITS:
+            if (
+                section != "sram"
+                and isinstance(v, (int, float))
+                and not isinstance(v, bool)
+                and v > MAX_UNITS
+            ):
                 dotted = f"{section}.{key}" if section else key
                 raise ConfigError(f"{source}: key '{dotted}' = {v} exceeds the limit {MAX_UNITS}")
 
@@ -262,6 +295,9 @@ def config_from_dict(data: Any, source: str = "<dict>") -> Config:
         for key, (typ, positive) in keys.items():
             dotted = f"{section}.{key}" if section else key
             if key not in table:
+                if key in OPTIONAL.get(section, {}):
+                    vals[key] = OPTIONAL[section][key]
+                    continue
                 raise ConfigError(f"{source}: missing key '{dotted}'")
             vals[key] = _check_value(source, dotted, table[key], typ, positive)
         extra = set(table) - set(keys) - (set(SCHEMA) if section == "" else set())
@@ -271,11 +307,16 @@ def config_from_dict(data: Any, source: str = "<dict>") -> Config:
         out[section] = vals
     _check_caps(source, out)
     top = out.pop("")
-    canonical = json.dumps({**top, **out}, sort_keys=True, separators=(",", ":"))
+    # optional keys at their defaults are left out, so older configs keep their hash
+    shown = {
+        sec: {k: v for k, v in vals.items() if OPTIONAL.get(sec, {}).get(k, ...) != v}
+        for sec, vals in out.items()
+    }
+    canonical = json.dumps({**top, **shown}, sort_keys=True, separators=(",", ":"))
     return Config(
         name=top["name"],
         clock_mhz=top["clock_mhz"],
-        matrix=MatrixConfig(**out["matrix"]),
+        matrix=MatrixConfig(**{**out["matrix"], "dataflows": tuple(out["matrix"]["dataflows"])}),
         sram=tuple(out["sram"][b.asm_name] for b in Buf),
         dram=DramConfig(**out["dram"]),
         vector_lanes=out["vector"]["lanes"],

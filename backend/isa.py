@@ -345,9 +345,14 @@ ISA: tuple[InstrClass, ...] = (
             *_sram("meta", "sp24/sp24h metadata (2-bit positions)", stride=False, optional=True),
             _flag("mask", "1: apply the per-row precision mask"),
             *_sram("mask", "per-row precision mask (one byte per row of A)", False, True),
+            _enum(
+                "flow", "os|ws|is",
+                "dataflow (timing only): output-, weight- or input-stationary (SCALE-Sim)", 0,
+            ),
         ),
         "Tile matrix multiply `C[M,N] (+)= A[M,K] · B[K,N]`, optional 2:4 sparse B and "
-        "per-row INT4-MSB precision mask (FACT).",
+        "per-row INT4-MSB precision mask (FACT); `flow` picks the array's dataflow, which "
+        "changes the timing only.",
     ),
     InstrClass(
         "VEC", "vec", 6, Queue.VECTOR,

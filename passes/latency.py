@@ -31,6 +31,7 @@ from backend.cost import (
     matmul_cycles,
     vector_cycles,
     vector_passes,
+    with_best_dataflow,
 )
 from backend.isa import DType, make
 from dialects import nn
@@ -221,10 +222,10 @@ def linear_cost(
     b_loads = [load(i32 if bits != 16 and groups == 1 else f16, 1, n)] if bias else []
     kg = k // groups
     mm = cost(
-        make(
+        with_best_dataflow(make(
             "MATMUL", mode=_MODE_OF_BITS[bits], acc=0, tb=0, a_buf="act", a_off=0, a_stride=kg,
             b_buf="wgt", b_off=0, b_stride=n, c_buf="acc", c_off=0, c_stride=n, m=m, n=n, k=kg,
-        ),
+        ), config),
         config,
     )  # fmt: skip
     if bits == 16:

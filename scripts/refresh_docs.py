@@ -275,6 +275,24 @@ def tokens_table() -> Generated:
     return Generated("\n".join(bench_tokens.table([0.9, 0.7, 0.5, 0.3])))
 
 
+def hardware_dataflows() -> Generated:
+    import bench_fidelity
+
+    return Generated("\n".join(bench_fidelity.dataflow_table()))
+
+
+def hardware_topk() -> Generated:
+    import bench_fidelity
+
+    return Generated("\n".join(bench_fidelity.topk_table()))
+
+
+def hardware_throughput() -> Generated:
+    import bench_fidelity
+
+    return Generated("\n".join(bench_fidelity.throughput_table()))
+
+
 REGIONS: dict[str, Region] = {
     "readme-status": Region("README.md", readme_status, fast=False),
     "readme-eval": Region("README.md", readme_eval, fast=True),
@@ -287,6 +305,9 @@ REGIONS: dict[str, Region] = {
     "quant-shapes": Region("docs/quantization.md", quant_shapes, fast=False),
     "quant-progressive": Region("docs/quantization.md", quant_progressive, fast=False),
     "tokens-table": Region("docs/tokens.md", tokens_table, fast=False),
+    "hardware-dataflows": Region("docs/hardware.md", hardware_dataflows, fast=True),
+    "hardware-topk": Region("docs/hardware.md", hardware_topk, fast=True),
+    "hardware-throughput": Region("docs/hardware.md", hardware_throughput, fast=False),
 }
 
 

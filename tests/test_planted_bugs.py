@@ -188,8 +188,9 @@ def test_fact_matmul_vector_topk_by_hand() -> None:
     assert matmul_cycles(40, 64, 64, "int8", FACT, masked_rows=10) == 4 * 110 + 4 * 78
     # gelu: 8 passes × ⌈100/32⌉ = 4
     assert vector_cycles(100, 8, FACT) == 32
-    # 16 comparators: 2 rows × (⌈log2 8⌉+1 = 4 passes) × (64/16 + 3)
-    assert topk_cycles(2, 64, 8, FACT) == 56
+    # 16 comparators, keep 1 of 2: a pass of ⌈2/16⌉ + 3 = 4 cycles, and a second one over the
+    # element left when the random pivot was the smaller (probability 1/2): 6 per row, 2 rows
+    assert topk_cycles(2, 2, 1, FACT) == 12
     c = cost(
         make("MATMUL", mode="int8", a_buf="act", a_off=0, a_stride=64, b_buf="wgt", b_off=0,
              b_stride=64, c_buf="acc", c_off=0, c_stride=64, m=64, n=64, k=64),

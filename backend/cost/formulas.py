@@ -7,6 +7,7 @@ is an integer number of cycles (or bytes) and at least 1 cycle for any issued in
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from backend.config import Config
 
@@ -55,23 +56,61 @@ def matmul_rate(mode: str, config: Config, masked: bool = False) -> float:
 
 
 def matmul_kterm(k: int, mode: str, config: Config, masked: bool = False) -> int:
-    """Cycles one fold spends streaming the reduction: ⌈K' / rate⌉, K' = ⌈K/2⌉ for sp24/sp24h."""
+    """The reduction length in PE steps: ⌈K′ / rate⌉, K′ = ⌈K/2⌉ for sp24/sp24h (the K-term of an
+    output-stationary fold; the rows of the array that K occupies in ws and is)."""
     k_eff = _cdiv(k, 2) if mode in SPARSE_MODES else k
     return math.ceil(k_eff / matmul_rate(mode, config, masked))
 
 
-def fold_cycles(rows: int, cols: int, kterm: int) -> int:
-    """SCALE-Sim output-stationary fold on an R×C array: R + C + T − 2 cycles."""
-    return rows + cols + kterm - 2
+def dataflow_dims(m: int, n: int, kterm: int, flow: str) -> tuple[int, int, int]:
+    """SCALE-Sim's mapping (Sr, Sc, T) of ``C[m,n] = A[m,k]·B[k,n]`` onto the array: Sr over its
+    rows, Sc over its columns, T streamed in time. os: (M, N, K); ws: (K, N, M); is: (K, M, N)."""
+    if flow == "os":
+        return m, n, kterm
+    if flow == "ws":
+        return kterm, n, m
+    if flow == "is":
+        return kterm, m, n
+    raise ValueError(f"unknown dataflow {flow!r}")
 
 
-def matmul_folds(m: int, n: int, config: Config) -> int:
-    """Output tiles of R×C: ⌈M/R⌉·⌈N/C⌉."""
-    return _cdiv(m, config.matrix.rows) * _cdiv(n, config.matrix.cols)
+def fold_cycles(rows: int, cols: int, t: int, flow: str = "os") -> int:
+    """One SCALE-Sim fold on an R×C array: R + C + T − 2 (os); 2R + C + T − 2 (ws, is: R more
+    cycles to preload the stationary operand)."""
+    return (rows if flow == "os" else 2 * rows) + cols + t - 2
 
 
-def matmul_cycles(m: int, n: int, k: int, mode: str, config: Config, masked_rows: int = 0) -> int:
-    """Cycles of ``C[m,n] (+)= A[m,k]·B[k,n]``: folds spread over the arrays, each R+C+T−2.
+def fold_sequence_cycles(waves: int, t: int, flow: str, config: Config) -> int:
+    """``waves`` folds in a row on one array. Without double buffering (and always for os) each
+    fold pays `fold_cycles`. With double-buffered stationary registers (ws, is) the next fold's
+    preload (R cycles) runs while the current fold streams, and the next fold starts streaming
+    max(T, R) cycles after the current one: R + (waves − 1)·max(T, R) + (R + C + T − 2)."""
+    mx = config.matrix
+    if waves <= 0:
+        return 0
+    if flow == "os" or not mx.double_buffered:
+        return waves * fold_cycles(mx.rows, mx.cols, t, flow)
+    return mx.rows + (waves - 1) * max(t, mx.rows) + fold_cycles(mx.rows, mx.cols, t, "os")
+
+
+def matmul_folds(sr: int, sc: int, config: Config) -> int:
+    """Folds of an Sr×Sc mapping on R×C: ⌈Sr/R⌉·⌈Sc/C⌉ (os: output tiles ⌈M/R⌉·⌈N/C⌉)."""
+    return _cdiv(sr, config.matrix.rows) * _cdiv(sc, config.matrix.cols)
+
+
+def matmul_cycles(
+    m: int,
+    n: int,
+    k: int,
+    mode: str,
+    config: Config,
+    masked_rows: int = 0,
+    flow: str = "os",
+) -> int:
+    """Cycles of ``C[m,n] (+)= A[m,k]·B[k,n]`` in dataflow ``flow``: folds spread over the arrays
+    (`fold_sequence_cycles`). The GEMM planners tile on the os figure (the default), so tilings,
+    and with them the fp32 summation order of every output, do not depend on the dataflows a
+    config offers; each MATMUL then runs in its `best_dataflow`.
 
     ``masked_rows`` rows (FACT's low-precision rows) form their own folds at the int4 rate.
     """
@@ -80,9 +119,19 @@ def matmul_cycles(m: int, n: int, k: int, mode: str, config: Config, masked_rows
     for rows, masked in ((m - masked_rows, False), (masked_rows, True)):
         if rows <= 0 or n <= 0:
             continue
-        waves = _cdiv(matmul_folds(rows, n, config), mx.arrays)
-        total += waves * fold_cycles(mx.rows, mx.cols, matmul_kterm(k, mode, config, masked))
+        sr, sc, t = dataflow_dims(rows, n, matmul_kterm(k, mode, config, masked), flow)
+        waves = _cdiv(matmul_folds(sr, sc, config), mx.arrays)
+        total += fold_sequence_cycles(waves, t, flow, config)
     return max(1, total)
+
+
+def best_dataflow(m: int, n: int, k: int, mode: str, config: Config, masked_rows: int = 0) -> str:
+    """The supported dataflow (``matrix.dataflows``) with the fewest `matmul_cycles`; ties go to
+    the earlier of os, ws, is."""
+    flows = config.matrix.dataflows
+    if len(flows) == 1:
+        return flows[0]
+    return min(flows, key=lambda f: matmul_cycles(m, n, k, mode, config, masked_rows, f))
 
 
 def dma_bytes(rows: int, row_bytes: int, stride: int, config: Config) -> int:
@@ -115,17 +164,55 @@ def vector_cycles(elements: int, passes: int, config: Config) -> int:
     return max(1, passes * _cdiv(elements, config.vector_lanes))
 
 
-def topk_passes(n: int, k: int) -> int:
-    """Quick-select passes to keep k of n: ⌈log2(n/k)⌉ + 1 (1 when nothing is dropped)."""
+@lru_cache(maxsize=4096)
+def quickselect_expectation(n: int, k: int, comparators: int) -> tuple[float, float, float]:
+    """(passes, elements scanned, cycles) expected of SpAtten's top-k engine keeping k of n.
+
+    The engine (SpAtten, HPCA 2021; ``TopKLatencyModel.scala`` in mit-han-lab/spatten) runs a
+    randomized quick-select for the k-th largest score: each pass streams the remaining
+    candidates through ``comparators`` comparators, ⌈len/comparators⌉ + 3 cycles, and keeps the
+    side holding the target rank, until the pivot is it. With distinct scores and uniform pivots,
+    the rank interval [i, j] (L = j − i + 1 elements, containing the target) is the subsequence of
+    some pass with probability 1 (the whole row), 1/(L+1) (touching one end: the one outside
+    neighbour is picked before any element inside) or 2/((L+1)(L+2)) (both neighbours first), so
+    the expectations are exact sums over L. k ≥ n: one pass (nothing is dropped).
+    """
     if k <= 0 or k >= n:
-        return 1
-    return math.ceil(math.log2(n / k)) + 1
+        return 1.0, float(n), float(_cdiv(n, comparators) + 3)
+    t = n - k  # ascending rank of the k-th largest
+    passes: list[float] = []
+    scanned: list[float] = []
+    cycles: list[float] = []
+    for length in range(1, n + 1):
+        if length == n:
+            p = 1.0
+        else:
+            lo, hi = max(0, t - length + 1), min(t, n - length)
+            if hi < lo:
+                continue
+            ends = (lo == 0) + (hi == n - length)
+            inner = hi - lo + 1 - ends
+            p = inner * 2 / ((length + 1) * (length + 2)) + ends / (length + 1)
+        passes.append(p)
+        scanned.append(p * length)
+        cycles.append(p * (_cdiv(length, comparators) + 3))
+    return math.fsum(passes), math.fsum(scanned), math.fsum(cycles)
+
+
+def topk_passes(n: int, k: int, comparators: int = 16) -> float:
+    """Expected quick-select passes to keep k of n (`quickselect_expectation`; 1 when k ≥ n)."""
+    return quickselect_expectation(n, k, comparators)[0]
 
 
 def topk_cycles(rows: int, n: int, k: int, config: Config) -> int:
-    """SpAtten top-k engine: per row, passes × (⌈n / comparators⌉ + 3)."""
-    per_pass = _cdiv(n, config.select.comparators) + 3
-    return max(1, rows * topk_passes(n, k) * per_pass)
+    """SpAtten top-k engine: ⌈rows × expected cycles per row⌉ (`quickselect_expectation`)."""
+    per_row = quickselect_expectation(n, k, config.select.comparators)[2]
+    return max(1, math.ceil(rows * per_row - 1e-9))
+
+
+def topk_compares(rows: int, n: int, k: int, config: Config) -> int:
+    """Select-unit compares of a TOPK: rows × expected elements scanned, rounded."""
+    return round(rows * quickselect_expectation(n, k, config.select.comparators)[1])
 
 
 def select_cycles(ops: int, lanes: int) -> int:

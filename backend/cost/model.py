@@ -7,7 +7,7 @@ the ISA table, checked complete at import time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from backend.config import Config
 from backend.cost import formulas as F
@@ -134,20 +134,23 @@ def _matmul(i: Instr, cfg: Config, masked_rows: int) -> InstrCost:
     a = i.args
     m, n, k = int(a["m"]), int(a["n"]), int(a["k"])
     mode = _ch(i, "mode")
+    flow = _ch(i, "flow")
     masked_rows = min(masked_rows, m) if a["mask"] else 0
     mx = cfg.matrix
     useful: dict[str, int] = {}
     issued: dict[str, int] = {}
     k_useful = (k + 1) // 2 if mode in F.SPARSE_MODES else k
+    k_folds = 0  # reduction folds (ws, is): each writes partial sums of C
     for rows, masked in ((m - masked_rows, False), (masked_rows, True)):
         if rows <= 0:
             continue
         prec = "int4" if masked else _MODE_PRECISION[mode]
-        kterm = F.matmul_kterm(k, mode, cfg, masked)
-        slots = F.matmul_folds(rows, n, cfg) * mx.rows * mx.cols * kterm
+        sr, sc, t = F.dataflow_dims(rows, n, F.matmul_kterm(k, mode, cfg, masked), flow)
+        slots = F.matmul_folds(sr, sc, cfg) * mx.rows * mx.cols * t
         slots = round(slots * F.matmul_rate(mode, cfg, masked))
         useful[prec] = useful.get(prec, 0) + rows * n * k_useful
         issued[prec] = issued.get(prec, 0) + slots
+        k_folds = max(k_folds, -(-sr // mx.rows))
     a_bytes = m * k * (2 if mode in ("fp16", "sp24h") else 1)
     if mode == "fp16":
         b_bytes = 2 * k * n
@@ -161,13 +164,18 @@ def _matmul(i: Instr, cfg: Config, masked_rows: int) -> InstrCost:
         b_bytes = k * n
     c_bytes = 4 * m * n
     col_tiles = -(-n // mx.cols)
-    row_tiles = -(-m // mx.rows)
-    sram_read = col_tiles * a_bytes + row_tiles * b_bytes + (c_bytes if a["acc"] else 0)
-    sram_read += m if a["mask"] else 0
+    if flow == "os":  # A re-streamed per column tile, B per row tile; C written once
+        sram_read = col_tiles * a_bytes + -(-m // mx.rows) * b_bytes
+        c_reads, c_writes = int(a["acc"]), 1
+    else:  # the stationary operand read once, the streamed one per column fold; C per K fold
+        streamed = col_tiles * a_bytes if flow == "ws" else -(-m // mx.cols) * b_bytes
+        sram_read = streamed + (b_bytes if flow == "ws" else a_bytes)
+        c_reads, c_writes = k_folds - 1 + int(a["acc"]), k_folds
+    sram_read += c_reads * c_bytes + (m if a["mask"] else 0)
     return InstrCost(
-        cycles=F.matmul_cycles(m, n, k, mode, cfg, masked_rows),
+        cycles=F.matmul_cycles(m, n, k, mode, cfg, masked_rows, flow),
         sram_read=sram_read,
-        sram_write=c_bytes,
+        sram_write=c_writes * c_bytes,
         macs_useful=useful,
         macs_issued=issued,
     )
@@ -239,7 +247,7 @@ def _select(cycles: int, ops: int, rd: int, wr: int) -> InstrCost:
 def _topk(i: Instr, cfg: Config, _m: int) -> InstrCost:
     a = i.args
     rows, n, k = int(a["rows"]), int(a["n"]), int(a["k"])
-    ops = rows * n * F.topk_passes(n, k)
+    ops = F.topk_compares(rows, n, k, cfg)
     wr = rows * n if a["mask"] else 4 * rows * k
     return _select(F.topk_cycles(rows, n, k, cfg), ops, 4 * rows * n, wr)
 
@@ -274,6 +282,13 @@ def _control(i: Instr, cfg: Config, _m: int) -> InstrCost:
 
 _setp = _nop = _finish = _control  # control instructions cost one issue cycle
 COST_HANDLERS = dispatch(globals(), "cost model")
+
+
+def with_best_dataflow(ins: Instr, config: Config) -> Instr:
+    """``ins`` (a MATMUL) with its ``flow`` set to `formulas.best_dataflow` (no masked rows)."""
+    a = ins.args
+    flow = F.best_dataflow(int(a["m"]), int(a["n"]), int(a["k"]), _ch(ins, "mode"), config)
+    return replace(ins, args={**a, "flow": ins.cls.field("flow").check(flow)})
 
 
 def cost(instr: Instr, config: Config, masked_rows: int = 0) -> InstrCost:

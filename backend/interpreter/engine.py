@@ -1,10 +1,12 @@
 """Event-driven execution of a program over the five in-order queues.
 
 Each step issues, among the queue heads whose wait tokens are available, the one that can start
-earliest (ties: lower queue id). Start times are therefore non-decreasing, so executing each
-instruction's semantics at its start time respects every token ordering. An instruction's
-duration comes from the cost model; the load and store queues share one DRAM channel, busy for
-the transfer part of each DMA. Predicate writes become visible when their writer completes.
+earliest (ties: the lower instruction index, which in a scheduled program is the scheduler's own
+pick order, so the static estimate and the run agree cycle for cycle). Start times are therefore
+non-decreasing, so executing each instruction's semantics at its start time respects every token
+ordering. An instruction's duration comes from the cost model; the load and store queues share
+one DRAM channel, busy for the transfer part of each DMA. Predicate writes become visible when
+their writer completes.
 """
 
 from __future__ import annotations
@@ -186,7 +188,7 @@ def event_loop(
     qrange = range(NQ)
 
     while True:
-        best_q, best_t = -1, 0
+        best_q, best_t, best_i = -1, 0, 0
         best: Step | None = None
         for q in qrange:
             stp = heads[q]
@@ -213,8 +215,9 @@ def event_loop(
                 ins = stp.ins
                 if _taken(_pred_at(m, ins.pred, t) if ins.pred else True, ins.pneg):
                     t = dram_free
-            if best_q < 0 or t < best_t:
+            if best_q < 0 or t < best_t or (t == best_t and queues[q][pos[q]] < best_i):
                 best_q, best_t, best = q, t, stp
+                best_i = queues[q][pos[q]]
         if best is None:
             if n_left:
                 deadlock(program.instrs, queues, pos, qlen, chan)

@@ -80,6 +80,17 @@ def check_fields(ins: Instr) -> None:
         raise SimError(f"invalid header (pred={ins.pred}, wait={ins.wait}, signal={ins.signal})")
 
 
+def check_dataflow(ins: Instr, cfg: Config) -> None:
+    """A MATMUL's ``flow`` must be one the config's array supports (``matrix.dataflows``)."""
+    if ins.cls.name == "MATMUL":
+        flow = ins.cls.field("flow").choices[int(ins.args["flow"])]
+        if flow not in cfg.matrix.dataflows:
+            raise SimError(
+                f"dataflow '{flow}' is not supported by config '{cfg.name}' "
+                f"(matrix.dataflows: {', '.join(cfg.matrix.dataflows)})"
+            )
+
+
 def _step(ins: Instr, m: Machine, cfg: Config) -> Step:
     name = ins.cls.name
     ops: Ops | None = None
@@ -87,6 +98,7 @@ def _step(ins: Instr, m: Machine, cfg: Config) -> Step:
     c: InstrCost | None = None
     check_fields(ins)
     try:
+        check_dataflow(ins, cfg)
         c = cost(ins, cfg)
         if name not in DYNAMIC:
             ops = decode(ins, None, conservative=False)

@@ -11,6 +11,7 @@ import numpy as np
 from xdsl.ir import Operation, SSAValue
 
 from backend.config import Config
+from backend.cost.model import with_best_dataflow
 from backend.errors import BackendError
 from backend.isa import Buf, DType, Instr, make
 from backend.lower.sram import Arena
@@ -77,8 +78,11 @@ class LowerCtx:
             a.begin_op()
 
     def emit(self, name: str, **fields: Any) -> Instr:
-        """Append one instruction (comment: the layer tag and the nn op)."""
+        """Append one instruction (comment: the layer tag and the nn op). A MATMUL without a
+        ``flow`` gets the dataflow of fewest cycles the config supports (cost model)."""
         ins = make(name, comment=f"{self.tag} {self.what}", **fields)
+        if ins.cls.name == "MATMUL" and "flow" not in fields:
+            ins = with_best_dataflow(ins, self.config)
         self.instrs.append(ins)
         self.layer_of.append(self.tag)
         return ins

@@ -7,6 +7,7 @@ wait/signal masks set, ending with FINISH, plus the static estimate (`Estimate.t
 from __future__ import annotations
 
 from backend.config import Config
+from backend.cost import cost
 from backend.isa import Instr, make
 from backend.schedule.deps import dependencies
 from backend.schedule.listsched import Estimate, list_schedule
@@ -23,6 +24,11 @@ def schedule(
     order, est = list_schedule(instrs, preds, config)
     out = insert_tokens(instrs, order, preds)
     tags = [layer_of[v] for v in order] if layer_of is not None else [""] * len(order)
-    out.append(make("FINISH"))
+    fin = make("FINISH")
+    out.append(fin)
     tags.append("")
+    # FINISH starts once every queue has drained and takes its own cycles, as in the interpreter
+    c = cost(fin, config).cycles
+    est.cycles += c
+    est.busy[int(fin.cls.queue)] += c
     return out, est, tags

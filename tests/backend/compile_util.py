@@ -63,4 +63,12 @@ def check(
         print(f"{config} {k}: max abs err {err:.3e}, max rel err {err / scale:.3e}")
         assert err <= rtol * scale, f"{k}: max abs error {err} > {rtol} x {scale}"
     assert not res.report.unconsumed_tokens, res.report.unconsumed_tokens
+    if data_independent(c.program.instrs):  # the static estimate is the measured figure
+        assert c.static_report["cycles"] == res.report.cycles
     return c, res
+
+
+def data_independent(instrs: list) -> bool:
+    """No CMP (predicates from data) and no MATMUL precision mask (masked rows at the int4 rate):
+    the only two ways a run's timing can depend on data (docs/hardware.md)."""
+    return not any(i.cls.name == "CMP" or (i.cls.name == "MATMUL" and i["mask"]) for i in instrs)

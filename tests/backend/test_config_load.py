@@ -63,6 +63,10 @@ def _write(tmp_path: Path, edit) -> Path:
         (lambda d: d["energy"].update(mac_int8="cheap"), "key 'energy.mac_int8' must be a number"),
         (lambda d: d.pop("dram"), "missing key 'dram'"),
         (lambda d: d.update(name=""), "key 'name' must be a non-empty string"),
+        (lambda d: d["matrix"].update(dataflows=["os", "rs"]), "key 'matrix.dataflows' must be"),
+        (lambda d: d["matrix"].update(dataflows=[]), "key 'matrix.dataflows' must be"),
+        (lambda d: d["matrix"].update(dataflows="os"), "key 'matrix.dataflows' must be"),
+        (lambda d: d["matrix"].update(double_buffered=1), "'matrix.double_buffered' must be true"),
     ],
 )
 def test_errors_name_file_and_key(tmp_path: Path, edit, pattern: str) -> None:
@@ -82,3 +86,20 @@ def test_bad_syntax_and_unknown_name(tmp_path: Path) -> None:
         load_config("nonexistent-npu")
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.toml")
+
+
+def test_dataflow_keys_are_optional_and_default_to_output_stationary(tmp_path: Path) -> None:
+    data = tomllib.loads((CONFIG_DIR / "edge.toml").read_text())
+    assert load_config("edge").matrix.dataflows == ("os", "ws")
+    del data["matrix"]["dataflows"], data["matrix"]["double_buffered"]
+    p = tmp_path / "old.json"
+    p.write_text(json.dumps(data))
+    old = load_config(p)
+    assert old.matrix.dataflows == ("os",) and old.matrix.double_buffered is False
+    # written out at their defaults, the keys change neither the meaning nor the hash
+    data["matrix"].update(dataflows=["os"], double_buffered=False)
+    p.write_text(json.dumps(data))
+    assert load_config(p).hash == old.hash
+    data["matrix"].update(dataflows=["ws", "os"])  # order-free: stored as os, ws
+    p.write_text(json.dumps(data))
+    assert load_config(p).matrix.dataflows == ("os", "ws")

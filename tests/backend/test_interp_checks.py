@@ -114,6 +114,15 @@ def test_invalid_fields(instr, pattern: str) -> None:
         run(_prog(instr), None, "spatten")
 
 
+def test_dataflow_the_config_lacks_is_an_error() -> None:
+    ws = make("MATMUL", mode="int8", a_buf="act", a_off=0, a_stride=64, b_buf="wgt", b_off=0,
+              b_stride=16, c_buf="acc", c_off=0, c_stride=16, m=16, n=16, k=64, flow="is")  # fmt: skip
+    with pytest.raises(SimError, match="instruction 0: .*dataflow 'is' is not supported by "
+                       "config 'edge' \\(matrix.dataflows: os, ws\\)"):  # fmt: skip
+        run(_prog(ws, make("FINISH")), None, "edge", timing_only=True)
+    run(_prog(ws, make("FINISH")), None, "spatten", timing_only=True)  # spatten has all three
+
+
 def test_select_instruction_after_finish() -> None:
     with pytest.raises(SimError, match="instruction 1: select-queue instruction after FINISH"):
         run(_prog(make("FINISH"), make("NOP")), None, "spatten")
