@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from backend.config import Config
 from backend.interpreter.report import QUEUE_NAMES
@@ -46,7 +46,7 @@ def _render(draw: Callable[[Any], Any]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with matplotlib.rc_context(_RC):
+    with matplotlib.rc_context(cast(Any, _RC)):
         fig = draw(plt)
         fig.tight_layout()
         buf = io.BytesIO()
