@@ -15,7 +15,7 @@ import contextlib
 import io
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,8 @@ from compiler.model import Model
 from compiler.models.char_vocab import decode as decode_ids
 from compiler.models.char_vocab import encode
 from compiler.pipeline import parse_pipeline
+from dialects import nn
+from dialects.quant_kv import ProgressiveKvAttentionOp
 from passes.kv_prune import KvPrunePass
 from passes.progressive_math import planes_of
 from passes.quant_math import quantize_values
@@ -44,6 +46,7 @@ class Step:
     context: int  # tokens attended to (the cache plus the new token)
     cycles: int = 0
     dram_bytes: int = 0
+    dram_by_region: dict[str, int] = field(default_factory=dict)  # weights / inputs / activations
     energy_uj: float = 0.0
     seconds: float = 0.0  # host time of the step (interpreter or reference)
 
@@ -80,6 +83,7 @@ class Generator:
         target: str | None = "spatten",
         timing_only: bool = False,
         forms: dict[str, CompiledModel] | None = None,
+        fp16_cache: bool = False,
     ) -> None:
         self.lm = lm
         self.pipeline = pipeline
@@ -87,6 +91,9 @@ class Generator:
         self.timing_only = timing_only
         self._forms: dict[str, CompiledModel] = {} if forms is None else forms  # may be shared
         dim, context = lm.config.dim, lm.context
+        # fp16_cache: the host keeps K/V rounded to fp16, the values the NPU's cache inputs hold
+        # (its program inputs are fp16), so a reference run sees the interpreter's cache
+        self.fp16_cache = fp16_cache
         self.cache = {n: np.zeros((context, dim), np.float32) for n in lm.kv_names}
         # progressive-quant on decode: the int8 K cache (handed to the program as its two planes)
         self.kq = {n: np.zeros((context, dim), np.int8) for n in lm.kv_names if n[0] == "k"}
@@ -173,7 +180,7 @@ class Generator:
         c = self.form(f"prefill{n}", lambda: self.lm.prefill(n))
         outs, report = self._run(c, {"ids": ids.astype(np.int32)})
         for name, kv in zip(self.lm.kv_names, outs[1 : 1 + len(self.lm.kv_names)], strict=True):
-            self.cache[name][:n] = kv
+            self.cache[name][:n] = self._rounded(kv)
         self.length = self.pos = n
         self.kq_rows = 0
         self.positions[:n] = np.arange(n)
@@ -204,7 +211,7 @@ class Generator:
             if row.dtype == np.int8:  # progressive K: the new row, quantized by the program
                 self.kq[name][past] = row[0]
             else:
-                self.cache[name][past] = row[0]
+                self.cache[name][past] = self._rounded(row[0])
         self.kq_rows = past + 1 if self.k_scales is not None else 0
         self.positions[past] = self.pos
         self.length, self.pos = past + 1, self.pos + 1
@@ -215,6 +222,9 @@ class Generator:
             self.scores[past] = s[slots]  # the new token's row is the last key
             self._prune()
         return outs[0][0], report, key
+
+    def _rounded(self, rows: np.ndarray) -> np.ndarray:
+        return rows.astype(np.float16).astype(np.float32) if self.fp16_cache else rows
 
     def _cache_inputs(self, c: CompiledModel, slots: int) -> dict[str, np.ndarray]:
         """The cache inputs of a decode form: float rows, or for a K cache that progressive-quant
@@ -244,13 +254,17 @@ class Generator:
 
     @staticmethod
     def _k_scale(c: CompiledModel, name: str) -> float:
-        layer = name.removeprefix("k_cache")
-        key = f"blocks.{layer}.attn.k_scale"
-        if key not in c.model.weights:
-            raise WispError(
-                f"{c.model.name}: no K scale '{key}' for the progressive K cache {name}"
-            )
-        return float(np.asarray(c.model.weights[key]).reshape(-1)[0])
+        """The K scale of the progressive attention reading the planes of cache `name`."""
+        plane = name.replace("k_cache", "k_msb_cache", 1)
+        for op in c.model.module.walk():
+            if (
+                isinstance(op, ProgressiveKvAttentionOp)
+                and getattr(op.k_msb, "name_hint", None) == plane
+                and isinstance(op.k_scale.owner, nn.WeightOp)
+            ):
+                w = c.model.weights[op.k_scale.owner.symbol]
+                return float(np.asarray(w).reshape(-1)[0])
+        raise WispError(f"{c.model.name}: no progressive attention reads the K planes of {name}")
 
     def _prune(self) -> None:
         """kv-prune on the host: keep the `keep` cached rows of highest accumulated importance,
@@ -373,5 +387,6 @@ def _step(i: int, token: int, form: str, context: int, report: Any, seconds: flo
     if report is not None:
         s.cycles = int(report.cycles)
         s.dram_bytes = int(report.dram_read + report.dram_write)
+        s.dram_by_region = dict(report.dram_by_region)
         s.energy_uj = float(report.energy_total_pj) / 1e6
     return s
