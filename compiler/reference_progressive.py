@@ -47,7 +47,7 @@ def _kv_attention(op: ProgressiveKvAttentionOp, a: list[np.ndarray], ctx: Any) -
 
 def _kv_importance(op: ProgressiveKvImportanceOp, a: list[np.ndarray], ctx: Any) -> np.ndarray:
     q, k, sq, sk, mask, msb, lsb = a[:7]
-    keys = msb.shape[0] + k.shape[0]
+    keys = msb.shape[1]
     v = np.zeros((keys, op.int_prop("heads") * op.int_prop("v_dim")), np.float32)
     probs: list[np.ndarray] = []
     _kv(op, q, k, v, sq, sk, mask, msb, lsb, probs)

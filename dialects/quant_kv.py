@@ -3,7 +3,10 @@ dialect's `quant.progressive_kv_attention` and `quant.progressive_kv_importance`
 (docs/generation.md; registered by dialects/quant.py).
 
 The cached keys live as two 4-bit planes, `k_msb` and `k_lsb` (int4 values; the int8 key is
-msb · 16 + (lsb mod 16)); the step's new keys `k` arrive as int8. With K = [cached keys; k] and
+msb · 16 + (lsb mod 16)), head-major [heads, S + N, qk_dim]: slots 0..S-1 of head h hold the S
+cached keys' head-h features, the last N slots are where the step writes its N new keys' planes
+(their input values are ignored), so each head's plane is one contiguous DRAM run. The step's
+new keys `k` [N, heads·qk_dim] arrive as int8. With K = [cached keys; k] ([S + N, heads·qk_dim]) and
 the key mask `mask` [Sk] (> 0 = keep), the op is quant.progressive_attention (dialects/
 quant_attention.py) of q, K, v, sq, sk where the scores of a masked key are −inf before the
 softmax (probability exactly 0), as nn.attention's key mask defines: per head and block of rows,
@@ -45,17 +48,22 @@ def _width(t: Attribute) -> int | None:
 def infer_kv(name: str, ops: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
     """Check q, k, v, sq, sk, mask, k_msb, k_lsb; the result type of the attention."""
     q, k, v, sq, sk, mask, msb, lsb = ops
+    heads, d = props.get("heads"), props.get("qk_dim")
     for what, t in (("k_msb", msb), ("k_lsb", lsb)):
-        if _width(t) != 4 or len(shape_of(t)) != 2:
-            raise ShapeError(
-                f"{name}: {what} must be an i4 tensor [cached keys, features], got {t}"
-            )
-    if shape_of(msb) != shape_of(lsb) or shape_of(msb)[1:] != shape_of(k)[1:]:
+        if _width(t) != 4 or len(shape_of(t)) != 3:
+            raise ShapeError(f"{name}: {what} must be an i4 tensor [heads, slots, qk_dim], got {t}")
+    ks = shape_of(k)
+    if len(ks) != 2 or shape_of(msb) != shape_of(lsb) or shape_of(msb)[0] != heads:
         raise ShapeError(
-            f"{name}: k_msb {list(shape_of(msb))}, k_lsb {list(shape_of(lsb))} and the new keys"
-            f" {list(shape_of(k))} must have the same features"
+            f"{name}: k_msb {list(shape_of(msb))} and k_lsb {list(shape_of(lsb))} must both be"
+            f" [heads={heads}, slots, qk_dim], the new keys [rows, features], got {list(ks)}"
         )
-    keys = shape_of(msb)[0] + shape_of(k)[0]
+    keys = shape_of(msb)[1]
+    if not isinstance(d, int) or shape_of(msb)[2] != d or ks[1] != heads * d or keys < ks[0]:
+        raise ShapeError(
+            f"{name}: planes {list(shape_of(msb))} do not fit {ks[0]} new keys of {ks[1]} features"
+            f" (heads={heads}, qk_dim={d}; the last {ks[0]} slots of each head are the new keys')"
+        )
     if _width(mask) is None or shape_of(mask) != (keys,):
         raise ShapeError(
             f"{name}: mask must be an integer vector [{keys}] (cached + new keys), got {mask}"
@@ -71,7 +79,7 @@ class ProgressiveKvAttentionOp(NNOp):
     """Progressive-K attention of a decode step over a plane-stored KV cache under a key mask (see
     the module docstring).
 
-    %o = quant.progressive_kv_attention %qq, %kq, %vv, %sq, %sk, %mask, %kmsb, %klsb {heads = 4, qk_dim = 32, v_dim = 32, scale = 0.1767767, causal = false, threshold = 0.1, block = 1} : (tensor<1x128xi8>, tensor<1x128xi8>, tensor<33x128xf32>, tensor<1xf32>, tensor<1xf32>, tensor<33xi32>, tensor<32x128xi4>, tensor<32x128xi4>) -> tensor<1x128xf32>
+    %o = quant.progressive_kv_attention %qq, %kq, %vv, %sq, %sk, %mask, %kmsb, %klsb {heads = 4, qk_dim = 32, v_dim = 32, scale = 0.1767767, causal = false, threshold = 0.1, block = 1} : (tensor<1x128xi8>, tensor<1x128xi8>, tensor<33x128xf32>, tensor<1xf32>, tensor<1xf32>, tensor<33xi32>, tensor<4x33x32xi4>, tensor<4x33x32xi4>) -> tensor<1x128xf32>
     """
 
     name = "quant.progressive_kv_attention"
@@ -110,7 +118,7 @@ class ProgressiveKvImportanceOp(NNOp):
     quant.progressive_kv_attention with the same operands (P after any LSB refetch; a masked key
     receives 0). Lowered only inside that attention (IMPACC on its probability tiles).
 
-    %s = quant.progressive_kv_importance %qq, %kq, %sq, %sk, %mask, %kmsb, %klsb {heads = 4, qk_dim = 32, v_dim = 32, scale = 0.1767767, causal = false, threshold = 0.1, block = 1} : (tensor<1x128xi8>, tensor<1x128xi8>, tensor<1xf32>, tensor<1xf32>, tensor<33xi32>, tensor<32x128xi4>, tensor<32x128xi4>) -> tensor<33xf32>
+    %s = quant.progressive_kv_importance %qq, %kq, %sq, %sk, %mask, %kmsb, %klsb {heads = 4, qk_dim = 32, v_dim = 32, scale = 0.1767767, causal = false, threshold = 0.1, block = 1} : (tensor<1x128xi8>, tensor<1x128xi8>, tensor<1xf32>, tensor<1xf32>, tensor<33xi32>, tensor<4x33x32xi4>, tensor<4x33x32xi4>) -> tensor<33xf32>
     """
 
     name = "quant.progressive_kv_importance"
@@ -141,7 +149,7 @@ class ProgressiveKvImportanceOp(NNOp):
                 f" prior, got {len(operand_types)} operands"
             )
         q, k, sq, sk, mask, msb, lsb = operand_types[:7]
-        keys = shape_of(msb)[0] + shape_of(k)[0] if len(shape_of(msb)) == 2 else 0
+        keys = shape_of(msb)[1] if len(shape_of(msb)) == 3 else 0
         heads = props.get("heads")
         v_dim = props.get("v_dim")
         if not isinstance(heads, int) or not isinstance(v_dim, int):

@@ -7,8 +7,9 @@ under a key mask. progressive-quant rewrites it to
     %kq = quant.quantize %k, %sk
     %o  = quant.progressive_kv_attention %qq, %kq, %vv, %sq, %sk, %mask, %k_msb_cache, %k_lsb_cache {…}
 
-where the float `k_cache` input is replaced by two i4 inputs, the cached keys' MSB and LSB planes
-(the host keeps the int8 cache and hands its planes to each step), and the step returns the new
+where the float `k_cache` input [S, H·d] is replaced by two i4 inputs [H, S + 1, d], the cached
+keys' MSB and LSB planes, head-major with a free slot per head for the new key (the host keeps the
+int8 cache and hands its planes to each step: passes/progressive_math.head_major_planes), and the step returns the new
 key row as int8 (`%kq`) where it returned the float row. The K scale comes from the calibration
 samples' cache inputs only (never the new row), so every decode bucket compiled from the same
 calibration gets the same scale and one int8 cache serves them all.
@@ -27,7 +28,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from dialects import nn, quant, tokens
 from dialects.nn_base import shape_of, tensor
 from passes.context import Calibration, PassError
-from passes.progressive_math import planes_of
+from passes.progressive_math import head_major_planes
 from passes.quant_math import activation_scale, quantize_values
 
 
@@ -96,7 +97,9 @@ def rewrite_decode(
         ops += [s_op, q_op]
         ints.append(q_op.results[0])
         scales.append(s_op.result)
-    i4 = tensor(shape_of(arg.type), IntegerType(4))
+    heads, d = attn.int_prop("heads"), attn.int_prop("qk_dim")
+    slots, new = shape_of(arg.type)[0], shape_of(k_new.type)[0]
+    i4 = tensor((heads, slots + new, d), IntegerType(4))
     msb = block_.insert_arg(i4, arg.index)
     lsb = block_.insert_arg(i4, arg.index + 1)
     msb.name_hint = old_name.replace("k_cache", "k_msb_cache", 1)
@@ -128,5 +131,5 @@ def rewrite_decode(
     for sample in calib.inputs:  # the new signature: the cache's int8 values as planes
         if old_name in sample:
             kq = quantize_values(sample.pop(old_name), weights[f"{nm}.k_scale"], 8)
-            sample[msb.name_hint], sample[lsb.name_hint] = planes_of(kq)
+            sample[msb.name_hint], sample[lsb.name_hint] = head_major_planes(kq, heads, new)
     return pa

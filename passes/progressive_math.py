@@ -87,10 +87,29 @@ def progressive_attention(
 
 
 def kv_keys(k_msb: Array, k_lsb: Array, k_new: Array) -> Array:
-    """The int8 keys of quant.progressive_kv_attention: the cached rows from their 4-bit planes
-    (msb · 16 + the low nibble of lsb), then the new rows."""
-    cached = (np.asarray(k_msb, np.int16) << 4) + (np.asarray(k_lsb, np.int16) & 15)
+    """The int8 keys [S + N, H·d] of quant.progressive_kv_attention: the cached rows from their
+    head-major 4-bit planes [H, S + N, d] (msb · 16 + the low nibble of lsb; the last N slots of
+    each head are the new rows' and are ignored), then the new rows k_new [N, H·d]."""
+    n = np.asarray(k_new).shape[0]
+    heads, slots, d = np.asarray(k_msb).shape
+    hi = np.asarray(k_msb, np.int16)[:, : slots - n]
+    lo = np.asarray(k_lsb, np.int16)[:, : slots - n]
+    cached = ((hi << 4) + (lo & 15)).transpose(1, 0, 2).reshape(slots - n, heads * d)
     return np.concatenate([cached.astype(np.int8), np.asarray(k_new, np.int8)], axis=0)
+
+
+def head_major_planes(k: Array, heads: int, free: int) -> tuple[Array, Array]:
+    """int8 K [S, H·d] → the plane inputs of quant.progressive_kv_attention: (msb, lsb) int4
+    values [H, S + free, d], head-major, the last `free` slots of each head zero (the new rows')."""
+    msb, lsb = planes_of(k)
+    s = msb.shape[0]
+
+    def arrange(x: Array) -> Array:
+        out = np.zeros((heads, s + free, x.shape[1] // heads), np.int8)
+        out[:, :s] = x.reshape(s, heads, -1).transpose(1, 0, 2)
+        return out
+
+    return arrange(msb), arrange(lsb)
 
 
 def planes_of(k: Array) -> tuple[Array, Array]:

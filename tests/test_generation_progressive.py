@@ -159,19 +159,20 @@ KEYS = S + N
 
 def _op_module(thr: float) -> Model:
     f = H * D
+    pl = f"tensor<{H}x{KEYS}x{D}xi4>"  # head-major K planes with the new key's slot
     props = (
         f"heads = {H}, qk_dim = {D}, v_dim = {D}, scale = 0.25, causal = false,"
         f" threshold = {thr!r}, block = 1"
     )
     types = (
         f"tensor<1x{f}xi8>, tensor<{N}x{f}xi8>, tensor<1xf32>, tensor<1xf32>, tensor<{KEYS}xi32>,"
-        f" tensor<{S}x{f}xi4>, tensor<{S}x{f}xi4>"
+        f" {pl}, {pl}"
     )
     text = f"""
-func.func @main(%q: tensor<1x{f}xi8>, %k: tensor<{N}x{f}xi8>, %v: tensor<{KEYS}x{f}xf32>, %mask: tensor<{KEYS}xi32>, %msb: tensor<{S}x{f}xi4>, %lsb: tensor<{S}x{f}xi4>) -> (tensor<1x{f}xf32>, tensor<{KEYS}xf32>) {{
+func.func @main(%q: tensor<1x{f}xi8>, %k: tensor<{N}x{f}xi8>, %v: tensor<{KEYS}x{f}xf32>, %mask: tensor<{KEYS}xi32>, %msb: {pl}, %lsb: {pl}) -> (tensor<1x{f}xf32>, tensor<{KEYS}xf32>) {{
   %sq = nn.weight @sq : tensor<1xf32>
   %sk = nn.weight @sk : tensor<1xf32>
-  %o = quant.progressive_kv_attention %q, %k, %v, %sq, %sk, %mask, %msb, %lsb {{{props}}} : (tensor<1x{f}xi8>, tensor<{N}x{f}xi8>, tensor<{KEYS}x{f}xf32>, tensor<1xf32>, tensor<1xf32>, tensor<{KEYS}xi32>, tensor<{S}x{f}xi4>, tensor<{S}x{f}xi4>) -> tensor<1x{f}xf32>
+  %o = quant.progressive_kv_attention %q, %k, %v, %sq, %sk, %mask, %msb, %lsb {{{props}}} : (tensor<1x{f}xi8>, tensor<{N}x{f}xi8>, tensor<{KEYS}x{f}xf32>, tensor<1xf32>, tensor<1xf32>, tensor<{KEYS}xi32>, {pl}, {pl}) -> tensor<1x{f}xf32>
   %s = quant.progressive_kv_importance %q, %k, %sq, %sk, %mask, %msb, %lsb {{{props}}} : ({types}) -> tensor<{KEYS}xf32>
   func.return %o, %s : tensor<1x{f}xf32>, tensor<{KEYS}xf32>
 }}"""
@@ -190,9 +191,15 @@ def _op_inputs(seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         "k": kq[S:].astype(np.int8),
         "v": rng.standard_normal((KEYS, H * D)).astype(np.float16).astype(np.float32),
         "mask": mask,
-        "msb": (kq[:S] >> 4).astype(np.int8),  # top nibble, in [-8, 7]
-        "lsb": (((kq[:S] & 15) ^ 8) - 8).astype(np.int8),  # low nibble's bits as int4
+        # head-major planes [H, S + N, D]: the top nibble in [-8, 7], the low nibble's bits as
+        # int4; the new key's slot holds garbage the op must ignore
+        "msb": np.full((H, KEYS, D), 7, np.int8),
+        "lsb": np.full((H, KEYS, D), -3, np.int8),
     }
+    for h in range(H):
+        c = kq[:S, h * D : (h + 1) * D]
+        x["msb"][h, :S] = c >> 4
+        x["lsb"][h, :S] = ((c & 15) ^ 8) - 8
     return x, kq
 
 

@@ -127,15 +127,18 @@ def progressive_heads(
     causal: bool,
     bias: Callable[[int, int, int | None], None] | None = None,
     sink: ScoreSink | None = None,
+    head_major: bool = False,
 ) -> None:
     """Per head and block: MSB-plane scores, the refetch decision, the predicated LSB fetch and
     recompute, P·V. `bias(s_off, rows, pred)` edits the fp32 scores before each softmax (a key
-    mask); `sink` accumulates the final probabilities (kv-prune's importance)."""
+    mask); `sink` accumulates the final probabilities (kv-prune's importance). The planes are
+    [Sk, H·d/2] bytes, or with `head_major` [H, Sk, d/2] (each head's plane one contiguous run)."""
     heads, d, dv, sq, sk, block = (
         dims.heads, dims.d, dims.dv, dims.sq, dims.sk, dims.block
     )  # fmt: skip
     msb, lsb = planes
-    pstride = heads * d // 2  # bytes per plane row
+    pstride = d // 2 if head_major else heads * d // 2  # bytes per plane row
+    phead = sk * d // 2 if head_major else d // 2  # bytes from one head's plane to the next
     kv_bytes = 2 * sk * d + 2 * sk * dv
     split = kv_bytes > ctx.cap(W, 1)
     if split and (2 * sk * d > ctx.cap(W, 1) or 2 * sk * dv > ctx.cap(V, 1)):
@@ -149,7 +152,7 @@ def progressive_heads(
         kf = kb + sk * d
         v_buf, v_off = (V, ctx.take(V, 2 * sk * dv)) if split else (W, kb + 2 * sk * d)
         kw = {"dst_buf": W, "dst_stride": d, "src_stride": pstride, "rows": sk, "cols": d}
-        ctx.emit("LOADBP", plane="msb", dst_off=kb, src_addr=msb + h * d // 2, **kw)
+        ctx.emit("LOADBP", plane="msb", dst_off=kb, src_addr=msb + h * phead, **kw)
         load(ctx, v.block(0, sk, h * dv, dv), v_buf, v_off)
         ctx.emit("SETP", pdst=P_LOADED, value=0)
         for r0 in range(0, sq, block):
@@ -187,7 +190,7 @@ def progressive_heads(
                    dst_off=kf, dst_stride=d, src_buf=W, src_off=kb, src_stride=d, rows=sk,
                    cols=d)  # fmt: skip
             ctx.emit(
-                "LOADBP", pred=P_FETCH, plane="lsb", dst_off=kf, src_addr=lsb + h * d // 2, **kw
+                "LOADBP", pred=P_FETCH, plane="lsb", dst_off=kf, src_addr=lsb + h * phead, **kw
             )
             ctx.emit("SETP", pred=P_FETCH, pdst=P_LOADED, value=1)
             ctx.emit("MATMUL", pred=pn, b_off=kf, **mm)

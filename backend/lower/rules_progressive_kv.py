@@ -1,11 +1,12 @@
 """Lowering of quant.progressive_kv_attention (progressive K over a decode step's KV cache;
 dialects/quant_kv.py, docs/generation.md) and of its fused quant.progressive_kv_importance.
 
-The cached keys are two program inputs, the packed int4 MSB and LSB planes, each placed by
-`lower_module` in a region with room for the new rows (`plane_inputs`). The rule:
+The cached keys are two program inputs, the packed int4 MSB and LSB planes, head-major
+[heads, S + N, qk_dim / 2 bytes] (each head's plane one contiguous DRAM run, so fetching one
+head's plane wastes no part of a DRAM burst), placed by `lower_module` (`plane_region`). The rule:
 
 1. splits the new int8 key rows into their two planes with quant.progressive_attention's
-   prologue (`split_planes`) and stores them in place after the cached rows (the append);
+   prologue (`split_planes`) and stores each head's in that head's free slots (the append);
 2. builds the key mask's fp32 bias row once (`key_mask.py`: 0 kept, −2^100 masked);
 3. runs quant.progressive_attention's per-head loop over all `S + new` rows of the planes:
    LOADBP of the MSB plane, scores + bias, softmax, the refetch decision, the LSB plane's LOADBP
@@ -54,9 +55,8 @@ def plane_region(ctx: LowerCtx, arg: SSAValue) -> DTensor | None:
     attn = plane_uses(arg)
     if attn is None:
         return None
-    rows, feats = shape_of(arg.type)
-    new = shape_of(attn.key.type)[0]
-    return ctx.activation((rows + new, feats // 2), DType.INT8)
+    heads, slots, d = shape_of(arg.type)
+    return ctx.activation((heads * slots, d // 2), DType.INT8)
 
 
 def _bias(ctx: LowerCtx, mask: DTensor, sk: int):  # noqa: ANN202
@@ -116,18 +116,21 @@ def lower_progressive_kv(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             f"{op.name}: k_msb and k_lsb must be program inputs used only by this attention"
             " (and its kv-prune importance)"
         )
-    cached, new = shape_of(op.k_msb.type)[0], k.shape[0]
-    sk = cached + new
+    sk, new = shape_of(op.k_msb.type)[1], k.shape[0]
+    cached = sk - new
     v = env.tensor(op.value).as2d()
     heads, d, dv = op.int_prop("heads"), op.int_prop("qk_dim"), op.int_prop("v_dim")
     deq = float(_scalar(env, op.q_scale) * _scalar(env, op.k_scale))
     out = ctx.activation(tuple(shape_of(op.result.type))).as2d()
     bias = _bias(ctx, env.tensor(op.mask), sk)
     sink = _sink(ctx, op, env, sk)  # (SRAM holds come before any take)
-    split_planes(ctx, k, (msb.block(cached, new, 0, msb.cols), lsb.block(cached, new, 0, lsb.cols)))
+    for h in range(heads):  # the append: each head's new planes into its free slots
+        rows = (h * sk + cached, new, 0, d // 2)
+        split_planes(ctx, k.block(0, new, h * d, d), (msb.block(*rows), lsb.block(*rows)))
     progressive_heads(
         ctx, q, (msb.addr, lsb.addr), v, out, Dims(heads, d, dv, q.shape[0], sk, op.int_prop("block")),
         deq, to_f32(op.float_prop("scale")), to_f32(op.float_prop("threshold")), False, bias, sink,
+        head_major=True,
     )  # fmt: skip
     if sink is not None:
         env[sink.op.results[0]] = sink.finish(ctx)

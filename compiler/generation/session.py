@@ -31,7 +31,7 @@ from compiler.pipeline import parse_pipeline
 from dialects import nn
 from dialects.quant_kv import ProgressiveKvAttentionOp
 from passes.kv_prune import KvPrunePass
-from passes.progressive_math import planes_of
+from passes.progressive_math import head_major_planes
 from passes.quant_math import quantize_values
 
 
@@ -83,7 +83,6 @@ class Generator:
         target: str | None = "spatten",
         timing_only: bool = False,
         forms: dict[str, CompiledModel] | None = None,
-        fp16_cache: bool = False,
     ) -> None:
         self.lm = lm
         self.pipeline = pipeline
@@ -91,9 +90,6 @@ class Generator:
         self.timing_only = timing_only
         self._forms: dict[str, CompiledModel] = {} if forms is None else forms  # may be shared
         dim, context = lm.config.dim, lm.context
-        # fp16_cache: the host keeps K/V rounded to fp16, the values the NPU's cache inputs hold
-        # (its program inputs are fp16), so a reference run sees the interpreter's cache
-        self.fp16_cache = fp16_cache
         self.cache = {n: np.zeros((context, dim), np.float32) for n in lm.kv_names}
         # progressive-quant on decode: the int8 K cache (handed to the program as its two planes)
         self.kq = {n: np.zeros((context, dim), np.int8) for n in lm.kv_names if n[0] == "k"}
@@ -180,7 +176,7 @@ class Generator:
         c = self.form(f"prefill{n}", lambda: self.lm.prefill(n))
         outs, report = self._run(c, {"ids": ids.astype(np.int32)})
         for name, kv in zip(self.lm.kv_names, outs[1 : 1 + len(self.lm.kv_names)], strict=True):
-            self.cache[name][:n] = self._rounded(kv)
+            self.cache[name][:n] = kv
         self.length = self.pos = n
         self.kq_rows = 0
         self.positions[:n] = np.arange(n)
@@ -211,7 +207,7 @@ class Generator:
             if row.dtype == np.int8:  # progressive K: the new row, quantized by the program
                 self.kq[name][past] = row[0]
             else:
-                self.cache[name][past] = self._rounded(row[0])
+                self.cache[name][past] = row[0]
         self.kq_rows = past + 1 if self.k_scales is not None else 0
         self.positions[past] = self.pos
         self.length, self.pos = past + 1, self.pos + 1
@@ -222,9 +218,6 @@ class Generator:
             self.scores[past] = s[slots]  # the new token's row is the last key
             self._prune()
         return outs[0][0], report, key
-
-    def _rounded(self, rows: np.ndarray) -> np.ndarray:
-        return rows.astype(np.float16).astype(np.float32) if self.fp16_cache else rows
 
     def _cache_inputs(self, c: CompiledModel, slots: int) -> dict[str, np.ndarray]:
         """The cache inputs of a decode form: float rows, or for a K cache that progressive-quant
@@ -246,7 +239,7 @@ class Generator:
             if self.kq_rows < self.length:  # rows from the prefill: quantized once, here
                 rows = self.cache[n][self.kq_rows : self.length]
                 self.kq[n][self.kq_rows : self.length] = quantize_values(rows, scales[n], 8)
-            msb, lsb = planes_of(self.kq[n][:slots])
+            msb, lsb = head_major_planes(self.kq[n][:slots], self.lm.config.heads, 1)
             out[n.replace("k_cache", "k_msb_cache", 1)] = msb
             out[n.replace("k_cache", "k_lsb_cache", 1)] = lsb
         self.kq_rows = self.length
