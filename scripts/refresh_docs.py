@@ -269,6 +269,15 @@ def tokens_table() -> Generated:
     return Generated("\n".join(bench_tokens.table([0.9, 0.7, 0.5, 0.3])))
 
 
+def generation_table() -> Generated:
+    import bench_generate
+
+    lines = bench_generate.table(prompts=4)
+    return Generated(
+        "\n".join([timings_line(bench_generate.VOLATILE), "", *lines]), bench_generate.VOLATILE
+    )
+
+
 REGIONS: dict[str, Region] = {
     "readme-status": Region("README.md", readme_status, fast=False),
     "readme-eval": Region("README.md", readme_eval, fast=True),
@@ -280,6 +289,7 @@ REGIONS: dict[str, Region] = {
     "quant-table": Region("docs/quantization.md", quant_table, fast=False),
     "quant-shapes": Region("docs/quantization.md", quant_shapes, fast=False),
     "tokens-table": Region("docs/tokens.md", tokens_table, fast=False),
+    "generation-table": Region("docs/generation.md", generation_table, fast=False),
 }
 
 
