@@ -191,12 +191,56 @@ def breakdown(rows: list[Row]) -> list[str]:
     return out
 
 
+SURVIVOR_PIPELINES = [
+    KV32,
+    f"quantize,{KV32}",
+    f"{HEADS},{KV32}",
+    f"{PQ},{KV32}",
+]
+
+
+def survivors_table(prompts: int = 2, target: str = "spatten") -> list[str]:
+    """Steps whose kv-prune survivors on the interpreter equal the reference's, with the reference
+    in fp32 and with its values rounded to fp16 between ops (`reference.run(store_fp16=True)`,
+    the NPU's activation storage)."""
+    lm = LanguageModel.of(load_model("char-gpt"))
+    wins = windows(prompts)
+    out = [
+        "| passes | survivors interp = reference (fp32) | = reference (fp16 between ops) |",
+        "|---|---|---|",
+    ]
+    for pipe in SURVIVOR_PIPELINES:
+        runs = [
+            Generator(lm, pipeline=pipe, target=target),
+            Generator(lm, pipeline=pipe, target=None),
+            Generator(lm, pipeline=pipe, target=None, store_fp16=True),
+        ]
+        surv: list[list[np.ndarray]] = [[], [], []]
+        for g, acc in zip(runs, surv, strict=True):
+            for w in wins:
+                g.force(w[: PROMPT + GENERATED], PROMPT)
+                acc += g.survivors
+                g.survivors = []
+        n = len(surv[0])
+        same = [
+            sum(a.tolist() == b.tolist() for a, b in zip(surv[0], r, strict=True)) for r in surv[1:]
+        ]
+        out.append(f"| `{pipe}` | {same[0]}/{n} | {same[1]}/{n} |")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--target", default="spatten")
     ap.add_argument("--timing-only", action="store_true", help="values from the reference")
+    ap.add_argument(
+        "--survivors", action="store_true", help="only the survivors table (fp32 / fp16 reference)"
+    )
     args = ap.parse_args(argv)
+    if args.survivors:
+        print("\n".join(survivors_table(args.prompts, args.target)))
+        return 0
     print("\n".join(table(args.prompts, args.target, args.timing_only)))
     return 0
 

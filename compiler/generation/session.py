@@ -83,8 +83,10 @@ class Generator:
         target: str | None = "spatten",
         timing_only: bool = False,
         forms: dict[str, CompiledModel] | None = None,
+        store_fp16: bool = False,
     ) -> None:
         self.lm = lm
+        self.store_fp16 = store_fp16  # reference runs: values rounded to fp16 between ops
         self.pipeline = pipeline
         self.target = target
         self.timing_only = timing_only
@@ -160,7 +162,7 @@ class Generator:
         self, c: CompiledModel, inputs: dict[str, np.ndarray]
     ) -> tuple[list[np.ndarray], Any]:
         if self.target is None:
-            out, report = c.reference(inputs), None
+            out, report = c.reference(inputs, store_fp16=self.store_fp16), None
         elif self.timing_only:  # values from the reference, cost from a timing-only run
             out, report = c.reference(inputs), c.run(inputs, timing_only=True).report
         else:
