@@ -182,10 +182,16 @@ class Report:
         """Total energy in pJ."""
         return sum(self.energy_pj.values())
 
-    def add(self, q: int, c: InstrCost, tag: str | None) -> None:
-        """Account one executed (not skipped) instruction's cost."""
+    def add(self, q: int, c: InstrCost, tag: str | None, region: int = 2) -> None:
+        """Account one executed (not skipped) instruction's cost (its DRAM bytes in DRAM_REGIONS
+        `region`, default activations as in `CostTable.build`)."""
         self.dram_read += c.dram_read
         self.dram_write += c.dram_write
+        if c.dram_read + c.dram_write:
+            name = DRAM_REGIONS[region]
+            self.dram_by_region[name] = (
+                self.dram_by_region.get(name, 0) + c.dram_read + c.dram_write
+            )
         self.sram_read += c.sram_read
         self.sram_write += c.sram_write
         self.vector_ops += c.vector_ops
