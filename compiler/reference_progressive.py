@@ -42,7 +42,8 @@ def _kv(
 
 
 def _kv_attention(op: ProgressiveKvAttentionOp, a: list[np.ndarray], ctx: Any) -> np.ndarray:
-    return _kv(op, *a)
+    q, k, v, sq, sk, mask, msb, lsb = a
+    return _kv(op, q, k, v, sq, sk, mask, msb, lsb)
 
 
 def _kv_importance(op: ProgressiveKvImportanceOp, a: list[np.ndarray], ctx: Any) -> np.ndarray:

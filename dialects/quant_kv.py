@@ -59,7 +59,13 @@ def infer_kv(name: str, ops: Sequence[Attribute], props: Mapping[str, PropValue]
             f" [heads={heads}, slots, qk_dim], the new keys [rows, features], got {list(ks)}"
         )
     keys = shape_of(msb)[1]
-    if not isinstance(d, int) or shape_of(msb)[2] != d or ks[1] != heads * d or keys < ks[0]:
+    if (
+        not isinstance(d, int)
+        or not isinstance(heads, int)
+        or shape_of(msb)[2] != d
+        or ks[1] != heads * d
+        or keys < ks[0]
+    ):
         raise ShapeError(
             f"{name}: planes {list(shape_of(msb))} do not fit {ks[0]} new keys of {ks[1]} features"
             f" (heads={heads}, qk_dim={d}; the last {ks[0]} slots of each head are the new keys')"

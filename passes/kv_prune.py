@@ -28,6 +28,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from dialects import nn, quant, tokens
+from dialects.nn_base import shape_of
 from passes.context import PassError, add_report
 from passes.token_blocks import main_of
 
@@ -56,11 +57,9 @@ class KvPrunePass(ModulePass):
         if not attns:
             raise PassError("the model has no nn.attention to score")
         keys = {
-            a.mask.type.get_shape()[0]
-            if isinstance(a, quant.ProgressiveKvAttentionOp)
-            else a.key.type.get_shape()[0]
+            shape_of((a.mask if isinstance(a, quant.ProgressiveKvAttentionOp) else a.key).type)[0]
             for a in attns
-        }  # type: ignore[attr-defined]
+        }
         if len(keys) != 1:
             raise PassError(
                 f"the attentions have different key counts {sorted(keys)}; kv-prune scores one"

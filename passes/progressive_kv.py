@@ -17,7 +17,7 @@ calibration gets the same scale and one int8 cache serves them all.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 
 import numpy as np
 from xdsl.dialects.builtin import FunctionType, IntegerType, f32
@@ -68,7 +68,7 @@ def rewrite_decode(
     func: FuncOp,
     nm: str,
     attn: nn.AttentionOp,
-    weights: dict[str, np.ndarray],
+    weights: MutableMapping[str, np.ndarray],
     calib: Calibration,
     acts: Callable[[list[SSAValue]], dict[SSAValue, np.ndarray]],
     threshold: float,
@@ -128,8 +128,12 @@ def rewrite_decode(
     func.function_type = FunctionType.from_lists(
         [a.type for a in block_.args], [v.type for v in ret.operands]
     )
-    for sample in calib.inputs:  # the new signature: the cache's int8 values as planes
-        if old_name in sample:
-            kq = quantize_values(sample.pop(old_name), weights[f"{nm}.k_scale"], 8)
+    inputs = list(calib.inputs)
+    for i, old in enumerate(inputs):  # the new signature: the cache's int8 values as planes
+        if old_name in old:
+            sample = {n: a for n, a in old.items() if n != old_name}
+            kq = quantize_values(old[old_name], weights[f"{nm}.k_scale"], 8)
             sample[msb.name_hint], sample[lsb.name_hint] = head_major_planes(kq, heads, new)
+            inputs[i] = sample
+    calib.inputs = inputs
     return pa
