@@ -55,10 +55,15 @@ def _model(module: ModuleOp, weights: Mapping[str, np.ndarray]) -> Model:
 
 
 def calibration_for(model: Model, samples: int = DEFAULT_SAMPLES, seed: int = 0) -> Calibration:
-    """The model's calibration split if it has a dataset (never its test split), else seeded random
+    """The model's calibration split if it has a dataset (never its test split), real decode steps
+    for a language model's decode form (compiler/generation/calibration.py), else seeded random
     inputs: standard-normal images, uniform token ids."""
     from compiler.evaluate import CALIBRATION
 
+    if str(model.meta.get("form", "")).startswith("decode"):  # a generation step: real text
+        from compiler.generation.calibration import decode_calibration
+
+        return decode_calibration(model, samples)
     dataset = model.meta.get("dataset")
     if dataset in CALIBRATION:
         images, labels = CALIBRATION[dataset]()

@@ -200,6 +200,7 @@ def run(
     dtype: type | np.dtype = np.float32,
     keep: bool = False,
     values: dict[SSAValue, Array] | None = None,
+    store_fp16: bool = False,
 ) -> dict[str, Array]:
     """Run @main on named inputs; returns outputs named out0, out1, … (plus every named value if
     `keep`). If `values` is given, it receives every SSA value's array (for autodiff and calibration)."""
@@ -219,6 +220,8 @@ def run(
                 f"input '{name}' has shape {list(x.shape)}, the model expects {list(shape)}"
             )
         env[arg] = x.astype(ctx.dtype) if in_dtype.kind == "f" else x.astype(in_dtype)
+        if store_fp16 and in_dtype.kind == "f":
+            env[arg] = env[arg].astype(np.float16).astype(ctx.dtype)
     named: dict[str, Array] = {}
     for op in func.body.block.ops:
         if isinstance(op, ReturnOp):
@@ -236,6 +239,8 @@ def run(
             )
         if result.dtype.kind == "f":
             result = result.astype(ctx.dtype, copy=False)
+            if store_fp16:  # values rounded to fp16 between ops, as NPU activations are stored
+                result = result.astype(np.float16).astype(ctx.dtype)
         else:
             result = result.astype(numpy_dtype(element_of(op.results[0].type)), copy=False)
         env[op.results[0]] = result

@@ -1,5 +1,7 @@
-"""Reference semantics of quant.progressive_attention (dialects/quant_attention.py); the arithmetic
-is passes/progressive_math.py, which the progressive-quant pass also uses for its report."""
+"""Reference semantics of quant.progressive_attention (dialects/quant_attention.py) and of the
+decode step's quant.progressive_kv_attention / quant.progressive_kv_importance (dialects/
+quant_kv.py); the arithmetic is passes/progressive_math.py, which the progressive-quant pass also
+uses for its report."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from dialects.quant_attention import ProgressiveAttentionOp
-from passes.progressive_math import progressive_attention
+from dialects.quant_kv import ProgressiveKvAttentionOp, ProgressiveKvImportanceOp
+from passes.progressive_math import kv_keys, progressive_attention
 
 
 def _impl(op: ProgressiveAttentionOp, a: list[np.ndarray], ctx: Any) -> np.ndarray:
@@ -19,4 +22,45 @@ def _impl(op: ProgressiveAttentionOp, a: list[np.ndarray], ctx: Any) -> np.ndarr
     )[0]  # fmt: skip
 
 
-IMPLS: dict[type, Any] = {ProgressiveAttentionOp: _impl}
+def _kv(
+    op: ProgressiveKvAttentionOp | ProgressiveKvImportanceOp,
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    sq: np.ndarray,
+    sk: np.ndarray,
+    mask: np.ndarray,
+    msb: np.ndarray,
+    lsb: np.ndarray,
+    probs: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    return progressive_attention(
+        q, kv_keys(msb, lsb, k), v, sq, sk,
+        op.int_prop("heads"), op.float_prop("scale"), False,
+        op.float_prop("threshold"), op.int_prop("block"), mask, probs,
+    )[0]  # fmt: skip
+
+
+def _kv_attention(op: ProgressiveKvAttentionOp, a: list[np.ndarray], ctx: Any) -> np.ndarray:
+    q, k, v, sq, sk, mask, msb, lsb = a
+    return _kv(op, q, k, v, sq, sk, mask, msb, lsb)
+
+
+def _kv_importance(op: ProgressiveKvImportanceOp, a: list[np.ndarray], ctx: Any) -> np.ndarray:
+    q, k, sq, sk, mask, msb, lsb = a[:7]
+    keys = msb.shape[1]
+    v = np.zeros((keys, op.int_prop("heads") * op.int_prop("v_dim")), np.float32)
+    probs: list[np.ndarray] = []
+    _kv(op, q, k, v, sq, sk, mask, msb, lsb, probs)
+    # the NPU's order: the prior (or 0), then each head's column sums added in fp32 (IMPACC)
+    s = np.asarray(a[7], np.float32).copy() if len(a) == 8 else np.zeros(keys, np.float32)
+    for p in probs[0]:
+        s += p.sum(axis=0, dtype=np.float32)
+    return s
+
+
+IMPLS: dict[type, Any] = {
+    ProgressiveAttentionOp: _impl,
+    ProgressiveKvAttentionOp: _kv_attention,
+    ProgressiveKvImportanceOp: _kv_importance,
+}

@@ -41,6 +41,7 @@ from dialects.nn_base import (
     tensor,
 )
 from dialects.quant_attention import AttentionOp, ProgressiveAttentionOp
+from dialects.quant_kv import ProgressiveKvAttentionOp, ProgressiveKvImportanceOp
 
 INT_BITS = (4, 8)  # storage widths of quantized values
 ACC_BITS = 32
@@ -234,6 +235,8 @@ QUANT_OPS: tuple[type[NNOp], ...] = (
     RequantizeOp,
     ProgressiveAttentionOp,
     AttentionOp,
+    ProgressiveKvAttentionOp,
+    ProgressiveKvImportanceOp,
 )
 
 QUANT = Dialect("quant", list(QUANT_OPS), [])

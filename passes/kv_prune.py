@@ -4,7 +4,8 @@
 
 After every `nn.attention` the pass inserts its token importance, SpAtten's received attention
 Σ_h Σ_i P[h,i,j] (`tokens.importance` kind "received", or `tokens.masked_importance` when the
-attention has a key mask, as the decode form's does: a masked key receives exactly 0),
+attention has a key mask, as the decode form's does: a masked key receives exactly 0; or
+`quant.progressive_kv_importance` of a decode attention progressive-quant rewrote before it),
 accumulated over the layers (each layer's score takes the previous one as its prior), and returns
 the sum as one more output of `main`: one fp32 score per key of the attention.
 
@@ -26,7 +27,8 @@ from xdsl.dialects.func import ReturnOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from dialects import nn, tokens
+from dialects import nn, quant, tokens
+from dialects.nn_base import shape_of
 from passes.context import PassError, add_report
 from passes.token_blocks import main_of
 
@@ -49,10 +51,15 @@ class KvPrunePass(ModulePass):
                 " (recent = newest cached tokens always kept)"
             )
         func = main_of(op)
-        attns = [o for o in func.walk() if isinstance(o, nn.AttentionOp)]
+        attns = [
+            o for o in func.walk() if isinstance(o, nn.AttentionOp | quant.ProgressiveKvAttentionOp)
+        ]
         if not attns:
             raise PassError("the model has no nn.attention to score")
-        keys = {a.key.type.get_shape()[0] for a in attns}  # type: ignore[attr-defined]
+        keys = {
+            shape_of((a.mask if isinstance(a, quant.ProgressiveKvAttentionOp) else a.key).type)[0]
+            for a in attns
+        }
         if len(keys) != 1:
             raise PassError(
                 f"the attentions have different key counts {sorted(keys)}; kv-prune scores one"
@@ -63,7 +70,12 @@ class KvPrunePass(ModulePass):
             props = {p: a.prop(p) for p in tokens.ATTN_PROPS}
             prior = [acc] if acc is not None else []
             score: Operation
-            if a.mask is not None:
+            if isinstance(a, quant.ProgressiveKvAttentionOp):  # progressive-quant ran first
+                q, k, _, sq, sk, mask, msb, lsb = a.operands
+                score = quant.ProgressiveKvImportanceOp.make(
+                    [q, k, sq, sk, mask, msb, lsb, *prior], None, **a.props_dict()
+                )
+            elif a.mask is not None:
                 score = tokens.MaskedImportanceOp.make(
                     [a.query, a.key, a.mask, *prior], None, **props
                 )

@@ -29,9 +29,11 @@ from backend.wording import plural
 from dialects import nn, quant
 from dialects.nn_base import shape_of, tensor
 from passes.context import PassError, add_report, calibration_of, weights_of
-from passes.progressive_math import progressive_attention
+from passes.progressive_kv import check_decode, rewrite_decode
+from passes.progressive_math import kv_keys, progressive_attention
 from passes.quant_math import activation_scale
 from passes.quantize import collect_inputs
+from passes.token_blocks import main_of
 
 
 def attention_name(op: nn.AttentionOp, n: int) -> str:
@@ -105,12 +107,9 @@ class ProgressiveQuantPass(ModulePass):
         out = [
             (nm, o) for nm, o in named if not pats or any(fnmatch.fnmatchcase(nm, p) for p in pats)
         ]
-        masked = [nm for nm, o in out if o.mask is not None]
-        if masked:
-            raise PassError(
-                f"{self.name}: {masked[0]} has a key-padding mask, which progressive attention"
-                " does not support yet; choose other layers with layers=..."
-            )
+        for nm, o in out:
+            if o.mask is not None:  # only a decode step's KV cache (passes/progressive_kv.py)
+                check_decode(nm, o, self.name)
         return out
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
@@ -121,10 +120,18 @@ class ProgressiveQuantPass(ModulePass):
             add_report(ctx, self.name, {"notes": ["no nn.attention to rewrite"]})
             return
         calib = calibration_of(ctx, self.name)
-        values = list(dict.fromkeys(v for _, a in chosen for v in (a.query, a.key)))
-        acts = collect_inputs(op, weights, calib, values, self.samples)
-        new: list[tuple[str, quant.ProgressiveAttentionOp]] = []
+        values = [v for _, a in chosen if a.mask is None for v in (a.query, a.key)]
+        acts = collect_inputs(op, weights, calib, list(dict.fromkeys(values)), self.samples)
+        new: list[tuple[str, quant.ProgressiveAttentionOp | quant.ProgressiveKvAttentionOp]] = []
         for nm, attn in chosen:
+            if attn.mask is not None:
+                pk = rewrite_decode(
+                    main_of(op), nm, attn, weights, calib,
+                    lambda vs: collect_inputs(op, weights, calib, vs, self.samples),
+                    self.threshold, self.block,
+                )  # fmt: skip
+                new.append((nm, pk))
+                continue
             ops: list[Operation] = []
             ints: list[SSAValue] = []
             scales: list[SSAValue] = []
@@ -164,17 +171,23 @@ class ProgressiveQuantPass(ModulePass):
         for s in samples:
             vals = calib.executor.values(module, weights, s)
             for nm, pa in new:
-                q, k, v, q_scale, k_scale = (np.asarray(vals[x]) for x in pa.operands)
+                a = [np.asarray(vals[x]) for x in pa.operands]
+                mask = None
+                if isinstance(pa, quant.ProgressiveKvAttentionOp):  # decode: K from the planes
+                    a, mask = [a[0], kv_keys(a[6], a[7], a[1]), *a[2:5]], a[5]
+                q, k, v, q_scale, k_scale = a
                 _, ref = progressive_attention(
                     q, k, v, q_scale, k_scale, pa.int_prop("heads"), pa.float_prop("scale"),
                     pa.bool_prop("causal"), pa.float_prop("threshold"), pa.int_prop("block"),
+                    mask,
                 )  # fmt: skip
                 counts[nm][0] += int(ref.sum())
                 counts[nm][1] += ref.size
                 counts[nm][2] += int(ref.any(axis=1).sum())
         totals = {"progressive": 0, "int8": 0, "fp16": 0}
         for nm, pa in new:
-            sk, hd = shape_of(pa.key.type)
+            kv = isinstance(pa, quant.ProgressiveKvAttentionOp)
+            sk, hd = shape_of((pa.mask if kv else pa.key).type)[0], shape_of(pa.key.type)[1]
             heads = pa.int_prop("heads")
             hit, n, hh = counts[nm]
             b = k_dram_bytes(sk, hd // heads, heads, hh / len(samples))

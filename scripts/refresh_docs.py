@@ -293,6 +293,15 @@ def hardware_throughput() -> Generated:
     return Generated("\n".join(bench_fidelity.throughput_table()))
 
 
+def generation_table() -> Generated:
+    import bench_generate
+
+    lines = bench_generate.table(prompts=4)
+    return Generated(
+        "\n".join([timings_line(bench_generate.VOLATILE), "", *lines]), bench_generate.VOLATILE
+    )
+
+
 REGIONS: dict[str, Region] = {
     "readme-status": Region("README.md", readme_status, fast=False),
     "readme-eval": Region("README.md", readme_eval, fast=True),
@@ -308,6 +317,7 @@ REGIONS: dict[str, Region] = {
     "hardware-dataflows": Region("docs/hardware.md", hardware_dataflows, fast=True),
     "hardware-topk": Region("docs/hardware.md", hardware_topk, fast=True),
     "hardware-throughput": Region("docs/hardware.md", hardware_throughput, fast=False),
+    "generation-table": Region("docs/generation.md", generation_table, fast=False),
 }
 
 

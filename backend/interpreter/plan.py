@@ -144,9 +144,29 @@ def plan_with_costs(program: Program, m: Machine, cfg: Config) -> tuple[list[Ste
             steps.append(_step(i, m, cfg))
         except SimError as e:
             raise SimError(f"{i.cls.mnemonic}: {e}", idx) from None
-    table = CostTable.build([s.cost for s in steps], [s.tag for s in steps])
+    table = CostTable.build([s.cost for s in steps], [s.tag for s in steps], dram_regions(program))
     try:
         setattr(program, _CACHE_ATTR, (key, ids, steps, table))
     except AttributeError:  # pragma: no cover - a slotted Program subclass: no caching
         pass
     return steps, table
+
+
+def dram_regions(program: Program) -> list[int]:
+    """Per instruction, the index into report.DRAM_REGIONS of its DRAM bytes, by its DRAM start
+    address (`src_addr` or `dst_addr`): 0 in the data section, 1 in an input symbol's region,
+    2 otherwise (and for instructions without a DRAM address)."""
+    data_end = len(program.data)
+    spans = sorted(
+        (s.addr, s.addr + s.nbytes) for s in program.symbols.values() if s.kind == "input"
+    )
+    out: list[int] = []
+    for i in program.instrs:
+        a = i.args.get("src_addr", i.args.get("dst_addr"))
+        if not isinstance(a, int):
+            out.append(2)
+        elif a < data_end:
+            out.append(0)
+        else:
+            out.append(1 if any(lo <= a < hi for lo, hi in spans) else 2)
+    return out

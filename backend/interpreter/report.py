@@ -29,6 +29,10 @@ _NI = len(_INT_FIELDS)
 _NP = len(PRECISIONS)
 
 
+# where a DMA's DRAM bytes go (`Report.dram_by_region`): the data section (weights and constant
+# tables), an input symbol's region (e.g. a decode step's KV cache), anything else (activations,
+# outputs); by the instruction's DRAM start address (backend/interpreter/plan.py: dram_regions)
+DRAM_REGIONS = ("weights", "inputs", "activations")
 _PREC_INDEX = {p: i for i, p in enumerate(PRECISIONS)}
 _ENERGY_INDEX = {k: i for i, k in enumerate(ENERGY_COMPONENTS)}
 
@@ -60,10 +64,16 @@ class CostTable:
     energy_total: np.ndarray  # (n,) float64: InstrCost.energy_total
     tag_ids: np.ndarray  # (n,) index into tags, -1 for no tag
     tags: list[str]
+    regions: np.ndarray  # (n,) index into DRAM_REGIONS of the instruction's DRAM bytes
 
     @staticmethod
-    def build(costs: Sequence[InstrCost | None], tags: Sequence[str | None]) -> CostTable:
-        """Rows for each instruction (zeros where the cost is None: the step cannot execute)."""
+    def build(
+        costs: Sequence[InstrCost | None],
+        tags: Sequence[str | None],
+        regions: Sequence[int] | None = None,
+    ) -> CostTable:
+        """Rows for each instruction (zeros where the cost is None: the step cannot execute);
+        `regions` default: every DRAM byte counted as activations."""
         none = InstrCost()
         cs = [c if c is not None else none for c in costs]
         names: dict[str, int] = {}
@@ -88,6 +98,7 @@ class CostTable:
             np.array([float(c.energy_total) for c in cs], dtype=np.float64),
             np.array(ids, dtype=np.intp),
             list(names),
+            np.full(n, 2, np.intp) if regions is None else np.asarray(regions, np.intp),
         )
 
 
@@ -128,6 +139,7 @@ class Report:
     macs_issued: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PRECISIONS, 0))
     dram_read: int = 0
     dram_write: int = 0
+    dram_by_region: dict[str, int] = field(default_factory=dict)  # DRAM_REGIONS → read + write
     sram_read: int = 0
     sram_write: int = 0
     vector_ops: int = 0
@@ -170,10 +182,16 @@ class Report:
         """Total energy in pJ."""
         return sum(self.energy_pj.values())
 
-    def add(self, q: int, c: InstrCost, tag: str | None) -> None:
-        """Account one executed (not skipped) instruction's cost."""
+    def add(self, q: int, c: InstrCost, tag: str | None, region: int = 2) -> None:
+        """Account one executed (not skipped) instruction's cost (its DRAM bytes in DRAM_REGIONS
+        `region`, default activations as in `CostTable.build`)."""
         self.dram_read += c.dram_read
         self.dram_write += c.dram_write
+        if c.dram_read + c.dram_write:
+            name = DRAM_REGIONS[region]
+            self.dram_by_region[name] = (
+                self.dram_by_region.get(name, 0) + c.dram_read + c.dram_write
+            )
         self.sram_read += c.sram_read
         self.sram_write += c.sram_write
         self.vector_ops += c.vector_ops
@@ -225,6 +243,11 @@ class Report:
         sums = np.cumsum(np.vstack([start[None, :], energy]), axis=0)[-1]
         for k, v in zip(ENERGY_COMPONENTS, sums.tolist(), strict=True):
             e[k] = v
+        rw = ints[:, 1] + ints[:, 2]
+        by_region = np.bincount(table.regions[ix], weights=rw, minlength=len(DRAM_REGIONS))
+        for name, b in zip(DRAM_REGIONS, by_region.tolist(), strict=True):
+            if b:
+                self.dram_by_region[name] = self.dram_by_region.get(name, 0) + int(b)
         tid = table.tag_ids[ix]
         present, first = np.unique(tid, return_index=True)
         dram = ints[:, 1] + ints[:, 2]

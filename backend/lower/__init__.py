@@ -23,6 +23,7 @@ from backend.lower import (  # noqa: F401  (register rules)
     rules_dense,
     rules_heads,
     rules_progressive,
+    rules_progressive_kv,
     rules_qattention,
     rules_quant,
     rules_tokens,
@@ -77,6 +78,12 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
         if isinstance(elem, IntegerType):  # token ids i32; quantized inputs i8 (i4 one per byte)
             dt = DType.INT8 if elem.width.data <= 8 else DType.INT32
         append = _appended_input(arg) if dt is DType.FP16 else None
+        planes = rules_progressive_kv.plane_region(ctx, arg) if elem == IntegerType(4) else None
+        if planes is not None:  # a KV cache's K plane: packed int4, room for the new rows
+            ctx.planes[arg] = env[arg] = planes
+            ctx.symbols[name] = Symbol(name, planes.addr, shape, DType.INT4, "input")
+            input_names.append(name)
+            continue
         if append is not None:  # a KV cache: the input region has room for the concat's rows
             room = ctx.activation(tuple(shape_of(append.results[0].type)), dt)
             ctx.concat_out[append] = room

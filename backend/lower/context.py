@@ -67,6 +67,7 @@ class LowerCtx:
         self.int8_inputs: dict[Operation, float] = {}  # op reading the int8 stream → its scale
         self.dest: dict[SSAValue, DTensor] = {}  # value written straight into a concat's block
         self.concat_out: dict[Operation, DTensor] = {}  # concat → its pre-allocated result
+        self.planes: dict[SSAValue, DTensor] = {}  # int4 K-plane input → its region (+ new rows)
 
     # ---- emission -------------------------------------------------------------------------
 

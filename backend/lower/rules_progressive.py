@@ -17,6 +17,9 @@ issue cycle and no DRAM bytes, so the LSB DMA is charged only for heads with a r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from xdsl.ir import Operation
 
@@ -25,6 +28,7 @@ from backend.isa import Buf, DType, to_f32
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load, row_tiles, store
 from backend.lower.env import Env
+from backend.lower.importance_sink import ScoreSink
 from backend.lower.registry import rule
 from backend.lower.values import DTensor
 from dialects.nn_base import shape_of
@@ -38,11 +42,16 @@ def _scalar(env: Env, v) -> np.float32:
     return np.float32(np.asarray(env.weight(v, "progressive_attention scale").array).reshape(-1)[0])
 
 
-def split_planes(ctx: LowerCtx, k: DTensor) -> tuple[int, int]:
-    """Store int8 K [Sk, N] as MSB and LSB packed-int4 planes [Sk, N/2 bytes]; their addresses."""
+def split_planes(
+    ctx: LowerCtx, k: DTensor, dest: tuple[DTensor, DTensor] | None = None
+) -> tuple[int, int]:
+    """Store int8 K [Sk, N] as MSB and LSB packed-int4 planes [Sk, N/2 bytes] (fresh regions, or
+    the given `dest` blocks); their addresses."""
     sk, n = k.shape
-    msb = ctx.activation((sk, n // 2), DType.INT8)
-    lsb = ctx.activation((sk, n // 2), DType.INT8)
+    msb, lsb = dest or (
+        ctx.activation((sk, n // 2), DType.INT8),
+        ctx.activation((sk, n // 2), DType.INT8),
+    )
     kr = row_tiles(sk, 11 * n, ctx.cap(V), "progressive_attention K planes", ctx)
     i32 = {"src_dtype": DType.INT8, "dst_dtype": DType.INT32}
     for r0 in range(0, sk, kr):
@@ -88,7 +97,48 @@ def lower_progressive_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTens
     sq, sk = q.shape[0], k.shape[0]
     out = ctx.activation(tuple(shape_of(op.result.type))).as2d()
     msb, lsb = split_planes(ctx, k)
-    pstride = heads * d // 2  # bytes per plane row
+    dims = Dims(heads, d, dv, sq, sk, block)
+    progressive_heads(ctx, q, (msb, lsb), v, out, dims, deq, scale, thr, causal)
+    return out
+
+
+@dataclass(frozen=True)
+class Dims:
+    """Heads, q/k and v head widths, query rows, keys and rows per refetch decision."""
+
+    heads: int
+    d: int
+    dv: int
+    sq: int
+    sk: int
+    block: int
+
+
+def progressive_heads(
+    ctx: LowerCtx,
+    q: DTensor,
+    planes: tuple[int, int],
+    v: DTensor,
+    out: DTensor,
+    dims: Dims,
+    deq: float,
+    scale: float,
+    thr: float,
+    causal: bool,
+    bias: Callable[[int, int, int | None], None] | None = None,
+    sink: ScoreSink | None = None,
+    head_major: bool = False,
+) -> None:
+    """Per head and block: MSB-plane scores, the refetch decision, the predicated LSB fetch and
+    recompute, P·V. `bias(s_off, rows, pred)` edits the fp32 scores before each softmax (a key
+    mask); `sink` accumulates the final probabilities (kv-prune's importance). The planes are
+    [Sk, H·d/2] bytes, or with `head_major` [H, Sk, d/2] (each head's plane one contiguous run)."""
+    heads, d, dv, sq, sk, block = (
+        dims.heads, dims.d, dims.dv, dims.sq, dims.sk, dims.block
+    )  # fmt: skip
+    msb, lsb = planes
+    pstride = d // 2 if head_major else heads * d // 2  # bytes per plane row
+    phead = sk * d // 2 if head_major else d // 2  # bytes from one head's plane to the next
     kv_bytes = 2 * sk * d + 2 * sk * dv
     split = kv_bytes > ctx.cap(W, 1)
     if split and (2 * sk * d > ctx.cap(W, 1) or 2 * sk * dv > ctx.cap(V, 1)):
@@ -102,7 +152,7 @@ def lower_progressive_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTens
         kf = kb + sk * d
         v_buf, v_off = (V, ctx.take(V, 2 * sk * dv)) if split else (W, kb + 2 * sk * d)
         kw = {"dst_buf": W, "dst_stride": d, "src_stride": pstride, "rows": sk, "cols": d}
-        ctx.emit("LOADBP", plane="msb", dst_off=kb, src_addr=msb + h * d // 2, **kw)
+        ctx.emit("LOADBP", plane="msb", dst_off=kb, src_addr=msb + h * phead, **kw)
         load(ctx, v.block(0, sk, h * dv, dv), v_buf, v_off)
         ctx.emit("SETP", pdst=P_LOADED, value=0)
         for r0 in range(0, sq, block):
@@ -128,6 +178,8 @@ def lower_progressive_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTens
                    "src_stride": 1, "rows": rl, "cols": 1, "imm": thr}  # fmt: skip
             ctx.emit("MATMUL", b_off=kb, **mm)
             ctx.emit("MOVE", **mv)
+            if bias is not None:
+                bias(sf, rl, None)
             ctx.emit("ROW", **sm)
             ctx.emit("ROW", op="rowmax", dtype=DType.FP32, dst_buf=X, dst_off=rm, dst_stride=1,
                      src_buf=C, src_off=sf, src_stride=sk, rows=rl, cols=sk)  # fmt: skip
@@ -138,12 +190,16 @@ def lower_progressive_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTens
                    dst_off=kf, dst_stride=d, src_buf=W, src_off=kb, src_stride=d, rows=sk,
                    cols=d)  # fmt: skip
             ctx.emit(
-                "LOADBP", pred=P_FETCH, plane="lsb", dst_off=kf, src_addr=lsb + h * d // 2, **kw
+                "LOADBP", pred=P_FETCH, plane="lsb", dst_off=kf, src_addr=lsb + h * phead, **kw
             )
             ctx.emit("SETP", pred=P_FETCH, pdst=P_LOADED, value=1)
             ctx.emit("MATMUL", pred=pn, b_off=kf, **mm)
             ctx.emit("MOVE", pred=pn, **mv)
+            if bias is not None:
+                bias(sf, rl, pn)
             ctx.emit("ROW", pred=pn, **sm)
+            if sink is not None:
+                sink.tile(ctx, sf, rl, r0)
             ctx.emit("MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=p16,
                      dst_stride=sk, src_buf=C, src_off=sf, src_stride=sk, rows=rl, cols=sk)  # fmt: skip
             ctx.emit("MATMUL", mode="fp16", a_buf=A, a_off=p16, a_stride=sk, b_buf=v_buf,
@@ -152,4 +208,3 @@ def lower_progressive_attention(ctx: LowerCtx, op: Operation, env: Env) -> DTens
             ctx.emit("MOVE", src_dtype=DType.FP32, dst_dtype=DType.FP16, dst_buf=A, dst_off=o16,
                      dst_stride=dv, src_buf=C, src_off=o32, src_stride=dv, rows=rl, cols=dv)  # fmt: skip
             store(ctx, out.block(r0, rl, h * dv, dv), A, o16)
-    return out

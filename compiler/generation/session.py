@@ -15,7 +15,7 @@ import contextlib
 import io
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,11 @@ from compiler.model import Model
 from compiler.models.char_vocab import decode as decode_ids
 from compiler.models.char_vocab import encode
 from compiler.pipeline import parse_pipeline
+from dialects import nn
+from dialects.quant_kv import ProgressiveKvAttentionOp
 from passes.kv_prune import KvPrunePass
+from passes.progressive_math import head_major_planes
+from passes.quant_math import quantize_values
 
 
 @dataclass
@@ -42,6 +46,7 @@ class Step:
     context: int  # tokens attended to (the cache plus the new token)
     cycles: int = 0
     dram_bytes: int = 0
+    dram_by_region: dict[str, int] = field(default_factory=dict)  # weights / inputs / activations
     energy_uj: float = 0.0
     seconds: float = 0.0  # host time of the step (interpreter or reference)
 
@@ -78,14 +83,20 @@ class Generator:
         target: str | None = "spatten",
         timing_only: bool = False,
         forms: dict[str, CompiledModel] | None = None,
+        store_fp16: bool = False,
     ) -> None:
         self.lm = lm
+        self.store_fp16 = store_fp16  # reference runs: values rounded to fp16 between ops
         self.pipeline = pipeline
         self.target = target
         self.timing_only = timing_only
         self._forms: dict[str, CompiledModel] = {} if forms is None else forms  # may be shared
         dim, context = lm.config.dim, lm.context
         self.cache = {n: np.zeros((context, dim), np.float32) for n in lm.kv_names}
+        # progressive-quant on decode: the int8 K cache (handed to the program as its two planes)
+        self.kq = {n: np.zeros((context, dim), np.int8) for n in lm.kv_names if n[0] == "k"}
+        self.k_scales: dict[str, float] | None = None  # per K cache, once a form uses planes
+        self.kq_rows = 0  # leading cache rows already in self.kq
         self.length = 0  # tokens (rows) in the cache
         self.attended = 0  # keys the last decode step attended to
         self.pos = 0  # the next token's position (= length unless kv-prune dropped rows)
@@ -123,8 +134,11 @@ class Generator:
             t0 = time.perf_counter()
             reports = io.StringIO()  # pass reports: kept, not interleaved with the text
             try:
+                pipeline = (
+                    self.pipeline if key.startswith("decode") else prefill_pipeline(self.pipeline)
+                )
                 with contextlib.redirect_stdout(reports):
-                    self._forms[key] = compile_model(build(), self.pipeline, self.target)
+                    self._forms[key] = compile_model(build(), pipeline, self.target)
                 self.pass_reports[key] = reports.getvalue()
             except WispError as e:
                 if key.startswith("decode") and self.pipeline:
@@ -148,7 +162,7 @@ class Generator:
         self, c: CompiledModel, inputs: dict[str, np.ndarray]
     ) -> tuple[list[np.ndarray], Any]:
         if self.target is None:
-            out, report = c.reference(inputs), None
+            out, report = c.reference(inputs, store_fp16=self.store_fp16), None
         elif self.timing_only:  # values from the reference, cost from a timing-only run
             out, report = c.reference(inputs), c.run(inputs, timing_only=True).report
         else:
@@ -166,6 +180,7 @@ class Generator:
         for name, kv in zip(self.lm.kv_names, outs[1 : 1 + len(self.lm.kv_names)], strict=True):
             self.cache[name][:n] = kv
         self.length = self.pos = n
+        self.kq_rows = 0
         self.positions[:n] = np.arange(n)
         if self.kv is not None:
             self.scores[:n] = outs[-1]
@@ -187,11 +202,15 @@ class Generator:
             "ids": np.array([token], np.int32),
             "pos": np.array([self.pos], np.int32),
             "mask": mask,
-            **{n: self.cache[n][:slots] for n in self.lm.kv_names},
+            **self._cache_inputs(c, slots),
         }
         outs, report = self._run(c, inputs)
         for name, row in zip(self.lm.kv_names, outs[1 : 1 + len(self.lm.kv_names)], strict=True):
-            self.cache[name][past] = row[0]
+            if row.dtype == np.int8:  # progressive K: the new row, quantized by the program
+                self.kq[name][past] = row[0]
+            else:
+                self.cache[name][past] = row[0]
+        self.kq_rows = past + 1 if self.k_scales is not None else 0
         self.positions[past] = self.pos
         self.length, self.pos = past + 1, self.pos + 1
         self.attended = past + 1  # keys this step attended to (before any pruning)
@@ -201,6 +220,46 @@ class Generator:
             self.scores[past] = s[slots]  # the new token's row is the last key
             self._prune()
         return outs[0][0], report, key
+
+    def _cache_inputs(self, c: CompiledModel, slots: int) -> dict[str, np.ndarray]:
+        """The cache inputs of a decode form: float rows, or for a K cache that progressive-quant
+        turned into planes (inputs k_msb_cacheN, k_lsb_cacheN) the planes of the int8 cache."""
+        names = c.model.input_specs()
+        out = {n: self.cache[n][:slots] for n in self.lm.kv_names if n in names}
+        planes = [n for n in self.kq if n.replace("k_cache", "k_msb_cache", 1) in names]
+        if not planes:
+            return out
+        scales = {n: self._k_scale(c, n) for n in planes}
+        if self.k_scales is None:
+            self.k_scales = scales
+        elif scales != {n: self.k_scales.get(n) for n in planes}:
+            raise WispError(
+                f"{c.model.name}: its K scales {scales} differ from the other decode forms'"
+                f" {self.k_scales}; one int8 KV cache cannot serve both"
+            )
+        for n in planes:
+            if self.kq_rows < self.length:  # rows from the prefill: quantized once, here
+                rows = self.cache[n][self.kq_rows : self.length]
+                self.kq[n][self.kq_rows : self.length] = quantize_values(rows, scales[n], 8)
+            msb, lsb = head_major_planes(self.kq[n][:slots], self.lm.config.heads, 1)
+            out[n.replace("k_cache", "k_msb_cache", 1)] = msb
+            out[n.replace("k_cache", "k_lsb_cache", 1)] = lsb
+        self.kq_rows = self.length
+        return out
+
+    @staticmethod
+    def _k_scale(c: CompiledModel, name: str) -> float:
+        """The K scale of the progressive attention reading the planes of cache `name`."""
+        plane = name.replace("k_cache", "k_msb_cache", 1)
+        for op in c.model.module.walk():
+            if (
+                isinstance(op, ProgressiveKvAttentionOp)
+                and getattr(op.k_msb, "name_hint", None) == plane
+                and isinstance(op.k_scale.owner, nn.WeightOp)
+            ):
+                w = c.model.weights[op.k_scale.owner.symbol]
+                return float(np.asarray(w).reshape(-1)[0])
+        raise WispError(f"{c.model.name}: no progressive attention reads the K planes of {name}")
 
     def _prune(self) -> None:
         """kv-prune on the host: keep the `keep` cached rows of highest accumulated importance,
@@ -213,11 +272,12 @@ class Generator:
             s = self.scores[:n].copy()
             s[n - recent :] = np.inf
             idx = topk_indices(s[None], keep)[0]
-            for cache in self.cache.values():
+            for cache in [*self.cache.values(), *self.kq.values()]:
                 cache[:keep] = cache[idx]
             self.scores[:keep] = self.scores[idx]
             self.positions[:keep] = self.positions[idx]
             self.length = keep
+            self.kq_rows = min(self.kq_rows, keep)
         self.survivors.append(self.positions[: self.length].copy())
 
     def generate(self, prompt: str, tokens: int, sampler: Sampler | None = None) -> Iterator[Step]:
@@ -278,6 +338,21 @@ class Generator:
         return ids
 
 
+def prefill_pipeline(pipeline: str) -> str:
+    """The pipeline without its progressive-quant passes: progressive quantization is about the
+    K cache *fetched* by decode steps; a prefill computes its keys on chip (docs/generation.md)."""
+    parts, depth, cur = [], 0, ""
+    for ch in pipeline:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return ",".join(p for p in parts if p.strip() and not p.strip().startswith("progressive-quant"))
+
+
 def kv_prune_of(pipeline: str) -> tuple[int, int] | None:
     """(keep, recent) of the pipeline's kv-prune pass: the host half of the pruning."""
     found = [p for p in parse_pipeline(pipeline) if isinstance(p, KvPrunePass)]
@@ -307,5 +382,6 @@ def _step(i: int, token: int, form: str, context: int, report: Any, seconds: flo
     if report is not None:
         s.cycles = int(report.cycles)
         s.dram_bytes = int(report.dram_read + report.dram_write)
+        s.dram_by_region = dict(report.dram_by_region)
         s.energy_uj = float(report.energy_total_pj) / 1e6
     return s
