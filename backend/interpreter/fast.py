@@ -275,6 +275,7 @@ def _prepare(
     def generic(pos: int):
         stp = steps[sched.order[pos]]
         handler, ins, ops = stp.handler, stp.ins, stp.ops
+        assert ops is not None  # data-dependent steps are `dynamic`
 
         def fn() -> None:
             if handler(m, ins, ops) or m.pending:

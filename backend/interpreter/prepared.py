@@ -33,7 +33,7 @@ import numpy as np
 from backend.errors import SimError
 from backend.interpreter.numerics import f16_to_f32, gelu, gelu_tanh, store_f16, store_f16_t
 from backend.interpreter.operands import DRAM, Tile, decode, tiles_overlap
-from backend.interpreter.semantics import HALF_OPS, layernorm_rows, softmax_rows
+from backend.interpreter.semantics import FLOAT_OPS2, HALF_OPS, layernorm_rows, softmax_rows
 from backend.interpreter.state import NP_DTYPES, Machine
 from backend.isa import DType, Instr
 
@@ -261,8 +261,8 @@ def _vec(mem: list[np.ndarray], i: Instr, o: dict[str, Tile]) -> Fn | None:
                 dv[...] = g(av)
 
             return fgelu
-        if op in HALF_OPS and bc != "scalar" and bv is not None:
-            uf = HALF_OPS[op]
+        if op in FLOAT_OPS2 and bc != "scalar" and bv is not None:
+            uf = FLOAT_OPS2[op]
 
             def fbin() -> None:  # the handler's x ⊕ y, then the float32 store
                 dv[...] = uf(av, bv)

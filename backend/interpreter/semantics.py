@@ -184,9 +184,33 @@ def _store_int(m: Machine, t: Tile, v: np.ndarray) -> None:
 
 # fp16 ⊕ fp16 by numpy's float16 loops: each computes float32(a) ⊕ float32(b) rounded to fp16
 # (a single rounding of the exact result, since float32 has 24 ≥ 2·11 + 2 significand bits), the
-# bits of converting both to float32, ⊕ in float32 and storing to fp16 (tests/backend/
-# test_interp_kernels.py checks it over every fp16 bit pattern).
-HALF_OPS: dict[str, np.ufunc] = {
+# bits of converting both to float32, ⊕ in float32 and storing to fp16. When both operands are
+# NaN, numpy's add and multiply loops return the second one's payload where float32 arithmetic
+# returns the first's, so those two get their operands swapped (tests/backend/
+# test_interp_fastpaths.py checks every fp16 bit pattern).
+def _half_add(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.add(b, a, out=out)
+
+
+def _half_mul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.multiply(b, a, out=out)
+
+
+def _half_sub(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.subtract(a, b, out=out)
+
+
+def _half_div(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=out)
+
+
+HALF_OPS: dict[str, Callable[..., np.ndarray]] = {
+    "add": _half_add,
+    "sub": _half_sub,
+    "mul": _half_mul,
+    "div": _half_div,
+}
+FLOAT_OPS2: dict[str, np.ufunc] = {
     "add": np.add,
     "sub": np.subtract,
     "mul": np.multiply,
