@@ -6,7 +6,7 @@ Compiles a zoo model (default deit-tiny, spatten), then times whole runs and, in
 each instruction's semantic handler (by class and variant: MATMUL mode, VEC/ROW op, MOVE dtypes)
 and each reference op, with ``time.process_time`` (CPU time of this process; the machine may be
 shared). "outside handlers" is the run minus its handlers: issue loop, checks, report, I/O.
-The figures of docs/performance.md come from this script.
+`profile_table` (used by scripts/refresh_docs.py for docs/performance.md) returns the tables.
 """
 
 from __future__ import annotations
@@ -42,12 +42,24 @@ def _variant(name: str, i: Any, o: Any) -> str:
     return ""
 
 
+VOLATILE = ("ms", "share", "x reference")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("model", nargs="?", default="deit-tiny")
     ap.add_argument("target", nargs="?", default="spatten")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
+    for line in profile_table(args.model, args.target, args.rounds):
+        print(line)
+
+
+def profile_table(model: str, target: str, rounds: int = 5) -> list[str]:
+    """Markdown tables: whole runs, then CPU time per instruction class and variant in the
+    semantic handlers (the first run's path, and every run's path for instructions the prepared
+    closures leave to their handler), in the prepared closures, and per reference op."""
+    args = argparse.Namespace(model=model, target=target, rounds=rounds)
     cm = compile_model(args.model, "", args.target)
     prog, cfg = cm.compiled.program, cm.config
     rng = np.random.default_rng(0)
@@ -94,13 +106,12 @@ def main() -> None:
     try:
         from dataclasses import replace
 
-        p2 = replace(prog)
         per_run: dict[tuple[str, str], float] = {}
         tot_best = float("inf")
         for _ in range(args.rounds):
             acc.clear()
             cnt.clear()
-            run(p2, named, cfg)
+            run(replace(prog), named, cfg)  # a first run: every instruction through its handler
             s = sum(acc.values())
             if s < tot_best:
                 tot_best, per_run = s, dict(acc)
@@ -171,29 +182,37 @@ def main() -> None:
         reference.IMPLS.update(saved_impls)
 
     n = len(prog.instrs)
-    print(f"{args.model} on {args.target}: {n:,} instructions; min CPU time of {args.rounds} runs")
-    print(f"  interpreter functional {t_run * 1e3:8.1f} ms   timing-only {t_timing * 1e3:6.1f} ms")
-    print(f"  reference executor     {t_ref * 1e3:8.1f} ms   ratio {t_run / t_ref:.2f}x")
     hs = sum(per_run.values())
-    print(
-        f"  semantic handlers      {hs * 1e3:8.1f} ms   outside handlers ~{(t_run - hs) * 1e3:.1f} ms"
-    )
-    print(f"  {'handler':<28}{'calls':>7}{'ms':>9}{'share':>8}")
-    for key, v in sorted(per_run.items(), key=lambda kv: -kv[1]):
-        print(f"  {' '.join(k for k in key if k):<28}{counts[key]:>7}{v * 1e3:>9.1f}{v / hs:>8.1%}")
-    if p_best:
-        ps = sum(p_best.values())
-        print(
-            f"  prepared closures      {ps * 1e3:8.1f} ms   outside them ~{(t_run - ps) * 1e3:.1f} ms"
-        )
-        print(f"  {'closure':<28}{'calls':>7}{'ms':>9}{'share':>8}")
-        for key, v in sorted(p_best.items(), key=lambda kv: -kv[1]):
-            label = " ".join(k for k in key if k)
-            print(f"  {label:<28}{pcnt[key]:>7}{v * 1e3:>9.1f}{v / ps:>8.1%}")
+    ps = sum(p_best.values())
     rs = sum(best_ops.values())
-    print(f"  {'reference op':<28}{'':>7}{'ms':>9}{'share':>8}")
+    lines = [
+        f"{args.model} on {args.target}: {n:,} instructions; min CPU time of {args.rounds} runs",
+        "",
+        "| run | ms | x reference |",
+        "|---|---|---|",
+        f"| interpreter, functional | {t_run * 1e3:.1f} | {t_run / t_ref:.2f} |",
+        f"| interpreter, timing-only | {t_timing * 1e3:.1f} | {t_timing / t_ref:.2f} |",
+        f"| reference executor | {t_ref * 1e3:.1f} | 1.00 |",
+        f"| first run's handlers (sum) | {hs * 1e3:.1f} | {hs / t_ref:.2f} |",
+        f"| prepared closures (sum) | {ps * 1e3:.1f} | {ps / t_ref:.2f} |",
+        "",
+    ]
+
+    def part(title: str, acc: dict[tuple[str, str], float], cnt: dict, total: float) -> None:
+        lines.extend([f"| {title} | calls | ms | share |", "|---|---|---|---|"])
+        for key, v in sorted(acc.items(), key=lambda kv: (-kv[1], kv[0])):
+            label = " ".join(k for k in key if k)
+            lines.append(f"| {label} | {cnt[key]} | {v * 1e3:.1f} | {v / total:.1%} |")
+        lines.append("")
+
+    if per_run:
+        part("handler (first run)", per_run, counts, hs)
+    if p_best:
+        part("prepared closure (later runs)", p_best, dict(pcnt), ps)
+    lines.extend(["| reference op | ms | share |", "|---|---|---|"])
     for k, v in sorted(best_ops.items(), key=lambda kv: -kv[1])[:8]:
-        print(f"  {k:<28}{'':>7}{v * 1e3:>9.1f}{v / rs:>8.1%}")
+        lines.append(f"| {k} | {v * 1e3:.1f} | {v / rs:.1%} |")
+    return lines
 
 
 if __name__ == "__main__":
