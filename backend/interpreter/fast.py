@@ -69,6 +69,12 @@ class Schedule:
     persist_bytes: int = 0
     prepared: Prepared | None = None  # the order compiled for the program's kept machine
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the closures (bound to one machine's memory) behind."""
+        state = dict(self.__dict__)
+        state["prepared"] = None
+        return state
+
 
 def _box(t: Tile) -> tuple[int, int, int]:
     return t.space, t.off, t.off if t.empty else t.end

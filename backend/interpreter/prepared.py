@@ -55,6 +55,14 @@ class Pool:
     data: bytes
     lock: threading.Lock = field(default_factory=threading.Lock)  # held while a run uses it
 
+    def __reduce__(self) -> tuple:
+        """A copied or pickled program does not carry its kept machine (it gets a new one)."""
+        return (_no_pool, ())
+
+
+def _no_pool() -> None:
+    return None
+
 
 _POOL_ATTR = "_wisp_interp_pool"
 

@@ -103,6 +103,16 @@ def test_kept_machine_is_reset_between_runs(monkeypatch) -> None:
     for k in want.outputs:
         assert got.outputs[k].tobytes() == want.outputs[k].tobytes()
     assert getattr(prog, "_wisp_interp_pool", None) is not None
+    import copy
+    import pickle
+
+    named = dict(zip(cm.compiled.input_names, _inputs(cm, 2).values(), strict=True))
+    want = _generic(monkeypatch, prog, named, cm.config)
+    for other in (copy.deepcopy(prog), pickle.loads(pickle.dumps(prog))):  # caches stay behind
+        for _ in range(3):
+            got = run(other, named, cm.config)
+            for k in want.outputs:
+                assert got.outputs[k].tobytes() == want.outputs[k].tobytes()
 
 
 def test_changed_data_image_drops_kept_conversions(monkeypatch) -> None:
