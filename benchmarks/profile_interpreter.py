@@ -200,7 +200,7 @@ def profile_table(model: str, target: str, rounds: int = 5) -> list[str]:
 
     def part(title: str, acc: dict[tuple[str, str], float], cnt: dict, total: float) -> None:
         lines.extend([f"| {title} | calls | ms | share |", "|---|---|---|---|"])
-        for key, v in sorted(acc.items(), key=lambda kv: (-kv[1], kv[0])):
+        for key, v in sorted(acc.items()):  # by name: the same rows on every machine
             label = " ".join(k for k in key if k)
             lines.append(f"| {label} | {cnt[key]} | {v * 1e3:.1f} | {v / total:.1%} |")
         lines.append("")
@@ -210,7 +210,7 @@ def profile_table(model: str, target: str, rounds: int = 5) -> list[str]:
     if p_best:
         part("prepared closure (later runs)", p_best, dict(pcnt), ps)
     lines.extend(["| reference op | ms | share |", "|---|---|---|"])
-    for k, v in sorted(best_ops.items(), key=lambda kv: -kv[1])[:8]:
+    for k, v in sorted(best_ops.items()):
         lines.append(f"| {k} | {v * 1e3:.1f} | {v / rs:.1%} |")
     return lines
 
