@@ -333,17 +333,33 @@ def softmax_rows(x: np.ndarray, scale: float, causal: bool, row0: int) -> np.nda
     return e / e.sum(axis=1, keepdims=True)
 
 
-def layernorm_rows(x: np.ndarray, g: np.ndarray, eps: float) -> np.ndarray:
-    """ROW layernorm of float32 rows ``x`` (a new array: ``x`` is kept); ``g`` holds γ then β."""
-    cols = x.shape[1]
-    d = x - _mean_rows(x)
-    var = _mean_rows(d * d)
-    var += np.float32(eps)
+def layernorm_rows(
+    x: np.ndarray, g: np.ndarray, eps: float, scratch: tuple[np.ndarray, ...] | None = None
+) -> np.ndarray:
+    """ROW layernorm of float32 rows ``x``, computed in ``x`` (returned); ``g`` holds γ then β.
+    ``scratch``: float32 arrays shaped like ``x``, ``(rows, 1)`` and ``(rows, 1)`` to use instead
+    of new ones (the prepared closures share them)."""
+    rows, cols = x.shape
+    if scratch is None:
+        scratch = (
+            np.empty_like(x),
+            np.empty((rows, 1), np.float32),
+            np.empty((rows, 1), np.float32),
+        )
+    d2, mean, var = scratch
+    n = np.intp(cols)
+    np.add.reduce(x, axis=1, keepdims=True, out=mean)
+    np.true_divide(mean, n, out=mean, casting="unsafe")
+    np.subtract(x, mean, out=x)
+    np.multiply(x, x, out=d2)
+    np.add.reduce(d2, axis=1, keepdims=True, out=var)
+    np.true_divide(var, n, out=var, casting="unsafe")
+    np.add(var, np.float32(eps), out=var)
     np.sqrt(var, out=var)
-    r = np.divide(d, var, out=d)
-    r *= g[:cols]
-    r += g[cols:]
-    return r
+    np.divide(x, var, out=x)
+    np.multiply(x, g[:cols], out=x)
+    np.add(x, g[cols:], out=x)
+    return x
 
 
 def _move(m: Machine, i: Instr, o: Ops) -> int:
