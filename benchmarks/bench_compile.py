@@ -171,14 +171,22 @@ print(json.dumps({"params": cm.model.weights.num_params,
 """
 
 
-def bench_footprint() -> None:
+FOOTPRINT_VOLATILE = ("peak RSS MB", "RSS x fp32 weights")
+
+
+def footprint_table() -> list[str]:
+    """Markdown tables of `wisp compile`'s output bytes per artifact (default --emit) for gpt2
+    --layers 2 and bert-base --seq 128, against the size target, and the compiling process's peak
+    RSS (volatile: it depends on the allocator and the machine)."""
     import json
     import subprocess
     import tempfile
 
-    print("== footprint of `wisp compile` (default --emit; measured in a fresh process)")
     root = Path(__file__).resolve().parents[1]
-    for name, opts in (("gpt2", {"layers": 2}), ("bert-base", {"seq": 128})):
+    per: dict[str, dict[str, int]] = {}
+    rows: list[str] = []
+    models = (("gpt2", {"layers": 2}), ("bert-base", {"seq": 128}))
+    for name, opts in models:
         with tempfile.TemporaryDirectory() as d:
             out = Path(d) / "out"
             env = dict(os.environ, PYTHONPATH=str(root))
@@ -192,22 +200,41 @@ def bench_footprint() -> None:
                 if f.is_file():
                     key = "ir/" if f.parent.name == "ir" else f.name
                     sizes[key] = sizes.get(key, 0) + f.stat().st_size
+        label = f"{name} " + " ".join(f"--{k} {v}" for k, v in opts.items())
+        per[label] = sizes
         total = sum(sizes.values())
         fp32, fp16 = 4 * info["params"], 2 * info["params"]
+        target = fp32 + 1.1 * fp16
         rss = info["rss_kb"] * 1024
-        arg = " ".join(f"--{k} {v}" for k, v in opts.items())
-        print(f"  {name} {arg}: {info['params']:,} parameters")
-        for k, v in sorted(sizes.items(), key=lambda kv: -kv[1]):
-            if v >= 1000:
-                print(f"    {k:<22}{v / 1e6:>10.1f} MB")
-        print(
-            f"    total {total / 1e6:.1f} MB vs target fp32 weights + 1.1 x fp16 weights = "
-            f"{(fp32 + 1.1 * fp16) / 1e6:.1f} MB ({total / (fp32 + 1.1 * fp16):.2f}x)"
+        rows.append(
+            f"| {label} | {info['params']:,} | {total / 1e6:.1f} | {target / 1e6:.1f} |"
+            f" {total / target:.2f} | {rss / 1e6:.0f} | {rss / fp32:.2f} |"
         )
-        print(
-            f"    peak RSS {rss / 1e6:.0f} MB = {rss / fp32:.2f} x fp32 weights "
-            f"({fp32 / 1e6:.0f} MB; target <= 3x)"
-        )
+    labels = list(per)
+    keys = sorted(
+        {k for v in per.values() for k in v}, key=lambda k: -max(v.get(k, 0) for v in per.values())
+    )
+    lines = [
+        "| artifact | " + " | ".join(f"{lb} MB" for lb in labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
+    for k in keys:
+        cells = [f"{per[lb][k] / 1e6:.1f}" if k in per[lb] else "-" for lb in labels]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| model | parameters | output MB | target MB (fp32 + 1.1 x fp16 weights) | output / target"
+        " | peak RSS MB | RSS x fp32 weights |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+    ]
+    return lines
+
+
+def bench_footprint() -> None:
+    print("== footprint of `wisp compile` (default --emit; measured in a fresh process)")
+    for line in footprint_table():
+        print(line)
 
 
 def main() -> None:

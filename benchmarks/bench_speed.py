@@ -3,8 +3,11 @@ installed), wisp's reference executor and the ISA interpreter (functional and ti
 spatten and fact configs; "event loop" is the functional run through the timing event loop, the
 path every functional run took before `backend/interpreter/fast.py`).
 
-    PYTHONPATH=. python benchmarks/bench_speed.py [--quick] [--models deit-tiny,bert-base,gpt2-2]
+    PYTHONPATH=. python benchmarks/bench_speed.py [--quick | --rounds N]
+        [--models deit-tiny,bert-base,gpt2-2]
         [--eval]   # also digits-vit over its 360 test images (what `wisp eval` runs)
+
+`speed_table` (used by scripts/refresh_docs.py for docs/performance.md) returns the tables.
 
 Each model is built as an ONNX graph with onnx.helper (tests/onnx_frontend/onnx_graphs.py: the
 same architecture and sizes as the zoo model, dynamo form), imported with wisp's ONNX frontend
@@ -168,7 +171,7 @@ def bench_model(name: str, rounds: int, tmp: Path) -> list[tuple[str, float]]:
     return list(best.items())
 
 
-def bench_eval(rounds: int) -> None:
+def bench_eval(rounds: int) -> list[tuple[str, float]]:
     """`wisp eval`'s work: digits-vit over its 360 test images, interpreter vs reference."""
     from compiler.datasets import load_digits_test
 
@@ -196,9 +199,65 @@ def bench_eval(rounds: int) -> None:
             t0 = time.process_time()
             fn()
             best[key] = min(best[key], time.process_time() - t0)
-    print(f"\ndigits-vit, {len(images)} test images (spatten; target interpreter <= 2x reference)")
-    for key, sec in best.items():
-        print(f"  {key:<32}{sec:>9.2f} s{sec / best['reference']:>9.2f}x ref")
+    return list(best.items())
+
+
+VOLATILE = ("ms", "x reference", "x ONNX Runtime", "s", "measured", "met")
+# (model, executor, bound on its time as a multiple of the reference or of ONNX Runtime)
+TARGETS = (
+    ("deit-tiny", "interp spatten functional", "reference", 1.5),
+    ("deit-tiny", "interp spatten functional", "onnxruntime", 3.0),
+    ("bert-base", "interp spatten functional", "reference", 2.0),
+    ("deit-tiny", "reference", "onnxruntime", 2.0),
+    ("bert-base", "reference", "onnxruntime", 2.0),
+    ("gpt2-2", "reference", "onnxruntime", 2.0),
+)
+
+
+def speed_table(models: list[str], rounds: int, eval_rounds: int = 0) -> list[str]:
+    """Markdown tables: every executor's min CPU time per model (and digits-vit over its test set
+    when ``eval_rounds``), then the issue-12 targets with the measured ratios."""
+    lines = [
+        f"min CPU time of {rounds} interleaved rounds, 1 thread",
+        "",
+        "| model | executor | ms | x reference | x ONNX Runtime |",
+        "|---|---|---|---|---|",
+    ]
+    got: dict[tuple[str, str], float] = {}
+    with tempfile.TemporaryDirectory() as d:
+        for name in models:
+            rows = bench_model(name, rounds, Path(d))
+            t = dict(rows)
+            ref, ort_t = t["reference"], t.get("onnxruntime")
+            for key, sec in rows:
+                got[(name, key)] = sec
+                vs_ort = f"{sec / ort_t:.2f}" if ort_t else "-"
+                lines.append(f"| {name} | {key} | {sec * 1e3:.1f} | {sec / ref:.2f} | {vs_ort} |")
+    checks = [
+        (f"{model}: {who} <= {bound}x {'reference' if base == 'reference' else 'ONNX Runtime'}",
+         got.get((model, who)), got.get((model, base)), bound)
+        for model, who, base, bound in TARGETS
+    ]  # fmt: skip
+    if eval_rounds:
+        ev = dict(bench_eval(eval_rounds))
+        lines += [
+            "",
+            f"digits-vit over its 360 test images (spatten), min CPU time of {eval_rounds} rounds",
+            "",
+            "| executor | s | x reference |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {k} | {v:.2f} | {v / ev['reference']:.2f} |" for k, v in ev.items()]
+        checks.append(
+            ("digits-vit eval: interp functional <= 2x reference", ev["interp functional"],
+             ev["reference"], 2.0)
+        )  # fmt: skip
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    for label, a, b, bound in checks:
+        if a is None or b is None:
+            continue
+        lines.append(f"| {label} | {a / b:.2f}x | {'yes' if a / b <= bound else 'no'} |")
+    return lines
 
 
 def main() -> None:
@@ -206,20 +265,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="3 rounds instead of 10")
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model keys")
     ap.add_argument("--eval", action="store_true", help="also digits-vit over 360 images")
+    ap.add_argument("--rounds", type=int, help="rounds (default 10, 3 with --quick)")
     args = ap.parse_args()
-    rounds = 3 if args.quick else 10
-    with tempfile.TemporaryDirectory() as d:
-        for name in args.models.split(","):
-            rows = bench_model(name, rounds, Path(d))
-            t = dict(rows)
-            ref, ort_t = t["reference"], t.get("onnxruntime")
-            print(f"\n{name}: min CPU time of {rounds} interleaved rounds, 1 thread")
-            print(f"  {'executor':<32}{'ms':>10}{'x ref':>9}{'x ORT':>9}")
-            for key, sec in rows:
-                vs_ort = f"{sec / ort_t:9.2f}" if ort_t else f"{'-':>9}"
-                print(f"  {key:<32}{sec * 1e3:>10.1f}{sec / ref:>9.2f}{vs_ort}")
-    if args.eval:
-        bench_eval(min(rounds, 3))
+    rounds = args.rounds or (3 if args.quick else 10)
+    for line in speed_table(args.models.split(","), rounds, min(rounds, 3) if args.eval else 0):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Compiles a zoo model (default deit-tiny, spatten), then times whole runs and, in
 each instruction's semantic handler (by class and variant: MATMUL mode, VEC/ROW op, MOVE dtypes)
 and each reference op, with ``time.process_time`` (CPU time of this process; the machine may be
 shared). "outside handlers" is the run minus its handlers: issue loop, checks, report, I/O.
-The figures of docs/performance.md come from this script.
+`profile_table` (used by scripts/refresh_docs.py for docs/performance.md) returns the tables.
 """
 
 from __future__ import annotations
@@ -42,12 +42,24 @@ def _variant(name: str, i: Any, o: Any) -> str:
     return ""
 
 
+VOLATILE = ("ms", "share", "x reference")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("model", nargs="?", default="deit-tiny")
     ap.add_argument("target", nargs="?", default="spatten")
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
+    for line in profile_table(args.model, args.target, args.rounds):
+        print(line)
+
+
+def profile_table(model: str, target: str, rounds: int = 5) -> list[str]:
+    """Markdown tables: whole runs, then CPU time per instruction class and variant in the
+    semantic handlers (the first run's path, and every run's path for instructions the prepared
+    closures leave to their handler), in the prepared closures, and per reference op."""
+    args = argparse.Namespace(model=model, target=target, rounds=rounds)
     cm = compile_model(args.model, "", args.target)
     prog, cfg = cm.compiled.program, cm.config
     rng = np.random.default_rng(0)
@@ -94,19 +106,55 @@ def main() -> None:
     try:
         from dataclasses import replace
 
-        p2 = replace(prog)
         per_run: dict[tuple[str, str], float] = {}
         tot_best = float("inf")
         for _ in range(args.rounds):
             acc.clear()
             cnt.clear()
-            run(p2, named, cfg)
+            run(replace(prog), named, cfg)  # a first run: every instruction through its handler
             s = sum(acc.values())
             if s < tot_best:
                 tot_best, per_run = s, dict(acc)
     finally:
         plan_mod.HANDLERS.update(saved)
     counts = dict(cnt)
+
+    # the prepared closures of the cached schedule (backend/interpreter/prepared.py): per
+    # instruction class and variant, as the handlers above
+    pacc: collections.defaultdict[tuple[str, str], float] = collections.defaultdict(float)
+    pcnt: collections.Counter[tuple[str, str]] = collections.Counter()
+    p_best: dict[tuple[str, str], float] = {}
+    cached = getattr(prog, "_wisp_interp_schedule", None)
+    sched = cached[1] if cached else None
+    prep = sched.prepared if sched is not None else None
+    if prep is not None and sched is not None and cached is not None:
+        steps = cached[0]
+        saved_fns = list(prep.fns)
+
+        def pwrap(key: tuple[str, str], fn: Callable[[], object]) -> Callable[[], object]:
+            def f() -> object:
+                t0 = time.process_time()
+                r = fn()
+                pacc[key] += time.process_time() - t0
+                pcnt[key] += 1
+                return r
+
+            return f
+
+        for j, fn in enumerate(saved_fns):
+            st = steps[sched.order[prep.pos[j]]]
+            key = (st.name, _variant(st.name, st.ins, st.ops) if st.ops is not None else "")
+            prep.fns[j] = pwrap(key, fn)
+        try:
+            tot = float("inf")
+            for _ in range(args.rounds):
+                pacc.clear()
+                pcnt.clear()
+                run(prog, named, cfg)
+                if sum(pacc.values()) < tot:
+                    tot, p_best = sum(pacc.values()), dict(pacc)
+        finally:
+            prep.fns[:] = saved_fns
 
     ops: collections.Counter[str] = collections.Counter()
     saved_impls = dict(reference.IMPLS)
@@ -134,20 +182,37 @@ def main() -> None:
         reference.IMPLS.update(saved_impls)
 
     n = len(prog.instrs)
-    print(f"{args.model} on {args.target}: {n:,} instructions; min CPU time of {args.rounds} runs")
-    print(f"  interpreter functional {t_run * 1e3:8.1f} ms   timing-only {t_timing * 1e3:6.1f} ms")
-    print(f"  reference executor     {t_ref * 1e3:8.1f} ms   ratio {t_run / t_ref:.2f}x")
     hs = sum(per_run.values())
-    print(
-        f"  semantic handlers      {hs * 1e3:8.1f} ms   outside handlers ~{(t_run - hs) * 1e3:.1f} ms"
-    )
-    print(f"  {'handler':<28}{'calls':>7}{'ms':>9}{'share':>8}")
-    for key, v in sorted(per_run.items(), key=lambda kv: -kv[1]):
-        print(f"  {' '.join(k for k in key if k):<28}{counts[key]:>7}{v * 1e3:>9.1f}{v / hs:>8.1%}")
+    ps = sum(p_best.values())
     rs = sum(best_ops.values())
-    print(f"  {'reference op':<28}{'':>7}{'ms':>9}{'share':>8}")
-    for k, v in sorted(best_ops.items(), key=lambda kv: -kv[1])[:8]:
-        print(f"  {k:<28}{'':>7}{v * 1e3:>9.1f}{v / rs:>8.1%}")
+    lines = [
+        f"{args.model} on {args.target}: {n:,} instructions; min CPU time of {args.rounds} runs",
+        "",
+        "| run | ms | x reference |",
+        "|---|---|---|",
+        f"| interpreter, functional | {t_run * 1e3:.1f} | {t_run / t_ref:.2f} |",
+        f"| interpreter, timing-only | {t_timing * 1e3:.1f} | {t_timing / t_ref:.2f} |",
+        f"| reference executor | {t_ref * 1e3:.1f} | 1.00 |",
+        f"| first run's handlers (sum) | {hs * 1e3:.1f} | {hs / t_ref:.2f} |",
+        f"| prepared closures (sum) | {ps * 1e3:.1f} | {ps / t_ref:.2f} |",
+        "",
+    ]
+
+    def part(title: str, acc: dict[tuple[str, str], float], cnt: dict, total: float) -> None:
+        lines.extend([f"| {title} | calls | ms | share |", "|---|---|---|---|"])
+        for key, v in sorted(acc.items()):  # by name: the same rows on every machine
+            label = " ".join(k for k in key if k)
+            lines.append(f"| {label} | {cnt[key]} | {v * 1e3:.1f} | {v / total:.1%} |")
+        lines.append("")
+
+    if per_run:
+        part("handler (first run)", per_run, counts, hs)
+    if p_best:
+        part("prepared closure (later runs)", p_best, dict(pcnt), ps)
+    lines.extend(["| reference op | ms | share |", "|---|---|---|"])
+    for k, v in sorted(best_ops.items()):
+        lines.append(f"| {k} | {v * 1e3:.1f} | {v / rs:.1%} |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -50,7 +50,13 @@ def gelu(x: Array, approximate: str) -> Array:
     if approximate == "tanh":
         c = np.asarray(math.sqrt(2.0 / math.pi), x.dtype)
         return 0.5 * x * (1.0 + np.tanh(c * (x + np.asarray(0.044715, x.dtype) * x**3)))
-    return 0.5 * x * (1.0 + _erf(x / np.asarray(math.sqrt(2.0), x.dtype)))
+    e = _erf(x / np.asarray(math.sqrt(2.0), x.dtype))
+    if e.dtype != x.dtype or e.shape != x.shape:  # (scalars): the expression as written
+        return 0.5 * x * (1.0 + e)
+    e += 1.0  # in place, the same operations in the same order as 0.5 * x * (1.0 + e)
+    h = 0.5 * x
+    h *= e
+    return h
 
 
 def softmax(x: Array, axis: int = -1) -> Array:
@@ -60,8 +66,9 @@ def softmax(x: Array, axis: int = -1) -> Array:
 
 def layer_norm(x: Array, g: Array, b: Array, eps: float) -> Array:
     mean = x.mean(axis=-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + np.asarray(eps, x.dtype)) * g + b
+    d = x - mean  # once (the same values as computing it twice)
+    var = (d**2).mean(axis=-1, keepdims=True)
+    return d / np.sqrt(var + np.asarray(eps, x.dtype)) * g + b
 
 
 def attention_scores(s: Array, causal: bool, mask: Array | None = None) -> Array:

@@ -302,6 +302,34 @@ def generation_table() -> Generated:
     )
 
 
+def perf_speed() -> Generated:
+    """Executors side by side (ONNX Runtime, reference, interpreter) and the issue-12 targets."""
+    import bench_speed
+
+    lines = bench_speed.speed_table(["deit-tiny", "bert-base", "gpt2-2"], 5, eval_rounds=3)
+    return Generated(
+        "\n".join([timings_line(bench_speed.VOLATILE), "", *lines]), bench_speed.VOLATILE
+    )
+
+
+def perf_profile() -> Generated:
+    """Where a functional run's time goes, full DeiT-Tiny on spatten and on fact."""
+    import profile_interpreter
+
+    lines = [timings_line(profile_interpreter.VOLATILE)]
+    for target in ("spatten", "fact"):
+        lines += ["", *profile_interpreter.profile_table("deit-tiny", target, 5)]
+    return Generated("\n".join(lines), profile_interpreter.VOLATILE)
+
+
+def perf_footprint() -> Generated:
+    """`wisp compile` output bytes per artifact and peak RSS, gpt2 --layers 2 and bert-base."""
+    import bench_compile
+
+    vol = bench_compile.FOOTPRINT_VOLATILE
+    return Generated("\n".join([timings_line(vol), "", *bench_compile.footprint_table()]), vol)
+
+
 REGIONS: dict[str, Region] = {
     "readme-status": Region("README.md", readme_status, fast=False),
     "readme-eval": Region("README.md", readme_eval, fast=True),
@@ -318,6 +346,9 @@ REGIONS: dict[str, Region] = {
     "hardware-topk": Region("docs/hardware.md", hardware_topk, fast=True),
     "hardware-throughput": Region("docs/hardware.md", hardware_throughput, fast=False),
     "generation-table": Region("docs/generation.md", generation_table, fast=False),
+    "perf-speed": Region("docs/performance.md", perf_speed, fast=False),
+    "perf-profile": Region("docs/performance.md", perf_profile, fast=False),
+    "perf-footprint": Region("docs/performance.md", perf_footprint, fast=False),
 }
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from backend.config import Config, bundled_config, load_config
 from backend.cost import InstrCost, cost, skipped_cost
 from backend.errors import SimError
-from backend.interpreter import fast
+from backend.interpreter import fast, prepared
 from backend.interpreter.checks import Live2, check_race, deadlock, may_race
 from backend.interpreter.io import read_outputs, write_inputs
 from backend.interpreter.limits import (
@@ -103,11 +103,32 @@ def _run(
     check_symbols(program, dram_size)
     if functional:
         check_machine(cfg.sram, dram_size, limits)
-    m = Machine(cfg, dram_size, functional)
-    if functional:
-        m.load_bytes(0, program.data)
-        write_inputs(m, program, inputs)
+    fast_ok = functional and not trace and fast.enabled()
+    m = prepared.take(program, cfg.canonical, (*cfg.sram, dram_size)) if fast_ok else None
+    if m is None:
+        m = Machine(cfg, dram_size, functional)
+        if functional:
+            m.load_bytes(0, program.data)
+    try:
+        return _run_on(m, program, inputs, config, cfg, timing_only, trace, limits)
+    finally:
+        if prepared.pooled(program, m):
+            prepared.release(program, m, None, cfg.canonical)
 
+
+def _run_on(
+    m: Machine,
+    program: Program,
+    inputs: dict[str, np.ndarray] | None,
+    config: Config | str | Path | None,
+    cfg: Config,
+    timing_only: bool,
+    trace: bool,
+    limits: Limits,
+) -> Result:
+    functional = not timing_only
+    if functional:
+        write_inputs(m, program, inputs)
     steps, table = plan_with_costs(program, m, cfg)
     if getattr(program, _CHECKED_ATTR, None) != (id(steps), limits):
         check_plan(steps, limits)
@@ -119,10 +140,14 @@ def _run(
         sched = fast.schedule(program, steps, table, cfg, m, limits)
         if sched is not None:
             try:
-                return fast.execute(program, steps, sched, m, limits)
+                res = fast.execute(program, steps, sched, m, limits)
             except fast.DataDependent:  # e.g. an instruction class added after `eligible`
                 fast.forget(program, steps)
+                prepared.forget(program)
                 return _run(program, inputs, config, timing_only, trace, limits)
+            if not prepared.pooled(program, m):  # keep this machine for the next run
+                prepared.release(program, m, steps, cfg.canonical)
+            return res
     rep, events, _ = event_loop(program, steps, table, cfg, m, timing_only, trace, limits)
     outputs = read_outputs(m, program) if functional else {}
     return Result(outputs, rep, events)

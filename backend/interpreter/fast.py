@@ -36,6 +36,7 @@ from backend.interpreter.io import read_outputs
 from backend.interpreter.limits import Limits, check_tiles
 from backend.interpreter.operands import DRAM, Tile, decode, tiles_overlap
 from backend.interpreter.plan import Box, Step, boxes_of, is_noop
+from backend.interpreter.prepared import Prepared, compile_schedule, pooled
 from backend.interpreter.report import CostTable, Report
 from backend.interpreter.state import Machine
 from backend.program import Program
@@ -45,7 +46,9 @@ if TYPE_CHECKING:
     from backend.interpreter.engine import Result
 
 _CACHE_ATTR = "_wisp_interp_schedule"
-_CONTROL = frozenset({"SETP", "NOP", "FINISH"})  # no effect on memory (predicates: in the order)
+CONTROL = _CONTROL = frozenset(
+    {"SETP", "NOP", "FINISH"}
+)  # no effect on memory (predicates: in the order)
 Snapshot = tuple[int, list[tuple[int, int, int, int]]]  # start, in-flight (start, end, q, index)
 
 
@@ -64,6 +67,13 @@ class Schedule:
     data: bytes | None = None  # the DRAM image ``persist`` was computed from
     persist: dict[int, list[tuple[tuple, FEntry]]] = field(default_factory=dict)
     persist_bytes: int = 0
+    prepared: Prepared | None = None  # the order compiled for the program's kept machine
+
+    def __getstate__(self) -> dict:
+        """Copies and pickles leave the closures (bound to one machine's memory) behind."""
+        state = dict(self.__dict__)
+        state["prepared"] = None
+        return state
 
 
 def _box(t: Tile) -> tuple[int, int, int]:
@@ -168,6 +178,11 @@ def forget(program: Program, steps: list[Step]) -> None:
         pass
 
 
+def enabled() -> bool:
+    """Whether functional runs may use the fast path (not inside `disabled`)."""
+    return _enabled[-1]
+
+
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
     """Functional runs inside use the event loop (for tests and benchmarks that compare)."""
@@ -213,17 +228,114 @@ def schedule(
 def execute(
     program: Program, steps: list[Step], sched: Schedule, m: Machine, limits: Limits
 ) -> Result:
-    """Run the semantics of ``sched.order`` on ``m`` (loaded with data and inputs)."""
+    """Run the semantics of ``sched.order`` on ``m`` (loaded with data and inputs): by the
+    closures prepared for ``m`` when it is the program's kept machine (`prepared`), else by
+    calling the handlers down the order."""
+    if sched.data is not program.data:
+        sched.persist.clear()
+        sched.persist_bytes = 0
+        sched.prepared = None
+        sched.data = program.data if type(program.data) is bytes else None
+    if sched.data is not None and pooled(program, m):
+        prep = sched.prepared
+        if prep is None or prep.m is not m:
+            prep = sched.prepared = _prepare(program, steps, sched, m, limits)
+        return _run_prepared(program, prep, steps, sched, m)
+    return _execute(program, steps, sched, m, limits)
+
+
+def _run_prepared(
+    program: Program, prep: Prepared, steps: list[Step], sched: Schedule, m: Machine
+) -> Result:
+    from backend.interpreter.engine import Result
+
+    fcache = m.fcache
+    inval = m.invalidate
+    written = prep.written
+    prep.dyn.clear()
+    i = 0
+    try:
+        for i, fn in enumerate(prep.fns):
+            fn()
+            if fcache:
+                for tile in written[i]:
+                    inval(tile)
+    except SimError as e:
+        if e.index is None:
+            idx = sched.order[prep.pos[i]]
+            raise SimError(f"{steps[idx].ins.cls.mnemonic}: {e}", idx) from None
+        raise
+    finally:
+        for j in prep.drop:  # conversions that are not kept across runs
+            prep.slots[j] = None
+    return Result(read_outputs(m, program), sched.report.copy(), [])
+
+
+def _prepare(
+    program: Program, steps: list[Step], sched: Schedule, m: Machine, limits: Limits
+) -> Prepared:
+    """Closures for the schedule on ``m`` (see `prepared`)."""
+    record = sched.record
+    dyn: dict[int, tuple[list[Tile], list[Box]]] = {}  # index → data-dependent tiles, boxes
+
+    def generic(pos: int):
+        stp = steps[sched.order[pos]]
+        handler, ins, ops = stp.handler, stp.ins, stp.ops
+        assert ops is not None  # data-dependent steps are `dynamic`
+
+        def fn() -> None:
+            if handler(m, ins, ops) or m.pending:
+                raise DataDependent(ins.cls.mnemonic)
+
+        return fn
+
+    def dynamic(pos: int):
+        idx = sched.order[pos]
+        stp = steps[idx]
+        ins = stp.ins
+
+        def fn() -> None:
+            ops = stp.ops
+            if ops is None:
+                ops = decode(ins, m, conservative=False)
+                for tile in ops.values():
+                    m.check(tile)
+                tiles = list(ops.values())
+                check_tiles(tiles, limits)
+                boxes = boxes_of(tiles)
+                dyn[idx] = (tiles, boxes)
+                noop = is_noop(ops)
+            else:
+                tiles, boxes, noop = stp.tiles, stp.boxes, stp.noop
+            t, entries = record.get(pos, (0, []))
+            live = []
+            for s0, e0, q0, i0 in entries:
+                tl, bx = dyn.get(i0) or (steps[i0].tiles, steps[i0].boxes)
+                live.append((s0, e0, q0, i0, steps[i0].ins, tl, bx))
+            if live and may_race(stp.q, boxes, live):
+                check_race(idx, ins, stp.q, t, tiles, live)
+            if noop or stp.name in _CONTROL:
+                return
+            if stp.handler(m, ins, ops) or m.pending:
+                raise DataDependent(ins.cls.mnemonic)
+
+        return fn
+
+    prep = compile_schedule(sched, steps, m, dynamic, generic, PERSIST_LIMIT)
+    prep.dyn = dyn
+    return prep
+
+
+def _execute(
+    program: Program, steps: list[Step], sched: Schedule, m: Machine, limits: Limits
+) -> Result:
+    """Run the semantics of ``sched.order`` on ``m`` by calling the handlers in turn."""
     from backend.interpreter.engine import Result
 
     record = sched.record
     dyn: dict[int, tuple[list[Tile], list[Box]]] = {}  # index → data-dependent tiles, boxes
     fcache = m.fcache
     const = sched.const
-    if sched.data is not program.data:
-        sched.persist.clear()
-        sched.persist_bytes = 0
-        sched.data = program.data if type(program.data) is bytes else None
     persist = sched.persist if sched.data is not None else {}
     for pos, idx in enumerate(sched.order):
         stp = steps[idx]

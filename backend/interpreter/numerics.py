@@ -80,6 +80,15 @@ def store_f16(dst: np.ndarray, values: np.ndarray) -> None:
     dst.view(np.uint16)[...] = f32_to_f16_bits(values)
 
 
+def store_f16_t(dst: np.ndarray, values: np.ndarray, transpose: bool) -> None:
+    """``store_f16(dst, values.T if transpose else values)``: converted first, then the 2-byte
+    patterns transposed (half the bytes of transposing the float32 values)."""
+    if transpose:
+        dst.view(np.uint16)[...] = f32_to_f16_bits(values).T
+    else:
+        dst.view(np.uint16)[...] = f32_to_f16_bits(values)
+
+
 def f32_to_f16_bits(f: np.ndarray) -> np.ndarray:
     """float32 values → uint16 float16 bit patterns, bit-identical to ``f.astype(float16)``.
 

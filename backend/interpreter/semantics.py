@@ -21,7 +21,7 @@ from backend.interpreter.numerics import (
     gelu_tanh,
     int4_msb,
     leading_one,
-    store_f16,
+    store_f16_t,
     unpack_int4,
     unpack_nibbles,
 )
@@ -182,10 +182,49 @@ def _store_int(m: Machine, t: Tile, v: np.ndarray) -> None:
         m.write(t, np.clip(v, lo, hi))
 
 
+# fp16 ⊕ fp16 by numpy's float16 loops: each computes float32(a) ⊕ float32(b) rounded to fp16
+# (a single rounding of the exact result, since float32 has 24 ≥ 2·11 + 2 significand bits), the
+# bits of converting both to float32, ⊕ in float32 and storing to fp16. When both operands are
+# NaN, numpy's add and multiply loops return the second one's payload where float32 arithmetic
+# returns the first's, so those two get their operands swapped (tests/backend/
+# test_interp_fastpaths.py checks every fp16 bit pattern).
+def _half_add(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.add(b, a, out=out)
+
+
+def _half_mul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.multiply(b, a, out=out)
+
+
+def _half_sub(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.subtract(a, b, out=out)
+
+
+def _half_div(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    return np.divide(a, b, out=out)
+
+
+HALF_OPS: dict[str, Callable[..., np.ndarray]] = {
+    "add": _half_add,
+    "sub": _half_sub,
+    "mul": _half_mul,
+    "div": _half_div,
+}
+FLOAT_OPS2: dict[str, np.ufunc] = {
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "div": np.divide,
+}
+
+
 def _vec(m: Machine, i: Instr, o: Ops) -> int:
     a = i.args
     op = _choice(i, "op")
     dt = DType(int(a["dtype"]))
+    if dt is DType.FP16 and op in HALF_OPS and "b" in o:
+        HALF_OPS[op](m.view(o["a"]), m.view(o["b"]), out=m.view(o["dst"]))
+        return 0
     is_float = dt in (DType.FP16, DType.FP32)
     wt = np.float32 if is_float else np.int64
     if not is_float:
@@ -276,25 +315,51 @@ def _row(m: Machine, i: Instr, o: Ops) -> int:
         return 0
     x = m.read_f32(src)
     if op == "softmax":
-        x = x * np.float32(a["scale"])
-        if a["causal"]:
-            rows, cols = x.shape
-            lim = int(a["row0"]) + np.arange(rows)[:, None]
-            x = np.where(np.arange(cols)[None, :] > lim, np.float32(-np.inf), x)
-        e = np.exp(x - x.max(axis=1, keepdims=True))
-        r = e / e.sum(axis=1, keepdims=True)
+        r = softmax_rows(x, a["scale"], bool(a["causal"]), int(a["row0"]))
     else:
-        g = m.flat(o["g"]).view("<f4")
-        cols = x.shape[1]
-        d = x - _mean_rows(x)
-        var = _mean_rows(d * d)
-        var += np.float32(a["eps"])
-        np.sqrt(var, out=var)
-        r = np.divide(d, var, out=d)
-        r *= g[:cols]
-        r += g[cols:]
+        r = layernorm_rows(x, m.flat(o["g"]).view("<f4"), a["eps"])
     m.write(dst, r)
     return 0
+
+
+def softmax_rows(x: np.ndarray, scale: float, causal: bool, row0: int) -> np.ndarray:
+    """ROW softmax of float32 rows ``x`` (scaled; causal: column c of row r hidden past row0 + r)."""
+    x = x * np.float32(scale)
+    if causal:
+        rows, cols = x.shape
+        lim = row0 + np.arange(rows)[:, None]
+        x = np.where(np.arange(cols)[None, :] > lim, np.float32(-np.inf), x)
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def layernorm_rows(
+    x: np.ndarray, g: np.ndarray, eps: float, scratch: tuple[np.ndarray, ...] | None = None
+) -> np.ndarray:
+    """ROW layernorm of float32 rows ``x``, computed in ``x`` (returned); ``g`` holds γ then β.
+    ``scratch``: float32 arrays shaped like ``x``, ``(rows, 1)`` and ``(rows, 1)`` to use instead
+    of new ones (the prepared closures share them)."""
+    rows, cols = x.shape
+    if scratch is None:
+        scratch = (
+            np.empty_like(x),
+            np.empty((rows, 1), np.float32),
+            np.empty((rows, 1), np.float32),
+        )
+    d2, mean, var = scratch
+    n = np.intp(cols)
+    np.add.reduce(x, axis=1, keepdims=True, out=mean)
+    np.true_divide(mean, n, out=mean, casting="unsafe")
+    np.subtract(x, mean, out=x)
+    np.multiply(x, x, out=d2)
+    np.add.reduce(d2, axis=1, keepdims=True, out=var)
+    np.true_divide(var, n, out=var, casting="unsafe")
+    np.add(var, np.float32(eps), out=var)
+    np.sqrt(var, out=var)
+    np.divide(x, var, out=x)
+    np.multiply(x, g[:cols], out=x)
+    np.add(x, g[cols:], out=x)
+    return x
 
 
 def _move(m: Machine, i: Instr, o: Ops) -> int:
@@ -302,8 +367,7 @@ def _move(m: Machine, i: Instr, o: Ops) -> int:
     src, dst = o["src"], o["dst"]
     tr = bool(a["transpose"])
     if src.dtype is DType.FP32 and dst.dtype is DType.FP16:  # convert, then transpose
-        v = m.view(src)
-        store_f16(m.view(dst), v.T if tr else v)
+        store_f16_t(m.view(dst), m.view(src), tr)
         return 0
     if src.dtype is DType.FP16 and dst.dtype is DType.FP32:
         v = f16_to_f32(m.view(src))

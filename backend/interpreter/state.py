@@ -42,6 +42,16 @@ class Machine:
         self._fspaces = [0] * (len(self.sizes))  # cached entries per memory space
         self._seq = 0
 
+    def reset_state(self) -> None:
+        """Predicates, pending writes, time and cached conversions as a new machine has them
+        (memory is the caller's: `prepared.take` resets it)."""
+        self.preds[:] = [True, *([False] * (N_PREDS - 1))]
+        self.pending.clear()
+        self.end_time = 0
+        self.fcache.clear()
+        self._fspaces[:] = [0] * len(self._fspaces)
+        self._seq = 0
+
     def set_pred(self, reg: int, value: bool | None) -> None:
         """Write a predicate; it becomes visible when the current instruction completes."""
         self._seq += 1

@@ -82,6 +82,7 @@ def linear_weight(ctx: LowerCtx, w: WeightRef) -> DTensor | LazyWeight:
         (arr.shape[1], arr.shape[0]),
         lambda: weight_t(ctx, w),
         lambda: ctx.add_data((w.sym, "fp16"), arr.astype(np.float16), DType.FP16),
+        lambda: (w.sym, "fp16") in ctx.data_cache,
     )
 
 

@@ -244,11 +244,14 @@ def epilogue_rows(mt: int, nt: int, ring: int, residual: bool) -> int:
 class LazyWeight:
     """A constant B[K, N] placed in the data section only once the plan has picked its layout:
     ``kn()`` gives [K, N] fp16 (the plain orientation's B), ``nk()`` [N, K] fp16 row-major (the
-    swapped orientation's A)."""
+    swapped orientation's A). ``nk_placed()``: the [N, K] layout is already in the data section
+    (a weight shared with a GATHER table, as GPT-2's tied embedding and LM head): the swapped
+    plan then wins a tie of the estimates, so the bytes are stored once."""
 
     shape: tuple[int, int]
     kn: Callable[[], DTensor]
     nk: Callable[[], DTensor]
+    nk_placed: Callable[[], bool] = lambda: False
 
 
 def choose_plan(
@@ -263,8 +266,10 @@ def choose_plan(
     swappable: bool,
     tb: bool = False,
     split: str | None = None,
+    prefer_swap: bool = False,
 ) -> GemmPlan | None:
-    """The plain plan, or the swapped one (outᵀ = W·Xᵀ) when its estimate is lower: with the
+    """The plain plan, or the swapped one (outᵀ = W·Xᵀ) when its estimate is lower (or equal,
+    with ``prefer_swap``: the weight's [N, K] layout is already in the data section): with the
     tokens on the array's C columns, M pads to a multiple of C instead of R (197 tokens: 208
     instead of 224 rows of folds)."""
     rings = ctx.rings()
@@ -281,6 +286,8 @@ def choose_plan(
     if swapped is None:
         return plain
     if SWAP == "always" or plain is None or swapped.est_cycles < plain.est_cycles:
+        return swapped
+    if prefer_swap and swapped.est_cycles <= plain.est_cycles:
         return swapped
     return plain
 
@@ -324,6 +331,7 @@ def gemm(
         ctx, m, n, k, residual=residual is not None, act=act, full_k=prologue is not None,
         swappable=lazy and (quant is None or quant.swappable), tb=tb,
         split="never" if quant else None,
+        prefer_swap=isinstance(b, LazyWeight) and b.nk_placed(),
     )  # fmt: skip
     if plan is not None and quant is not None and quant.group and plan.kc % quant.group:
         plan = replace(plan, kc=max(quant.group, plan.kc // quant.group * quant.group))

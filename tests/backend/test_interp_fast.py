@@ -28,6 +28,16 @@ CASES = [
         VIT,
     ),
     ("gpt2", "", "spatten", {"layers": 1, "seq": 8, "dim": 32, "heads": 2, "vocab": 50}),
+    ("gpt2", "", "fact", {"layers": 1, "seq": 8, "dim": 32, "heads": 2, "vocab": 50}),
+    ("bert-base", "", "spatten", {"layers": 1, "seq": 16, "dim": 64, "heads": 2, "vocab": 100}),
+    ("digits-vit", "", "spatten", {}),
+    ("digits-vit", "", "fact", {}),
+    ("digits-vit", "structured-prune{ratio=0.3}", "spatten", {}),
+    ("digits-vit", "sparsify-2-4", "spatten", {}),  # sp24h MATMUL
+    ("digits-vit", "sparsify-2-4,quantize", "fact", {}),  # sp24 int8
+    ("digits-vit", "quantize", "spatten", {}),  # int8 MATMUL, REQUANT
+    ("digits-vit", "quantize{weights=int4}", "fact", {}),  # int4w
+    ("digits-vit", "token-prune{keep=0.5}", "spatten", {}),
 ]
 
 
@@ -53,7 +63,7 @@ def test_fast_path_equals_event_loop(model, pipeline, target, opts, monkeypatch)
     prog = cm.compiled.program
     has_cmp = any(i.cls.name == "CMP" for i in prog.instrs)
     masked = any(i.cls.name == "MATMUL" and i.args.get("mask") for i in prog.instrs)
-    for seed in range(3):  # the first run builds the schedule, later ones reuse it
+    for seed in range(4):  # run 1 builds the schedule, run 2 its closures, later runs reuse them
         x = _inputs(cm, seed)
         named = dict(zip(cm.compiled.input_names, x.values(), strict=True))
         got = run(prog, named, cm.config)
@@ -71,10 +81,38 @@ def test_fast_path_equals_event_loop(model, pipeline, target, opts, monkeypatch)
         got.report.per_tag.clear()
     cached = getattr(prog, "_wisp_interp_schedule", None)
     assert cached is not None and (cached[1] is not None) == (not (has_cmp or masked))
+    if cached[1] is not None:  # runs 2.. went through the prepared closures
+        assert cached[1].prepared is not None
     if pipeline.startswith("head-prune"):
         assert has_cmp
     if "mixed-ffn" in pipeline:
         assert masked  # data-dependent MATMUL cost: the event loop, never the cached schedule  # the case that exercises the fallback
+
+
+def test_kept_machine_is_reset_between_runs(monkeypatch) -> None:
+    """Runs reusing the kept machine see what a new machine holds: a run without inputs reads
+    the program image's input bytes (not the previous run's inputs) and every STOREd byte is
+    back to the image."""
+    cm = compile_model("deit-tiny", "", "spatten", **VIT)
+    prog = cm.compiled.program
+    for seed in (0, 1):
+        named = dict(zip(cm.compiled.input_names, _inputs(cm, seed).values(), strict=True))
+        run(prog, named, cm.config)
+    got = run(prog, None, cm.config)
+    want = _generic(monkeypatch, prog, None, cm.config)
+    for k in want.outputs:
+        assert got.outputs[k].tobytes() == want.outputs[k].tobytes()
+    assert getattr(prog, "_wisp_interp_pool", None) is not None
+    import copy
+    import pickle
+
+    named = dict(zip(cm.compiled.input_names, _inputs(cm, 2).values(), strict=True))
+    want = _generic(monkeypatch, prog, named, cm.config)
+    for other in (copy.deepcopy(prog), pickle.loads(pickle.dumps(prog))):  # caches stay behind
+        for _ in range(3):
+            got = run(other, named, cm.config)
+            for k in want.outputs:
+                assert got.outputs[k].tobytes() == want.outputs[k].tobytes()
 
 
 def test_changed_data_image_drops_kept_conversions(monkeypatch) -> None:

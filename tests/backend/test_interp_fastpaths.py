@@ -102,3 +102,59 @@ def test_inplace_erf_gelu_bit_identical() -> None:
             assert np.array_equal(erf(x).view(np.uint64), e.view(np.uint64))
             assert np.array_equal(erf_blocked(x).view(np.uint64), e.view(np.uint64))
             assert np.array_equal(gelu(x).view(np.uint64), g.view(np.uint64))
+
+
+def _f16_patterns() -> np.ndarray:
+    """Every fp16 bit pattern (zeros, subnormals, normals, infinities, NaNs of every payload)."""
+    return np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+
+
+def test_half_vec_ops_equal_float32_then_round() -> None:
+    """VEC add/sub/mul/div on fp16 tiles run numpy's float16 loops (`semantics.HALF_OPS`); the
+    instruction is defined as float32(a) ⊕ float32(b) stored to fp16. Checked for every a
+    against b drawn from every class of value, with broadcasting as VEC's row/col operands."""
+    from backend.interpreter.numerics import store_f16
+    from backend.interpreter.semantics import HALF_OPS
+
+    F32 = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "div": np.divide}
+    a = _f16_patterns().reshape(256, 256)
+    rng = np.random.default_rng(3)
+    picks = [0x0000, 0x8000, 0x0001, 0x03FF, 0x0400, 0x3C00, 0x7BFF, 0x7C00, 0xFC00, 0x7E01, 0xFD55]
+    bs = np.concatenate(
+        [np.array(picks, np.uint16), rng.integers(0, 1 << 16, 40).astype(np.uint16)]
+    )
+    for name, uf in HALF_OPS.items():
+        for b_bits in bs:
+            for b in (np.full((256, 256), b_bits, np.uint16), np.full((256, 1), b_bits, np.uint16)):
+                bh = b.view(np.float16)
+                with np.errstate(all="ignore"):
+                    got = uf(a, bh, out=np.empty((256, 256), np.float16))
+                    want = np.empty((256, 256), np.float16)
+                    store_f16(want, F32[name](a.astype(np.float32), bh.astype(np.float32)))
+                assert np.array_equal(got.view(np.uint16), want.view(np.uint16)), (name, b_bits)
+        with np.errstate(all="ignore"):  # random pairs over the whole table, row broadcast too
+            b = rng.integers(0, 1 << 16, (256, 256)).astype(np.uint16).view(np.float16)
+            for bb in (b, b[:1]):
+                want = np.empty((256, 256), np.float16)
+                store_f16(want, F32[name](a.astype(np.float32), bb.astype(np.float32)))
+                got = uf(a, bb, out=np.empty((256, 256), np.float16))
+                assert np.array_equal(got.view(np.uint16), want.view(np.uint16)), name
+
+
+def test_store_f16_transposed_equals_transposing_first() -> None:
+    """`store_f16_t` (convert, then move the 2-byte patterns) stores what ``store_f16(dst, v.T)``
+    stores, for tiles below and above the vectorized-conversion threshold and strided views."""
+    from backend.interpreter.numerics import store_f16, store_f16_t
+
+    rng = np.random.default_rng(5)
+    for rows, cols in ((7, 5), (62, 197), (384, 64)):
+        bits = rng.integers(0, 1 << 32, (rows, cols + 3), dtype=np.uint64).astype(np.uint32)
+        v = bits.view(np.float32)[:, 1 : cols + 1]  # every float32 class, strided
+        v[0, :4] = [1e-8, 65520.0, -6e-5, 2.0**-25]  # subnormal, overflow, rounding edges
+        for tr in (False, True):
+            shape = (cols, rows) if tr else (rows, cols)
+            got, want = np.zeros(shape, np.float16), np.zeros(shape, np.float16)
+            with np.errstate(all="ignore"):
+                store_f16_t(got, v, tr)
+                store_f16(want, v.T if tr else v)
+            assert np.array_equal(got.view(np.uint16), want.view(np.uint16))
