@@ -13,7 +13,7 @@ from multiprocessing import get_context
 from typing import Any, Protocol
 
 from compiler.errors import WispError
-from compiler.search.evaluate import Task, evaluate_task
+from compiler.search.evaluate import Task, evaluate_task, split_pipeline
 
 EXECUTORS = ("local", "ray")
 RAY_INSTALL = "pip install 'wisp[ray]' (or: pip install ray)"
@@ -40,22 +40,38 @@ class InlineExecutor:
 
 
 class LocalExecutor:
-    """A pool of `workers` spawned processes on this machine."""
+    """`workers` spawned processes on this machine, one pool each, so a candidate can be sent to
+    the worker that already applied its first pass (the prefix cache of compiler.search.evaluate)."""
 
     name = "local"
 
     def __init__(self, workers: int) -> None:
-        self._pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        ctx = get_context("spawn")
+        self._pools = [ProcessPoolExecutor(1, mp_context=ctx) for _ in range(workers)]
+        self._home: dict[str, int] = {}  # first pass → the worker that applied it last
 
     def map(self, tasks: Sequence[Task]) -> list[dict[str, Any]]:
-        return list(self._pool.map(evaluate_task, tasks))
+        """Candidates sharing their first pass go to one worker (its home, if it has one and the
+        batch stays balanced), the groups spread over the workers by size."""
+        bins = affinity_bins(tasks, len(self._pools), self._home)
+        futures = [
+            (b, self._pools[w].submit(evaluate_tasks, [tasks[i] for i in b]))
+            for w, b in enumerate(bins)
+            if b
+        ]
+        out: list[dict[str, Any] | None] = [None] * len(tasks)
+        for b, f in futures:
+            for i, r in zip(b, f.result(), strict=True):
+                out[i] = r
+        return [r for r in out if r is not None]
 
     def close(self, abort: bool = False) -> None:
-        """Shut the pool down; `abort` (an interrupt): stop the workers now, without waiting."""
-        if abort:
-            for proc in list(getattr(self._pool, "_processes", {}).values()):
-                proc.terminate()
-        self._pool.shutdown(wait=not abort, cancel_futures=True)
+        """Shut the pools down; `abort` (an interrupt): stop the workers now, without waiting."""
+        for pool in self._pools:
+            if abort:
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+            pool.shutdown(wait=not abort, cancel_futures=True)
 
 
 class RayExecutor:
@@ -93,6 +109,36 @@ class RayExecutor:
     def close(self, abort: bool = False) -> None:
         if self._started:
             self._ray.shutdown()
+
+
+def evaluate_tasks(tasks: Sequence[Task]) -> list[dict[str, Any]]:
+    """Evaluate tasks in order in this process (one worker's share of a batch)."""
+    return [evaluate_task(t) for t in tasks]
+
+
+def affinity_bins(
+    tasks: Sequence[Task], workers: int, home: dict[str, int] | None = None
+) -> list[list[int]]:
+    """Task indices per worker: tasks with the same first pass together, a group on its `home`
+    worker while that keeps the batch balanced, else on the emptiest (largest groups first); a
+    worker with more than its share gives the rest to an idle one. `home` is updated."""
+    home = {} if home is None else home
+    groups: dict[str, list[int]] = {}
+    for i, t in enumerate(tasks):
+        groups.setdefault(next(iter(split_pipeline(t.pipeline)), ""), []).append(i)
+    bins: list[list[int]] = [[] for _ in range(workers)]
+    share = -(-len(tasks) // workers)
+    for key, g in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0])):
+        w = home.get(key)
+        if w is None or w >= workers or len(bins[w]) + len(g) > share:
+            w = min(range(workers), key=lambda n: (len(bins[n]), n))
+        bins[w].extend(g)
+        home[key] = w
+    for b in bins:
+        while len(b) > share and any(not o for o in bins):
+            next(o for o in bins if not o).extend(b[share:])
+            del b[share:]
+    return [sorted(b) for b in bins]
 
 
 def _paths() -> list[str]:
