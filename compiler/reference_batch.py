@@ -71,6 +71,25 @@ def run_batch_fast(
 ) -> dict[str, Array]:
     """Run @main on every input of `batch` (a leading batch dim on each named input); outputs
     out0, out1, … stacked along a leading batch dim."""
+    out, _, _ = run_batch_values(model, batch, dtype=dtype)
+    return out
+
+
+def values_per_input(
+    model: Model, inputs: list[Mapping[str, Array]], *, dtype: type | np.dtype = np.float32
+) -> list[dict[SSAValue, Array]]:
+    """Every SSA value's array for each input (as `reference.run(..., values=)` gives it)."""
+    if not inputs:
+        return []
+    batch = {k: np.stack([np.asarray(x[k]) for x in inputs]) for k in inputs[0]}
+    _, env, batched = run_batch_values(model, batch, dtype=dtype)
+    return [{v: a[i] if batched[v] else a for v, a in env.items()} for i in range(len(inputs))]
+
+
+def run_batch_values(
+    model: Model, batch: Mapping[str, Array], *, dtype: type | np.dtype = np.float32
+) -> tuple[dict[str, Array], dict[SSAValue, Array], dict[SSAValue, bool]]:
+    """The stacked outputs, every SSA value's array and whether it has the leading batch dim."""
     dt = np.dtype(dtype)
     func = model.main
     n = len(next(iter(batch.values())))
@@ -93,10 +112,11 @@ def run_batch_fast(
     ctx = reference.Context(model.weights, dt)
     for op in func.body.block.ops:
         if isinstance(op, ReturnOp):
-            return {
+            out = {
                 f"out{i}": env[v] if batched[v] else np.broadcast_to(env[v], (n, *env[v].shape))
                 for i, v in enumerate(op.operands)
             }
+            return out, env, batched
         impl = reference.IMPLS.get(type(op))
         if impl is None:
             raise WispError(f"reference executor: no implementation for {op.name}")

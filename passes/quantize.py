@@ -34,7 +34,14 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from backend.wording import plural
 from dialects import nn, quant, tokens
 from dialects.nn_base import shape_of, tensor
-from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
+from passes.context import (
+    Calibration,
+    PassError,
+    add_report,
+    calibration_of,
+    values_many,
+    weights_of,
+)
 from passes.quant_math import (
     CALIB_METHODS,
     Granularity,
@@ -155,8 +162,7 @@ def collect_inputs(
 ) -> dict[SSAValue, np.ndarray]:
     """Calibration rows [n, features] of each value, over the first `samples` samples."""
     rows: dict[SSAValue, list[np.ndarray]] = {v: [] for v in values}
-    for s in calib.inputs[:samples]:
-        vals = calib.executor.values(module, weights, s)
+    for vals in values_many(calib, module, weights, calib.inputs[:samples]):
         for v in values:
             a = np.asarray(vals[v], np.float32)
             rows[v].append(a.reshape(-1, a.shape[-1]))
@@ -396,8 +402,7 @@ def quantize_attention(
         qkv + [lin.result for _, _, src in todo for _, lin in src] + [a.result for _, a, _ in todo]
     )
     runs: list[dict[SSAValue, np.ndarray]] = []
-    for smp in samples:
-        vals = calib.executor.values(module, weights, smp)
+    for vals in values_many(calib, module, weights, samples):
         runs.append({v: np.asarray(vals[v]) for v in keep})
     report: dict[str, dict[str, float | int | str]] = {}
     new: list[tuple[str, SSAValue, list[np.ndarray]]] = []
@@ -470,7 +475,7 @@ def quantize_attention(
             "saturated_q_k_v": ", ".join(f"{c:.4f}" for c in clip),
         }
         new.append((name, qa.results[0], [r[attn.result] for r in runs]))
-    after = [calib.executor.values(module, weights, smp) for smp in samples]
+    after = values_many(calib, module, weights, samples)
     for name, res, ref in new:  # output SQNR vs the float attention, on calibration data
         got = np.concatenate([np.asarray(vals[res]) for vals in after])
         report[name]["sqnr_db"] = round(sqnr_db(np.concatenate(ref), got), 2)
