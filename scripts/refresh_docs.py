@@ -269,6 +269,15 @@ def tokens_table() -> Generated:
     return Generated("\n".join(bench_tokens.table([0.9, 0.7, 0.5, 0.3])))
 
 
+def search_table() -> Generated:
+    import bench_search
+
+    with tempfile.TemporaryDirectory() as out:  # fresh studies: wall times of whole searches
+        lines = bench_search.report(Path(out), trials=200, single=40, workers=2)
+    volatile = bench_search.VOLATILE
+    return Generated("\n".join([timings_line(volatile), "", *lines]), volatile)
+
+
 REGIONS: dict[str, Region] = {
     "readme-status": Region("README.md", readme_status, fast=False),
     "readme-eval": Region("README.md", readme_eval, fast=True),
@@ -280,6 +289,7 @@ REGIONS: dict[str, Region] = {
     "quant-table": Region("docs/quantization.md", quant_table, fast=False),
     "quant-shapes": Region("docs/quantization.md", quant_shapes, fast=False),
     "tokens-table": Region("docs/tokens.md", tokens_table, fast=False),
+    "search-table": Region("docs/search.md", search_table, fast=False),
 }
 
 
