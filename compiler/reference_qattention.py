@@ -61,7 +61,7 @@ def quant_importance(
     fp32 P, or mean_h P[h,0,j] when `cls`."""
     n_q, n_k = q.shape[0], k.shape[0]
     d = q.shape[1] // heads
-    c, _ = constants(sq, sk, np.float32(0.0), scale)
+    c, _ = constants(sq, sk, np.zeros(1, np.float32), scale)
     mask = np.arange(n_k)[None, :] > np.arange(n_q)[:, None] + (n_k - n_q)
     rows = 1 if cls else n_q
     probs = np.stack(
