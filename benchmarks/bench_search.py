@@ -43,7 +43,10 @@ SINGLE = {"prune+2:4": ["prune", "sparsity"], "bits": ["bits"], "tokens": ["toke
 WALL: dict[str, float] = {}  # search name → wall seconds of its last run here (volatile)
 
 
-def run(name: str, out: Path, trials: int, workers: int, groups: list[str] | None) -> SearchResult:
+def run(
+    name: str, out: Path, trials: int, workers: int, groups: list[str] | None, label: str = ""
+) -> SearchResult:
+    """Run (or resume) one search in OUT/name; its wall time is kept under `label` (or name)."""
     start = time.perf_counter()
     result = search(
         MODEL,
@@ -58,10 +61,10 @@ def run(name: str, out: Path, trials: int, workers: int, groups: list[str] | Non
     )
     write_json(out / name / "search.json", summary(result))
     plot(result, out / name / "pareto.png")
-    WALL[name] = time.perf_counter() - start
+    WALL[label or name] = time.perf_counter() - start
     print(
         f"[{name}] {len(result.trials)} trials, {result.evaluated} evaluated now "
-        f"({result.cached} cached) in {WALL[name]:.0f} s",
+        f"({result.cached} cached) in {WALL[label or name]:.0f} s",
         flush=True,
     )
     return result
@@ -204,7 +207,9 @@ def report(
     interpreter and measure throughput; the markdown of docs/search.md's figures."""
     results = {"joint": run("joint", out, trials, workers, None)}
     for name, groups in SINGLE.items() if single > 0 else ():
-        results[name] = run(name.replace(":", "").replace("+", "-"), out, single, workers, groups)
+        results[name] = run(
+            name.replace(":", "").replace("+", "-"), out, single, workers, groups, name
+        )
     fronts_png(results, out / "fronts.png")
     d = results["joint"].dense
     lines = [
@@ -236,21 +241,22 @@ def report(
         f"Joint front ({len(front)} candidates) on the interpreter: static estimate within"
         f" {100 * worst_error(conf):.3f}% of measured; test-split accuracy (used once, here):",
         "",
-        "| trial | validation % | test % | measured cycles | DRAM B | energy uJ |",
-        "|---|---|---|---|---|---|",
+        "| trial | validation % | test % | measured cycles | DRAM B | energy uJ | pipeline |",
+        "|---|---|---|---|---|---|---|",
     ]
     for c, r in zip(conf, front, strict=True):
         m = c["measured"]
         lines.append(
             f"| {r['trial']} | {100 * r['accuracy']:.2f} | {100 * c['test_accuracy']:.2f} |"
             f" {m['cycles']:,} | {m['dram_bytes']:,} | {m['energy_pj'] / 1e6:.2f} |"
+            f" `{r['pipeline']}` |"
         )
     if with_throughput:
         lines += ["", *throughput(workers)]
     return lines
 
 
-VOLATILE = TABLE_VOLATILE + THROUGHPUT_VOLATILE
+VOLATILE = tuple(dict.fromkeys(TABLE_VOLATILE + THROUGHPUT_VOLATILE))
 
 
 def main() -> None:
