@@ -7,8 +7,9 @@ search's results for a fixed seed do not depend on the executor or the number of
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from typing import Any, Protocol
 
@@ -52,17 +53,34 @@ class LocalExecutor:
 
     def map(self, tasks: Sequence[Task]) -> list[dict[str, Any]]:
         """Candidates sharing their first pass go to one worker (its home, if it has one and the
-        batch stays balanced), the groups spread over the workers by size."""
-        bins = affinity_bins(tasks, len(self._pools), self._home)
-        futures = [
-            (b, self._pools[w].submit(evaluate_tasks, [tasks[i] for i in b]))
-            for w, b in enumerate(bins)
-            if b
-        ]
+        batch stays balanced), one group at a time; a worker whose own groups are done takes the
+        last group queued for another (the results do not depend on who evaluates what)."""
+        n = len(self._pools)
+        queues = [deque(_by_first_pass(b, tasks)) for b in affinity_bins(tasks, n, self._home)]
         out: list[dict[str, Any] | None] = [None] * len(tasks)
-        for b, f in futures:
-            for i, r in zip(b, f.result(), strict=True):
-                out[i] = r
+        running: dict[Future[list[dict[str, Any]]], tuple[int, list[int]]] = {}
+
+        def feed(w: int) -> None:
+            if not queues[w]:
+                donor = max(range(n), key=lambda o: (sum(len(g) for g in queues[o]), -o))
+                if not queues[donor]:
+                    return
+                group = queues[donor].pop()
+                self._home[_first_pass(tasks[group[0]])] = w
+            else:
+                group = queues[w].popleft()
+            fut = self._pools[w].submit(evaluate_tasks, [tasks[i] for i in group])
+            running[fut] = (w, group)
+
+        for w in range(n):
+            feed(w)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                w, group = running.pop(fut)
+                for i, r in zip(group, fut.result(), strict=True):
+                    out[i] = r
+                feed(w)
         return [r for r in out if r is not None]
 
     def close(self, abort: bool = False) -> None:
@@ -116,6 +134,18 @@ def evaluate_tasks(tasks: Sequence[Task]) -> list[dict[str, Any]]:
     return [evaluate_task(t) for t in tasks]
 
 
+def _first_pass(task: Task) -> str:
+    return next(iter(split_pipeline(task.pipeline)), "")
+
+
+def _by_first_pass(indices: Sequence[int], tasks: Sequence[Task]) -> list[list[int]]:
+    """The indices grouped by their task's first pass, groups in order of first appearance."""
+    groups: dict[str, list[int]] = {}
+    for i in indices:
+        groups.setdefault(_first_pass(tasks[i]), []).append(i)
+    return list(groups.values())
+
+
 def affinity_bins(
     tasks: Sequence[Task], workers: int, home: dict[str, int] | None = None
 ) -> list[list[int]]:
@@ -125,7 +155,7 @@ def affinity_bins(
     home = {} if home is None else home
     groups: dict[str, list[int]] = {}
     for i, t in enumerate(tasks):
-        groups.setdefault(next(iter(split_pipeline(t.pipeline)), ""), []).append(i)
+        groups.setdefault(_first_pass(t), []).append(i)
     bins: list[list[int]] = [[] for _ in range(workers)]
     share = -(-len(tasks) // workers)
     for key, g in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1][0])):
