@@ -37,8 +37,8 @@ from dialects.nn_base import (
 from dialects.tokens_fact import KeyLinearOp
 from dialects.tokens_kv import MaskedImportanceOp
 from dialects.tokens_mixed import MixedLinearOp, RowPrecisionOp
-from dialects.tokens_quant import QuantImportanceOp
 from dialects.tokens_mixed import protect_indices as _protect
+from dialects.tokens_quant import QuantImportanceOp
 
 IMPORTANCE_KINDS = ("received", "cls")
 
