@@ -40,7 +40,13 @@ COSTS = (("cycles", "cycles"), ("dram", "dram_bytes"), ("energy", "energy_pj"))
 SINGLE = {"prune+2:4": ["prune", "sparsity"], "bits": ["bits"], "tokens": ["tokens"]}
 
 
-def run(name: str, out: Path, trials: int, workers: int, groups: list[str] | None) -> SearchResult:
+WALL: dict[str, float] = {}  # search name → wall seconds of its last run here (volatile)
+
+
+def run(
+    name: str, out: Path, trials: int, workers: int, groups: list[str] | None, label: str = ""
+) -> SearchResult:
+    """Run (or resume) one search in OUT/name; its wall time is kept under `label` (or name)."""
     start = time.perf_counter()
     result = search(
         MODEL,
@@ -55,9 +61,10 @@ def run(name: str, out: Path, trials: int, workers: int, groups: list[str] | Non
     )
     write_json(out / name / "search.json", summary(result))
     plot(result, out / name / "pareto.png")
+    WALL[label or name] = time.perf_counter() - start
     print(
         f"[{name}] {len(result.trials)} trials, {result.evaluated} evaluated now "
-        f"({result.cached} cached) in {time.perf_counter() - start:.0f} s",
+        f"({result.cached} cached) in {WALL[label or name]:.0f} s",
         flush=True,
     )
     return result
@@ -67,26 +74,43 @@ def reductions(r: dict[str, Any], dense: dict[str, Any]) -> dict[str, float]:
     return {name: dense[key] / r[key] for name, key in COSTS}
 
 
-def table(results: dict[str, SearchResult]) -> None:
-    print("\n| search | trials | feasible | best cycles × | best DRAM × | best energy × |"
-          " balanced pick: acc % (drop) | cycles × | DRAM × | energy × | pipeline |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+TABLE_VOLATILE = ("wall s",)
+
+
+def table(results: dict[str, SearchResult]) -> list[str]:
+    """The fronts side by side: per search the best reduction of each cost among feasible
+    candidates and the balanced pick (largest min(cycles, DRAM, energy) reduction)."""
+    lines = [
+        "| search | trials | feasible | best cycles × | best DRAM × | best energy × |"
+        " balanced pick: acc % (drop) | cycles × | DRAM × | energy × | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, res in results.items():
         feas = [r for r in res.trials if r["feasible"]]
         dense = res.dense
+        wall = f"{WALL[name]:.0f}" if name in WALL else "—"
         if not feas:
-            print(f"| {name} | {len(res.trials)} | 0 | — | — | — | — | — | — | — | — |")
+            lines.append(f"| {name} | {len(res.trials)} | 0 | — | — | — | — | — | — | — | {wall} |")
             continue
         red = [reductions(r, dense) for r in feas]
         best = {c: max(x[c] for x in red) for c, _ in COSTS}
-        i = max(range(len(feas)), key=lambda j: (min(red[j].values()), -feas[j]["trial"]))
-        b, rb = feas[i], red[i]
+        b, rb = balanced(feas, dense)
         drop = 100 * (dense["accuracy"] - b["accuracy"])
-        print(
+        lines.append(
             f"| {name} | {len(res.trials)} | {len(feas)} | {best['cycles']:.2f} | {best['dram']:.2f}"
             f" | {best['energy']:.2f} | {100 * b['accuracy']:.2f} ({drop:.2f}) | {rb['cycles']:.2f}"
-            f" | {rb['dram']:.2f} | {rb['energy']:.2f} | `{b['pipeline']}` |"
+            f" | {rb['dram']:.2f} | {rb['energy']:.2f} | {wall} |"
         )
+    return lines
+
+
+def balanced(
+    feas: list[dict[str, Any]], dense: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The feasible candidate with the largest min(cycles, DRAM, energy) reduction, and its reductions."""
+    red = [reductions(r, dense) for r in feas]
+    i = max(range(len(feas)), key=lambda j: (min(red[j].values()), -feas[j]["trial"]))
+    return feas[i], red[i]
 
 
 def fronts_png(results: dict[str, SearchResult], path: Path) -> None:
@@ -118,7 +142,12 @@ def fronts_png(results: dict[str, SearchResult], path: Path) -> None:
     plt.close(fig)
 
 
-def throughput(workers: int) -> None:
+THROUGHPUT_VOLATILE = ("evaluations/s", "wall s", "speed-up")
+
+
+def throughput(workers: int) -> list[str]:
+    """Evaluations per second in one process (8 candidates, no pipeline prefix reused): cost only,
+    cost + 32-image proxy, cost + full validation accuracy; and `workers` processes against one."""
     cands = [
         "",
         "token-prune{method=topk keep=0.5 schedule=step start=1}",
@@ -127,13 +156,14 @@ def throughput(workers: int) -> None:
         "structured-prune{ratio=0.5 kinds=ffn hw=spatten},token-prune{method=evit keep=0.2 start=1}",
         "token-prune{method=tps keep=0.3 start=1},head-prune{keep=2 start=2}",
         "quantize{weights=int4 granularity=group:16},token-prune{keep=0.4 start=1}",
-        "head-prune{keep=1 start=1}",
+        "quantize{attn=int8 stream=int8},token-prune{method=topk keep=0.3 start=1}",
     ]
+    lines = ["| evaluation (8 candidates) | evaluations/s | wall s |", "|---|---|---|"]
     inline = InlineExecutor()
     for label, kw in (
-        ("cost only (0 images)", {"limits": (("cycles", 0.0),), "proxy": 0}),
-        ("proxy (32 images)", {"limits": (("cycles", 0.0),), "proxy": 32}),
-        ("full accuracy (192 images)", {}),
+        ("cost only (0 images), 1 process", {"limits": (("cycles", 0.0),), "proxy": 0}),
+        ("cost + proxy (32 images), 1 process", {"limits": (("cycles", 0.0),), "proxy": 32}),
+        ("cost + full accuracy (192 images), 1 process", {}),
     ):
         tasks = [Task(MODEL, TARGET, p, **kw) for p in cands]
         inline.map(
@@ -143,24 +173,95 @@ def throughput(workers: int) -> None:
         t = time.perf_counter()
         inline.map(tasks)
         dt = time.perf_counter() - t
-        print(f"  {label:<28} {len(tasks) / dt:6.3f} evaluations/s (1 process)")
+        lines.append(f"| {label} | {len(tasks) / dt:.3f} | {dt:.1f} |")
     tasks = [Task(MODEL, TARGET, p) for p in cands]
-    _prefixes.clear()
-    t = time.perf_counter()
-    one = inline.map(tasks)
-    t1 = time.perf_counter() - t
-    pool = LocalExecutor(workers)
-    pool.map([Task(MODEL, TARGET, "", proxy=0, limits=(("cycles", 0.0),))] * workers)  # start
-    t = time.perf_counter()
-    many = pool.map(tasks)
-    t2 = time.perf_counter() - t
-    pool.close()
+
+    def pooled(n: int) -> tuple[float, list[dict[str, Any]]]:
+        """Wall time of the tasks on a fresh pool of n processes (each warmed on the dense model:
+        both pools pay the same first-use costs of the passes)."""
+        pool = LocalExecutor(n)
+        pool.map([Task(MODEL, TARGET, "", proxy=0, limits=(("cycles", 0.0),))] * n)
+        t = time.perf_counter()
+        res = pool.map(tasks)
+        dt = time.perf_counter() - t
+        pool.close()
+        return dt, res
+
+    t1, one = pooled(1)
+    t2, many = pooled(workers)
     same = [{k: v for k, v in r.items() if k != "seconds"} for r in one] == [
         {k: v for k, v in r.items() if k != "seconds"} for r in many
     ]
-    print(
-        f"  {workers} processes vs 1 on {len(tasks)} candidates: {t1 / t2:.2f}× (same results: {same})"
+    lines.append(f"| cost + full accuracy, 1 worker process | {len(tasks) / t1:.3f} | {t1:.1f} |")
+    lines.append(
+        f"| cost + full accuracy, {workers} processes | {len(tasks) / t2:.3f} | {t2:.1f} |"
     )
+    lines += [
+        "",
+        f"| {workers} worker processes vs 1 (same 8 candidates, fresh pools) | speed-up | same results |",
+        "|---|---|---|",
+        f"| cost + full accuracy | {t1 / t2:.2f}× | {'yes' if same else 'NO'} |",
+    ]
+    return lines
+
+
+def report(
+    out: Path, trials: int, single: int, workers: int, with_throughput: bool = True
+) -> list[str]:
+    """Run (or resume) the joint and single-knob searches, confirm the joint front on the
+    interpreter and measure throughput; the markdown of docs/search.md's figures."""
+    results = {"joint": run("joint", out, trials, workers, None)}
+    for name, groups in SINGLE.items() if single > 0 else ():
+        results[name] = run(
+            name.replace(":", "").replace("+", "-"), out, single, workers, groups, name
+        )
+    fronts_png(results, out / "fronts.png")
+    d = results["joint"].dense
+    lines = [
+        f"Dense fp16: validation {100 * d['accuracy']:.2f}% ({d['correct']}/{d['total']}),"
+        f" {d['cycles']:,} cycles, {d['dram_bytes']:,} DRAM bytes, {d['energy_pj'] / 1e6:.2f} uJ"
+        " (static estimate). Joint search: "
+        f"{trials} trials; single-knob searches: {single} trials each; objectives"
+        f" {OBJECTIVES}, --max-drop 1.0, seed 0, {workers} worker processes.",
+        "",
+        *table(results),
+        "",
+    ]
+    feas = [r for r in results["joint"].trials if r["feasible"]]
+    if feas:
+        b, rb = balanced(feas, d)
+        lines += [
+            "Balanced pick of the joint search (static estimate; validation accuracy):",
+            "",
+            f"    {b['pipeline']}",
+            "",
+            f"{100 * b['accuracy']:.2f}% ({b['correct']}/{b['total']}), {b['cycles']:,} cycles"
+            f" ({rb['cycles']:.2f}×), {b['dram_bytes']:,} DRAM bytes ({rb['dram']:.2f}×),"
+            f" {b['energy_pj'] / 1e6:.2f} uJ ({rb['energy']:.2f}×).",
+            "",
+        ]
+    front = results["joint"].front
+    conf = confirm(MODEL, TARGET, front)
+    lines += [
+        f"Joint front ({len(front)} candidates) on the interpreter: static estimate within"
+        f" {100 * worst_error(conf):.3f}% of measured; test-split accuracy (used once, here):",
+        "",
+        "| trial | validation % | test % | measured cycles | DRAM B | energy uJ | pipeline |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for c, r in zip(conf, front, strict=True):
+        m = c["measured"]
+        lines.append(
+            f"| {r['trial']} | {100 * r['accuracy']:.2f} | {100 * c['test_accuracy']:.2f} |"
+            f" {m['cycles']:,} | {m['dram_bytes']:,} | {m['energy_pj'] / 1e6:.2f} |"
+            f" `{r['pipeline']}` |"
+        )
+    if with_throughput:
+        lines += ["", *throughput(workers)]
+    return lines
+
+
+VOLATILE = tuple(dict.fromkeys(TABLE_VOLATILE + THROUGHPUT_VOLATILE))
 
 
 def main() -> None:
@@ -173,38 +274,10 @@ def main() -> None:
     ap.add_argument("--throughput-only", action="store_true")
     args = ap.parse_args()
     if args.throughput_only:
-        throughput(args.workers)
+        print("\n".join(throughput(args.workers)))
         return
-    out = Path(args.out)
-    results = {"joint": run("joint", out, args.trials, args.workers, None)}
-    for name, groups in SINGLE.items() if args.single > 0 else ():
-        results[name] = run(
-            name.replace(":", "").replace("+", "-"), out, args.single, args.workers, groups
-        )
-    d = results["joint"].dense
-    print(
-        f"\ndense fp16: validation accuracy {100 * d['accuracy']:.2f}% ({d['correct']}/{d['total']}),"
-        f" {d['cycles']:,} cycles, {d['dram_bytes']:,} DRAM B, {d['energy_pj'] / 1e6:.2f} uJ"
-        " (static estimate)"
-    )
-    table(results)
-    fronts_png(results, out / "fronts.png")
-    front = results["joint"].front
-    t = time.perf_counter()
-    conf = confirm(MODEL, TARGET, front)
-    print(
-        f"\njoint front ({len(front)} candidates) on the interpreter: static estimate within "
-        f"{100 * worst_error(conf):.3f}% of measured ({time.perf_counter() - t:.0f} s)"
-    )
-    for c, r in zip(conf, front, strict=True):
-        print(
-            f"  #{r['trial']}: validation {100 * r['accuracy']:.2f}%, test {100 * c['test_accuracy']:.2f}%,"
-            f" measured {c['measured']['cycles']:,} cycles, {c['measured']['dram_bytes']:,} B,"
-            f" {c['measured']['energy_pj'] / 1e6:.2f} uJ"
-        )
-    if not args.no_throughput:
-        print("\nthroughput:")
-        throughput(args.workers)
+    lines = report(Path(args.out), args.trials, args.single, args.workers, not args.no_throughput)
+    print("\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
@@ -28,6 +28,19 @@ class ReferenceExecutor:
         values: dict[SSAValue, np.ndarray] = {}
         reference.run(_model(module, weights), inputs, values=values)
         return values
+
+    def values_many(
+        self,
+        module: ModuleOp,
+        weights: Mapping[str, np.ndarray],
+        inputs: Sequence[Mapping[str, np.ndarray]],
+    ) -> list[dict[SSAValue, np.ndarray]]:
+        """`values` for each input, run as one batch (compiler/reference_batch.py: the same arrays)."""
+        from compiler.reference_batch import values_per_input
+
+        for _ in inputs:
+            tick("calibration run")
+        return values_per_input(_model(module, weights), list(inputs))
 
     def weight_grads(
         self,

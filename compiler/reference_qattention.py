@@ -42,6 +42,39 @@ def softmax_rows(x: Array) -> Array:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def head_probs(
+    qh: Array, kh: Array, c: np.float32, mask: Array, causal: bool
+) -> tuple[Array, Array]:
+    """One head's S = q_h · k_hᵀ (int32) and fp32 P = softmax(f32(f64(S) · f64(c))), −inf where
+    `mask` if causal."""
+    s = _int_matmul(qh, kh.T)
+    x = (s.astype(np.float64) * float(c)).astype(np.float32)
+    if causal:
+        x = np.where(mask, np.float32(-np.inf), x)
+    return s, softmax_rows(x)
+
+
+def quant_importance(
+    q: Array, k: Array, sq: Array, sk: Array, heads: int, scale: float, causal: bool, cls: bool
+) -> Array:
+    """tokens.quant_importance (dialects/tokens_quant.py): Σ_h Σ_i P[h,i,j] of quant.attention's
+    fp32 P, or mean_h P[h,0,j] when `cls`."""
+    n_q, n_k = q.shape[0], k.shape[0]
+    d = q.shape[1] // heads
+    c, _ = constants(sq, sk, np.zeros(1, np.float32), scale)
+    mask = np.arange(n_k)[None, :] > np.arange(n_q)[:, None] + (n_k - n_q)
+    rows = 1 if cls else n_q
+    probs = np.stack(
+        [
+            head_probs(
+                q[:rows, h * d : (h + 1) * d], k[:, h * d : (h + 1) * d], c, mask[:rows], causal
+            )[1]
+            for h in range(heads)
+        ]
+    )
+    return probs[:, 0, :].mean(axis=0) if cls else probs.sum(axis=(0, 1))
+
+
 def qattention(
     q: Array, k: Array, v: Array, sq: Array, sk: Array, sv: Array,
     heads: int, scale: float, causal: bool,
@@ -55,11 +88,7 @@ def qattention(
     out = np.empty((n_q, heads * dv), np.float32)
     mask = np.arange(n_k)[None, :] > np.arange(n_q)[:, None] + (n_k - n_q)
     for h in range(heads):
-        s = _int_matmul(q[:, h * d : (h + 1) * d], k[:, h * d : (h + 1) * d].T)
-        x = (s.astype(np.float64) * float(c)).astype(np.float32)
-        if causal:
-            x = np.where(mask, np.float32(-np.inf), x)
-        p = softmax_rows(x)
+        s, p = head_probs(q[:, h * d : (h + 1) * d], k[:, h * d : (h + 1) * d], c, mask, causal)
         with np.errstate(invalid="ignore"):
             pq = np.clip(np.nan_to_num(np.rint(p * np.float32(127.0)), nan=0.0), -128, 127)
         pq = pq.astype(np.int8)

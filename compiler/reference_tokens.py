@@ -14,6 +14,7 @@ from xdsl.ir import Operation
 from backend.interpreter.numerics import int4_msb
 from backend.topk import topk_indices
 from compiler.errors import WispError
+from compiler.reference_qattention import quant_importance as qimp
 from compiler.reference_quant import linear
 from dialects import tokens as T
 from dialects.nn_base import shape_of
@@ -56,6 +57,13 @@ def importance(op: T.ImportanceOp, a: list[Array], c: Any) -> Array:
     else:  # only query row 0 is needed (kind "cls" is never causal)
         s = attention_probs(a[0][:1], a[1], heads, scale, False)[:, 0, :].mean(axis=0)
     return s + a[2] if len(a) == 3 else s
+
+
+def quant_importance(op: T.QuantImportanceOp, a: list[Array], c: Any) -> Array:
+    """tokens.quant_importance: quant.attention's fp32 probabilities summed (or CLS row), + prior."""
+    heads, scale, causal = _attn(op)
+    s = qimp(a[0], a[1], a[2], a[3], heads, scale, causal, op.prop("kind") == "cls")
+    return s + a[4] if len(a) == 5 else s
 
 
 def masked_importance(op: T.MaskedImportanceOp, a: list[Array], c: Any) -> Array:
@@ -275,6 +283,7 @@ def mixed_linear(op: T.MixedLinearOp, a: list[Array], c: Any) -> Array:
 IMPLS: dict[type[Operation], Callable[[Any, list[Array], Any], Array]] = {
     T.ImportanceOp: importance,
     T.MaskedImportanceOp: masked_importance,
+    T.QuantImportanceOp: quant_importance,
     T.HeadImportanceOp: head_importance,
     T.SelectOp: select,
     T.SqueezeOp: squeeze,

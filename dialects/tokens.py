@@ -38,6 +38,7 @@ from dialects.tokens_fact import KeyLinearOp
 from dialects.tokens_kv import MaskedImportanceOp
 from dialects.tokens_mixed import MixedLinearOp, RowPrecisionOp
 from dialects.tokens_mixed import protect_indices as _protect
+from dialects.tokens_quant import QuantImportanceOp
 
 IMPORTANCE_KINDS = ("received", "cls")
 
@@ -399,6 +400,7 @@ class HeadAttentionOp(NNOp):
 TOKEN_OPS: tuple[type[NNOp], ...] = (
     ImportanceOp,
     MaskedImportanceOp,
+    QuantImportanceOp,
     HeadImportanceOp,
     SelectOp,
     SqueezeOp,

@@ -39,6 +39,19 @@ class Executor(Protocol):
         ...
 
 
+def values_many(
+    calib: Calibration,
+    module: ModuleOp,
+    weights: Mapping[str, np.ndarray],
+    inputs: Sequence[Mapping[str, np.ndarray]],
+) -> list[dict[SSAValue, np.ndarray]]:
+    """`calib.executor.values` for each input: in one batch when the executor can (`values_many`)."""
+    many = getattr(calib.executor, "values_many", None)
+    if many is not None:
+        return many(module, weights, inputs)
+    return [calib.executor.values(module, weights, x) for x in inputs]
+
+
 @dataclass
 class Calibration:
     """Calibration samples (input name → array) with optional labels, and the executor to run them."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
-from passes.context import Calibration, PassError
+from passes.context import Calibration, PassError, values_many
 from passes.depgraph import Group
 
 CRITERIA = ("l1", "l2", "activation", "fisher")
@@ -66,8 +66,7 @@ def activation(
     group's activations) × the l2 norm of its weight entries."""
     wnorm = magnitude(groups, weights, 2)
     acc = {g.id: np.zeros(g.size) for g in groups}
-    for inputs in calib.inputs[:samples]:
-        values = calib.executor.values(module, weights, inputs)
+    for values in values_many(calib, module, weights, calib.inputs[:samples]):
         for g in groups:
             for v in g.values:
                 x = np.abs(np.asarray(values[v.value], np.float64))

@@ -19,7 +19,7 @@ from xdsl.ir import Operation, SSAValue
 
 from dialects import nn
 from dialects.nn_base import element_of, shape_of, tensor, to_attr
-from passes.context import Calibration
+from passes.context import Calibration, values_many
 from passes.depgraph_plan import Removal
 from passes.refit import refit_linear
 
@@ -66,8 +66,7 @@ def dense_outputs(
 ) -> dict[Operation, np.ndarray]:
     """Each op's output rows [n, out] on the calibration samples, before pruning."""
     outs: dict[Operation, list[np.ndarray]] = {op: [] for op in ops}
-    for inputs in calib.inputs[:samples]:
-        values = calib.executor.values(module, weights, inputs)
+    for values in values_many(calib, module, weights, calib.inputs[:samples]):
         for op in ops:
             outs[op].append(values[op.results[0]])
     return {op: _stack(v) for op, v in outs.items()}
@@ -84,7 +83,7 @@ def refit(
 ) -> None:
     """Refit each op in order on the pruned model's inputs (sequential, see module docstring)."""
     for op in ops:
-        xs = [calib.executor.values(module, weights, s)[op.input] for s in calib.inputs[:samples]]
+        xs = [v[op.input] for v in values_many(calib, module, weights, calib.inputs[:samples])]
         x = _stack(xs)
         gone = removal.values.get(op.results[0], {}).get((len(shape_of(op.results[0].type)) - 1,))
         target = targets[op]

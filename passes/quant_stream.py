@@ -14,7 +14,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from dialects import nn, quant
 from dialects.nn_base import shape_of, tensor
-from passes.context import Calibration
+from passes.context import Calibration, values_many
 from passes.quant_math import activation_scale, clip_fraction
 
 
@@ -58,8 +58,7 @@ def quantize_stream(
     if not adds:
         return {}
     rows: dict[nn.AddOp, list[np.ndarray]] = {a: [] for a in adds}
-    for s in calib.inputs[:samples]:
-        vals = calib.executor.values(module, weights, s)
+    for vals in values_many(calib, module, weights, calib.inputs[:samples]):
         for a in adds:
             rows[a].append(np.asarray(vals[a.results[0]], np.float32))
     report: dict[str, dict[str, float]] = {}

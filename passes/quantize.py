@@ -32,9 +32,16 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from backend.wording import plural
-from dialects import nn, quant
+from dialects import nn, quant, tokens
 from dialects.nn_base import shape_of, tensor
-from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
+from passes.context import (
+    Calibration,
+    PassError,
+    add_report,
+    calibration_of,
+    values_many,
+    weights_of,
+)
 from passes.quant_math import (
     CALIB_METHODS,
     Granularity,
@@ -155,8 +162,7 @@ def collect_inputs(
 ) -> dict[SSAValue, np.ndarray]:
     """Calibration rows [n, features] of each value, over the first `samples` samples."""
     rows: dict[SSAValue, list[np.ndarray]] = {v: [] for v in values}
-    for s in calib.inputs[:samples]:
-        vals = calib.executor.values(module, weights, s)
+    for vals in values_many(calib, module, weights, calib.inputs[:samples]):
         for v in values:
             a = np.asarray(vals[v], np.float32)
             rows[v].append(a.reshape(-1, a.shape[-1]))
@@ -321,11 +327,16 @@ def _fake_quant(x: np.ndarray, scale: float, bits: int) -> np.ndarray:
     return quantize_values(x, scale, bits).astype(np.float64) * float(np.float32(scale))
 
 
-def _qkv_source(v: SSAValue) -> tuple[quant.DequantizeOp, quant.LinearOp] | None:
-    """(dequantize, linear) when `v` is a single-use dequantize of a single-use ungrouped
-    quant.linear with constant scales."""
+def _qkv_source(
+    v: SSAValue, scorers: Sequence[Operation] = ()
+) -> tuple[quant.DequantizeOp, quant.LinearOp] | None:
+    """(dequantize, linear) when `v` is a dequantize read only by the attention (and the token
+    importance `scorers` of it) of a single-use ungrouped quant.linear with constant scales."""
     deq = v.owner
-    if not isinstance(deq, quant.DequantizeOp) or len(list(v.uses)) != 1:
+    if (
+        not isinstance(deq, quant.DequantizeOp)
+        or len({u.operation for u in v.uses} - set(scorers)) != 1
+    ):
         return None
     lin = deq.input.owner
     if (
@@ -336,6 +347,17 @@ def _qkv_source(v: SSAValue) -> tuple[quant.DequantizeOp, quant.LinearOp] | None
     ):
         return None
     return deq, lin
+
+
+def _scorers(attn: nn.AttentionOp) -> list[tokens.ImportanceOp]:
+    """The tokens.importance ops scoring `attn` (its q, k and attention properties)."""
+    return [
+        u.operation
+        for u in attn.query.uses
+        if isinstance(u.operation, tokens.ImportanceOp)
+        and (u.operation.query, u.operation.key) == (attn.query, attn.key)
+        and all(u.operation.prop(p) == attn.prop(p) for p in tokens.ATTN_PROPS)
+    ]
 
 
 def _requant_int8(acc: np.ndarray, m: np.ndarray, shift: int) -> np.ndarray:
@@ -360,7 +382,8 @@ def quantize_attention(
         if attn.mask is not None:
             notes.append(f"attention {n}: has a key-padding mask (left in floating point)")
             continue
-        src = [_qkv_source(v) for v in (attn.query, attn.key, attn.value)]
+        scorers = _scorers(attn)  # token-prune ran first: re-pointed at the int8 q and k below
+        src = [_qkv_source(v, scorers) for v in (attn.query, attn.key, attn.value)]
         if any(x is None for x in src) or len({x[1] for x in src if x}) != 3:
             notes.append(
                 f"attention {n}: q, k, v are not three single-use dequantized quant.linears "
@@ -379,8 +402,7 @@ def quantize_attention(
         qkv + [lin.result for _, _, src in todo for _, lin in src] + [a.result for _, a, _ in todo]
     )
     runs: list[dict[SSAValue, np.ndarray]] = []
-    for smp in samples:
-        vals = calib.executor.values(module, weights, smp)
+    for vals in values_many(calib, module, weights, samples):
         runs.append({v: np.asarray(vals[v]) for v in keep})
     report: dict[str, dict[str, float | int | str]] = {}
     new: list[tuple[str, SSAValue, list[np.ndarray]]] = []
@@ -420,6 +442,17 @@ def quantize_attention(
             o.attributes.update(dict(attn.attributes))
         Rewriter.insert_op(ops, InsertPoint.before(attn))
         attn.results[0].replace_all_uses_with(qa.results[0])
+        for imp in _scorers(attn):
+            prior = [imp.prior] if imp.prior is not None else []
+            qi = tokens.QuantImportanceOp.make(
+                [ints[0], ints[1], s_vals[0], s_vals[1], *prior],
+                None,
+                **cast(Any, imp.props_dict()),
+            )
+            qi.attributes.update(dict(imp.attributes))
+            Rewriter.insert_op(qi, InsertPoint.before(imp))
+            imp.results[0].replace_all_uses_with(qi.results[0])
+            Rewriter.erase_op(imp)
         Rewriter.erase_op(attn)
         for deq, _ in src:
             s_op = deq.scale.owner
@@ -442,7 +475,7 @@ def quantize_attention(
             "saturated_q_k_v": ", ".join(f"{c:.4f}" for c in clip),
         }
         new.append((name, qa.results[0], [r[attn.result] for r in runs]))
-    after = [calib.executor.values(module, weights, smp) for smp in samples]
+    after = values_many(calib, module, weights, samples)
     for name, res, ref in new:  # output SQNR vs the float attention, on calibration data
         got = np.concatenate([np.asarray(vals[res]) for vals in after])
         report[name]["sqnr_db"] = round(sqnr_db(np.concatenate(ref), got), 2)
@@ -500,12 +533,16 @@ class QuantizePass(ModulePass):
     attn: str = field(
         default="fp16",
         metadata={
-            "help": "fp16 | int8 (quant.attention where q, k, v come from quantized linears)"
+            "search": Knob(("fp16", "int8")),
+            "help": "fp16 | int8 (quant.attention where q, k, v come from quantized linears)",
         },
     )
     stream: str = field(
         default="fp16",
-        metadata={"help": "fp16 | int8 (the residual stream between quantized layers in int8)"},
+        metadata={
+            "search": Knob(("fp16", "int8")),
+            "help": "fp16 | int8 (the residual stream between quantized layers in int8)",
+        },
     )
 
     def options(self) -> QuantOptions:

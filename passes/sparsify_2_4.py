@@ -27,7 +27,14 @@ from backend.cost.formulas import matmul_cycles
 from backend.wording import plural
 from dialects import nn
 from dialects.nn_base import shape_of
-from passes.context import Calibration, PassError, add_report, calibration_of, weights_of
+from passes.context import (
+    Calibration,
+    PassError,
+    add_report,
+    calibration_of,
+    values_many,
+    weights_of,
+)
 from passes.metrics import measure, op_macs
 from passes.refit import refit_linear
 from passes.search_decl import Knob, Stage
@@ -290,8 +297,7 @@ class _Activations:
         src = op.operands[0]
         if self.values is None or self.dirty & _upstream(src):
             self.values = []
-            for s in self.inputs:  # keep only the layer inputs, not every activation
-                vals = self.calib.executor.values(self.module, weights, s)
+            for vals in values_many(self.calib, self.module, weights, self.inputs):
                 self.values.append({v: vals[v] for v in self.needed if v in vals})
             self.dirty = set()
         rows = [np.asarray(v[src], np.float64) for v in self.values]

@@ -28,8 +28,11 @@ _LAYER = re.compile(r"^((?:blocks|layers|h)\.\d+)\.")
 class AttnBlock:
     index: int
     name: str  # "blocks.3" (or "layer 3" when the weights are not named that way)
-    attn: nn.AttentionOp
+    attn: nn.AttentionOp | quant.AttentionOp
     mid: SSAValue  # the token stream after the attention sublayer
+    # quantize{stream=int8}: the int8 stream quant.quantize(mid) that a per-tensor dequantize
+    # reads (rows can be gathered in int8, so the GEMM still stores the stream as int8)
+    mid_int8: SSAValue | None = None
 
     @property
     def where(self) -> str:
@@ -80,23 +83,43 @@ def _projection(v: SSAValue) -> SSAValue | None:
     return deq.results[0]
 
 
+def _int8_stream(mid: SSAValue) -> SSAValue | None:
+    """quantize{stream=int8}'s int8 copy of ``mid``: the value's only user is a per-tensor
+    quant.quantize to i8 whose only user is a quant.dequantize by the same scale."""
+    q = _single_user(mid)
+    if not isinstance(q, quant.QuantizeOp) or quant.int_width(q.results[0].type) != 8:
+        return None
+    d = _single_user(q.results[0])
+    if (
+        not isinstance(d, quant.DequantizeOp)
+        or d.scale != q.scale
+        or shape_of(d.scale.type) != (1,)
+    ):
+        return None
+    return q.results[0]
+
+
 def _single_user(v: SSAValue) -> Operation | None:
     users = {u.operation for u in v.uses}
     return next(iter(users)) if len(users) == 1 else None
 
 
-def find_blocks(module: ModuleOp, pass_name: str, *, heads_only: bool = False) -> list[AttnBlock]:
+def find_blocks(
+    module: ModuleOp, pass_name: str, *, heads_only: bool = False, int8_attention: bool = False
+) -> list[AttnBlock]:
     """The attention blocks of @main in order; a PassError if there are none or one is not a
     recognisable residual block. Token pruning also needs self-attention without a key mask;
-    ``heads_only`` (head pruning) accepts a key mask and more keys than rows (a KV cache)."""
+    ``heads_only`` (head pruning) accepts a key mask and more keys than rows (a KV cache);
+    ``int8_attention`` (token pruning) accepts quant.attention blocks too."""
     blocks: list[AttnBlock] = []
+    kinds = (nn.AttentionOp, quant.AttentionOp) if int8_attention else (nn.AttentionOp,)
     for op in main_of(module).body.block.ops:
-        if not isinstance(op, nn.AttentionOp):
+        if not isinstance(op, kinds):
             continue
         i = len(blocks)
         name = _layer_name(op, i)
         where = f"layer {i} ({name})"
-        if op.mask is not None and not heads_only:
+        if isinstance(op, nn.AttentionOp) and op.mask is not None and not heads_only:
             raise PassError(
                 f"{where}: {pass_name} does not support a key-padding mask (nn.attention's 4th"
                 " operand) yet; build the model without an attention mask (for the KV cache of"
@@ -115,7 +138,7 @@ def find_blocks(module: ModuleOp, pass_name: str, *, heads_only: bool = False) -
         rows = {shape_of(v.type)[0] for v in (op.query, op.key, op.value, mid)}
         if len(rows) != 1 and not heads_only:
             raise PassError(f"{where}: token pruning needs self-attention over the stream's rows")
-        blocks.append(AttnBlock(i, name, op, mid))
+        blocks.append(AttnBlock(i, name, op, mid, _int8_stream(mid)))
     if not blocks:
         if any(
             op.name.startswith("quant.") and op.name.endswith("attention")

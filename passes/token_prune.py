@@ -28,7 +28,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from dialects import nn, tokens
+from dialects import nn, quant, tokens
 from dialects.nn_base import shape_of
 from passes.context import PassError, add_report
 from passes.metrics import measure
@@ -80,7 +80,7 @@ class TokenPrunePass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.method not in METHODS:
             raise PassError(f"method={self.method}: unknown (known: {', '.join(METHODS)})")
-        blocks = find_blocks(op, self.name)
+        blocks = find_blocks(op, self.name, int8_attention=True)
         causal = [b for b in blocks if b.attn.bool_prop("causal")]
         if causal and self.method in CLS_METHODS:
             raise PassError(
@@ -141,8 +141,16 @@ class TokenPrunePass(ModulePass):
         new: list[Operation] = []
         rows: Operation | None = None  # the kept rows' op, made only when k < n
         prior = [acc] if self.method == "spatten" and acc is not None else []
-        score = tokens.ImportanceOp.make([attn.query, attn.key, *prior], None, **props, kind=kind)
+        if isinstance(attn, quant.AttentionOp):  # int8 attention: score its own fp32 P
+            qk = [attn.query, attn.key, attn.q_scale, attn.k_scale]
+            score = tokens.QuantImportanceOp.make([*qk, *prior], None, **props, kind=kind)
+        else:
+            score = tokens.ImportanceOp.make(
+                [attn.query, attn.key, *prior], None, **props, kind=kind
+            )
         new.append(score)
+        # the int8 stream (quantize{stream=int8}): dropped rows are gathered in int8
+        mid = b.mid_int8 if b.mid_int8 is not None and self.method in ("spatten", "topk") else b.mid
         s: SSAValue = score.results[0]
         acc = s
         if k < n:
@@ -151,20 +159,20 @@ class TokenPrunePass(ModulePass):
             idx = sel.results[0]
             new.append(sel)
             if self.method == "tps":
-                rows = tokens.SqueezeOp.make([b.mid, idx], protect=protect)
+                rows = tokens.SqueezeOp.make([mid, idx], protect=protect)
             elif self.method == "evit":
-                rows = tokens.FuseOp.make([b.mid, idx, s])
+                rows = tokens.FuseOp.make([mid, idx, s])
             else:
-                rows = nn.GatherOp.make([b.mid, idx])
+                rows = nn.GatherOp.make([mid, idx])
             new.append(rows)
             if self.method == "spatten":
                 new.append(nn.GatherOp.make([s, idx]))
                 acc = new[-1].results[0]
-        anchor = b.mid.owner
+        anchor = mid.owner
         assert isinstance(anchor, Operation)
         anchor.parent_block().insert_ops_after(new, anchor)  # type: ignore[union-attr]
         if rows is not None:  # k < n
             ours = set(new)
-            b.mid.replace_uses_with_if(rows.results[0], lambda use: use.operation not in ours)
+            mid.replace_uses_with_if(rows.results[0], lambda use: use.operation not in ours)
             retype_after(func, new[-1])  # type: ignore[arg-type]
         return acc, min(k, n)

@@ -330,6 +330,15 @@ def perf_footprint() -> Generated:
     return Generated("\n".join([timings_line(vol), "", *bench_compile.footprint_table()]), vol)
 
 
+def search_table() -> Generated:
+    import bench_search
+
+    with tempfile.TemporaryDirectory() as out:  # fresh studies: wall times of whole searches
+        lines = bench_search.report(Path(out), trials=200, single=40, workers=2)
+    volatile = bench_search.VOLATILE
+    return Generated("\n".join([timings_line(volatile), "", *lines]), volatile)
+
+
 REGIONS: dict[str, Region] = {
     "readme-status": Region("README.md", readme_status, fast=False),
     "readme-eval": Region("README.md", readme_eval, fast=True),
@@ -349,6 +358,7 @@ REGIONS: dict[str, Region] = {
     "perf-speed": Region("docs/performance.md", perf_speed, fast=False),
     "perf-profile": Region("docs/performance.md", perf_profile, fast=False),
     "perf-footprint": Region("docs/performance.md", perf_footprint, fast=False),
+    "search-table": Region("docs/search.md", search_table, fast=False),
 }
 
 

@@ -261,7 +261,12 @@ def test_same_seed_same_study_and_another_seed_differs(synthetic: Any) -> None:
 def test_results_do_not_depend_on_the_executor(monkeypatch: pytest.MonkeyPatch) -> None:
     """The real evaluator on 3 candidates (cost + a 4-image proxy): in-process, 2 spawned
     processes, and Ray when installed give identical results."""
-    pipes = ["", "token-prune{method=topk keep=0.5}", "head-prune{keep=2}"]
+    pipes = [
+        "",
+        "token-prune{method=topk keep=0.5}",
+        "head-prune{keep=2}",
+        "token-prune{method=topk keep=0.5},head-prune{keep=2}",
+    ]
     tasks = [Task("digits-vit", "spatten", p, limits=(("cycles", 0.0),), proxy=4) for p in pipes]
 
     def strip(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -279,6 +284,28 @@ def test_results_do_not_depend_on_the_executor(monkeypatch: pytest.MonkeyPatch) 
         assert strip(ray_ex.map(tasks)) == inline
     finally:
         ray_ex.close()
+
+
+def test_affinity_bins_keep_first_passes_together_and_balance() -> None:
+    """Every task once; tasks sharing their first pass on one worker, on its home worker in the
+    next batch while balanced; a group larger than a worker's share is split over idle workers."""
+    a, b, c = "structured-prune{ratio=0.3}", "sparsify-2-4", "quantize"
+
+    def tasks(specs: list[str]) -> list[Task]:
+        return [Task("m", "t", s) for s in specs]
+
+    home: dict[str, int] = {}
+    batch = tasks([f"{a},x", b, f"{a},y", c, f"{b},z", f"{a},w"])
+    bins = executors.affinity_bins(batch, 2, home)
+    assert sorted(i for bn in bins for i in bn) == list(range(6))
+    firsts = [{batch[i].pipeline.split(",")[0] for i in bn} for bn in bins]
+    assert all(not (f & g) for f, g in [(firsts[0], firsts[1])])  # no first pass on both
+    assert max(len(bn) for bn in bins) == 3
+    again = tasks([c, f"{a},v"])
+    bins2 = executors.affinity_bins(again, 2, home)
+    assert bins2[home[a]] == [1] and bins2[home[c]] == [0]
+    big = executors.affinity_bins(tasks([f"{a},{i}" for i in range(8)]), 2, {})
+    assert sorted(len(bn) for bn in big) == [4, 4]
 
 
 def test_resume_after_an_interrupt(synthetic: Any, tmp_path: Any) -> None:

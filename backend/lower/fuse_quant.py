@@ -154,9 +154,15 @@ def _int8_stream(
 ) -> None:
     """A per-tensor dequantize of an int8 value a GEMM stored (the residual stream) stays int8 in
     DRAM when every reader dequantizes it in SRAM itself: a fused layer-norm prologue or a fused
-    residual add."""
+    residual add. Rows gathered from such a value (token pruning's kept rows) are int8 in DRAM
+    too."""
     for op in ops:
-        if not isinstance(op, quant.DequantizeOp) or op.input.owner not in stored:
+        if not isinstance(op, quant.DequantizeOp):
+            continue
+        src = op.input.owner
+        if isinstance(src, nn.GatherOp):
+            src = src.operands[0].owner
+        if src not in stored:
             continue
         if shape_of(op.scale.type) != (1,) or not _const(op.scale):
             continue

@@ -1,7 +1,8 @@
 """Token importance computed inside the attention it scores (SpAtten's IMPACC on the softmax tiles).
 
 When a `tokens.importance` (or a `tokens.masked_importance` with the attention's own key mask)
-reads the same q and k as an `nn.attention` with the same properties (and its prior, if any, is
+reads the same q and k as an `nn.attention` with the same properties (or a
+`tokens.quant_importance` the same int8 q, k and scales as a `quant.attention`) (and its prior, if any, is
 already lowered), the attention's lowering creates a `ScoreSink`:
 fp32 accumulators held in idx (loaded with the prior or zeros), an IMPACC colsum after every
 softmax tile, and the scores stored once at the end. The importance op then costs no MATMUL or
@@ -18,7 +19,7 @@ from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
 from backend.lower.env import Env
 from backend.lower.values import DTensor
-from dialects import nn, tokens
+from dialects import nn, quant, tokens
 
 C, IX = Buf.ACC, Buf.IDX
 F32 = DType.FP32
@@ -32,10 +33,14 @@ class ScoreSink:
     """Accumulates one importance op's scores from fp32 probability tiles in acc."""
 
     def __init__(
-        self, ctx: LowerCtx, op: tokens.ImportanceOp | tokens.MaskedImportanceOp, env: Env, sk: int
+        self,
+        ctx: LowerCtx,
+        op: tokens.ImportanceOp | tokens.MaskedImportanceOp | tokens.QuantImportanceOp,
+        env: Env,
+        sk: int,
     ) -> None:
         self.op, self.sk = op, sk
-        self.cls = isinstance(op, tokens.ImportanceOp) and op.prop("kind") == "cls"
+        self.cls = not isinstance(op, tokens.MaskedImportanceOp) and op.prop("kind") == "cls"
         self.heads = op.int_prop("heads")
         self.acc = ctx.hold(IX, 4 * sk)
         prior = env.tensor(op.prior) if op.prior is not None else zeros_row(ctx, sk)
@@ -95,6 +100,23 @@ def score_sink(ctx: LowerCtx, attn: Operation, env: Env) -> ScoreSink | None:
             and all(imp.prop(p) == attn.prop(p) for p in tokens.ATTN_PROPS)
             and imp.results[0] not in env.vals
             and (imp.prior is None or imp.prior in env.vals)
+        ):
+            return ScoreSink(ctx, imp, env, attn.key.type.get_shape()[0])  # type: ignore[attr-defined]
+    return None
+
+
+def quant_score_sink(ctx: LowerCtx, attn: quant.AttentionOp, env: Env) -> ScoreSink | None:
+    """The sink of a tokens.quant_importance reading the same int8 q, k and scales as ``attn``."""
+    for use in attn.query.uses:
+        imp = use.operation
+        if (
+            isinstance(imp, tokens.QuantImportanceOp)
+            and (imp.query, imp.key, imp.q_scale, imp.k_scale)
+            == (attn.query, attn.key, attn.q_scale, attn.k_scale)
+            and all(imp.prop(p) == attn.prop(p) for p in tokens.ATTN_PROPS)
+            and imp.results[0] not in env.vals
+            and (imp.prior is None or imp.prior in env.vals)
+            and not (imp.prop("kind") == "cls" and imp.prior is not None)
         ):
             return ScoreSink(ctx, imp, env, attn.key.type.get_shape()[0])  # type: ignore[attr-defined]
     return None

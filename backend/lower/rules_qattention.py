@@ -7,6 +7,9 @@ Per head: int8 K_h and V_h LOADed once into `wgt` (long sequences: V_h in `vec`)
     → MATMUL int8 Pq·V_h (int32 in acc) → MOVE int32→fp32 scale=sv/127 (in place)
     → MOVE fp32→fp16, or →int8 with the next quant.quantize's 1/s when that is fused → STORE.
 
+A `tokens.quant_importance` of the same q, k and scales is fused: an IMPACC colsum of each fp32
+softmax tile (backend/lower/importance_sink.py), the scores stored once at the end.
+
 Every step is one instruction computing the op's formula on the same operands, so the integer
 intermediates are bit-exact and the fp32 output equals the reference's (the fp16 store rounds it).
 """
@@ -25,6 +28,7 @@ from backend.lower.dma import load, store
 from backend.lower.env import Env
 from backend.lower.fuse_quant import QAttnPlan
 from backend.lower.gemm import _al
+from backend.lower.importance_sink import ScoreSink, quant_score_sink
 from backend.lower.registry import rule
 from backend.lower.rules_dense import _query_tile
 from backend.lower.values import DTensor
@@ -75,14 +79,15 @@ def lower_qattention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     if qt < 1:
         raise ctx.too_big(f"quant.attention: one query row needs {c_bytes(1)} B of acc ({sk} keys)")
     qt = _query_tile(sq, qt, sk, d, dv, ctx.config)
+    sink = quant_score_sink(ctx, op, env)  # a tokens.quant_importance fused into this attention
     kd, vd = heads * d, heads * dv
     if _al(sk * kd) + sk * vd <= ctx.cap(W, 1):
         qa = qt
         while qa > 0 and (_al(qa * kd) + _al(ob * qa * vd) + _al(qa * sk) > ctx.cap(A)):
             qa -= 1
         if qa >= 1:
-            _all_heads(ctx, q, k, v, out, heads, d, dv, min(qt, qa), causal, c, cv, out_inv)
-            return out
+            _all_heads(ctx, q, k, v, out, heads, d, dv, min(qt, qa), causal, c, cv, out_inv, sink)
+            return _finish(ctx, env, sink, out)
     for h in range(heads):
         if split:
             k_off, v_buf = ctx.take(W, sk * d), V
@@ -102,8 +107,15 @@ def lower_qattention(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
             load(ctx, q.block(q0, ql, h * d, d), A, a_off)
             row0 = q0 + (sk - sq) if causal else 0
             t = _Tile(ql, sk, d, dv, a_off, d, k_off, d, v_buf, v_off, dv, p_off, s_off, o_off)
-            _head(ctx, t, o_out, dv, row0, causal, c, cv, out_dt, out_inv)
+            _head(ctx, t, o_out, dv, row0, causal, c, cv, out_dt, out_inv, sink, q0)
             store(ctx, out.block(q0, ql, h * dv, dv), A, o_out)
+    return _finish(ctx, env, sink, out)
+
+
+def _finish(ctx: LowerCtx, env: Env, sink: ScoreSink | None, out: DTensor) -> DTensor:
+    """Store the fused importance scores (if any); the attention's output."""
+    if sink is not None:
+        env[sink.op.results[0]] = sink.finish(ctx)
     return out
 
 
@@ -121,6 +133,7 @@ def _all_heads(
     c: np.float32,
     cv: np.float32,
     out_inv: float | None,
+    sink: ScoreSink | None = None,
 ) -> None:
     """Every head's K and V loaded at once (whole rows: fewer, fuller DRAM bursts than per-head
     column blocks), one Q tile and one output tile per query tile; per head the same instruction
@@ -147,7 +160,7 @@ def _all_heads(
                 ql, sk, d, dv, a_off + h * d, kd, k_off + h * d, kd, W, v_off + h * dv, vd, p_off,
                 s_off, o_off,
             )  # fmt: skip
-            _head(ctx, t, o_out + ob * h * dv, vd, row0, causal, c, cv, out_dt, out_inv)
+            _head(ctx, t, o_out + ob * h * dv, vd, row0, causal, c, cv, out_dt, out_inv, sink, q0)
         store(ctx, out.block(q0, ql, 0, vd), A, o_out)
 
 
@@ -183,6 +196,8 @@ def _head(
     cv: np.float32,
     out_dt: DType,
     out_inv: float | None,
+    sink: ScoreSink | None = None,
+    q0: int = 0,
 ) -> None:
     """The op's formula for one head and query tile, one instruction a step: S = Q·Kᵀ (int32) →
     f32 ⊗ c → softmax → Pq = rne(P ⊗ 127) → O = Pq·V (int32) → f32 ⊗ cv → fp16 or int8 at
@@ -198,6 +213,8 @@ def _head(
     ctx.emit(
         "ROW", op="softmax", dtype=DType.FP32, scale=1.0, causal=int(causal), row0=row0, **scores
     )  # fmt: skip
+    if sink is not None:  # IMPACC of the fp32 P tile (tokens.quant_importance)
+        sink.tile(ctx, t.s_off, ql, q0)
     ctx.emit(
         "MOVE", src_dtype=DType.FP32, dst_dtype=DType.INT8, dst_buf=A, dst_off=t.p_off,
         dst_stride=sk, src_buf=C, src_off=t.s_off, src_stride=sk, rows=ql, cols=sk, scale=127.0,

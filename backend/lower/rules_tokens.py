@@ -42,6 +42,18 @@ def lower_masked_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     return done
 
 
+@rule(tokens.QuantImportanceOp)
+def lower_quant_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
+    """Only as IMPACC inside the quant.attention it scores (importance_sink.py)."""
+    done = env.vals.get(op.results[0])
+    if not isinstance(done, DTensor):
+        raise BackendError(
+            "tokens.quant_importance: lowered only inside the quant.attention with the same q, k"
+            " and scales (and its prior computed before it); no such attention precedes it"
+        )
+    return done
+
+
 @rule(tokens.ImportanceOp)
 def lower_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     assert isinstance(op, tokens.ImportanceOp)

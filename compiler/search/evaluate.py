@@ -84,20 +84,26 @@ def static_costs(model: Model, target: str) -> dict[str, float]:
     }
 
 
+CHUNK = 48  # images run through the batched reference at once
+
+
 def count_correct(
     model: Model, images: np.ndarray, labels: np.ndarray, max_misses: int | None
 ) -> tuple[int, int]:
-    """(correct, evaluated) by the reference executor, stopping after max_misses + 1 misses."""
-    from compiler import reference
+    """(correct, evaluated) by the reference executor (batched over `CHUNK` images: the same
+    logits as one image at a time), stopping after max_misses + 1 misses."""
+    from compiler.reference_batch import run_batch_fast
 
     (input_name,) = model.input_specs()
     correct = evaluated = 0
-    for image, label in zip(images, labels, strict=True):
-        out = reference.run(model, {input_name: image})["out0"]
-        evaluated += 1
-        correct += int(np.argmax(np.asarray(out).reshape(-1))) == int(label)
-        if max_misses is not None and evaluated - correct > max_misses:
-            break
+    for start in range(0, len(labels), CHUNK):
+        out = run_batch_fast(model, {input_name: images[start : start + CHUNK]})["out0"]
+        pred = np.asarray(out).reshape(len(out), -1).argmax(axis=1)
+        for p, label in zip(pred, labels[start : start + CHUNK], strict=True):
+            evaluated += 1
+            correct += int(p) == int(label)
+            if max_misses is not None and evaluated - correct > max_misses:
+                return correct, evaluated
     return correct, evaluated
 
 
