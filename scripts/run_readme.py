@@ -5,7 +5,7 @@
     python scripts/run_readme.py --list           # show what would run, and what is skipped and why
 
 Every ```sh block line (a command, with its `&&` chains) and every ```python block is run in order in one
-scratch directory (with `tests/` and `examples/` linked in, as in a clone), with the `wisp`/`wisp-opt` of
+scratch directory (with `tests/`, `examples/`, `benchmarks/` and `scripts/` linked in, as in a clone), with the `wisp`/`wisp-opt` of
 this Python. Steps that set up an environment (venv, pip) and commands on files the reader brings
 (`bert.onnx`) are skipped, with the reason listed. A block whose fence is preceded by the line
 `<!-- not run: REASON -->` (an excerpt of the source, a fragment with names the reader supplies) is
@@ -68,10 +68,18 @@ def steps(path: Path) -> list[Step]:
         if kind == "python":
             out.append(Step(name, start + 1, kind, "\n".join(block)))
             continue
+        pending: tuple[int, str] | None = None  # a command continued with a trailing backslash
         for k, raw in enumerate(block):
             cmd = raw.split("  #")[0].strip() if not raw.lstrip().startswith("#") else ""
+            if pending is not None:
+                cmd = f"{pending[1]} {cmd}".strip()
+            first = pending[0] if pending is not None else start + 1 + k
+            if cmd.endswith("\\"):
+                pending = (first, cmd[:-1].rstrip())
+                continue
+            pending = None
             if cmd:
-                out.append(Step(name, start + 1 + k, kind, cmd))
+                out.append(Step(name, first, kind, cmd))
     return out
 
 
@@ -100,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="wisp-readme-") as tmp:
-        for name in ("tests", "examples"):
+        for name in ("tests", "examples", "benchmarks", "scripts"):
             os.symlink(ROOT / name, Path(tmp) / name)
         for step in todo:
             run, skipped = plan(step)

@@ -55,3 +55,13 @@ def test_not_run_marker_skips_the_block_with_its_reason(tmp_path: Path) -> None:
 @pytest.mark.parametrize("doc", RUNNABLE)
 def test_commands_run_as_written(doc: str) -> None:
     assert run_readme.main([doc]) == 0
+
+
+def test_a_command_continued_with_a_backslash_is_one_step(tmp_path: Path) -> None:
+    md = tmp_path / "x.md"
+    md.write_text("```sh\nwisp search m \\\n    --trials 2  # note\nwisp passes\n```\n")
+    steps = run_readme.steps(md)
+    assert [(s.line, s.text) for s in steps] == [
+        (2, "wisp search m --trials 2"),
+        (4, "wisp passes"),
+    ]
