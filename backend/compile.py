@@ -34,6 +34,8 @@ class Compiled:
     static_report: dict
     lowered_instrs: list[Instr] = field(repr=False, default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # weight symbol -> element types of its layouts in the image (`Lowered.data_dtypes`)
+    data_dtypes: dict[str, frozenset[str]] = field(repr=False, default_factory=dict)
 
     def __repr__(self) -> str:  # short: no instruction list, image or report body
         return f"Compiled({self.program!r}, inputs={self.input_names}, outputs={self.output_names})"
@@ -121,4 +123,5 @@ def compile_module(
         static_report=report,
         lowered_instrs=low.instrs,
         timings={"lower": t1 - t0, "schedule": t2 - t1},
+        data_dtypes=low.data_dtypes,
     )

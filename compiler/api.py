@@ -137,10 +137,13 @@ class CompiledModel:
         *,
         force: bool = False,
         emit: str | Iterable[str] | None = None,
+        weights: str = "fp32",
     ) -> None:
         """Write OUTDIR (atomically): compile.json, config.json and the artifacts ``emit`` names
-        (`parse_emit`; default `DEFAULT_EMIT`): ``model`` (model.mlir + float32 weights, what
-        `load_compiled` and the reference executor read), ``binary`` (program.npubin, holding the
+        (`parse_emit`; default `DEFAULT_EMIT`): ``model`` (model.mlir + the weights, what
+        `load_compiled` and the reference executor read: float32 as the passes left them, or with
+        ``weights="program"`` each weight the program holds only in fp16 saved as float16 — half
+        the bytes, the values the NPU computes with; the reference then runs on those), ``binary`` (program.npubin, holding the
         DRAM image), ``asm`` (program.s; its ``.incbin`` reads the image from program.npubin, or
         from program.data when no binary is written), ``data`` (program.data, the image alone),
         ``report`` (the static report.json) and ``ir`` (ir/ dumps).
@@ -151,11 +154,20 @@ class CompiledModel:
         from compiler.output_guard import MARKER, MARKER_TEXT, check_replaceable
 
         kinds = parse_emit(emit)
+        if weights not in WEIGHT_PRECISIONS:
+            raise WispError(
+                f"--save-weights: unknown precision {weights!r} (choose from {', '.join(WEIGHT_PRECISIONS)})"
+            )
+        if weights == "program" and self.compiled is None:
+            raise WispError("--save-weights program: no program was compiled (--target none)")
         check_replaceable(outdir, force)
         with staged_directory(outdir) as stage:
             (stage / MARKER).write_text(MARKER_TEXT)
             if "model" in kinds:
-                self.model.save(stage, "model")
+                store = self.model.weights
+                if weights == "program" and self.compiled is not None:
+                    store = store.in_program_precision(self.compiled.data_dtypes)
+                self.model.save(stage, "model", store)
             if "ir" in kinds:
                 (stage / "ir").mkdir()
                 for index, (name, text) in enumerate(self.ir.items()):
@@ -178,11 +190,13 @@ class CompiledModel:
                 manifest["layer_of"] = self.compiled.layer_of
                 manifest["config"] = self.config.name
                 manifest["emit"] = sorted(kinds)
+                manifest["saved_weights"] = weights
                 # the config itself, so loading this directory never follows a path it names
                 (stage / CONFIG_COPY).write_text(self.config.canonical + "\n")
             (stage / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
+WEIGHT_PRECISIONS = ("fp32", "program")
 EMIT_KINDS = ("model", "binary", "asm", "data", "report", "ir")
 DEFAULT_EMIT = ("model", "binary", "asm", "report", "ir")
 

@@ -47,13 +47,19 @@ class Model:
     def clone(self) -> Model:
         return Model(self.name, self.module.clone(), self.weights.copy(), dict(self.meta))
 
-    def save(self, directory: str | os.PathLike[str], stem: str | None = None) -> Path:
-        """Write STEM.mlir and STEM.weights.npz into `directory`; return the .mlir path."""
+    def save(
+        self,
+        directory: str | os.PathLike[str],
+        stem: str | None = None,
+        weights: WeightStore | None = None,
+    ) -> Path:
+        """Write STEM.mlir and STEM.weights.npz (``weights``, default the model's own) into
+        `directory`; return the .mlir path."""
         directory = Path(directory)
         stem = stem or self.name
         mlir = directory / f"{stem}.mlir"
         mlir.write_text(print_module(self.module))
-        self.weights.save(directory / f"{stem}.weights.npz")
+        (weights if weights is not None else self.weights).save(directory / f"{stem}.weights.npz")
         return mlir
 
     @staticmethod
@@ -74,6 +80,9 @@ class Model:
             raise WispError(f"{mlir_path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
         module = parse_module(text, str(mlir_path))
         weights = WeightStore.load(weights_path)
+        weights.widen_fp16(
+            module
+        )  # saved in program precision (`wisp compile --save-weights program`)
         weights.check(module)
         from compiler.weight_audit import audit_weights
 

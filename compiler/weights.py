@@ -58,6 +58,29 @@ class WeightStore(MutableMapping[str, np.ndarray]):
         """Read a `.npz` written by `save` (or any npz of named arrays)."""
         return WeightStore(load_npz(path, "weights"))
 
+    def in_program_precision(self, dtypes: dict[str, frozenset[str]]) -> WeightStore:
+        """A copy with each float32 array the program lays out only in fp16 (``dtypes``: symbol ->
+        element types of its layouts, `Compiled.data_dtypes`) rounded to float16: the values the
+        NPU computes with, in half the bytes. Arrays also laid out in fp32 or as integers, and
+        arrays the program does not hold, are kept as they are."""
+        out = self.copy()
+        for name, arr in self._arrays.items():
+            if arr.dtype == np.float32 and dtypes.get(name, frozenset()) == {"FP16"}:
+                out[name] = arr.astype(np.float16)
+        return out
+
+    def widen_fp16(self, module: ModuleOp) -> None:
+        """Widen float16 arrays whose `nn.weight` declares f32 (a store saved in program precision)
+        to float32, exactly; `check` then sees the declared type."""
+        for op in module.walk():
+            if isinstance(op, WeightOp) and op.symbol in self._arrays:
+                arr = self._arrays[op.symbol]
+                if (
+                    arr.dtype == np.float16
+                    and numpy_dtype(element_of(op.result.type)) == np.float32
+                ):
+                    self._arrays[op.symbol] = arr.astype(np.float32)
+
     def check(self, module: ModuleOp) -> None:
         """Check that every `nn.weight` has an entry of the declared shape and element type."""
         for op in module.walk():

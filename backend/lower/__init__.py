@@ -140,4 +140,5 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
         input_names=input_names,
         output_names=output_names,
         data_end=data_end,
+        data_dtypes=ctx.data_dtypes(),
     )

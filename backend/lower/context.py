@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,8 @@ class Lowered:
     input_names: list[str]
     output_names: list[str]
     data_end: int = 0
+    # Per constant (weight symbol or other key): the element types its layouts in the image use.
+    data_dtypes: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 class LowerCtx:
@@ -123,6 +125,15 @@ class LowerCtx:
         t = DTensor.contiguous(addr, tuple(arr.shape), dtype)
         self.data_cache[key] = t
         return t
+
+    def data_dtypes(self) -> dict[str, frozenset[str]]:
+        """The element types each constant is laid out in (``add_data`` keys by their first part; a
+        fused layout, ``"a|b|c"``, counts for each of its parts)."""
+        out: dict[str, set[str]] = {}
+        for (key, _kind), t in self.data_cache.items():
+            for name in key.split("|"):
+                out.setdefault(name, set()).add(t.dtype.name)
+        return {k: frozenset(v) for k, v in out.items()}
 
     def activation(self, shape: tuple[int, ...], dtype: DType = DType.FP16) -> DTensor:
         """A fresh activation region (tagged address, rebased after the data section by `finish`)."""

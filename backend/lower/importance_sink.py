@@ -40,7 +40,9 @@ class ScoreSink:
         sk: int,
     ) -> None:
         self.op, self.sk = op, sk
-        self.cls = "kind" in op.properties and op.prop("kind") == "cls"  # masked/KV scores: all rows
+        self.cls = (
+            "kind" in op.properties and op.prop("kind") == "cls"
+        )  # masked/KV scores: all rows
         self.heads = op.int_prop("heads")
         self.acc = ctx.hold(IX, 4 * sk)
         prior = env.tensor(op.prior) if op.prior is not None else zeros_row(ctx, sk)

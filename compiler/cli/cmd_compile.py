@@ -47,6 +47,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "default (model,binary,asm,report,ir), all",
     )
     p.add_argument(
+        "--save-weights",
+        choices=("fp32", "program"),
+        default="fp32",
+        help="precision of model.weights.npz: fp32 (as the passes left them; default) or program "
+        "(each weight the program holds only in fp16 saved as float16: half the bytes, and the "
+        "reference then runs on the values the NPU uses)",
+    )
+    p.add_argument(
         "--print-ir-after-all", action="store_true", help="print the IR after every pass"
     )
     p.add_argument("--time-passes", action="store_true", help="print per-pass wall time")
@@ -56,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from backend.wording import plural
     from compiler.api import compile_model, parse_emit
     from compiler.cli.model_args import model_from_args
+    from compiler.errors import WispError
     from compiler.output_guard import check_replaceable
     from compiler.pipeline import parse_pipeline, timing_table
 
@@ -65,7 +74,9 @@ def run(args: argparse.Namespace) -> int:
     model = model_from_args(args)
     check_replaceable(args.output, args.force)  # refuse an output that would destroy user data
     compiled = compile_model(model, args.passes, target, print_ir_after_all=args.print_ir_after_all)
-    compiled.save(args.output, force=args.force, emit=kinds)
+    if args.save_weights == "program" and target is None:
+        raise WispError("--save-weights program: no program is compiled with --target none")
+    compiled.save(args.output, force=args.force, emit=kinds, weights=args.save_weights)
     for line in compiled.measured_lines:  # mixed-precision: predicted vs measured cost
         print(line)
     if args.time_passes:
