@@ -192,8 +192,8 @@ def build(out: Outdir, m: Measured | None) -> Report:
         '<p class="note">Precision: instructions, cycles, DRAM bytes and energy under the format '
         "of the instruction (a MATMUL's mode, else its element type); MACs under the precision "
         "they ran at (a masked MATMUL's INT4-MSB rows under int4). Busy cycles are summed over the "
-        "five queues, which run in parallel. report.json's per-queue busy (the scheduler's "
-        "estimate) does not count the final FINISH (one cycle).</p>"
+        "five queues, which run in parallel. The one untagged instruction is the final FINISH "
+        "(one cycle, counted in report.json's per-queue busy like every other).</p>"
     )
 
     if m is not None:
