@@ -77,6 +77,8 @@ class HeadPrunePass(ModulePass):
         anchor.parent_block().insert_ops_after([sel], anchor)  # type: ignore[union-attr]
         for b in blocks[start:]:
             a = b.attn
+            if not isinstance(a, nn.AttentionOp):  # find_blocks refuses int8 attention for us
+                raise PassError(f"{b.where}: head-prune does not take int8 attention")
             if any(isinstance(u.operation, tokens.MaskedImportanceOp) for u in a.query.uses):
                 raise PassError(
                     f"{b.where}: kv-prune scores this attention's keys over all heads; run"
