@@ -34,6 +34,7 @@ from backend.cost import cost
 from backend.interpreter.report import QUEUE_NAMES
 from backend.program import Program
 from compiler.pipeline import PassRecord
+from compiler.report.figures import union_length
 from dialects import nn, quant
 from passes.latency import linear_cost
 
@@ -63,18 +64,6 @@ def quant_linear_labels(module: ModuleOp, layers: Iterable[str]) -> dict[str, st
 def _op_label(comment: str) -> str:
     parts = comment.split()
     return parts[1] if len(parts) > 1 else ""
-
-
-def _union_length(intervals: Sequence[tuple[int, int]]) -> int:
-    total, end = 0, None
-    for a, b in sorted(intervals):
-        if end is None or a >= end:
-            total += b - a
-            end = b
-        elif b > end:
-            total += b - end
-            end = b
-    return total
 
 
 def timing_run(program: Program, config: Config) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -124,7 +113,7 @@ def layer_figures(
         "ops_with_instructions": len(ops_seen),
         "busy_cycles": busy,
         "busy_cycles_by_queue": {QUEUE_NAMES[q]: v for q, v in sorted(by_queue.items())},
-        "active_cycles": _union_length(spans),
+        "active_cycles": union_length(spans),
         "energy_pj": energy,
         "dram_bytes": dram,
         "weight_dram_bytes": weight_dram,
