@@ -295,25 +295,7 @@ def _prepare(
         ins = stp.ins
 
         def fn() -> None:
-            ops = stp.ops
-            if ops is None:
-                ops = decode(ins, m, conservative=False)
-                for tile in ops.values():
-                    m.check(tile)
-                tiles = list(ops.values())
-                check_tiles(tiles, limits)
-                boxes = boxes_of(tiles)
-                dyn[idx] = (tiles, boxes)
-                noop = is_noop(ops)
-            else:
-                tiles, boxes, noop = stp.tiles, stp.boxes, stp.noop
-            t, entries = record.get(pos, (0, []))
-            live = []
-            for s0, e0, q0, i0 in entries:
-                tl, bx = dyn.get(i0) or (steps[i0].tiles, steps[i0].boxes)
-                live.append((s0, e0, q0, i0, steps[i0].ins, tl, bx))
-            if live and may_race(stp.q, boxes, live):
-                check_race(idx, ins, stp.q, t, tiles, live)
+            ops, _tiles, noop = _checked(pos, idx, steps, m, limits, record, dyn)
             if noop or stp.name in _CONTROL:
                 return
             if stp.handler(m, ins, ops) or m.pending:
@@ -343,24 +325,7 @@ def _execute(
         try:
             ops = stp.ops
             if ops is None or pos in record:
-                if ops is None:
-                    ops = decode(ins, m, conservative=False)
-                    for tile in ops.values():
-                        m.check(tile)
-                    tiles = list(ops.values())
-                    check_tiles(tiles, limits)
-                    boxes = boxes_of(tiles)
-                    dyn[idx] = (tiles, boxes)
-                    noop = is_noop(ops)
-                else:
-                    tiles, boxes, noop = stp.tiles, stp.boxes, stp.noop
-                t, entries = record.get(pos, (0, []))
-                live = []
-                for s0, e0, q0, i0 in entries:
-                    tl, bx = dyn.get(i0) or (steps[i0].tiles, steps[i0].boxes)
-                    live.append((s0, e0, q0, i0, steps[i0].ins, tl, bx))
-                if live and may_race(stp.q, boxes, live):
-                    check_race(idx, ins, stp.q, t, tiles, live)
+                ops, tiles, noop = _checked(pos, idx, steps, m, limits, record, dyn)
                 if noop or stp.name in _CONTROL:
                     continue
                 written = [tile for tile in tiles if tile.write]
@@ -390,6 +355,41 @@ def _execute(
             for tile in written:
                 m.invalidate(tile)
     return Result(read_outputs(m, program), sched.report.copy(), [])
+
+
+def _checked(
+    pos: int,
+    idx: int,
+    steps: list[Step],
+    m: Machine,
+    limits: Limits,
+    record: dict,
+    dyn: dict[int, tuple[list[Tile], list[Box]]],
+) -> tuple[dict, list[Tile], bool]:
+    """Step ``idx`` at issue position ``pos``: decoded now if its operands depend on data (its
+    tiles and boxes then kept in ``dyn``), and checked against the instructions the timing run
+    recorded as in flight with it. Returns (operands, tiles, no-op)."""
+    stp = steps[idx]
+    ops = stp.ops
+    if ops is None:
+        ops = decode(stp.ins, m, conservative=False)
+        for tile in ops.values():
+            m.check(tile)
+        tiles = list(ops.values())
+        check_tiles(tiles, limits)
+        boxes = boxes_of(tiles)
+        dyn[idx] = (tiles, boxes)
+        noop = is_noop(ops)
+    else:
+        tiles, boxes, noop = stp.tiles, stp.boxes, stp.noop
+    t, entries = record.get(pos, (0, []))
+    live = []
+    for s0, e0, q0, i0 in entries:
+        tl, bx = dyn.get(i0) or (steps[i0].tiles, steps[i0].boxes)
+        live.append((s0, e0, q0, i0, steps[i0].ins, tl, bx))
+    if live and may_race(stp.q, boxes, live):
+        check_race(idx, stp.ins, stp.q, t, tiles, live)
+    return ops, tiles, noop
 
 
 def _keep(sched: Schedule, pos: int, tiles: list[Tile], fcache: dict[tuple, FEntry]) -> None:
