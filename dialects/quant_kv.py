@@ -33,6 +33,7 @@ from xdsl.irdl import (
 )
 from xdsl.traits import Pure
 
+from dialects.importance import check_prior
 from dialects.nn import ATTN_PROPS
 from dialects.nn_base import NNOp, PropValue, ShapeError, element_of, shape_of, tensor
 from dialects.quant_attention import ProgressiveAttentionOp
@@ -162,9 +163,6 @@ class ProgressiveKvImportanceOp(NNOp):
             raise ShapeError(f"{cls.name}: heads and v_dim must be integers")
         v = tensor((keys, heads * v_dim), f32)
         infer_kv(cls.name, [q, k, v, sq, sk, mask, msb, lsb], props)
-        if len(operand_types) == 8 and operand_types[7] != tensor((keys,), f32):
-            raise ShapeError(
-                f"{cls.name}: prior must be tensor<{keys}xf32> (one score per key),"
-                f" got {operand_types[7]}"
-            )
+        if len(operand_types) == 8:
+            check_prior(cls.name, operand_types[7], keys)
         return tensor((keys,), f32)

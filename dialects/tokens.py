@@ -23,6 +23,7 @@ from xdsl.irdl import (
 )
 from xdsl.traits import Pure
 
+from dialects.importance import check_kind, check_prior
 from dialects.nn import ATTN_PROPS, infer_as_attention
 from dialects.nn_base import (
     NNOp,
@@ -108,19 +109,10 @@ class ImportanceOp(NNOp):
                 f"{cls.name}: expected query, key and an optional prior,"
                 f" got {len(operand_types)} operands"
             )
-        kind = props.get("kind")
-        if kind not in IMPORTANCE_KINDS:
-            raise ShapeError(f"{cls.name}: kind must be one of {IMPORTANCE_KINDS}, got {kind!r}")
-        if kind == "cls" and props.get("causal"):
-            raise ShapeError(
-                f'{cls.name}: kind "cls" needs a CLS token every query sees; causal attention has none'
-            )
+        check_kind(cls.name, props, IMPORTANCE_KINDS)
         _, sk = _attention_checks(cls.name, operand_types[0], operand_types[1], props)
-        if len(operand_types) == 3 and operand_types[2] != tensor((sk,), f32):
-            raise ShapeError(
-                f"{cls.name}: prior must be tensor<{sk}xf32> (one score per key),"
-                f" got {operand_types[2]}"
-            )
+        if len(operand_types) == 3:
+            check_prior(cls.name, operand_types[2], sk)
         return tensor((sk,), f32)
 
 

@@ -20,6 +20,7 @@ from xdsl.irdl import (
 )
 from xdsl.traits import Pure
 
+from dialects.importance import check_prior
 from dialects.nn import ATTN_PROPS, infer_as_attention
 from dialects.nn_base import NNOp, PropValue, ShapeError, element_of, int_prop, shape_of, tensor
 
@@ -62,9 +63,6 @@ class MaskedImportanceOp(NNOp):
         infer_as_attention(cls.name, [q, k, tensor((ks[0], width_v), element_of(q)), m], props)
         if not isinstance(element_of(m), IntegerType):
             raise ShapeError(f"{cls.name}: mask must be an integer vector [{ks[0]}], got {m}")
-        if len(operand_types) == 4 and operand_types[3] != tensor((ks[0],), f32):
-            raise ShapeError(
-                f"{cls.name}: prior must be tensor<{ks[0]}xf32> (one score per key),"
-                f" got {operand_types[3]}"
-            )
+        if len(operand_types) == 4:
+            check_prior(cls.name, operand_types[3], ks[0])
         return tensor((ks[0],), f32)

@@ -21,6 +21,7 @@ from xdsl.irdl import (
 )
 from xdsl.traits import Pure
 
+from dialects.importance import check_kind, check_prior
 from dialects.nn import ATTN_PROPS, infer_as_attention
 from dialects.nn_base import NNOp, PropValue, ShapeError, element_of, int_prop, shape_of, tensor
 
@@ -62,15 +63,7 @@ class QuantImportanceOp(NNOp):
                 f"{cls.name}: expected query, key, q_scale, k_scale and an optional prior,"
                 f" got {len(operand_types)} operands"
             )
-        kind = props.get("kind")
-        if kind not in QUANT_IMPORTANCE_KINDS:
-            raise ShapeError(
-                f"{cls.name}: kind must be one of {QUANT_IMPORTANCE_KINDS}, got {kind!r}"
-            )
-        if kind == "cls" and props.get("causal"):
-            raise ShapeError(
-                f'{cls.name}: kind "cls" needs a CLS token every query sees; causal attention has none'
-            )
+        check_kind(cls.name, props, QUANT_IMPORTANCE_KINDS)
         q, k, sq, sk = operand_types[:4]
         for what, t in (("query", q), ("key", k)):
             e = element_of(t)
@@ -90,9 +83,6 @@ class QuantImportanceOp(NNOp):
             [tensor(shape_of(q), fe), tensor(ks, fe), tensor((ks[0], width_v), fe)],
             attn,
         )
-        if len(operand_types) == 5 and operand_types[4] != tensor((ks[0],), f32):
-            raise ShapeError(
-                f"{cls.name}: prior must be tensor<{ks[0]}xf32> (one score per key),"
-                f" got {operand_types[4]}"
-            )
+        if len(operand_types) == 5:
+            check_prior(cls.name, operand_types[4], ks[0])
         return tensor((ks[0],), f32)
