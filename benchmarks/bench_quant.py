@@ -29,7 +29,7 @@ from backend.config import load_config  # noqa: E402
 from backend.interpreter import run  # noqa: E402
 from compiler import reference  # noqa: E402
 from compiler.errors import WispError  # noqa: E402
-from compiler.evaluate import dataset_of, evaluate  # noqa: E402
+from compiler.evaluate import compare, dataset_of  # noqa: E402
 from compiler.loading import load_model  # noqa: E402
 from compiler.model import Model  # noqa: E402
 from compiler.pipeline import run_pipeline  # noqa: E402
@@ -84,13 +84,7 @@ def measure(label: str, spec: str, config: str, limit: int | None, base: np.ndar
     cfg = load_config(config)
     program = compile_module(model.module, model.weights, cfg).program
 
-    def on_npu(x):
-        result = run(program, dict(x), cfg)
-        return result.outputs, result.report
-
-    npu = evaluate(model, limit=limit, runner=on_npu)
-    ref = evaluate(model, limit=limit)
-    agree = sum(a == b for a, b in zip(npu.predictions, ref.predictions, strict=True))
+    npu, ref, agree = compare(model, lambda x: run(program, x, cfg), limit=limit)
     _, images, _ = dataset_of(model, limit)
     (name,) = model.input_specs()
     kl = kl_to(model, base, images, name)
@@ -175,13 +169,7 @@ def progressive_rows(thresholds: tuple[float, ...] = PROGRESSIVE_THRESHOLDS) -> 
         reports = run_pipeline(model, spec, quiet=True) if spec else []
         program = compile_module(model.module, model.weights, cfg).program
 
-        def on_npu(x, program=program):  # noqa: ANN001, ANN202
-            result = run(program, dict(x), cfg)
-            return result.outputs, result.report
-
-        npu = evaluate(model, runner=on_npu)
-        ref = evaluate(model)
-        agree = sum(a == b for a, b in zip(npu.predictions, ref.predictions, strict=True))
+        npu, ref, agree = compare(model, lambda x, program=program: run(program, x, cfg))
         refetch, kbytes = "—", "—"
         if reports:
             rep = reports[-1].report

@@ -87,3 +87,19 @@ def evaluate(model: Model, *, limit: int | None = None, runner: Runner | None = 
             result.energy_uj += report.energy_total_pj / 1e6 / len(labels)
             result.time_us += report.time_us / len(labels)
     return result
+
+
+def compare(
+    model: Model, run_npu: Callable[[dict[str, np.ndarray]], Any], *, limit: int | None = None
+) -> tuple[EvalResult, EvalResult, int]:
+    """The dataset on the NPU (``run_npu(inputs)`` returns an interpreter result: ``.outputs``,
+    ``.report``) and on the reference executor, and how many of their predictions agree."""
+
+    def on_npu(x: Mapping[str, np.ndarray]) -> tuple[Mapping[str, np.ndarray], Any]:
+        r = run_npu(dict(x))
+        return r.outputs, r.report
+
+    npu = evaluate(model, limit=limit, runner=on_npu)
+    ref = evaluate(model, limit=limit)
+    agree = sum(a == b for a, b in zip(npu.predictions, ref.predictions, strict=True))
+    return npu, ref, agree

@@ -119,7 +119,7 @@ TOUR = (
 def readme_tour() -> Generated:
     """`wisp compile digits-vit -p PIPELINE --target T` then `wisp eval`, for each tour command."""
     from compiler.api import compile_model
-    from compiler.evaluate import evaluate
+    from compiler.evaluate import compare
 
     lines = [
         "| `-p` | target | accuracy % (interpreter) | accuracy % (reference) | agree"
@@ -128,15 +128,7 @@ def readme_tour() -> Generated:
     ]
     for spec, target in TOUR:
         prog = compile_model("digits-vit", pipeline=spec, target=target)
-        model = prog.model
-
-        def on_npu(x, prog=prog):  # noqa: ANN001, ANN202
-            r = prog.run(x)
-            return r.outputs, r.report
-
-        npu = evaluate(model, runner=on_npu)
-        ref = evaluate(model)
-        agree = sum(a == b for a, b in zip(npu.predictions, ref.predictions, strict=True))
+        npu, ref, agree = compare(prog.model, prog.run)
         lines.append(
             f"| `{spec or '(none)'}` | {target} | {100 * npu.accuracy:.2f} |"
             f" {100 * ref.accuracy:.2f} | {agree}/{npu.total} | {npu.cycles:,.0f} |"

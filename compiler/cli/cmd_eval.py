@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 def _eval_compiled(args: argparse.Namespace) -> int:
     from compiler.api import load_compiled
     from compiler.cli.eval_tokens import pruning_lines
-    from compiler.evaluate import evaluate
+    from compiler.evaluate import compare
     from compiler.precision import precision_summary
 
     compiled = load_compiled(args.model)
@@ -73,13 +73,7 @@ def _eval_compiled(args: argparse.Namespace) -> int:
         print_lm_eval(model, args.limit, compiled)
         return 0
 
-    def on_npu(x):  # noqa: ANN001, ANN202
-        r = compiled.run(x)
-        return r.outputs, r.report
-
-    npu = evaluate(model, limit=args.limit, runner=on_npu)
-    ref = evaluate(model, limit=args.limit)
-    agree = sum(a == b for a, b in zip(npu.predictions, ref.predictions, strict=True))
+    npu, ref, agree = compare(model, compiled.run, limit=args.limit)
     print(f"{model.name} on {compiled.target} ({npu.total} {npu.dataset} samples)")
     print(f"  accuracy, NPU interpreter : {100 * npu.accuracy:6.2f}%  ({npu.correct}/{npu.total})")
     print(f"  accuracy, reference (nn)  : {100 * ref.accuracy:6.2f}%  ({ref.correct}/{ref.total})")
