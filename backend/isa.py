@@ -463,6 +463,19 @@ ISA: tuple[InstrClass, ...] = (
         "FINISH", "finish", 17, Queue.SELECT, (),
         "End of program, once every queue has drained.",
     ),
+    InstrClass(
+        "SCATTER", "scatter", 18, Queue.STORE,
+        (
+            _dtype(), *_sram("src", "source"),
+            _u("dst_addr", DADDR_BITS, "table base: DRAM byte address"),
+            _u("dst_stride", DSTRIDE_BITS, "bytes per table row"),
+            _dim("dst_rows", "table rows: an index must lie in [0, dst_rows)"),
+            *_sram("idx", "row indices (int32)", stride=False),
+            _dim("rows", "number of rows scattered"), _COLS,
+        ),
+        "Row scatter SRAM → DRAM (the mirror of `gather`): table row idx[i] is written with "
+        "source row i; an index outside [0, dst_rows) stops the run.",
+    ),
 )  # fmt: skip
 
 BY_NAME: Mapping[str, InstrClass] = {c.name: c for c in ISA}

@@ -114,6 +114,20 @@ def _gather(i: Instr, cfg: Config, _m: int) -> InstrCost:
     )
 
 
+def _scatter(i: Instr, cfg: Config, _m: int) -> InstrCost:
+    """GATHER's mirror: one DMA row per index, never coalesced, written to DRAM."""
+    a = i.args
+    rows, cols = int(a["rows"]), int(a["cols"])
+    row_bytes = _dt(a["dtype"]).nbytes(cols)
+    dram = F.dma_bytes(rows, row_bytes, -1, cfg)  # rows are scattered: never coalesced
+    return InstrCost(
+        cycles=F.dma_cycles(dram, cfg),
+        dram_write=dram,
+        sram_read=4 * rows + rows * row_bytes,
+        dram_transfer=F.dma_transfer_cycles(dram, cfg),
+    )
+
+
 def _store(i: Instr, cfg: Config, _m: int) -> InstrCost:
     a = i.args
     rows, cols = int(a["rows"]), int(a["cols"])

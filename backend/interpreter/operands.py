@@ -158,6 +158,27 @@ def _gather(i: Instr, m: Machine | None, cons: bool) -> Ops:
     }
 
 
+def _scatter(i: Instr, m: Machine | None, cons: bool) -> Ops:
+    a = i.args
+    r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
+    if dt is DType.INT4 and c % 2:
+        raise _fail(f"packed int4 rows need even cols (cols={c})")
+    idx = flat_tile(int(a["idx_buf"]), int(a["idx_off"]), 4 * r)
+    table = dram_tile(int(a["dst_addr"]), int(a["dst_stride"]), 1, c, dt, True)
+    if m is not None and r > 0:
+        m.check(idx)
+        ix = m.flat(idx).view("<i4")
+        lo, hi, n = int(ix.min()), int(ix.max()), int(a["dst_rows"])
+        if lo < 0 or hi >= n:
+            bad = lo if lo < 0 else hi
+            raise _fail(f"scatter index {bad} is outside the table's rows [0, {n})")
+    return {
+        "src": sram_tile(a, "src", r, c, dt),
+        "idx": idx,
+        "dst": gathered_rows(table, idx, r, m, cons),
+    }
+
+
 def _store(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
     r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])

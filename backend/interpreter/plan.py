@@ -23,7 +23,7 @@ from backend.program import Program
 
 NQ = len(Queue)
 BITS = [tuple(q for q in range(NQ) if mask >> q & 1) for mask in range(1 << NQ)]
-DYNAMIC = frozenset({"GATHER", "VGATHER"})  # operand ranges depend on data
+DYNAMIC = frozenset({"GATHER", "VGATHER", "SCATTER"})  # operand ranges depend on data
 _CACHE_ATTR = "_wisp_interp_plan"
 
 

@@ -52,6 +52,24 @@ def _gather_rows(m: Machine, space: int, base: int, stride: int, width: int, idx
     return m.mem[space][starts[:, None] + np.arange(width)]
 
 
+def _scatter_rows(m: Machine, base: int, stride: int, rows: np.ndarray, idx: np.ndarray) -> None:
+    """Write ``rows[i]`` (bytes) at DRAM ``base + idx[i]·stride`` in row order (bounds-checked)."""
+    if idx.size == 0:
+        return
+    starts = base + idx.astype(np.int64) * stride
+    lo, hi = int(starts.min()), int(starts.max()) + rows.shape[1]
+    if int(idx.min()) < 0 or hi > m.sizes[5]:
+        raise SimError(
+            f"index out of bounds: index range [{int(idx.min())}, {int(idx.max())}] reaches "
+            f"bytes [{lo}, {hi}) of dram (size {m.sizes[5]} B)"
+        )
+    if np.unique(idx).size == idx.size:
+        m.mem[5][starts[:, None] + np.arange(rows.shape[1])] = rows
+        return
+    for r, s in enumerate(starts.tolist()):  # repeated indices: in row order, the last wins
+        m.mem[5][s : s + rows.shape[1]] = rows[r]
+
+
 # ---- DMA ----------------------------------------------------------------------------------------
 
 
@@ -67,6 +85,13 @@ def _loadbp(m: Machine, i: Instr, o: Ops) -> int:
         dst[...] = unpack_int4(raw) << 4
     else:
         dst[...] = (dst.astype(np.int16) + unpack_nibbles(raw)).astype(np.int8)
+    return 0
+
+
+def _scatter(m: Machine, i: Instr, o: Ops) -> int:
+    a = i.args
+    idx = m.flat(o["idx"]).view("<i4")
+    _scatter_rows(m, int(a["dst_addr"]), int(a["dst_stride"]), m.raw(o["src"]), idx)
     return 0
 
 

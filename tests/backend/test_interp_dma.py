@@ -1,4 +1,4 @@
-"""DMA semantics: LOAD/STORE (strided, every dtype, packed int4), LOADBP, GATHER, bounds."""
+"""DMA semantics: LOAD/STORE (strided, every dtype, packed int4), LOADBP, GATHER, SCATTER, bounds."""
 
 from __future__ import annotations
 
@@ -101,6 +101,47 @@ def test_gather_index_out_of_bounds() -> None:
     b.add("GATHER", dtype="int8", dst_buf="act", dst_off=0, dst_stride=4, src_addr=st.addr,
           src_stride=4, idx_buf="idx", idx_off=0, rows=1, cols=4)  # fmt: skip
     with pytest.raises(SimError, match=r"instruction 1: gather: DRAM out of bounds"):
+        b.run()
+
+
+def _scatter_program(base: np.ndarray, rows: np.ndarray, idx: np.ndarray, dst_rows: int) -> Builder:
+    """Copy ``base`` into the output table, then SCATTER ``rows`` at ``idx`` (fp16)."""
+    n, cols = base.shape
+    b = Builder()
+    sb = b.input("base", base, DType.FP16)
+    out = b.output("y", base.shape, DType.FP16)
+    b.add("LOAD", dtype="fp16", dst_buf="vec", dst_off=0, dst_stride=cols, src_addr=sb.addr,
+          src_stride=2 * cols, rows=n, cols=cols)  # fmt: skip
+    b.add("STORE", dtype="fp16", src_buf="vec", src_off=0, src_stride=cols, dst_addr=out.addr,
+          dst_stride=2 * cols, rows=n, cols=cols)  # fmt: skip
+    load_store(b, rows, DType.FP16, "act", 0, "rows")
+    load_store(b, idx[None], DType.INT32, "idx", 0, "i")
+    b.add("SCATTER", dtype="fp16", src_buf="act", src_off=0, src_stride=cols, dst_addr=out.addr,
+          dst_stride=2 * cols, dst_rows=dst_rows, idx_buf="idx", idx_off=0, rows=len(idx),
+          cols=cols)  # fmt: skip
+    return b
+
+
+@pytest.mark.parametrize("idx", [[7, 0, 3], [2], [5, 1, 5]])  # [5, 1, 5]: the later row wins
+def test_scatter_rows_into_dram_table(idx: list[int]) -> None:
+    rng = np.random.default_rng(34)
+    base = rng.standard_normal((9, 6)).astype(np.float16)
+    rows = rng.standard_normal((len(idx), 6)).astype(np.float16)
+    want = base.copy()
+    for i, j in enumerate(idx):  # independent numpy scatter, in row order
+        want[j] = rows[i]
+    got = _scatter_program(base, rows, np.array(idx, np.int32), 9).run().outputs["y"]
+    assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("bad", [9, -1, 40])
+def test_scatter_index_outside_the_table(bad: int) -> None:
+    base = np.zeros((9, 6), np.float16)
+    b = _scatter_program(base, np.ones((2, 6), np.float16), np.array([0, bad], np.int32), 9)
+    # instructions: LOAD, STORE (the base), LOAD (rows), LOAD (idx) → the SCATTER is index 4
+    with pytest.raises(
+        SimError, match=rf"instruction 4: scatter: scatter index {bad} is outside the table's rows \[0, 9\)"
+    ):
         b.run()
 
 

@@ -28,6 +28,11 @@ REQUIRED = {
         "dtype dst_buf dst_off dst_stride src_addr src_stride idx_buf idx_off rows cols",
     ),
     "STORE": ("store", "dtype src_buf src_off src_stride dst_addr dst_stride rows cols"),
+    # issue 10 (the KV cache resident in DRAM): GATHER's mirror, bounded by the table's rows
+    "SCATTER": (
+        "store",
+        "dtype src_buf src_off src_stride dst_addr dst_stride dst_rows idx_buf idx_off rows cols",
+    ),
     "MATMUL": (
         "matrix",
         "mode acc tb a_buf a_off a_stride b_buf b_off b_stride c_buf c_off c_stride m n k "
