@@ -18,6 +18,7 @@ from backend.cost import cost
 from backend.emit import assembly, binary, build_program
 from backend.isa import Instr, Queue
 from backend.lower import lower_module
+from backend.lower.resident import ResidentLayout
 from backend.npu_dialect import print_instrs
 from backend.program import Program
 from backend.schedule import schedule
@@ -92,9 +93,11 @@ def compile_module(
     weights: Mapping[str, np.ndarray],
     config: Config | str | Path,
     on_stage: Callable[[str], None] | None = None,
+    resident: ResidentLayout | None = None,
 ) -> Compiled:
     """Lower ``@main`` of ``module`` with ``weights`` for ``config`` (a Config, name or path).
-    ``on_stage(name)`` is called as each step (lower, schedule, emit) starts (progress display)."""
+    ``on_stage(name)`` is called as each step (lower, schedule, emit) starts (progress display);
+    ``resident`` places the arguments it names in fixed DRAM regions (backend/lower/resident.py)."""
     import time
 
     cfg = load_config(config)
@@ -102,7 +105,7 @@ def compile_module(
     next_stage = on_stage or (lambda _name: None)
     t0 = time.perf_counter()
     next_stage("lower")
-    low = lower_module(module, weights, cfg)
+    low = lower_module(module, weights, cfg, resident)
     t1 = time.perf_counter()
     next_stage("schedule")
     instrs, est, tags = schedule(low.instrs, cfg, low.data_end, low.layer_of)

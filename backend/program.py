@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 from backend.isa import DType, Instr
 
-SYMBOL_KINDS = ("input", "output", "weight", "scratch")
+SYMBOL_KINDS = ("input", "output", "weight", "scratch", "resident")
+# DRAM the host changes between runs: inputs it writes, and regions kept across the runs of a
+# session (`resident`: a generation's KV cache, backend/interpreter/resident.py)
+HOST_WRITTEN = frozenset({"input", "resident"})
 CONFIG_HASH_BYTES = 8
 MAX_IMAGE_BYTES = 1 << 30  # an assembled DRAM image (.data/.zero/.incbin); zoo models use < 300 MB
 

@@ -82,16 +82,28 @@ class CompiledModel:
         return ref.run(self.model, inputs, **kw)
 
     def run(
-        self, inputs: Mapping[str, np.ndarray], *, timing_only: bool = False, trace: bool = False
+        self,
+        inputs: Mapping[str, np.ndarray],
+        *,
+        timing_only: bool = False,
+        trace: bool = False,
+        resident: Any = None,
     ) -> RunResult:
-        """Run the program on the interpreter."""
+        """Run the program on the interpreter; ``resident`` (a
+        `backend.interpreter.resident.ResidentDram`) keeps the program's resident regions (a
+        generation's KV cache) across runs of the session's programs."""
         if self.compiled is None:
             raise WispError(f"{self.model.name} was compiled without a target; nothing to run")
         from backend.interpreter import run as interpret
 
         named = _program_inputs(self.model, self.compiled, inputs)
         result = interpret(
-            self.compiled.program, named, self.config, timing_only=timing_only, trace=trace
+            self.compiled.program,
+            named,
+            self.config,
+            timing_only=timing_only,
+            trace=trace,
+            resident=resident,
         )
         # timing-only runs skip numerics and return no outputs
         outputs = {n: result.outputs[n] for n in self.compiled.output_names if n in result.outputs}
@@ -269,7 +281,8 @@ def _program_inputs(
     from compiler.weight_audit import audit_inputs
 
     audit_inputs("inputs", inputs)
-    specs = model.input_specs()
+    kept = {n for n, s in compiled.program.symbols.items() if s.kind == "resident"}
+    specs = {n: s for n, s in model.input_specs().items() if n not in kept}  # not host inputs
     named: dict[str, np.ndarray] = {}
     for (name, (shape, dtype)), symbol in zip(specs.items(), compiled.input_names, strict=True):
         if name not in inputs:
@@ -315,9 +328,12 @@ def compile_model(
     compiled = None
     if config is not None:
         from backend.compile import compile_module
+        from backend.lower.resident import ResidentLayout
 
         with stages(f"compile for {config.name}", 3) as next_stage:
-            compiled = compile_module(model.module, model.weights, config, next_stage)
+            compiled = compile_module(
+                model.module, model.weights, config, next_stage, ResidentLayout.of(model.meta)
+            )
         ir.lazy("npu-lowered", lambda: compiled.npu_ir_lowered)
         ir.lazy("npu-scheduled", lambda: compiled.npu_ir_scheduled)
         # a mixed-precision report gets its measured side (one timing-only interpreter run)

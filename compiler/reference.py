@@ -161,6 +161,20 @@ def _gather(op: nn.GatherOp, args: list[Array], ctx: Context) -> Array:
     return table[idx]
 
 
+def _scatter(op: nn.ScatterOp, args: list[Array], ctx: Context) -> Array:
+    table, idx, rows = args
+    bad = (idx < 0) | (idx >= table.shape[0])
+    if bad.any():
+        pos = int(np.argwhere(bad)[0][0])
+        raise WispError(
+            f"nn.scatter: index {int(idx[pos])} at position [{pos}] is outside [0, {table.shape[0]})"
+        )
+    out = table.copy()
+    for i, j in enumerate(idx.tolist()):  # in order: a repeated index keeps the later row
+        out[j] = rows[i]
+    return out
+
+
 def _slice(op: nn.SliceOp, args: list[Array], ctx: Context) -> Array:
     sizes = shape_of(op.result.type)
     index = tuple(slice(o, o + n) for o, n in zip(op.ints_prop("offsets"), sizes, strict=True))
@@ -190,6 +204,7 @@ IMPLS: dict[type[Operation], Impl] = {
     nn.ConcatOp: lambda op, a, c: np.concatenate(a, axis=op.int_prop("axis")),
     nn.SliceOp: _slice,
     nn.GatherOp: _gather,
+    nn.ScatterOp: _scatter,
     nn.PatchEmbedOp: lambda op, a, c: patch_embed(a[0], a[1], a[2], op.int_prop("patch")),
     nn.AttentionOp: _attention,
 }

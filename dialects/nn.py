@@ -479,6 +479,44 @@ class GatherOp(NNOp):
 
 
 @irdl_op_definition
+class ScatterOp(NNOp):
+    """Rows written into a table at integer row indices, the mirror of `nn.gather`: the result is
+    `table` with row `indices[i]` replaced by `rows[i]` (in order: a repeated index keeps the
+    later row). A decode step appends its key and value rows to the KV cache this way, at the
+    run-time slot `indices` (docs/generation.md: the cache resident in DRAM).
+
+    %kk = nn.scatter %k_cache0, %slot, %k : (tensor<33x128xf32>, tensor<1xi32>, tensor<1x128xf32>) -> tensor<33x128xf32>
+    """
+
+    name = "nn.scatter"
+    table = operand_def()
+    indices = operand_def()
+    rows = operand_def()
+    result = result_def()
+    traits = traits_def(Pure())
+
+    @classmethod
+    def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
+        table, idx, rows = (shape_of(t) for t in operand_types)
+        if len(table) != 2:
+            raise ShapeError(f"{cls.name}: table must be rank 2, got {list(table)}")
+        if not isinstance(element_of(operand_types[1]), IntegerType) or len(idx) != 1:
+            raise ShapeError(
+                f"{cls.name}: indices must be a rank-1 integer tensor, got {operand_types[1]}"
+            )
+        if list(rows) != [idx[0], table[1]]:
+            raise ShapeError(
+                f"{cls.name}: rows must be [{idx[0]}, {table[1]}] (one table row per index), "
+                f"got {list(rows)}"
+            )
+        if element_of(operand_types[2]) != element_of(operand_types[0]):
+            raise ShapeError(
+                f"{cls.name}: rows {operand_types[2]} and table {operand_types[0]} differ in type"
+            )
+        return operand_types[0]
+
+
+@irdl_op_definition
 class PatchEmbedOp(NNOp):
     """ViT patch embedding: split a [C, H, W] image into p×p patches (row-major over the grid, each
     flattened in (c, ph, pw) order) and project them: [(H/p)·(W/p), C·p·p] · wᵀ + b.
@@ -619,6 +657,7 @@ NN_OPS: tuple[type[NNOp], ...] = (
     ConcatOp,
     SliceOp,
     GatherOp,
+    ScatterOp,
     PatchEmbedOp,
     AttentionOp,
 )

@@ -205,6 +205,13 @@ def _gather(op: Operation, c: Couplings) -> None:
     c.block(table, [0], "nn.gather selects table rows by data-dependent indices")
 
 
+def _scatter(op: Operation, c: Couplings) -> None:
+    table, _ids, rows, y = (*op.operands, op.results[0])
+    c.same(table, y, {0: 0, 1: 1})
+    c.same(rows, y, {1: 1})
+    c.block(table, [0], "nn.scatter writes table rows at data-dependent indices")
+
+
 def _patch_embed(op: Operation, c: Couplings) -> None:
     assert isinstance(op, nn.PatchEmbedOp)
     img, w, b, y = (*op.operands, op.results[0])
@@ -312,6 +319,7 @@ RULES: dict[type[Operation], Rule] = {
     nn.ConcatOp: _concat,
     nn.SliceOp: _slice,
     nn.GatherOp: _gather,
+    nn.ScatterOp: _scatter,
     nn.PatchEmbedOp: _patch_embed,
     nn.AttentionOp: _attention,
     ReturnOp: _return,

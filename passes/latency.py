@@ -56,6 +56,7 @@ _VECTOR: dict[type[Operation], str] = {
     nn.SliceOp: "move",
     nn.TransposeOp: "move",
     nn.GatherOp: "move",
+    nn.ScatterOp: "move",
 }
 
 

@@ -6,5 +6,6 @@
 
 from backend.interpreter.engine import Result, run
 from backend.interpreter.report import Report
+from backend.interpreter.resident import ResidentDram
 
-__all__ = ["Report", "Result", "run"]
+__all__ = ["Report", "ResidentDram", "Result", "run"]

@@ -35,6 +35,7 @@ from backend.interpreter.limits import (
 from backend.interpreter.operands import decode
 from backend.interpreter.plan import Step, boxes_of, is_noop, plan_with_costs
 from backend.interpreter.report import QUEUE_NAMES, CostTable, Report
+from backend.interpreter.resident import ResidentDram
 from backend.interpreter.state import Machine
 from backend.interpreter.trace import event, metadata
 from backend.isa import Queue
@@ -77,11 +78,16 @@ def run(
     timing_only: bool = False,
     trace: bool = False,
     limits: Limits | None = None,
+    resident: ResidentDram | None = None,
 ) -> Result:
     """Execute ``program`` on ``config`` (default: the program's own config, else spatten),
-    within ``limits`` (default `DEFAULT_LIMITS`, checked before anything runs)."""
+    within ``limits`` (default `DEFAULT_LIMITS`, checked before anything runs). ``resident``
+    holds the program's resident regions across runs (a session's KV cache; without it they
+    start as zeros)."""
     with np.errstate(all="ignore"):  # IEEE results (inf, nan) are the machine's semantics
-        return _run(program, inputs, config, timing_only, trace, limits or DEFAULT_LIMITS)
+        return _run(
+            program, inputs, config, timing_only, trace, limits or DEFAULT_LIMITS, resident
+        )
 
 
 def _run(
@@ -91,6 +97,7 @@ def _run(
     timing_only: bool,
     trace: bool,
     limits: Limits,
+    resident: ResidentDram | None = None,
 ) -> Result:
     # a config named by the program is untrusted: bundled names only, never a path
     cfg = (
@@ -110,7 +117,7 @@ def _run(
         if functional:
             m.load_bytes(0, program.data)
     try:
-        return _run_on(m, program, inputs, config, cfg, timing_only, trace, limits)
+        return _run_on(m, program, inputs, config, cfg, timing_only, trace, limits, resident)
     finally:
         if prepared.pooled(program, m):
             prepared.release(program, m, None, cfg.canonical)
@@ -125,10 +132,13 @@ def _run_on(
     timing_only: bool,
     trace: bool,
     limits: Limits,
+    resident: ResidentDram | None,
 ) -> Result:
     functional = not timing_only
     if functional:
         write_inputs(m, program, inputs)
+        if resident is not None:
+            resident.restore(m, program)
     steps, table = plan_with_costs(program, m, cfg)
     if getattr(program, _CHECKED_ATTR, None) != (id(steps), limits):
         check_plan(steps, limits)
@@ -144,11 +154,15 @@ def _run_on(
             except fast.DataDependent:  # e.g. an instruction class added after `eligible`
                 fast.forget(program, steps)
                 prepared.forget(program)
-                return _run(program, inputs, config, timing_only, trace, limits)
+                return _run(program, inputs, config, timing_only, trace, limits, resident)
+            if resident is not None:
+                resident.keep(m, program)
             if not prepared.pooled(program, m):  # keep this machine for the next run
                 prepared.release(program, m, steps, cfg.canonical)
             return res
     rep, events, _ = event_loop(program, steps, table, cfg, m, timing_only, trace, limits)
+    if functional and resident is not None:
+        resident.keep(m, program)
     outputs = read_outputs(m, program) if functional else {}
     return Result(outputs, rep, events)
 

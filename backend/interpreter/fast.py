@@ -39,7 +39,7 @@ from backend.interpreter.plan import Box, Step, boxes_of, is_noop
 from backend.interpreter.prepared import Prepared, compile_schedule, pooled
 from backend.interpreter.report import CostTable, Report
 from backend.interpreter.state import Machine
-from backend.program import Program
+from backend.program import HOST_WRITTEN, Program
 
 if TYPE_CHECKING:
     from backend.config import Config
@@ -121,7 +121,7 @@ def constant_operands(
     """MATMUL operand tiles (by position in ``order``) whose bytes are the same in every run:
     inside the destination of an earlier LOAD from DRAM bytes no input symbol covers and no
     STORE writes, with no write to them in between."""
-    spans = [(s.addr, s.addr + s.nbytes) for s in program.symbols.values() if s.kind == "input"]
+    spans = [(s.addr, s.addr + s.nbytes) for s in program.symbols.values() if s.kind in HOST_WRITTEN]
     written: list[list[Tile]] = []
     for st in steps:
         ops = st.ops

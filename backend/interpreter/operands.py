@@ -172,11 +172,11 @@ def _scatter(i: Instr, m: Machine | None, cons: bool) -> Ops:
         if lo < 0 or hi >= n:
             bad = lo if lo < 0 else hi
             raise _fail(f"scatter index {bad} is outside the table's rows [0, {n})")
-    return {
-        "src": sram_tile(a, "src", r, c, dt),
-        "idx": idx,
-        "dst": gathered_rows(table, idx, r, m, cons),
-    }
+    if m is None and cons and r > 0:  # without data: every row of the bounded table
+        dst = table._replace(rows=int(a["dst_rows"]))
+    else:
+        dst = gathered_rows(table, idx, r, m, cons)
+    return {"src": sram_tile(a, "src", r, c, dt), "idx": idx, "dst": dst}
 
 
 def _store(i: Instr, m: Machine | None, cons: bool) -> Ops:

@@ -19,7 +19,7 @@ from backend.interpreter.report import CostTable, tag_of
 from backend.interpreter.semantics import HANDLERS
 from backend.interpreter.state import Machine
 from backend.isa import Instr, Queue
-from backend.program import Program
+from backend.program import HOST_WRITTEN, Program
 
 NQ = len(Queue)
 BITS = [tuple(q for q in range(NQ) if mask >> q & 1) for mask in range(1 << NQ)]
@@ -154,11 +154,11 @@ def plan_with_costs(program: Program, m: Machine, cfg: Config) -> tuple[list[Ste
 
 def dram_regions(program: Program) -> list[int]:
     """Per instruction, the index into report.DRAM_REGIONS of its DRAM bytes, by its DRAM start
-    address (`src_addr` or `dst_addr`): 0 in the data section, 1 in an input symbol's region,
-    2 otherwise (and for instructions without a DRAM address)."""
+    address (`src_addr` or `dst_addr`): 0 in the data section, 1 in an input symbol's region or
+    a resident one (a KV cache kept across runs), 2 otherwise (and for instructions without a DRAM address)."""
     data_end = len(program.data)
     spans = sorted(
-        (s.addr, s.addr + s.nbytes) for s in program.symbols.values() if s.kind == "input"
+        (s.addr, s.addr + s.nbytes) for s in program.symbols.values() if s.kind in HOST_WRITTEN
     )
     out: list[int] = []
     for i in program.instrs:

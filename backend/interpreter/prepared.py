@@ -36,6 +36,7 @@ from backend.interpreter.operands import DRAM, Tile, decode, tiles_overlap
 from backend.interpreter.semantics import FLOAT_OPS2, HALF_OPS, layernorm_rows, softmax_rows
 from backend.interpreter.state import NP_DTYPES, Machine
 from backend.isa import DType, Instr
+from backend.program import HOST_WRITTEN
 
 if TYPE_CHECKING:
     from backend.interpreter.fast import Schedule
@@ -68,13 +69,13 @@ _POOL_ATTR = "_wisp_interp_pool"
 
 
 def _pool_key(program: Program, sizes: tuple[int, ...], canonical: object) -> tuple:
-    ins = tuple((s.addr, s.nbytes) for s in program.symbols.values() if s.kind == "input")
+    ins = tuple((s.addr, s.nbytes) for s in program.symbols.values() if s.kind in HOST_WRITTEN)
     return (canonical, sizes, tuple(id(i) for i in program.instrs), ins)
 
 
 def dirty_ranges(program: Program, steps: list[Step]) -> list[tuple[int, int]]:
     """DRAM byte ranges any instruction of ``steps`` may write, and the input symbols'."""
-    spans = [(s.addr, s.addr + s.nbytes) for s in program.symbols.values() if s.kind == "input"]
+    spans = [(s.addr, s.addr + s.nbytes) for s in program.symbols.values() if s.kind in HOST_WRITTEN]
     for st in steps:
         ops = st.ops
         if ops is None:

@@ -29,11 +29,13 @@ from backend.lower import (  # noqa: F401  (register rules)
     rules_tokens,
     rules_vector,
 )
+from backend.lower import resident as resident_rules  # noqa: F401  (nn.scatter)
 from backend.lower.context import ACT_BASE, LowerCtx, Lowered
 from backend.lower.env import Env
 from backend.lower.fuse import plan_fusion, plan_ln_prologue, plan_merge
 from backend.lower.fuse_quant import plan_quant
 from backend.lower.registry import RULES
+from backend.lower.resident import ResidentLayout, in_resident, resident_arg
 from backend.lower.rules_data import copy, plan_concat_dest
 from backend.lower.tags import layer_tags
 from backend.lower.values import DTensor
@@ -64,10 +66,16 @@ def _appended_input(arg: SSAValue) -> nn.ConcatOp | None:
     return op if op.int_prop("axis") % 2 == 0 else None
 
 
-def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Config) -> Lowered:
-    """Lower ``@main`` of an nn module to instructions (program order, no tokens yet)."""
+def lower_module(
+    module: ModuleOp,
+    weights: Mapping[str, np.ndarray],
+    config: Config,
+    resident: ResidentLayout | None = None,
+) -> Lowered:
+    """Lower ``@main`` of an nn module to instructions (program order, no tokens yet); the
+    arguments ``resident`` names live in its fixed DRAM regions (backend/lower/resident.py)."""
     func = _main(module)
-    ctx = LowerCtx(config, weights)
+    ctx = LowerCtx(config, weights, resident)
     env = Env(ctx)
     input_names: list[str] = []
     for i, arg in enumerate(func.body.block.args):
@@ -77,6 +85,10 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
         dt = DType.FP16
         if isinstance(elem, IntegerType):  # token ids i32; quantized inputs i8 (i4 one per byte)
             dt = DType.INT8 if elem.width.data <= 8 else DType.INT32
+        kept = resident_arg(ctx, name, shape, dt)
+        if kept is not None:  # in a region kept across the session's runs: not a host input
+            env[arg] = kept
+            continue
         append = _appended_input(arg) if dt is DType.FP16 else None
         planes = rules_progressive_kv.plane_region(ctx, arg) if elem == IntegerType(4) else None
         if planes is not None:  # a KV cache's K plane: packed int4, room for the new rows
@@ -123,7 +135,7 @@ def lower_module(module: ModuleOp, weights: Mapping[str, np.ndarray], config: Co
             shape = tuple(shape_of(v.type))
             ctx.begin_op("head", f"output {name}")
             t = env.tensor(v)
-            if not (t.is_contiguous and t.addr >= ACT_BASE):
+            if not (t.is_contiguous and (t.addr >= ACT_BASE or in_resident(ctx, t))):
                 # a byte copy: an fp32 output (e.g. kv-prune's scores) stays fp32
                 dst = ctx.activation(shape, t.dtype)
                 copy(ctx, t, dst, name)

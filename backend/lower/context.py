@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from xdsl.ir import Operation, SSAValue
@@ -18,6 +18,9 @@ from backend.lower.sram import Arena
 from backend.lower.values import DTensor
 from backend.program import Symbol
 from dialects import nn
+
+if TYPE_CHECKING:
+    from backend.lower.resident import ResidentLayout
 
 DRAM_ALIGN = 64
 
@@ -45,8 +48,15 @@ class Lowered:
 class LowerCtx:
     """State shared by the lowering rules."""
 
-    def __init__(self, config: Config, weights: Mapping[str, np.ndarray]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        weights: Mapping[str, np.ndarray],
+        resident: ResidentLayout | None = None,
+    ) -> None:
         self.config = config
+        self.resident = resident  # DRAM regions kept across a session's runs (resident.py)
+        self.resident_spans: list[tuple[int, int]] = []  # [lo, hi) of the regions in use
         self.weights = weights
         self.data = bytearray()
         self.data_cache: dict[tuple[str, str], DTensor] = {}
@@ -149,7 +159,14 @@ class LowerCtx:
         Activations are allocated while the data section still grows, so their addresses are
         tagged with `ACT_BASE` and rebased here. Returns (instrs, data_end, dram_size).
         """
-        base = _align(len(self.data))
+        data_end = base = _align(len(self.data))
+        if self.resident is not None:  # data | resident regions | activations
+            if base > self.resident.base:
+                raise BackendError(
+                    f"the data section ({len(self.data)} B) reaches past the resident region's "
+                    f"base {self.resident.base} (meta['resident']['base'] must be at least {base})"
+                )
+            base = _align(self.resident.end)
         out: list[Instr] = []
         for ins in self.instrs:
             args = ins.args
@@ -163,7 +180,7 @@ class LowerCtx:
         for s in self.symbols.values():
             if s.addr >= ACT_BASE:
                 s.addr = s.addr - ACT_BASE + base
-        return out, base, base + self.act_top
+        return out, data_end, base + self.act_top
 
 
 ACT_BASE = 1 << 31

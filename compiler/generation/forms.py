@@ -6,6 +6,15 @@
 
 The decode form for a cache of `slots` rows serves every step whose past length is at most
 `slots` (unfilled slots are masked); `slots_for` rounds a past length up to its bucket.
+
+`resident=True` builds the forms whose KV cache stays in NPU DRAM across runs: the caches are
+arguments placed by `meta["resident"]` (one fixed region of `context` rows per layer's K and V,
+the same addresses in every form, backend/lower/resident.py), written in place by `nn.scatter`
+at run-time slots (`slots` [P] = 0..P-1 in the prefill, `slot` [1] = the cached rows in a decode
+step), and returned (in place) as the updated caches:
+
+    prefill = lm.prefill(5, resident=True)  # ids [5], slots [5], caches [5, dim] → logits, caches
+    decode = lm.decode(32, resident=True)   # ids, pos, mask [33], slot [1], caches [33, dim] → logits, caches
 """
 
 from __future__ import annotations
@@ -64,32 +73,60 @@ class LanguageModel:
             )
         return min(-(-past // BUCKET) * BUCKET, self.context - 1)
 
+    @property
+    def resident_base(self) -> int:
+        """DRAM address of the resident cache regions: above any form's data section (the
+        weights in fp32 would need 4 B per parameter; the data section holds them in fp16 or
+        int8, once per layout), rounded up to 1 MiB."""
+        params = sum(int(np.asarray(w).size) for w in self.base.weights.values())
+        return -(-4 * params // (1 << 20)) * (1 << 20)
+
+    def resident_meta(self) -> dict[str, Any]:
+        """`meta["resident"]`: each layer's K and V cache, `context` rows of `dim` (fp16)."""
+        regions = [[n, self.context, self.config.dim] for n in self.kv_names]
+        return {"base": self.resident_base, "regions": regions}
+
     def _traced(
-        self, root: Any, inputs: dict[str, tuple[tuple[int, ...], Any]], form: str
+        self,
+        root: Any,
+        inputs: dict[str, tuple[tuple[int, ...], Any]],
+        form: str,
+        resident: bool = False,
     ) -> Model:
         model = trace(root, inputs, name=f"{self.name}-{form}", meta=dict(self.base.meta))
         model.meta["form"] = form
+        if resident:
+            model.meta["resident"] = self.resident_meta()
         model.weights = self.base.weights.copy()
         model.weights.check(model.module)
         return model
 
-    def prefill(self, tokens: int) -> Model:
-        """ids [tokens] → logits [tokens, vocab] and each layer's k, v [tokens, dim]."""
+    def prefill(self, tokens: int, resident: bool = False) -> Model:
+        """ids [tokens] → logits [tokens, vocab] and each layer's k, v [tokens, dim] (resident:
+        the caches with those rows at `slots`)."""
         if not 1 <= tokens <= self.context:
             raise WispError(
                 f"{self.name}: a prompt of {tokens} tokens does not fit the context {self.context}"
             )
         c = dataclasses.replace(self.config, seq=tokens)
-        return self._traced(GPT2Prefill(c), {"ids": ((tokens,), np.int32)}, f"prefill{tokens}")
+        inputs: dict[str, tuple[tuple[int, ...], Any]] = {"ids": ((tokens,), np.int32)}
+        if resident:
+            inputs["slots"] = ((tokens,), np.int32)
+            for name in self.kv_names:
+                inputs[name] = ((tokens, c.dim), np.float32)
+        return self._traced(GPT2Prefill(c, resident), inputs, f"prefill{tokens}", resident)
 
-    def decode(self, slots: int) -> Model:
-        """One token against `slots` cache rows (see GPT2Decode)."""
+    def decode(self, slots: int, resident: bool = False) -> Model:
+        """One token against `slots` cache rows (see GPT2Decode; resident: `slots + 1` rows, the
+        new one written at `slot`)."""
         c = self.config
         inputs: dict[str, tuple[tuple[int, ...], Any]] = {
             "ids": ((1,), np.int32),
             "pos": ((1,), np.int32),
             "mask": ((slots + 1,), np.int32),
         }
+        if resident:
+            inputs["slot"] = ((1,), np.int32)
         for name in self.kv_names:
-            inputs[name] = ((slots, c.dim), np.float32)
-        return self._traced(GPT2Decode(c), inputs, f"decode{slots}")
+            inputs[name] = ((slots + resident, c.dim), np.float32)
+        return self._traced(GPT2Decode(c, resident), inputs, f"decode{slots}", resident)

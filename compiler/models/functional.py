@@ -53,6 +53,10 @@ def embedding(table: Parameter | Tensor, ids: Tensor) -> Tensor:
     return ids.graph.op(nn.GatherOp, table, ids)
 
 
+def scatter(table: Tensor, indices: Tensor, rows: Tensor) -> Tensor:
+    return table.graph.op(nn.ScatterOp, table, indices, rows)
+
+
 def patch_embed(image: Tensor, weight: Parameter, bias: Parameter, patch: int) -> Tensor:
     return image.graph.op(nn.PatchEmbedOp, image, weight, bias, patch=patch)
 

@@ -10,6 +10,12 @@ Three forms share one set of weights (same parameter names):
   k_cache, v_cache [past, dim] → logits [1, vocab] and per layer the new token's k, v [1, dim]
   (the rows the caller appends to its cache). Attention runs over concat(cache, new row) with the
   mask hiding the unfilled slots (docs/generation.md).
+
+With ``resident=True`` (the KV cache resident in NPU DRAM across runs, docs/generation.md) the
+prefill takes ``slots [seq]`` and per layer ``k_cache, v_cache [seq, dim]`` and returns the caches
+with its rows written at ``slots`` (`nn.scatter`); the decode step takes ``slot [1]`` and caches
+of ``past + 1`` slots, writes its new k, v row at ``slot`` and attends over the whole cache (the
+mask hides the unfilled slots), returning the updated caches instead of the new rows.
 """
 
 from __future__ import annotations
@@ -63,6 +69,18 @@ class GPT2Block(Module):
         x = x + a.proj(F.attention(a.q(h), keys, values, a.heads, mask=mask))
         return x + self.mlp(self.norm2(x)), k, v
 
+    def decode_in_place(
+        self, x: Tensor, k_cache: Tensor, v_cache: Tensor, mask: Tensor, slot: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """One token x [1, dim]: its k, v row written at ``slot`` of the caches, attention over
+        the caches; returns (x', the updated k cache, the updated v cache)."""
+        h = self.norm1(x)
+        a = self.attn
+        keys = F.scatter(k_cache, slot, a.k(h))
+        values = F.scatter(v_cache, slot, a.v(h))
+        x = x + a.proj(F.attention(a.q(h), keys, values, a.heads, mask=mask))
+        return x + self.mlp(self.norm2(x)), keys, values
+
 
 class GPT2(Module):
     def __init__(self, c: GPT2Config):
@@ -85,26 +103,43 @@ class GPT2(Module):
 
 
 class GPT2Prefill(GPT2):
-    """The full forward returning [logits, k0, v0, k1, v1, ...] (the prompt's KV cache)."""
+    """The full forward returning [logits, k0, v0, k1, v1, ...] (the prompt's KV cache); with
+    ``resident``: (ids, slots, k_cache0, v_cache0, ...) → [logits, caches with the rows at slots]."""
 
-    def forward(self, ids: Tensor) -> list[Tensor]:  # type: ignore[override]
+    def __init__(self, c: GPT2Config, resident: bool = False):
+        super().__init__(c)
+        self.resident = resident
+
+    def forward(self, ids: Tensor, *cache: Tensor) -> list[Tensor]:  # type: ignore[override]
         x = self.wte(ids) + ids.graph.tensor(self.wpe.weight)[0 : self.seq]
         kv: list[Tensor] = []
         for block in self.blocks:
             assert isinstance(block, GPT2Block)
             x, k, v = block.forward_kv(x)
             kv += [k, v]
+        if self.resident:  # cache = (slots, k_cache0, v_cache0, ...)
+            kv = [F.scatter(c, cache[0], r) for c, r in zip(cache[1:], kv, strict=True)]
         return [self.head(x), *kv]
 
 
 class GPT2Decode(GPT2):
-    """One decode step: (ids, pos, mask, k_cache0, v_cache0, ...) → [logits, k0, v0, ...]."""
+    """One decode step: (ids, pos, mask, k_cache0, v_cache0, ...) → [logits, k0, v0, ...]; with
+    ``resident``: (ids, pos, mask, slot, k_cache0, ...) → [logits, updated k_cache0, ...]."""
+
+    def __init__(self, c: GPT2Config, resident: bool = False):
+        super().__init__(c)
+        self.resident = resident
 
     def forward(self, ids: Tensor, pos: Tensor, mask: Tensor, *caches: Tensor) -> list[Tensor]:  # type: ignore[override]
         x = self.wte(ids) + self.wpe(pos)
         kv: list[Tensor] = []
+        slot, caches = (caches[0], caches[1:]) if self.resident else (None, caches)
         for i, block in enumerate(self.blocks):
             assert isinstance(block, GPT2Block)
-            x, k, v = block.decode(x, caches[2 * i], caches[2 * i + 1], mask)
+            kc, vc = caches[2 * i], caches[2 * i + 1]
+            if slot is not None:
+                x, k, v = block.decode_in_place(x, kc, vc, mask, slot)
+            else:
+                x, k, v = block.decode(x, kc, vc, mask)
             kv += [k, v]
         return [self.head(x), *kv]
