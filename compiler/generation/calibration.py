@@ -7,7 +7,8 @@ and masked) and the next character as the new token. Every decode bucket gets th
 (the prefixes fit the smallest bucket), so scales calibrated on the cache inputs are the same for
 all buckets (progressive-quant's K scale: passes/progressive_kv.py). The characters come from
 the held-out split at CALIB_OFFSET, a span that `wisp eval` (the first 16 windows) and the
-benchmark's default prompts (bench_generate.py) do not read.
+benchmark's default prompts (bench_generate.py) do not read. A resident form (its cache written
+in place, `meta["resident"]`) gets the same steps with the new token at slot `p_i`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def decode_calibration(model: Model, samples: int) -> Calibration:
     from compiler.models.char_vocab import encode
 
     lm = LanguageModel.of(model)
+    in_place = bool(model.meta.get("resident"))
     slots = int(model.input_specs()["mask"][0][0]) - 1
     n = min(BUCKET, slots)
     ids = encode(heldout_text())[CALIB_OFFSET : CALIB_OFFSET + n + 1]
@@ -39,14 +41,16 @@ def decode_calibration(model: Model, samples: int) -> Calibration:
         p = 1 + (i * 11) % n  # past lengths spread over 1..n
         mask = np.zeros(slots + 1, np.int32)
         mask[:p] = 1
-        mask[slots] = 1
+        mask[p if in_place else slots] = 1  # the new token's slot
         sample = {
             "ids": ids[p : p + 1].astype(np.int32),
             "pos": np.array([p], np.int32),
             "mask": mask,
         }
+        if in_place:
+            sample["slot"] = np.array([p], np.int32)
         for name, rows in kv.items():
-            cache = np.zeros((slots, rows.shape[1]), np.float32)
+            cache = np.zeros((slots + in_place, rows.shape[1]), np.float32)
             cache[:p] = rows[:p]
             sample[name] = cache
         inputs.append(sample)

@@ -7,6 +7,13 @@ kept between steps.
 
 Programs are compiled once per form (the prompt's length; each decode bucket) and reused for every
 step; with `target=None` every step runs on the reference executor (no cost figures).
+
+The KV cache is resident in NPU DRAM (`resident` forms, docs/generation.md): the prefill writes
+rows [0, P) of each layer's K and V region, each decode step appends its row at slot `length`,
+and the interpreter keeps the regions between the programs (`ResidentDram`); the host writes only
+ids, pos, mask and the slot. On the reference executor (and for timing-only runs) the host
+carries the same cache: it passes it in and takes the updated one back. Under progressive-quant
+the host still carries the int8 K cache and hands each decode run its planes (not resident).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.interpreter.resident import ResidentDram
 from backend.topk import topk_indices
 from compiler.api import CompiledModel, compile_model
 from compiler.errors import WispError
@@ -84,6 +92,7 @@ class Generator:
         timing_only: bool = False,
         forms: dict[str, CompiledModel] | None = None,
         store_fp16: bool = False,
+        in_place: bool | None = None,
     ) -> None:
         self.lm = lm
         self.store_fp16 = store_fp16  # reference runs: values rounded to fp16 between ops
@@ -107,6 +116,13 @@ class Generator:
         self.pass_reports: dict[str, str] = {}  # form → what its passes reported
         self.compile_seconds = 0.0  # host time spent compiling forms
         self.run_seconds = 0.0  # host time of the last program run (reference or interpreter)
+        # the cache written in place by the programs (resident forms) unless progressive-quant
+        # turns the K cache into host-carried planes (or `in_place=False`: the host-carried
+        # forms, for comparison); on the interpreter it stays in its DRAM
+        if in_place and uses_progressive(pipeline):
+            raise WispError("progressive-quant's K planes are host-carried: in_place must be off")
+        self.in_place = not uses_progressive(pipeline) if in_place is None else in_place
+        self.dram: ResidentDram | None = None  # the interpreter's resident regions (per prompt)
 
     @property
     def clock_mhz(self) -> float | None:
@@ -128,6 +144,17 @@ class Generator:
 
     # ------------------------------------------------------------------ programs
 
+    @property
+    def npu_cache(self) -> bool:
+        """Whether the cache lives in the interpreter's DRAM (else the host carries it)."""
+        return self.in_place and self.target is not None and not self.timing_only
+
+    def prefill_form(self, tokens: int) -> CompiledModel:
+        return self.form(f"prefill{tokens}", lambda: self.lm.prefill(tokens, self.in_place))
+
+    def decode_form(self, slots: int) -> CompiledModel:
+        return self.form(f"decode{slots}", lambda: self.lm.decode(slots, self.in_place))
+
     def form(self, key: str, build: Callable[[], Model]) -> CompiledModel:
         """The compiled form `key` (compiled on first use)."""
         if key not in self._forms:
@@ -145,6 +172,11 @@ class Generator:
                     raise WispError(
                         f"pipeline '{self.pipeline}' cannot apply to the decode step "
                         f"(one query token against a {key.removeprefix('decode')}-slot KV cache): {e}"
+                    ) from None
+                if key.startswith("prefill") and self.pipeline:
+                    raise WispError(
+                        f"pipeline '{self.pipeline}' cannot apply to the prefill (the prompt's "
+                        f"{key.removeprefix('prefill')} tokens, their K/V rows written to the KV cache): {e}"
                     ) from None
                 raise
             finally:
@@ -166,7 +198,7 @@ class Generator:
         elif self.timing_only:  # values from the reference, cost from a timing-only run
             out, report = c.reference(inputs), c.run(inputs, timing_only=True).report
         else:
-            r = c.run(inputs)
+            r = c.run(inputs, resident=self.dram)
             out, report = r.outputs, r.report
         return [out[f"out{i}"] for i in range(len(out))], report
 
@@ -175,10 +207,17 @@ class Generator:
     def prefill(self, ids: np.ndarray) -> tuple[np.ndarray, Any]:
         """Run the prompt; fill the cache; return the logits [P, vocab] and the cost report."""
         n = int(ids.size)
-        c = self.form(f"prefill{n}", lambda: self.lm.prefill(n))
-        outs, report = self._run(c, {"ids": ids.astype(np.int32)})
-        for name, kv in zip(self.lm.kv_names, outs[1 : 1 + len(self.lm.kv_names)], strict=True):
-            self.cache[name][:n] = kv
+        c = self.prefill_form(n)
+        inputs = {"ids": ids.astype(np.int32)}
+        if self.in_place:  # the programs write rows [0, n) of the cache
+            inputs["slots"] = np.arange(n, dtype=np.int32)
+            self.dram = ResidentDram() if self.npu_cache else None  # a new sequence
+            if not self.npu_cache:
+                inputs.update({name: self.cache[name][:n] for name in self.lm.kv_names})
+        outs, report = self._run(c, inputs)
+        if not self.npu_cache:  # the host carries the cache: the rows (or the updated caches)
+            for name, kv in zip(self.lm.kv_names, outs[1 : 1 + len(self.lm.kv_names)], strict=True):
+                self.cache[name][:n] = kv
         self.length = self.pos = n
         self.kq_rows = 0
         self.positions[:n] = np.arange(n)
@@ -192,21 +231,31 @@ class Generator:
         past = self.length
         if self.pos >= self.lm.context:
             raise WispError(f"{self.lm.name}: the context of {self.lm.context} tokens is full")
-        slots = self.lm.slots_for(past)
+        slots = self.lm.slots_for(past)  # past ≤ slots: the new row's slot fits the program
         key = f"decode{slots}"
-        c = self.form(key, lambda: self.lm.decode(slots))
+        c = self.decode_form(slots)
+        new = past if self.in_place else slots  # the new token's key: at its slot, or appended
         mask = np.zeros(slots + 1, np.int32)
         mask[:past] = 1
-        mask[slots] = 1
+        mask[new] = 1
         inputs = {
             "ids": np.array([token], np.int32),
             "pos": np.array([self.pos], np.int32),
             "mask": mask,
-            **self._cache_inputs(c, slots),
         }
+        if self.in_place:
+            inputs["slot"] = np.array([past], np.int32)
+            if not self.npu_cache:
+                inputs.update({n: self.cache[n][: slots + 1] for n in self.lm.kv_names})
+        else:
+            inputs.update(self._cache_inputs(c, slots))
         outs, report = self._run(c, inputs)
         for name, row in zip(self.lm.kv_names, outs[1 : 1 + len(self.lm.kv_names)], strict=True):
-            if row.dtype == np.int8:  # progressive K: the new row, quantized by the program
+            if self.npu_cache:
+                break  # the program appended the rows in its DRAM
+            if self.in_place:  # the updated cache, from the reference (or a timing-only run)
+                self.cache[name][: slots + 1] = row
+            elif row.dtype == np.int8:  # progressive K: the new row, quantized by the program
                 self.kq[name][past] = row[0]
             else:
                 self.cache[name][past] = row[0]
@@ -217,7 +266,7 @@ class Generator:
         if self.kv is not None:  # SpAtten across steps: the carried scores plus this step's
             s = outs[-1]
             self.scores[:past] += s[:past]
-            self.scores[past] = s[slots]  # the new token's row is the last key
+            self.scores[past] = s[new]  # the new token's key
             self._prune()
         return outs[0][0], report, key
 
@@ -272,6 +321,11 @@ class Generator:
             s = self.scores[:n].copy()
             s[n - recent :] = np.inf
             idx = topk_indices(s[None], keep)[0]
+            if self.dram is not None:  # host work: the kept rows rewritten in the NPU's DRAM
+                for name in self.lm.kv_names:
+                    rows = self.dram.rows(name)
+                    rows[:keep] = rows[idx]
+                    self.dram.set_rows(name, rows)
             for cache in [*self.cache.values(), *self.kq.values()]:
                 cache[:keep] = cache[idx]
             self.scores[:keep] = self.scores[idx]
@@ -310,12 +364,11 @@ class Generator:
     def prepare(self, prompt: int, tokens: int) -> None:
         """Compile every form a request needs (the prefill, each decode bucket) up front, so a
         pipeline that cannot apply fails before any text is produced."""
-        self.form(f"prefill{prompt}", lambda: self.lm.prefill(prompt))
         rows = prompt if self.kv is None else min(prompt, self.kv[0])
-        for _ in range(tokens - 1):
-            slots = self.lm.slots_for(rows)
-            self.form(f"decode{slots}", lambda s=slots: self.lm.decode(s))
+        for _ in range(tokens - 1):  # decode forms first: their refusals name the decode step
+            self.decode_form(self.lm.slots_for(rows))
             rows = rows + 1 if self.kv is None else min(rows + 1, self.kv[0])
+        self.prefill_form(prompt)
 
     def check_request(self, prompt: str, tokens: int) -> np.ndarray:
         """The prompt's ids, or a WispError for an empty prompt, characters outside the vocabulary,
@@ -341,6 +394,20 @@ class Generator:
 def prefill_pipeline(pipeline: str) -> str:
     """The pipeline without its progressive-quant passes: progressive quantization is about the
     K cache *fetched* by decode steps; a prefill computes its keys on chip (docs/generation.md)."""
+    return ",".join(p for p in _passes(pipeline) if not _is_progressive(p))
+
+
+def uses_progressive(pipeline: str) -> bool:
+    """Whether the pipeline quantizes the K cache progressively (its planes are host-carried)."""
+    return any(_is_progressive(p) for p in _passes(pipeline))
+
+
+def _is_progressive(part: str) -> bool:
+    return part.strip().startswith("progressive-quant")
+
+
+def _passes(pipeline: str) -> list[str]:
+    """The pipeline's top-level entries (commas inside {options} do not split)."""
     parts, depth, cur = [], 0, ""
     for ch in pipeline:
         depth += {"{": 1, "}": -1}.get(ch, 0)
@@ -350,7 +417,7 @@ def prefill_pipeline(pipeline: str) -> str:
         else:
             cur += ch
     parts.append(cur)
-    return ",".join(p for p in parts if p.strip() and not p.strip().startswith("progressive-quant"))
+    return [p for p in parts if p.strip()]
 
 
 def kv_prune_of(pipeline: str) -> tuple[int, int] | None:
