@@ -101,7 +101,7 @@ def calibration_for(model: Model, samples: int = DEFAULT_SAMPLES, seed: int = 0)
 
 
 def _index_bounds(model: Model) -> dict[str, int]:
-    """For each integer input that indexes tables (nn.gather), the smallest table's row count, so
+    """For each integer input that indexes tables (nn.gather, nn.scatter), the smallest table's row count, so
     random ids stay in range (token types index a 2-row table, ids the vocabulary)."""
     from xdsl.dialects.builtin import TensorType
 
@@ -111,7 +111,8 @@ def _index_bounds(model: Model) -> dict[str, int]:
         for use in arg.uses:
             op = use.operation
             table = op.operands[0].type
-            if op.name == "nn.gather" and use.index == 1 and isinstance(table, TensorType):
+            # nn.gather's ids and nn.scatter's slots (a resident KV cache's rows) index rows
+            if op.name in ("nn.gather", "nn.scatter") and use.index == 1 and isinstance(table, TensorType):
                 rows = int(table.get_shape()[0])
                 bounds[name] = min(bounds.get(name, rows), rows)
     return bounds

@@ -369,6 +369,9 @@ class Generator:
             self.decode_form(self.lm.slots_for(rows))
             rows = rows + 1 if self.kv is None else min(rows + 1, self.kv[0])
         self.prefill_form(prompt)
+        key = f"prefill{prompt}"  # reports in run order: the prefill's first
+        if key in self.pass_reports:
+            self.pass_reports = {key: self.pass_reports.pop(key), **self.pass_reports}
 
     def check_request(self, prompt: str, tokens: int) -> np.ndarray:
         """The prompt's ids, or a WispError for an empty prompt, characters outside the vocabulary,
