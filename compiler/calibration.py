@@ -112,7 +112,11 @@ def _index_bounds(model: Model) -> dict[str, int]:
             op = use.operation
             table = op.operands[0].type
             # nn.gather's ids and nn.scatter's slots (a resident KV cache's rows) index rows
-            if op.name in ("nn.gather", "nn.scatter") and use.index == 1 and isinstance(table, TensorType):
+            if (
+                op.name in ("nn.gather", "nn.scatter")
+                and use.index == 1
+                and isinstance(table, TensorType)
+            ):
                 rows = int(table.get_shape()[0])
                 bounds[name] = min(bounds.get(name, rows), rows)
     return bounds

@@ -6,6 +6,8 @@ path before), the reference executor, and an independent numpy view of what the 
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 from frontdoor_util import REDUCED, randomize_weights
@@ -113,7 +115,10 @@ def test_decode_appends_at_the_run_time_slot() -> None:
         "ids": np.array([3], np.int32),
         "pos": np.array([3], np.int32),
         "mask": mask,
-        **{n: np.pad(before[n][:3], ((0, BUCKET - 3), (0, 0))).astype(np.float32) for n in lm.kv_names},
+        **{
+            n: np.pad(before[n][:3], ((0, BUCKET - 3), (0, 0))).astype(np.float32)
+            for n in lm.kv_names
+        },
     }
     rows = o.run(host).outputs
     for i, n in enumerate(lm.kv_names):
@@ -133,5 +138,33 @@ def test_a_slot_outside_the_program_is_one_clear_error(slot: int) -> None:
     assert "instruction " in str(e.value)
     inputs = _decode_inputs(BUCKET, slot)
     inputs.update({n: np.zeros((BUCKET + 1, SHAPE["dim"]), np.float32) for n in lm.kv_names})
-    with pytest.raises(WispError, match=rf"nn.scatter: index {slot} at position \[0\] is outside \[0, {BUCKET + 1}\)"):
+    with pytest.raises(
+        WispError,
+        match=rf"nn.scatter: index {slot} at position \[0\] is outside \[0, {BUCKET + 1}\)",
+    ):
         c.reference(inputs)
+
+
+def test_fast_path_equals_event_loop_on_a_resident_decode() -> None:
+    """SCATTER is data-dependent: the cached fast schedule and the event loop give the same
+    regions, outputs and report."""
+    from backend.interpreter import fast
+
+    lm = _lm()
+    gen = Generator(lm, target="spatten")
+    pre, dec = gen.prefill_form(4), gen.decode_form(BUCKET)
+    runs = []
+    for slow in (False, True):
+        kv = ResidentDram()
+        pre.run({"ids": _ids(4, 15), "slots": np.arange(4, dtype=np.int32)}, resident=kv)
+        with fast.disabled() if slow else contextlib.nullcontext():
+            r = dec.run(_decode_inputs(BUCKET, 4), resident=kv)
+        runs.append((r, {n: kv.rows(n) for n in lm.kv_names}))
+    (a, ka), (b, kb) = runs
+    assert np.array_equal(a.outputs["out0"], b.outputs["out0"])
+    assert all(np.array_equal(ka[n], kb[n]) for n in lm.kv_names)
+    assert (a.report.cycles, a.report.dram_read, a.report.dram_write) == (
+        b.report.cycles,
+        b.report.dram_read,
+        b.report.dram_write,
+    )

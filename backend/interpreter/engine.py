@@ -85,9 +85,7 @@ def run(
     holds the program's resident regions across runs (a session's KV cache; without it they
     start as zeros)."""
     with np.errstate(all="ignore"):  # IEEE results (inf, nan) are the machine's semantics
-        return _run(
-            program, inputs, config, timing_only, trace, limits or DEFAULT_LIMITS, resident
-        )
+        return _run(program, inputs, config, timing_only, trace, limits or DEFAULT_LIMITS, resident)
 
 
 def _run(

@@ -121,7 +121,9 @@ def constant_operands(
     """MATMUL operand tiles (by position in ``order``) whose bytes are the same in every run:
     inside the destination of an earlier LOAD from DRAM bytes no input symbol covers and no
     STORE writes, with no write to them in between."""
-    spans = [(s.addr, s.addr + s.nbytes) for s in program.symbols.values() if s.kind in HOST_WRITTEN]
+    spans = [
+        (s.addr, s.addr + s.nbytes) for s in program.symbols.values() if s.kind in HOST_WRITTEN
+    ]
     written: list[list[Tile]] = []
     for st in steps:
         ops = st.ops

@@ -75,7 +75,9 @@ def _pool_key(program: Program, sizes: tuple[int, ...], canonical: object) -> tu
 
 def dirty_ranges(program: Program, steps: list[Step]) -> list[tuple[int, int]]:
     """DRAM byte ranges any instruction of ``steps`` may write, and the input symbols'."""
-    spans = [(s.addr, s.addr + s.nbytes) for s in program.symbols.values() if s.kind in HOST_WRITTEN]
+    spans = [
+        (s.addr, s.addr + s.nbytes) for s in program.symbols.values() if s.kind in HOST_WRITTEN
+    ]
     for st in steps:
         ops = st.ops
         if ops is None:

@@ -29,13 +29,12 @@ from backend.lower import (  # noqa: F401  (register rules)
     rules_tokens,
     rules_vector,
 )
-from backend.lower import resident as resident_rules  # noqa: F401  (nn.scatter)
 from backend.lower.context import ACT_BASE, LowerCtx, Lowered
 from backend.lower.env import Env
 from backend.lower.fuse import plan_fusion, plan_ln_prologue, plan_merge
 from backend.lower.fuse_quant import plan_quant
 from backend.lower.registry import RULES
-from backend.lower.resident import ResidentLayout, in_resident, resident_arg
+from backend.lower.resident import ResidentLayout, in_resident, resident_arg  # + nn.scatter
 from backend.lower.rules_data import copy, plan_concat_dest
 from backend.lower.tags import layer_tags
 from backend.lower.values import DTensor

@@ -208,7 +208,7 @@ class Generator:
         """Run the prompt; fill the cache; return the logits [P, vocab] and the cost report."""
         n = int(ids.size)
         c = self.prefill_form(n)
-        inputs = {"ids": ids.astype(np.int32)}
+        inputs: dict[str, np.ndarray] = {"ids": ids.astype(np.int32)}
         if self.in_place:  # the programs write rows [0, n) of the cache
             inputs["slots"] = np.arange(n, dtype=np.int32)
             self.dram = ResidentDram() if self.npu_cache else None  # a new sequence

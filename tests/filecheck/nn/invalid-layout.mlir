@@ -1,4 +1,4 @@
-// Verifier errors of nn.reshape, nn.transpose, nn.concat, nn.slice and nn.gather.
+// Verifier errors of nn.reshape, nn.transpose, nn.concat, nn.slice, nn.gather and nn.scatter.
 // Each chunk of --split-input-file holds one malformed op; --verify-diagnostics prints its one-line
 // error (FILE:LINE:COL: nn.op: message, LINE counted in the whole file) and goes on with the next chunk.
 // RUN: wisp-opt %s --split-input-file --verify-diagnostics | filecheck %s
@@ -172,6 +172,24 @@ func.func @case17(%t: tensor<100x16xf32>, %ids: tensor<8xi32>) {
 // CHECK: {{.*}}invalid-layout.mlir:[[# @LINE + 2]]:3: nn.gather: table must have rank >= 1, got []
 func.func @case18(%t: tensor<f32>, %ids: tensor<8xi32>) {
   %y = nn.gather %t, %ids : (tensor<f32>, tensor<8xi32>) -> tensor<8xf32>
+  func.return
+}
+
+// -----
+
+// nn.scatter: one row per index
+// CHECK: {{.*}}invalid-layout.mlir:[[# @LINE + 2]]:3: nn.scatter: rows must be [2, 16] (one table row per index), got [1, 16]
+func.func @case19(%t: tensor<33x16xf32>, %i: tensor<2xi32>, %r: tensor<1x16xf32>) {
+  %y = nn.scatter %t, %i, %r : (tensor<33x16xf32>, tensor<2xi32>, tensor<1x16xf32>) -> tensor<33x16xf32>
+  func.return
+}
+
+// -----
+
+// nn.scatter: float indices
+// CHECK: {{.*}}invalid-layout.mlir:[[# @LINE + 2]]:3: nn.scatter: indices must be a rank-1 integer tensor, got tensor<1xf32>
+func.func @case20(%t: tensor<33x16xf32>, %i: tensor<1xf32>, %r: tensor<1x16xf32>) {
+  %y = nn.scatter %t, %i, %r : (tensor<33x16xf32>, tensor<1xf32>, tensor<1x16xf32>) -> tensor<33x16xf32>
   func.return
 }
 

@@ -1,4 +1,4 @@
-// Round trip of the layout nn ops: reshape, transpose, concat, slice, gather.
+// Round trip of the layout nn ops: reshape, transpose, concat, slice, gather, scatter.
 // RUN: %roundtrip | filecheck %s
 
 // CHECK-LABEL: func.func @reshape
@@ -71,5 +71,16 @@ func.func @gather(%ids: tensor<16xi32>, %ids2: tensor<2x8xi64>, %v: tensor<10xf1
   %0 = nn.gather %t, %ids : (tensor<30522x128xf32>, tensor<16xi32>) -> tensor<16x128xf32>
   %1 = nn.gather %t, %ids2 : (tensor<30522x128xf32>, tensor<2x8xi64>) -> tensor<2x8x128xf32>
   %2 = nn.gather %v, %ids : (tensor<10xf16>, tensor<16xi32>) -> tensor<16xf16>
+  func.return
+}
+
+// -----
+
+// CHECK-LABEL: func.func @scatter
+// CHECK-NEXT:    %0 = nn.scatter %k_cache0, %slot, %k : (tensor<33x128xf32>, tensor<1xi32>, tensor<1x128xf32>) -> tensor<33x128xf32>
+// CHECK-NEXT:    %1 = nn.scatter %0, %slots, %rows : (tensor<33x128xf32>, tensor<4xi32>, tensor<4x128xf32>) -> tensor<33x128xf32>
+func.func @scatter(%k_cache0: tensor<33x128xf32>, %slot: tensor<1xi32>, %k: tensor<1x128xf32>, %slots: tensor<4xi32>, %rows: tensor<4x128xf32>) {
+  %0 = nn.scatter %k_cache0, %slot, %k : (tensor<33x128xf32>, tensor<1xi32>, tensor<1x128xf32>) -> tensor<33x128xf32>
+  %1 = nn.scatter %0, %slots, %rows : (tensor<33x128xf32>, tensor<4xi32>, tensor<4x128xf32>) -> tensor<33x128xf32>
   func.return
 }
