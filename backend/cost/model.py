@@ -100,32 +100,28 @@ def _loadbp(i: Instr, cfg: Config, _m: int) -> InstrCost:
     )
 
 
-def _gather(i: Instr, cfg: Config, _m: int) -> InstrCost:
+def _indexed_rows(i: Instr, cfg: Config, read: bool) -> InstrCost:
+    """GATHER (``read``: DRAM → SRAM) or SCATTER (SRAM → DRAM): one DMA row per int32 index."""
     a = i.args
     rows, cols = int(a["rows"]), int(a["cols"])
     row_bytes = _dt(a["dtype"]).nbytes(cols)
     dram = F.dma_bytes(rows, row_bytes, -1, cfg)  # rows are scattered: never coalesced
     return InstrCost(
         cycles=F.dma_cycles(dram, cfg),
-        dram_read=dram,
-        sram_read=4 * rows,
-        sram_write=rows * row_bytes,
+        dram_read=dram if read else 0,
+        dram_write=0 if read else dram,
+        sram_read=4 * rows + (0 if read else rows * row_bytes),
+        sram_write=rows * row_bytes if read else 0,
         dram_transfer=F.dma_transfer_cycles(dram, cfg),
     )
+
+
+def _gather(i: Instr, cfg: Config, _m: int) -> InstrCost:
+    return _indexed_rows(i, cfg, read=True)
 
 
 def _scatter(i: Instr, cfg: Config, _m: int) -> InstrCost:
-    """GATHER's mirror: one DMA row per index, never coalesced, written to DRAM."""
-    a = i.args
-    rows, cols = int(a["rows"]), int(a["cols"])
-    row_bytes = _dt(a["dtype"]).nbytes(cols)
-    dram = F.dma_bytes(rows, row_bytes, -1, cfg)  # rows are scattered: never coalesced
-    return InstrCost(
-        cycles=F.dma_cycles(dram, cfg),
-        dram_write=dram,
-        sram_read=4 * rows + rows * row_bytes,
-        dram_transfer=F.dma_transfer_cycles(dram, cfg),
-    )
+    return _indexed_rows(i, cfg, read=False)
 
 
 def _store(i: Instr, cfg: Config, _m: int) -> InstrCost:

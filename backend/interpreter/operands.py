@@ -144,13 +144,21 @@ def _loadbp(i: Instr, m: Machine | None, cons: bool) -> Ops:
     }
 
 
-def _gather(i: Instr, m: Machine | None, cons: bool) -> Ops:
+def _indexed(i: Instr, table: str, write: bool) -> tuple[int, int, DType, Tile, Tile]:
+    """rows, cols, dtype, the int32 index tile and row 0 of the DRAM table ``<table>_addr`` of a
+    GATHER (read) or SCATTER (``write``)."""
     a = i.args
     r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
     if dt is DType.INT4 and c % 2:
         raise _fail(f"packed int4 rows need even cols (cols={c})")
     idx = flat_tile(int(a["idx_buf"]), int(a["idx_off"]), 4 * r)
-    table = dram_tile(int(a["src_addr"]), int(a["src_stride"]), 1, c, dt, False)
+    row0 = dram_tile(int(a[f"{table}_addr"]), int(a[f"{table}_stride"]), 1, c, dt, write)
+    return r, c, dt, idx, row0
+
+
+def _gather(i: Instr, m: Machine | None, cons: bool) -> Ops:
+    a = i.args
+    r, c, dt, idx, table = _indexed(i, "src", False)
     return {
         "idx": idx,
         "src": gathered_rows(table, idx, r, m, cons),
@@ -160,11 +168,7 @@ def _gather(i: Instr, m: Machine | None, cons: bool) -> Ops:
 
 def _scatter(i: Instr, m: Machine | None, cons: bool) -> Ops:
     a = i.args
-    r, c, dt = int(a["rows"]), int(a["cols"]), _dt(a["dtype"])
-    if dt is DType.INT4 and c % 2:
-        raise _fail(f"packed int4 rows need even cols (cols={c})")
-    idx = flat_tile(int(a["idx_buf"]), int(a["idx_off"]), 4 * r)
-    table = dram_tile(int(a["dst_addr"]), int(a["dst_stride"]), 1, c, dt, True)
+    r, c, dt, idx, table = _indexed(i, "dst", True)
     if m is not None and r > 0:
         m.check(idx)
         ix = m.flat(idx).view("<i4")
