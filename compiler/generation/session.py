@@ -250,9 +250,8 @@ class Generator:
         else:
             inputs.update(self._cache_inputs(c, slots))
         outs, report = self._run(c, inputs)
-        for name, row in zip(self.lm.kv_names, outs[1 : 1 + len(self.lm.kv_names)], strict=True):
-            if self.npu_cache:
-                break  # the program appended the rows in its DRAM
+        carried = [] if self.npu_cache else outs[1 : 1 + len(self.lm.kv_names)]  # else in DRAM
+        for name, row in zip(self.lm.kv_names, carried, strict=False):
             if self.in_place:  # the updated cache, from the reference (or a timing-only run)
                 self.cache[name][: slots + 1] = row
             elif row.dtype == np.int8:  # progressive K: the new row, quantized by the program
