@@ -8,7 +8,8 @@ For each pipeline: next-character accuracy of the decode steps (the argmax of ea
 the true next character; prefill predictions excluded), the same from the reference executor on
 the same compressed forms, and per decode step (= per generated token) the mean DRAM bytes split
 by where they go (the interpreter's `dram_by_region`: the weights in the data section, the KV
-cache = the cache input regions the attention reads (K/V rows or K planes, plus the key mask),
+cache = the cache regions (resident, or the K planes' input regions under progressive-quant: the
+rows the attention reads and the new rows written) plus the key mask, token id, position and slot,
 activations), cycles and energy; with kv-prune, the share of steps whose surviving cache entries
 are the same on the interpreter as on the reference; host decode tokens/s of the interpreter
 (compile time excluded; machine-dependent). Then SpAtten's cumulative breakdown (tokens → + heads
@@ -89,7 +90,7 @@ class Row:
     acc: float  # interpreter, %
     ref_acc: float  # reference, %
     dram: float  # B / token, mean over decode steps
-    kv: float  # of which the KV cache (input regions)
+    kv: float  # of which the KV cache (resident and input regions)
     weights: float
     acts: float
     cycles: float
@@ -137,7 +138,8 @@ def table(prompts: int = 4, target: str = "spatten", timing_only: bool = False) 
         f"char-gpt on {target}: {prompts} held-out prompts × ({PROMPT} prompt + {GENERATED} "
         f"teacher-forced decode steps); DRAM, cycles and energy measured ({mode}), means per "
         "decode step = per generated token. KV cache = bytes the interpreter counts in the cache "
-        "input regions (K/V rows or K planes, the key mask); weights = the data section.",
+        "regions (resident K/V rows read and appended, or the K planes) and the other inputs (key "
+        "mask, token, position, slot); weights = the data section.",
         "",
         "| pipeline | passes | acc % (interp) | acc % (reference) | DRAM B / token | total vs dense "
         "| KV-cache B / token | KV vs dense | weights B / token | activations B / token "
