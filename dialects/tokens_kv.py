@@ -76,8 +76,8 @@ def _vec(op: str, what: str, t: Attribute, n: int, elem: Attribute | None = None
     else:
         ok = ok and element_of(t) == elem
     if not ok:
-        kind = "integer" if elem is None else str(elem)
-        raise ShapeError(f"{op}: {what} must be a {kind} vector [{n}], got {t}")
+        kind = "an integer" if elem is None else f"a {elem}"
+        raise ShapeError(f"{op}: {what} must be {kind} vector [{n}], got {t}")
 
 
 KV_EVICT_BIG = 1e30  # tokens.kv_evict: added to the score of a slot that may not be evicted

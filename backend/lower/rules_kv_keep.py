@@ -31,20 +31,21 @@ F32, I32 = DType.FP32, DType.INT32
 
 
 def _row(ctx: LowerCtx, t: DTensor, what: str) -> tuple[int, int]:
-    """LOAD the contiguous vector ``t`` into idx; (offset, length)."""
-    if not t.is_contiguous or t.dtype not in (F32, I32):
-        raise BackendError(f"{what}: expected a contiguous fp32 or int32 vector")
+    """LOAD the contiguous vector ``t`` into idx; (offset, length). An fp16 vector (a float
+    input) is widened to fp32 (MOVE)."""
+    if not t.is_contiguous or t.dtype not in (F32, I32, DType.FP16):
+        raise BackendError(f"{what}: expected a contiguous fp32, fp16 or int32 vector")
     n = t.shape[0]
     off = ctx.take(IX, 4 * max(n, 8))
     load(ctx, DTensor.contiguous(t.addr, (1, n), t.dtype), IX, off)
-    return off, n
+    return (_to_f32(ctx, off, n, DType.FP16) if t.dtype is DType.FP16 else off), n
 
 
-def _to_f32(ctx: LowerCtx, off: int, n: int) -> int:
-    """MOVE an int32 row in idx to a new fp32 row in idx."""
+def _to_f32(ctx: LowerCtx, off: int, n: int, src: DType = I32) -> int:
+    """MOVE an int32 (or fp16) row in idx to a new fp32 row in idx."""
     dst = ctx.take(IX, 4 * max(n, 8))
     ctx.emit(
-        "MOVE", src_dtype=I32, dst_dtype=F32, dst_buf=IX, dst_off=dst, dst_stride=n,
+        "MOVE", src_dtype=src, dst_dtype=F32, dst_buf=IX, dst_off=dst, dst_stride=n,
         src_buf=IX, src_off=off, src_stride=n, rows=1, cols=n,
     )  # fmt: skip
     return dst
@@ -78,7 +79,9 @@ def lower_kv_accumulate(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     _vec(ctx, "min", keep, keep, n, bcast="scalar", imm=1.0)  # 0 at the slot, 1 elsewhere
     _vec(ctx, "mul", c_off, c_off, n, keep)
     _vec(ctx, "add", c_off, c_off, n, s_off)
-    in_place = len(list(op.carried.uses)) == 1 and in_resident(ctx, carried)
+    in_place = (
+        len(list(op.carried.uses)) == 1 and carried.dtype is F32 and in_resident(ctx, carried)
+    )
     out = carried if in_place else ctx.activation((n,), F32)
     store(ctx, DTensor.contiguous(out.addr, (1, n), F32), IX, c_off)
     return DTensor.contiguous(out.addr, (n,), F32)
