@@ -154,22 +154,38 @@ def test_reference_kv_prune_equals_numpy(keep: int, recent: int, heads: int) -> 
     assert gen.length == min(keep, 40) and gen.free == sim.free
 
 
-@pytest.mark.parametrize("heads", ["", "head-prune{keep=2},"])
-def test_kv_prune_survivors_interpreter_equals_reference(heads: str) -> None:
-    """The trained char-gpt, teacher-forced: the interpreter's scores (IMPACC in the masked
-    attention, fp16 K/V) keep exactly the cached tokens the reference executor keeps (also with
-    head pruning, whose masked head attention runs under run-time predicates)."""
+@pytest.mark.parametrize(
+    "heads,keep,recent,prompt",
+    [("", 24, 4, 40), ("head-prune{keep=2},", 24, 4, 40), ("", 40, 1, 12), ("", 40, 9, 12)],
+)
+def test_kv_prune_survivors_interpreter_equals_reference(
+    heads: str, keep: int, recent: int, prompt: int
+) -> None:
+    """The trained char-gpt, teacher-forced: the interpreter (IMPACC in the masked attention,
+    fp16 K/V, the keep-k by kv_accumulate/kv_evict on the NPU, the scores resident) keeps exactly
+    the cached tokens the reference executor keeps at every step (also with head pruning, whose
+    masked head attention runs under run-time predicates; a prompt longer than keep is pruned
+    once by the host, a shorter one fills the slots first; keep=40 runs the 64-slot program, whose
+    empty slots must never be chosen)."""
     require_char_gpt()
     lm = LanguageModel.of(load_model("char-gpt"))
     ids = encode(TEXT[:100], where="test")
-    pipe = heads + "kv-prune{keep=24 recent=4}"
+    pipe = heads + f"kv-prune{{keep={keep} recent={recent}}}"
     runs = [Generator(lm, pipeline=pipe, target=t) for t in (None, "spatten")]
-    preds = [g.force(ids, 40)[0].argmax(-1) for g in runs]
-    assert len(runs[0].survivors) == 100 - 40 + 1
+    preds = [g.force(ids, prompt)[0].argmax(-1) for g in runs]
+    assert len(runs[0].survivors) == 100 - prompt + 1
     for step, (a, b) in enumerate(zip(runs[0].survivors, runs[1].survivors, strict=True)):
         assert a.tolist() == b.tolist(), f"step {step}"
+        assert len(a) == min(keep, prompt + step) and a.max() == prompt + step - 1
     assert (preds[0] == preds[1]).mean() >= 0.95
-    assert runs[1].length == 24 and set(runs[1]._forms) == {"prefill40", f"decode{BUCKET}"}
+    slots = BUCKET * -(-keep // BUCKET)
+    assert runs[1].length == keep and f"decode{slots}" in runs[1]._forms
+    # the carried scores live in the resident region: they are the reference's (fp16 K/V)
+    assert runs[1].dram is not None
+    held = runs[1].dram.rows("kv_scores")[: keep + 1, 0]
+    occupied = np.arange(keep + 1) != runs[1].free
+    np.testing.assert_array_equal(runs[0].positions[: keep + 1], runs[1].positions[: keep + 1])
+    np.testing.assert_allclose(held[occupied], runs[0].scores[: keep + 1][occupied], rtol=0.05)
 
 
 def test_kv_prune_dram_per_step_bounded_by_keep() -> None:
