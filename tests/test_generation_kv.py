@@ -156,14 +156,21 @@ def test_reference_kv_prune_equals_numpy(keep: int, recent: int, heads: int) -> 
 
 @pytest.mark.parametrize(
     "heads,keep,recent,prompt",
-    [("", 24, 4, 40), ("head-prune{keep=2},", 24, 4, 40), ("", 40, 1, 12), ("", 40, 9, 12)],
+    [
+        ("", 24, 4, 40),
+        ("head-prune{keep=2},", 24, 4, 40),
+        ("quantize,", 24, 4, 40),
+        ("", 40, 1, 12),
+        ("", 40, 9, 12),
+    ],
 )
 def test_kv_prune_survivors_interpreter_equals_reference(
     heads: str, keep: int, recent: int, prompt: int
 ) -> None:
     """The trained char-gpt, teacher-forced: the interpreter (IMPACC in the masked attention,
     fp16 K/V, the keep-k by kv_accumulate/kv_evict on the NPU, the scores resident) keeps exactly
-    the cached tokens the reference executor keeps at every step (also with head pruning, whose
+    the cached tokens the reference executor keeps at every step (also with int8 weights, and with
+    head pruning, whose
     masked head attention runs under run-time predicates; a prompt longer than keep is pruned
     once by the host, a shorter one fills the slots first; keep=40 runs the 64-slot program, whose
     empty slots must never be chosen)."""
