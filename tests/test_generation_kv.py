@@ -169,11 +169,10 @@ def test_kv_prune_survivors_interpreter_equals_reference(
 ) -> None:
     """The trained char-gpt, teacher-forced: the interpreter (IMPACC in the masked attention,
     fp16 K/V, the keep-k by kv_accumulate/kv_evict on the NPU, the scores resident) keeps exactly
-    the cached tokens the reference executor keeps at every step (also with int8 weights, and with
-    head pruning, whose
-    masked head attention runs under run-time predicates; a prompt longer than keep is pruned
-    once by the host, a shorter one fills the slots first; keep=40 runs the 64-slot program, whose
-    empty slots must never be chosen)."""
+    the cached tokens the reference executor keeps at every step (also with int8 weights, and
+    with head pruning, whose masked head attention runs under run-time predicates; a prompt
+    longer than keep is pruned once by the host, a shorter one fills the slots first; keep=40
+    runs the 64-slot program, whose empty slots must never be chosen)."""
     require_char_gpt()
     lm = LanguageModel.of(load_model("char-gpt"))
     ids = encode(TEXT[:100], where="test")
