@@ -14,6 +14,11 @@ and the interpreter keeps the regions between the programs (`ResidentDram`); the
 ids, pos, mask and the slot. On the reference executor (and for timing-only runs) the host
 carries the same cache: it passes it in and takes the updated one back. Under progressive-quant
 the host still carries the int8 K cache and hands each decode run its planes (not resident).
+
+kv-prune on the resident forms: the decode program accumulates the carried scores (resident,
+`kv_scores`) and picks the slot to evict (keep-k on the NPU, slot reuse); the host feeds `slot`
+(the next unused one, or the one the last step evicted), `mask` and `positions`. A prompt longer
+than keep, the host-carried forms and progressive-quant use the host's keep-k (`_prune`).
 """
 
 from __future__ import annotations
@@ -339,7 +344,8 @@ class Generator:
         raise WispError(f"{c.model.name}: no progressive attention reads the K planes of {name}")
 
     def _prune(self) -> None:
-        """kv-prune on the host: keep the `keep` cached rows of highest accumulated importance,
+        """kv-prune on the host (a prompt longer than keep; the host-carried forms, progressive
+        quantization): keep the `keep` cached rows of highest accumulated importance,
         the newest `recent` protected (ties to the older row, backend/topk.py); the other rows
         leave the cache (rows stay in position order)."""
         assert self.kv is not None
