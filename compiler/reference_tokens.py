@@ -18,6 +18,7 @@ from compiler.reference_qattention import quant_importance as qimp
 from compiler.reference_quant import linear
 from dialects import tokens as T
 from dialects.nn_base import shape_of
+from dialects.tokens_kv import KV_EVICT_BIG
 
 Array = np.ndarray
 
@@ -92,6 +93,23 @@ def select(op: T.SelectOp, a: list[Array], c: Any) -> Array:
     s = a[0].astype(np.float32).copy()
     s[protected(op, s.shape[0])] = np.inf
     return topk_indices(s[None], op.int_prop("k"))[0].astype(np.int32)
+
+
+def kv_accumulate(op: T.KvAccumulateOp, a: list[Array], c: Any) -> Array:
+    """Carried + step per slot; the new token's slot starts with its own score."""
+    out = (a[0].astype(np.float32) + a[1].astype(np.float32)).astype(np.float32)
+    slot = int(a[2][0])
+    out[slot] = np.float32(a[1][slot])
+    return out
+
+
+def kv_evict(op: T.KvEvictOp, a: list[Array], c: Any) -> Array:
+    """argmin_j s[j] + BIG·[j not eligible] in fp32, ties to the lower slot (TOPK k=1 of the
+    negation): the eligible slot of lowest score whenever there is one."""
+    s, mask, positions, pos = a[0].astype(np.float32), a[1], a[2], int(a[3][0])
+    eligible = (mask != 0) & (positions <= pos - op.int_prop("recent"))
+    e = (s + np.where(eligible, np.float32(0), np.float32(KV_EVICT_BIG))).astype(np.float32)
+    return topk_indices(-e[None], 1)[0].astype(np.int32)
 
 
 def _check_indices(name: str, idx: Array, n: int) -> None:
@@ -286,6 +304,8 @@ IMPLS: dict[type[Operation], Callable[[Any, list[Array], Any], Array]] = {
     T.QuantImportanceOp: quant_importance,
     T.HeadImportanceOp: head_importance,
     T.SelectOp: select,
+    T.KvAccumulateOp: kv_accumulate,
+    T.KvEvictOp: kv_evict,
     T.SqueezeOp: squeeze,
     T.FuseOp: fuse,
     T.PredictOp: predict,

@@ -36,7 +36,7 @@ from dialects.nn_base import (
     tensor,
 )
 from dialects.tokens_fact import KeyLinearOp
-from dialects.tokens_kv import MaskedImportanceOp
+from dialects.tokens_kv import KvAccumulateOp, KvEvictOp, MaskedImportanceOp
 from dialects.tokens_mixed import MixedLinearOp, RowPrecisionOp
 from dialects.tokens_mixed import protect_indices as _protect
 from dialects.tokens_quant import QuantImportanceOp
@@ -392,6 +392,8 @@ class HeadAttentionOp(NNOp):
 TOKEN_OPS: tuple[type[NNOp], ...] = (
     ImportanceOp,
     MaskedImportanceOp,
+    KvAccumulateOp,
+    KvEvictOp,
     QuantImportanceOp,
     HeadImportanceOp,
     SelectOp,

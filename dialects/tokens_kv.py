@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from xdsl.dialects.builtin import IntegerType, f32
+from xdsl.dialects.builtin import IntegerType, f32, i32
 from xdsl.ir import Attribute
 from xdsl.irdl import (
     irdl_op_definition,
@@ -66,3 +66,88 @@ class MaskedImportanceOp(NNOp):
         if len(operand_types) == 4:
             check_prior(cls.name, operand_types[3], ks[0])
         return tensor((ks[0],), f32)
+
+
+def _vec(op: str, what: str, t: Attribute, n: int, elem: Attribute | None = None) -> None:
+    s = shape_of(t)
+    ok = len(s) == 1 and s[0] == n
+    if elem is None:
+        ok = ok and isinstance(element_of(t), IntegerType)
+    else:
+        ok = ok and element_of(t) == elem
+    if not ok:
+        kind = "an integer" if elem is None else f"a {elem}"
+        raise ShapeError(f"{op}: {what} must be {kind} vector [{n}], got {t}")
+
+
+KV_EVICT_BIG = 1e30  # tokens.kv_evict: added to the score of a slot that may not be evicted
+
+
+@irdl_op_definition
+class KvAccumulateOp(NNOp):
+    """kv-prune's scores carried across decode steps, per cache slot: c'[j] = carried[j] + step[j],
+    except the slot the step's new token was written to, which starts with its own score:
+    c'[slot] = step[slot] (slots are reused, so the slot's previous score is the evicted token's).
+
+        %c = tokens.kv_accumulate %kv_scores, %step, %slot : (tensor<33xf32>, tensor<33xf32>, tensor<1xi32>) -> tensor<33xf32>
+    """
+
+    name = "tokens.kv_accumulate"
+    PROPS: ClassVar[Mapping[str, type]] = {}
+    carried = operand_def()
+    step = operand_def()
+    slot = operand_def()
+    result = result_def()
+    traits = traits_def(Pure())
+
+    @classmethod
+    def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
+        if len(operand_types) != 3:
+            raise ShapeError(
+                f"{cls.name}: expected carried, step and slot, got {len(operand_types)}"
+            )
+        c, s, slot = operand_types
+        n = shape_of(c)[0] if len(shape_of(c)) == 1 else -1
+        _vec(cls.name, "carried", c, n, f32)
+        _vec(cls.name, "step", s, n, f32)
+        _vec(cls.name, "slot", slot, 1)
+        return tensor((n,), f32)
+
+
+@irdl_op_definition
+class KvEvictOp(NNOp):
+    """kv-prune's keep-k over the cache slots (SpAtten's top-k, one token in, one out): the slot
+    whose token leaves the cache when the K + 1 occupied slots are pruned to K. Eligible: the
+    slots with mask[j] ≠ 0 whose token is not among the newest `recent` (positions[j] ≤
+    pos − recent); the result is the eligible slot of lowest score, ties to the lower slot index
+    (TOPK's rule on the negated scores, backend/topk.py). The host writes the next token there.
+    Exactly: argmin_j s[j] + KV_EVICT_BIG·[j not eligible] in fp32, ties to the lower slot.
+
+        %free = tokens.kv_evict %c, %mask, %positions, %pos {recent = 4} : (tensor<33xf32>, tensor<33xi32>, tensor<33xi32>, tensor<1xi32>) -> tensor<1xi32>
+    """
+
+    name = "tokens.kv_evict"
+    PROPS: ClassVar[Mapping[str, type]] = {"recent": int}
+    scores = operand_def()
+    mask = operand_def()
+    positions = operand_def()
+    pos = operand_def()
+    recent = prop_def(Attribute)
+    result = result_def()
+    traits = traits_def(Pure())
+
+    @classmethod
+    def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
+        if len(operand_types) != 4:
+            raise ShapeError(
+                f"{cls.name}: expected scores, mask, positions and pos, got {len(operand_types)}"
+            )
+        s, m, p, pos = operand_types
+        n = shape_of(s)[0] if len(shape_of(s)) == 1 else -1
+        _vec(cls.name, "scores", s, n, f32)
+        _vec(cls.name, "mask", m, n)
+        _vec(cls.name, "positions", p, n)
+        _vec(cls.name, "pos", pos, 1)
+        if int_prop(cls.name, props, "recent") < 1:
+            raise ShapeError(f"{cls.name}: recent must be ≥ 1, got {props.get('recent')}")
+        return tensor((1,), i32)

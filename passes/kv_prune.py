@@ -9,11 +9,15 @@ attention has a key mask, as the decode form's does: a masked key receives exact
 accumulated over the layers (each layer's score takes the previous one as its prior), and returns
 the sum as one more output of `main`: one fp32 score per key of the attention.
 
-The keep-k selection between steps is not in the program: the host that carries the KV cache
-(`compiler/generation/session.py`) adds each step's scores to the scores it carries per cached
-token, keeps the `keep` highest (the newest `recent` tokens protected; ties as backend/topk.py)
-and drops the other rows from its cache, so later steps run a smaller decode program
-(docs/generation.md). On the NPU the scores cost no MATMUL or softmax of their own: IMPACC on the
+On a resident decode form (arguments `kv_scores`, `positions`, `slot`, `mask` and `pos`:
+`LanguageModel.decode(..., scores=True)`) the keep-k across steps is in the program too (slot
+reuse): `tokens.kv_accumulate` adds the step's scores to the carried ones (the resident
+`kv_scores`, the new token's slot starting with its own score) and `tokens.kv_evict` picks the
+slot that leaves when the K + 1 occupied slots are pruned to K (the newest `recent` protected);
+`main` returns the updated `kv_scores` and that slot instead of the step's scores, and the
+host writes the next token there. Elsewhere (the prefill, host-carried forms, progressive-quant)
+the host carries the scores, keeps the `keep` highest (ties as backend/topk.py) and drops the
+other rows from its cache (docs/generation.md). On the NPU the scores cost no MATMUL or softmax of their own: IMPACC on the
 attention's softmax tiles (backend/lower/importance_sink.py).
 """
 
@@ -89,7 +93,21 @@ class KvPrunePass(ModulePass):
         ret = func.body.block.last_op
         if not isinstance(ret, ReturnOp):
             raise PassError("func.func @main does not end with func.return")
-        ret.operands = [*ret.operands, acc]
+        args = {a.name_hint: a for a in func.body.block.args}
+        outs: list[SSAValue] = [acc]
+        where, what = "the host keeps", "the scores"
+        if all(n in args for n in ("kv_scores", "positions", "slot", "mask", "pos")):
+            carried = tokens.KvAccumulateOp.make([args["kv_scores"], acc, args["slot"]], None)
+            free = tokens.KvEvictOp.make(
+                [carried.results[0], args["mask"], args["positions"], args["pos"]],
+                None,
+                recent=self.recent,
+            )
+            func.body.block.insert_ops_before([carried, free], ret)
+            outs = [carried.results[0], free.results[0]]
+            where = "the program accumulates them and picks the evicted slot: it keeps"
+            what = "the carried scores and the slot to evict"
+        ret.operands = [*ret.operands, *outs]
         func.function_type = FunctionType.from_lists(
             list(func.function_type.inputs.data), [v.type for v in ret.operands]
         )
@@ -99,9 +117,9 @@ class KvPrunePass(ModulePass):
             {
                 "notes": [
                     f"{len(attns)} attention layers scored over {keys.pop()} keys (SpAtten"
-                    f" received attention, accumulated); output {len(ret.operands) - 1} = the"
-                    f" scores; the host keeps {self.keep} cached tokens, the newest"
-                    f" {self.recent} protected"
+                    f" received attention, accumulated); outputs {len(ret.operands) - len(outs)}"
+                    f"..{len(ret.operands) - 1} = {what}; {where} {self.keep} cached tokens,"
+                    f" the newest {self.recent} protected"
                 ]
             },
         )

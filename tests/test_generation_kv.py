@@ -44,6 +44,9 @@ class NumpyKV:
         self.pos = np.zeros(0, np.int64)
         self.score = np.zeros(0)
         self.survivors: list[np.ndarray] = []
+        # slot reuse (decode steps): the slot the next token's row goes to; a slot below the
+        # cache's size holds the token evicted by the last step
+        self.free = 0
 
     def _ln(self, x: np.ndarray, p: str) -> np.ndarray:
         m, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
@@ -58,13 +61,18 @@ class NumpyKV:
         n, h = ids.size, self.c.heads
         d = self.c.dim // h
         x = self.w["wte.weight"][ids] + self.w["wpe.weight"][start : start + n]
-        step = np.zeros(self.pos.size + n)
+        reuse = n == 1 and self.free < self.pos.size  # the new row replaces the evicted one
+        size = self.pos.size + (0 if reuse else n)
+        step = np.zeros(size)
         mag = np.zeros(h)
         for i in range(self.c.layers):
             b = f"blocks.{i}."
             a = self._ln(x, b + "norm1")
             q, k, v = (self._lin(a, b + "attn." + t) for t in "qkv")
-            self.k[i], self.v[i] = np.vstack([self.k[i], k]), np.vstack([self.v[i], v])
+            if reuse:
+                self.k[i][self.free], self.v[i][self.free] = k[0], v[0]
+            else:
+                self.k[i], self.v[i] = np.vstack([self.k[i], k]), np.vstack([self.v[i], v])
             kk, vv = self.k[i], self.v[i]
             m = kk.shape[0]
             s = np.einsum("ihd,jhd->hij", q.reshape(n, h, d), kk.reshape(m, h, d)) / np.sqrt(d)
@@ -83,9 +91,25 @@ class NumpyKV:
             f = self._lin(self._ln(x, b + "norm2"), b + "mlp.fc1")
             f = 0.5 * f * (1 + np.tanh(np.sqrt(2 / np.pi) * (f + 0.044715 * f**3)))
             x = x + self._lin(f, b + "mlp.fc2")
+        if n == 1:  # a decode step: the new token in slot `free`, starting with its own score
+            if not reuse:
+                self.pos, self.score = np.append(self.pos, 0), np.append(self.score, 0.0)
+            self.pos[self.free], self.score[self.free] = start, 0.0
+            self.score = self.score + step
+            if self.pos.size > self.keep:  # one leaves: the lowest score among the tokens
+                # older than the newest `recent`, ties to the lower slot; its slot is reused
+                old = [j for j in range(self.pos.size) if self.pos[j] <= start - self.recent]
+                self.free = min(old, key=lambda j: (self.score[j], j))
+            else:
+                self.free = self.pos.size
+            kept = np.arange(self.pos.size) != self.free
+            self.survivors.append(np.sort(self.pos[kept]))
+            return self._ln(x, "norm") @ self.w["wte.weight"].T
         self.pos = np.concatenate([self.pos, np.arange(start, start + n)])
         self.score = np.concatenate([self.score, np.zeros(n)]) + step
-        if self.pos.size > self.keep:  # keep-k: highest score, newest `recent` kept, ties → older
+        if (
+            self.pos.size > self.keep
+        ):  # the prompt: highest score, newest `recent` kept, ties → older
             s = self.score.copy()
             s[-self.recent :] = np.inf
             order = sorted(range(s.size), key=lambda j: (-s[j], j))[: self.keep]
@@ -93,6 +117,7 @@ class NumpyKV:
             self.k = [t[idx] for t in self.k]
             self.v = [t[idx] for t in self.v]
             self.pos, self.score = self.pos[idx], self.score[idx]
+        self.free = self.pos.size
         self.survivors.append(self.pos.copy())
         return self._ln(x, "norm") @ self.w["wte.weight"].T
 
@@ -121,26 +146,52 @@ def test_reference_kv_prune_equals_numpy(keep: int, recent: int, heads: int) -> 
     assert len(gen.survivors) == len(sim.survivors) == 40 - prompt + 1
     for got, exp in zip(gen.survivors, sim.survivors, strict=True):
         np.testing.assert_array_equal(got, exp)
-    np.testing.assert_allclose(gen.scores[: gen.length], sim.score, rtol=1e-4, atol=1e-5)
-    assert gen.length == min(keep, 40)
+    kept = np.arange(sim.pos.size) != sim.free  # the occupied slots, the same on both sides
+    np.testing.assert_array_equal(gen.positions[: sim.pos.size][kept], sim.pos[kept])
+    np.testing.assert_allclose(
+        gen.scores[: sim.pos.size][kept], sim.score[kept], rtol=1e-4, atol=1e-5
+    )
+    assert gen.length == min(keep, 40) and gen.free == sim.free
 
 
-@pytest.mark.parametrize("heads", ["", "head-prune{keep=2},"])
-def test_kv_prune_survivors_interpreter_equals_reference(heads: str) -> None:
-    """The trained char-gpt, teacher-forced: the interpreter's scores (IMPACC in the masked
-    attention, fp16 K/V) keep exactly the cached tokens the reference executor keeps (also with
-    head pruning, whose masked head attention runs under run-time predicates)."""
+@pytest.mark.parametrize(
+    "heads,keep,recent,prompt",
+    [
+        ("", 24, 4, 40),
+        ("head-prune{keep=2},", 24, 4, 40),
+        ("quantize,", 24, 4, 40),
+        ("", 40, 1, 12),
+        ("", 40, 9, 12),
+    ],
+)
+def test_kv_prune_survivors_interpreter_equals_reference(
+    heads: str, keep: int, recent: int, prompt: int
+) -> None:
+    """The trained char-gpt, teacher-forced: the interpreter (IMPACC in the masked attention,
+    fp16 K/V, the keep-k by kv_accumulate/kv_evict on the NPU, the scores resident) keeps exactly
+    the cached tokens the reference executor keeps at every step (also with int8 weights, and
+    with head pruning, whose masked head attention runs under run-time predicates; a prompt
+    longer than keep is pruned once by the host, a shorter one fills the slots first; keep=40
+    runs the 64-slot program, whose empty slots must never be chosen)."""
     require_char_gpt()
     lm = LanguageModel.of(load_model("char-gpt"))
     ids = encode(TEXT[:100], where="test")
-    pipe = heads + "kv-prune{keep=24 recent=4}"
+    pipe = heads + f"kv-prune{{keep={keep} recent={recent}}}"
     runs = [Generator(lm, pipeline=pipe, target=t) for t in (None, "spatten")]
-    preds = [g.force(ids, 40)[0].argmax(-1) for g in runs]
-    assert len(runs[0].survivors) == 100 - 40 + 1
+    preds = [g.force(ids, prompt)[0].argmax(-1) for g in runs]
+    assert len(runs[0].survivors) == 100 - prompt + 1
     for step, (a, b) in enumerate(zip(runs[0].survivors, runs[1].survivors, strict=True)):
         assert a.tolist() == b.tolist(), f"step {step}"
+        assert len(a) == min(keep, prompt + step) and a.max() == prompt + step - 1
     assert (preds[0] == preds[1]).mean() >= 0.95
-    assert runs[1].length == 24 and set(runs[1]._forms) == {"prefill40", f"decode{BUCKET}"}
+    slots = BUCKET * -(-keep // BUCKET)
+    assert runs[1].length == keep and f"decode{slots}" in runs[1]._forms
+    # the carried scores live in the resident region: they are the reference's (fp16 K/V)
+    assert runs[1].dram is not None
+    held = runs[1].dram.rows("kv_scores")[: keep + 1, 0]
+    occupied = np.arange(keep + 1) != runs[1].free
+    np.testing.assert_array_equal(runs[0].positions[: keep + 1], runs[1].positions[: keep + 1])
+    np.testing.assert_allclose(held[occupied], runs[0].scores[: keep + 1][occupied], rtol=0.05)
 
 
 def test_kv_prune_dram_per_step_bounded_by_keep() -> None:
@@ -156,9 +207,12 @@ def test_kv_prune_dram_per_step_bounded_by_keep() -> None:
     p_dram = [s.dram_bytes for s in pruned[1:]]
     assert d_dram[110] > d_dram[60] > d_dram[30]  # dense grows with the context (by bucket)
     # kv-prune adds per layer a load and a store of one fp32 score per key (DMA rounds each to
-    # 32-byte bursts), nothing that grows with the context
+    # 32-byte bursts), and the keep-k on the NPU: kv_accumulate loads the carried scores, the
+    # step's, the slot and a constant row and stores the carried scores; kv_evict loads the
+    # scores, the mask, the positions and pos and stores the slot: nothing grows with the context
+    row = 4 * (BUCKET + 1) + 32  # one 4-byte value per slot, plus at most one partial burst
     extra = p_dram[0] - d_dram[21]
-    assert 0 < extra <= SHAPE["layers"] * 2 * (4 * (BUCKET + 1) + 32)
+    assert 0 < extra <= SHAPE["layers"] * 2 * row + 7 * row + 3 * 32
     assert max(p_dram[BUCKET:]) == min(p_dram[BUCKET:]) == d_dram[30] + extra
     assert max(p_dram) < d_dram[110]
 

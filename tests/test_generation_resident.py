@@ -33,7 +33,8 @@ def _ids(n: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("pipeline", ["", "kv-prune{keep=20 recent=4}"])
 def test_resident_interpreter_equals_host_carried(pipeline: str) -> None:
     """Same logits (bit for bit) and tokens as the host-carried forms, across a bucket boundary;
-    with kv-prune the same survivors (the resident rows compacted by the host)."""
+    with kv-prune the same survivors (the keep-k on the NPU with slot reuse against the host's
+    keep-k that compacts the rows it carries: attention does not depend on the key order)."""
     lm = _lm()
     ids = _ids(BUCKET + 5, 11)
     prompt = BUCKET - 2

@@ -11,7 +11,9 @@ the run it keeps them. A region the session has not seen yet starts as zeros.
     decode.run({"ids": ..., "pos": ..., "mask": ..., "slot": ...}, resident=kv)  # appends row P
 
 The host may read or rewrite a region between runs (`rows`, `set_rows`: host work, e.g. the
-kv-prune compaction in compiler/generation/session.py).
+kv-prune compaction of a prompt longer than keep in compiler/generation/session.py), or give a
+region no program has used yet its first contents (`put`: kv-prune's carried scores after the
+prefill).
 """
 
 from __future__ import annotations
@@ -28,10 +30,16 @@ class ResidentDram:
 
     def __init__(self) -> None:
         self._regions: dict[str, tuple[Symbol, np.ndarray]] = {}
+        self._pending: dict[str, np.ndarray] = {}  # `put` before any program used the region
 
     def restore(self, m: Machine, program: Program) -> None:
         """Put the session's bytes of ``program``'s resident regions into its DRAM."""
         for s in _resident(program):
+            if s.name not in self._regions and s.name in self._pending:
+                x = self._pending.pop(s.name)
+                data = np.zeros(s.nbytes, np.uint8)
+                self._regions[s.name] = (s, data)
+                self.set_rows(s.name, x)
             held = self._regions.get(s.name)
             if held is None:
                 continue
@@ -63,6 +71,13 @@ class ResidentDram:
         if tuple(arr.shape) != tuple(sym.shape):
             raise SimError(f"resident region '{name}': shape {arr.shape} != {tuple(sym.shape)}")
         data[...] = np.ascontiguousarray(arr.astype(NP_DTYPES[sym.dtype])).view(np.uint8).ravel()
+
+    def put(self, name: str, x: np.ndarray) -> None:
+        """Region ``name``'s contents (its shape), now or when a program first uses it."""
+        if name in self._regions:
+            self.set_rows(name, x)
+        else:
+            self._pending[name] = np.array(x)
 
     def _held(self, name: str) -> tuple[Symbol, np.ndarray]:
         if name not in self._regions:

@@ -22,6 +22,7 @@ from backend.lower import (  # noqa: F401  (register rules)
     rules_data,
     rules_dense,
     rules_heads,
+    rules_kv_keep,
     rules_progressive,
     rules_progressive_kv,
     rules_qattention,

@@ -2,8 +2,9 @@
 
 A `ResidentLayout` names function arguments whose values live in a fixed DRAM region that every
 program of one session addresses at the same place: ``base`` (≥ the end of every program's data
-section), then one region of ``rows × cols`` fp16 per name, in order, 64-byte aligned. An
-argument of shape [r, cols] (r ≤ rows) is the view of the region's first r rows; the host does
+section), then one region of ``rows × cols`` fp16 (or fp32: kv-prune's carried scores) per
+name, in order, 64-byte aligned. An argument of shape [r, cols] (r ≤ rows; [r] when cols = 1) is
+the view of the region's first r rows; the host does
 not write it (the interpreter's `ResidentDram` keeps the bytes between runs), and a function
 result that is such a view is returned in place. The layout comes from the model's
 ``meta["resident"]`` (`ResidentLayout.of`), set by the generation forms
@@ -38,28 +39,31 @@ ALIGN = 64
 
 @dataclass(frozen=True)
 class ResidentLayout:
-    """Fixed DRAM regions (fp16 rows × cols) starting at ``base``, in the order given."""
+    """Fixed DRAM regions (rows × cols, fp16 or fp32) starting at ``base``, in the order given."""
 
     base: int
-    regions: tuple[tuple[str, int, int], ...]  # name, rows, cols
+    regions: tuple[tuple[str, int, int, DType], ...]  # name, rows, cols, element type
 
     @staticmethod
     def of(meta: Mapping[str, Any]) -> ResidentLayout | None:
         """The layout in a model's ``meta["resident"]`` ({"base": B, "regions": [[name, rows,
-        cols], ...]}), or None."""
+        cols] or [name, rows, cols, "f32"], ...]}), or None."""
         r = meta.get("resident")
         if not r:
             return None
-        regions = tuple((str(n), int(rows), int(cols)) for n, rows, cols in r["regions"])
+        regions = tuple(
+            (str(e[0]), int(e[1]), int(e[2]), DType.FP32 if e[3:] == ["f32"] else DType.FP16)
+            for e in (list(x) for x in r["regions"])
+        )
         return ResidentLayout(int(r["base"]), regions)
 
-    def spans(self) -> dict[str, tuple[int, int, int]]:
-        """name → (address, rows, cols)."""
-        out: dict[str, tuple[int, int, int]] = {}
+    def spans(self) -> dict[str, tuple[int, int, int, DType]]:
+        """name → (address, rows, cols, element type)."""
+        out: dict[str, tuple[int, int, int, DType]] = {}
         addr = self.base
-        for name, rows, cols in self.regions:
-            out[name] = (addr, rows, cols)
-            addr += (rows * cols * 2 + ALIGN - 1) // ALIGN * ALIGN
+        for name, rows, cols, dt in self.regions:
+            out[name] = (addr, rows, cols, dt)
+            addr += (dt.nbytes(rows * cols) + ALIGN - 1) // ALIGN * ALIGN
         return out
 
     @property
@@ -67,9 +71,8 @@ class ResidentLayout:
         spans = self.spans()
         if not spans:
             return self.base
-        last = self.regions[-1][0]
-        addr, rows, cols = spans[last]
-        return (addr + rows * cols * 2 + ALIGN - 1) // ALIGN * ALIGN
+        addr, rows, cols, dt = spans[self.regions[-1][0]]
+        return (addr + dt.nbytes(rows * cols) + ALIGN - 1) // ALIGN * ALIGN
 
 
 def resident_arg(ctx: LowerCtx, name: str, shape: tuple[int, ...], dt: DType) -> DTensor | None:
@@ -81,15 +84,16 @@ def resident_arg(ctx: LowerCtx, name: str, shape: tuple[int, ...], dt: DType) ->
     span = layout.spans().get(name)
     if span is None:
         return None
-    addr, rows, cols = span
-    if dt is not DType.FP16 or len(shape) != 2 or shape[1] != cols or not 1 <= shape[0] <= rows:
+    addr, rows, cols, rdt = span
+    view = (*shape, 1) if len(shape) == 1 and cols == 1 else shape
+    if dt is not DType.FP16 or len(view) != 2 or view[1] != cols or not 1 <= view[0] <= rows:
         raise BackendError(
             f"resident argument '{name}': shape {list(shape)} ({dt.name.lower()}) does not fit its "
-            f"region of {rows} x {cols} fp16 rows"
+            f"region of {rows} x {cols} {rdt.name.lower()} rows"
         )
-    ctx.resident_spans.append((addr, addr + rows * cols * 2))
-    ctx.symbols[name] = Symbol(name, addr, (rows, cols), dt, "resident")  # the whole region
-    return DTensor.contiguous(addr, shape, dt)
+    ctx.resident_spans.append((addr, addr + rdt.nbytes(rows * cols)))
+    ctx.symbols[name] = Symbol(name, addr, (rows, cols), rdt, "resident")  # the whole region
+    return DTensor.contiguous(addr, shape, rdt)
 
 
 def in_resident(ctx: LowerCtx, t: DTensor) -> bool:

@@ -8,7 +8,8 @@ and masked) and the next character as the new token. Every decode bucket gets th
 all buckets (progressive-quant's K scale: passes/progressive_kv.py). The characters come from
 the held-out split at CALIB_OFFSET, a span that `wisp eval` (the first 16 windows) and the
 benchmark's default prompts (bench_generate.py) do not read. A resident form (its cache written
-in place, `meta["resident"]`) gets the same steps with the new token at slot `p_i`.
+in place, `meta["resident"]`) gets the same steps with the new token at slot `p_i` (and, with
+kv-prune's keep-k inputs, zero carried scores and positions 0..S).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def decode_calibration(model: Model, samples: int) -> Calibration:
 
     lm = LanguageModel.of(model)
     in_place = bool(model.meta.get("resident"))
-    slots = int(model.input_specs()["mask"][0][0]) - 1
+    specs = model.input_specs()
+    slots = int(specs["mask"][0][0]) - 1
     n = min(BUCKET, slots)
     ids = encode(heldout_text())[CALIB_OFFSET : CALIB_OFFSET + n + 1]
     outs = reference.run(lm.prefill(n), {"ids": ids[:n].astype(np.int32)})
@@ -49,6 +51,9 @@ def decode_calibration(model: Model, samples: int) -> Calibration:
         }
         if in_place:
             sample["slot"] = np.array([p], np.int32)
+        if "kv_scores" in specs:  # kv-prune's keep-k inputs (no calibrated op reads them)
+            sample["kv_scores"] = np.zeros(slots + 1, np.float32)
+            sample["positions"] = np.arange(slots + 1, dtype=np.int32)
         for name, rows in kv.items():
             cache = np.zeros((slots + in_place, rows.shape[1]), np.float32)
             cache[:p] = rows[:p]

@@ -31,6 +31,7 @@ from compiler.models.builder import trace
 from compiler.models.char_vocab import VOCAB
 from compiler.models.gpt2 import GPT2Config, GPT2Decode, GPT2Prefill
 
+SCORES = "kv_scores"  # kv-prune's carried scores per cache slot (resident with the cache)
 BUCKET = 32  # cache slots are provided in multiples of this (docs/generation.md: length buckets)
 
 
@@ -81,9 +82,12 @@ class LanguageModel:
         params = sum(int(np.asarray(w).size) for w in self.base.weights.values())
         return -(-4 * params // (1 << 20)) * (1 << 20)
 
-    def resident_meta(self) -> dict[str, Any]:
-        """`meta["resident"]`: each layer's K and V cache, `context` rows of `dim` (fp16)."""
-        regions = [[n, self.context, self.config.dim] for n in self.kv_names]
+    def resident_meta(self, scores: bool = False) -> dict[str, Any]:
+        """`meta["resident"]`: each layer's K and V cache, `context` rows of `dim` (fp16); with
+        ``scores`` (kv-prune's keep-k on the NPU) then `kv_scores`, one fp32 score per slot."""
+        regions: list[list[Any]] = [[n, self.context, self.config.dim] for n in self.kv_names]
+        if scores:
+            regions.append([SCORES, self.context, 1, "f32"])
         return {"base": self.resident_base, "regions": regions}
 
     def _traced(
@@ -92,16 +96,17 @@ class LanguageModel:
         inputs: dict[str, tuple[tuple[int, ...], Any]],
         form: str,
         resident: bool = False,
+        scores: bool = False,
     ) -> Model:
         model = trace(root, inputs, name=f"{self.name}-{form}", meta=dict(self.base.meta))
         model.meta["form"] = form
         if resident:
-            model.meta["resident"] = self.resident_meta()
+            model.meta["resident"] = self.resident_meta(scores)
         model.weights = self.base.weights.copy()
         model.weights.check(model.module)
         return model
 
-    def prefill(self, tokens: int, resident: bool = False) -> Model:
+    def prefill(self, tokens: int, resident: bool = False, scores: bool = False) -> Model:
         """ids [tokens] → logits [tokens, vocab] and each layer's k, v [tokens, dim] (resident:
         the caches with those rows at `slots`)."""
         if not 1 <= tokens <= self.context:
@@ -114,11 +119,15 @@ class LanguageModel:
             inputs["slots"] = ((tokens,), np.int32)
             for name in self.kv_names:
                 inputs[name] = ((tokens, c.dim), np.float32)
-        return self._traced(GPT2Prefill(c, resident), inputs, f"prefill{tokens}", resident)
+        return self._traced(
+            GPT2Prefill(c, resident), inputs, f"prefill{tokens}", resident, resident and scores
+        )
 
-    def decode(self, slots: int, resident: bool = False) -> Model:
+    def decode(self, slots: int, resident: bool = False, scores: bool = False) -> Model:
         """One token against `slots` cache rows (see GPT2Decode; resident: `slots + 1` rows, the
-        new one written at `slot`)."""
+        new one written at `slot`; resident with ``scores``: two more inputs for kv-prune's
+        keep-k on the NPU, the resident `kv_scores` [slots + 1] fp32 and the token position of
+        each slot, `positions` [slots + 1] int32)."""
         c = self.config
         inputs: dict[str, tuple[tuple[int, ...], Any]] = {
             "ids": ((1,), np.int32),
@@ -129,4 +138,9 @@ class LanguageModel:
             inputs["slot"] = ((1,), np.int32)
         for name in self.kv_names:
             inputs[name] = ((slots + resident, c.dim), np.float32)
-        return self._traced(GPT2Decode(c, resident), inputs, f"decode{slots}", resident)
+        scores = resident and scores
+        if scores:
+            inputs[SCORES] = ((slots + 1,), np.float32)
+            inputs["positions"] = ((slots + 1,), np.int32)
+        root = GPT2Decode(c, resident, 2 if scores else 0)
+        return self._traced(root, inputs, f"decode{slots}", resident, scores)

@@ -14,6 +14,11 @@ and the interpreter keeps the regions between the programs (`ResidentDram`); the
 ids, pos, mask and the slot. On the reference executor (and for timing-only runs) the host
 carries the same cache: it passes it in and takes the updated one back. Under progressive-quant
 the host still carries the int8 K cache and hands each decode run its planes (not resident).
+
+kv-prune on the resident forms: the decode program accumulates the carried scores (resident,
+`kv_scores`) and picks the slot to evict (keep-k on the NPU, slot reuse); the host feeds `slot`
+(the next unused one, or the one the last step evicted), `mask` and `positions`. A prompt longer
+than keep, the host-carried forms and progressive-quant use the host's keep-k (`_prune`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from backend.interpreter.resident import ResidentDram
 from backend.topk import topk_indices
 from compiler.api import CompiledModel, compile_model
 from compiler.errors import WispError
-from compiler.generation.forms import LanguageModel
+from compiler.generation.forms import SCORES, LanguageModel
 from compiler.model import Model
 from compiler.models.char_vocab import decode as decode_ids
 from compiler.models.char_vocab import encode
@@ -123,6 +128,10 @@ class Generator:
             raise WispError("progressive-quant's K planes are host-carried: in_place must be off")
         self.in_place = not uses_progressive(pipeline) if in_place is None else in_place
         self.dram: ResidentDram | None = None  # the interpreter's resident regions (per prompt)
+        # kv-prune on the resident forms: the keep-k is the decode program's (slot reuse); the
+        # cache has keep + 1 slots, `free` is the slot the next token is written to
+        self.keep_on_npu = self.kv is not None and self.in_place
+        self.free = 0
 
     @property
     def clock_mhz(self) -> float | None:
@@ -150,10 +159,14 @@ class Generator:
         return self.in_place and self.target is not None and not self.timing_only
 
     def prefill_form(self, tokens: int) -> CompiledModel:
-        return self.form(f"prefill{tokens}", lambda: self.lm.prefill(tokens, self.in_place))
+        return self.form(
+            f"prefill{tokens}", lambda: self.lm.prefill(tokens, self.in_place, self.keep_on_npu)
+        )
 
     def decode_form(self, slots: int) -> CompiledModel:
-        return self.form(f"decode{slots}", lambda: self.lm.decode(slots, self.in_place))
+        return self.form(
+            f"decode{slots}", lambda: self.lm.decode(slots, self.in_place, self.keep_on_npu)
+        )
 
     def form(self, key: str, build: Callable[[], Model]) -> CompiledModel:
         """The compiled form `key` (compiled on first use)."""
@@ -223,7 +236,10 @@ class Generator:
         self.positions[:n] = np.arange(n)
         if self.kv is not None:
             self.scores[:n] = outs[-1]
-            self._prune()
+            self._prune()  # a prompt longer than keep: the host prunes it once (compaction)
+            self.free = self.length
+            if self.dram is not None and self.keep_on_npu:  # the carried scores, for the NPU
+                self.dram.put(SCORES, self.scores[:, None])
         return outs[0], report
 
     def decode(self, token: int) -> tuple[np.ndarray, Any, str]:
@@ -234,9 +250,11 @@ class Generator:
         slots = self.lm.slots_for(past)  # past ≤ slots: the new row's slot fits the program
         key = f"decode{slots}"
         c = self.decode_form(slots)
-        new = past if self.in_place else slots  # the new token's key: at its slot, or appended
+        # the new token's key: at its slot (the next free one, or the one the last step evicted),
+        # or appended
+        new = (self.free if self.keep_on_npu else past) if self.in_place else slots
         mask = np.zeros(slots + 1, np.int32)
-        mask[:past] = 1
+        mask[: past + 1 if self.keep_on_npu else past] = 1  # slot reuse: slots [0, past] occupied
         mask[new] = 1
         inputs = {
             "ids": np.array([token], np.int32),
@@ -244,9 +262,14 @@ class Generator:
             "mask": mask,
         }
         if self.in_place:
-            inputs["slot"] = np.array([past], np.int32)
+            inputs["slot"] = np.array([new], np.int32)
+            if self.keep_on_npu:
+                self.positions[new] = self.pos
+                inputs["positions"] = self.positions[: slots + 1].astype(np.int32)
             if not self.npu_cache:
                 inputs.update({n: self.cache[n][: slots + 1] for n in self.lm.kv_names})
+                if self.keep_on_npu:
+                    inputs[SCORES] = self.scores[: slots + 1]
         else:
             inputs.update(self._cache_inputs(c, slots))
         outs, report = self._run(c, inputs)
@@ -259,9 +282,20 @@ class Generator:
             else:
                 self.cache[name][past] = row[0]
         self.kq_rows = past + 1 if self.k_scales is not None else 0
+        self.attended = past + 1  # keys this step attended to (before any pruning)
+        if self.keep_on_npu:  # the program accumulated the scores and chose the evicted slot
+            assert self.kv is not None
+            self.scores[: slots + 1] = outs[-2]
+            self.pos += 1
+            if past + 1 > self.kv[0]:  # keep + 1 occupied: the token in slot `free` leaves
+                self.free = int(outs[-1][0])
+            else:
+                self.length = self.free = past + 1
+            occupied = np.arange(past + 1) != (self.free if past + 1 > self.kv[0] else -1)
+            self.survivors.append(np.sort(self.positions[: past + 1][occupied]))
+            return outs[0][0], report, key
         self.positions[past] = self.pos
         self.length, self.pos = past + 1, self.pos + 1
-        self.attended = past + 1  # keys this step attended to (before any pruning)
         if self.kv is not None:  # SpAtten across steps: the carried scores plus this step's
             s = outs[-1]
             self.scores[:past] += s[:past]
@@ -310,7 +344,8 @@ class Generator:
         raise WispError(f"{c.model.name}: no progressive attention reads the K planes of {name}")
 
     def _prune(self) -> None:
-        """kv-prune on the host: keep the `keep` cached rows of highest accumulated importance,
+        """kv-prune on the host (a prompt longer than keep; the host-carried forms, progressive
+        quantization): keep the `keep` cached rows of highest accumulated importance,
         the newest `recent` protected (ties to the older row, backend/topk.py); the other rows
         leave the cache (rows stay in position order)."""
         assert self.kv is not None

@@ -124,13 +124,16 @@ class GPT2Prefill(GPT2):
 
 class GPT2Decode(GPT2):
     """One decode step: (ids, pos, mask, k_cache0, v_cache0, ...) → [logits, k0, v0, ...]; with
-    ``resident``: (ids, pos, mask, slot, k_cache0, ...) → [logits, updated k_cache0, ...]."""
+    ``resident``: (ids, pos, mask, slot, k_cache0, ...) → [logits, updated k_cache0, ...];
+    ``unused`` trailing inputs are left to passes (kv-prune's kv_scores and positions)."""
 
-    def __init__(self, c: GPT2Config, resident: bool = False):
+    def __init__(self, c: GPT2Config, resident: bool = False, unused: int = 0):
         super().__init__(c)
         self.resident = resident
+        self.unused = unused
 
     def forward(self, ids: Tensor, pos: Tensor, mask: Tensor, *caches: Tensor) -> list[Tensor]:  # type: ignore[override]
+        caches = caches[: len(caches) - self.unused]
         x = self.wte(ids) + self.wpe(pos)
         kv: list[Tensor] = []
         slot, caches = (caches[0], caches[1:]) if self.resident else (None, caches)
