@@ -42,6 +42,7 @@ from compiler.models.char_vocab import encode  # noqa: E402
 PQ = "progressive-quant{threshold=0.1 block=1}"
 KV32 = "kv-prune{keep=32 recent=16}"
 HEADS = "head-prune{keep=3}"
+INT4 = "quantize{weights=int4 granularity=group:32 method=gptq}"
 # (label, pipeline, cumulative step of SpAtten's breakdown or "")
 PIPELINES = [
     ("dense fp16", "", "dense"),
@@ -54,6 +55,9 @@ PIPELINES = [
     ("+ int8 weights", f"quantize,{HEADS},{PQ},{KV32}", "+ int8 weights"),
     ("KV 32 + progressive K (no head pruning)", f"{PQ},{KV32}", ""),
     ("KV 32 + progressive K + int8 weights", f"quantize,{PQ},{KV32}", ""),
+    ("int4 weights (GPTQ, group 32)", INT4, ""),
+    ("KV 64 + int4 weights", f"{INT4},kv-prune{{keep=64 recent=32}}", ""),
+    ("KV 32 + progressive K + int4 weights", f"{INT4},{PQ},{KV32}", ""),
 ]
 PROMPT, GENERATED = 128, 128
 VOLATILE = ("host decode tokens/s",)
