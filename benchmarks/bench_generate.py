@@ -48,7 +48,8 @@ PIPELINES = [
     ("dense fp16", "", "dense"),
     ("int8 weights (W8A8)", "quantize", ""),
     ("progressive K (MSB first, LSB below 0.1)", PQ, ""),
-    ("KV pruning, keep 64", "kv-prune{keep=64 recent=32}", ""),
+    ("progressive K, LSB below 0.5", "progressive-quant{threshold=0.5 block=1}", ""),
+    ("KV pruning, keep 64", "kv-prune{keep=64 recent=48}", ""),
     ("tokens: KV pruning, keep 32", KV32, "tokens"),
     ("+ heads 3/4", f"{HEADS},{KV32}", "+ heads"),
     ("+ progressive K", f"{HEADS},{PQ},{KV32}", "+ progressive quant"),
@@ -56,7 +57,7 @@ PIPELINES = [
     ("KV 32 + progressive K (no head pruning)", f"{PQ},{KV32}", ""),
     ("KV 32 + progressive K + int8 weights", f"quantize,{PQ},{KV32}", ""),
     ("int4 weights (GPTQ, group 32)", INT4, ""),
-    ("KV 64 + int4 weights", f"{INT4},kv-prune{{keep=64 recent=32}}", ""),
+    ("KV 64 + int4 weights", f"{INT4},kv-prune{{keep=64 recent=48}}", ""),
     ("KV 32 + progressive K + int4 weights", f"{INT4},{PQ},{KV32}", ""),
 ]
 PROMPT, GENERATED = 128, 128
