@@ -33,17 +33,18 @@ def _kv(
     msb: np.ndarray,
     lsb: np.ndarray,
     probs: list[np.ndarray] | None = None,
+    slot: np.ndarray | None = None,
 ) -> np.ndarray:
     return progressive_attention(
-        q, kv_keys(msb, lsb, k), v, sq, sk,
+        q, kv_keys(msb, lsb, k, slot), v, sq, sk,
         op.int_prop("heads"), op.float_prop("scale"), False,
         op.float_prop("threshold"), op.int_prop("block"), mask, probs,
     )[0]  # fmt: skip
 
 
 def _kv_attention(op: ProgressiveKvAttentionOp, a: list[np.ndarray], ctx: Any) -> np.ndarray:
-    q, k, v, sq, sk, mask, msb, lsb = a
-    return _kv(op, q, k, v, sq, sk, mask, msb, lsb)
+    q, k, v, sq, sk, mask, msb, lsb = a[:8]
+    return _kv(op, q, k, v, sq, sk, mask, msb, lsb, None, a[8] if len(a) == 9 else None)
 
 
 def _kv_importance(op: ProgressiveKvImportanceOp, a: list[np.ndarray], ctx: Any) -> np.ndarray:

@@ -14,6 +14,12 @@ P from the MSB plane, recomputed with the full K when the block's smallest row-m
 below `threshold`. Arithmetic: passes/progressive_math.py; reference: compiler/
 reference_progressive.py; lowering: backend/lower/rules_progressive_kv.py, where only the planes
 fetched are read from DRAM and the new rows' planes are appended in place.
+
+With the optional ninth operand `slot` (int32 [N], the resident decode forms) the planes hold
+all S + N slots of the cache view, and the new keys' planes go to rows `slot[i]` of every head
+instead of the last N: K is the planes' keys with row slot[i] replaced by k[i] (the key order
+follows the slots). Lowered with SCATTERs into the planes' resident regions (written in place;
+the planes of the next step are those regions).
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ def _width(t: Attribute) -> int | None:
 
 def infer_kv(name: str, ops: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
     """Check q, k, v, sq, sk, mask, k_msb, k_lsb; the result type of the attention."""
-    q, k, v, sq, sk, mask, msb, lsb = ops
+    q, k, v, sq, sk, mask, msb, lsb = ops[:8]
     heads, d = props.get("heads"), props.get("qk_dim")
     for what, t in (("k_msb", msb), ("k_lsb", lsb)):
         if _width(t) != 4 or len(shape_of(t)) != 3:
@@ -77,6 +83,10 @@ def infer_kv(name: str, ops: Sequence[Attribute], props: Mapping[str, PropValue]
         )
     if props.get("causal"):
         raise ShapeError(f"{name}: causal must be false (the key mask says which keys a step sees)")
+    if len(ops) == 9 and (_width(ops[8]) != 32 or shape_of(ops[8]) != (ks[0],)):
+        raise ShapeError(
+            f"{name}: slot must be an i32 vector [{ks[0]}] (one per new key), got {ops[8]}"
+        )
     full_k = tensor((keys, shape_of(k)[1]), IntegerType(8))
     return ProgressiveAttentionOp.infer([q, full_k, v, sq, sk], props)
 
@@ -87,6 +97,10 @@ class ProgressiveKvAttentionOp(NNOp):
     the module docstring).
 
     %o = quant.progressive_kv_attention %qq, %kq, %vv, %sq, %sk, %mask, %kmsb, %klsb {heads = 4, qk_dim = 32, v_dim = 32, scale = 0.1767767, causal = false, threshold = 0.1, block = 1} : (tensor<1x128xi8>, tensor<1x128xi8>, tensor<33x128xf32>, tensor<1xf32>, tensor<1xf32>, tensor<33xi32>, tensor<4x33x32xi4>, tensor<4x33x32xi4>) -> tensor<1x128xf32>
+
+    Resident planes, the new key's planes written at row %slot of each head:
+
+    %o = quant.progressive_kv_attention %qq, %kq, %vv, %sq, %sk, %mask, %kmsb, %klsb, %slot {heads = 4, qk_dim = 32, v_dim = 32, scale = 0.1767767, causal = false, threshold = 0.1, block = 1} : (tensor<1x128xi8>, tensor<1x128xi8>, tensor<33x128xf32>, tensor<1xf32>, tensor<1xf32>, tensor<33xi32>, tensor<4x33x32xi4>, tensor<4x33x32xi4>, tensor<1xi32>) -> tensor<1x128xf32>
     """
 
     name = "quant.progressive_kv_attention"
@@ -99,6 +113,7 @@ class ProgressiveKvAttentionOp(NNOp):
     mask = operand_def()
     k_msb = operand_def()
     k_lsb = operand_def()
+    slot = opt_operand_def()
     heads = prop_def(Attribute)
     qk_dim = prop_def(Attribute)
     v_dim = prop_def(Attribute)
@@ -111,10 +126,10 @@ class ProgressiveKvAttentionOp(NNOp):
 
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
-        if len(operand_types) != 8:
+        if len(operand_types) not in (8, 9):
             raise ShapeError(
-                f"{cls.name}: expected q, k, v, q_scale, k_scale, mask, k_msb and k_lsb operands,"
-                f" got {len(operand_types)}"
+                f"{cls.name}: expected q, k, v, q_scale, k_scale, mask, k_msb, k_lsb and an"
+                f" optional slot operand, got {len(operand_types)}"
             )
         return infer_kv(cls.name, operand_types, props)
 
