@@ -51,10 +51,13 @@ def _kv_importance(op: ProgressiveKvImportanceOp, a: list[np.ndarray], ctx: Any)
     q, k, sq, sk, mask, msb, lsb = a[:7]
     keys = msb.shape[1]
     v = np.zeros((keys, op.int_prop("heads") * op.int_prop("v_dim")), np.float32)
+    extra = dict(zip(op.extra, a[7:], strict=True))
+    prior = None if op.prior is None else extra[op.prior]
+    slot = None if op.slot is None else extra[op.slot]
     probs: list[np.ndarray] = []
-    _kv(op, q, k, v, sq, sk, mask, msb, lsb, probs)
+    _kv(op, q, k, v, sq, sk, mask, msb, lsb, probs, slot)
     # the NPU's order: the prior (or 0), then each head's column sums added in fp32 (IMPACC)
-    s = np.asarray(a[7], np.float32).copy() if len(a) == 8 else np.zeros(keys, np.float32)
+    s = np.asarray(prior, np.float32).copy() if prior is not None else np.zeros(keys, np.float32)
     for p in probs[0]:
         s += p.sum(axis=0, dtype=np.float32)
     return s

@@ -75,9 +75,10 @@ class KvPrunePass(ModulePass):
             prior = [acc] if acc is not None else []
             score: Operation
             if isinstance(a, quant.ProgressiveKvAttentionOp):  # progressive-quant ran first
-                q, k, _, sq, sk, mask, msb, lsb = a.operands
+                q, k, _, sq, sk, mask, msb, lsb = a.operands[:8]
+                slot = [] if a.slot is None else [a.slot]  # resident planes
                 score = quant.ProgressiveKvImportanceOp.make(
-                    [q, k, sq, sk, mask, msb, lsb, *prior], None, **a.props_dict()
+                    [q, k, sq, sk, mask, msb, lsb, *prior, *slot], None, **a.props_dict()
                 )
             elif a.mask is not None:
                 score = tokens.MaskedImportanceOp.make(

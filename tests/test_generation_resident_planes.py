@@ -8,6 +8,7 @@ packing of the int8 keys into the regions' bytes."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from frontdoor_util import REDUCED, randomize_weights
 
 from compiler.generation.forms import BUCKET, LanguageModel
@@ -124,3 +125,47 @@ def test_one_decode_run_writes_its_planes_at_the_slot_only() -> None:
             changed = np.flatnonzero((now != before[name]).any(axis=1))
             assert set(changed.tolist()) <= set(slot_rows)
             assert np.array_equal(now[slot_rows], w[[h * context for h in range(heads)]])
+
+
+@pytest.mark.parametrize(
+    ("keep", "recent", "prompt", "steps"), [(20, 4, BUCKET - 2, 7), (12, 3, 6, 14)]
+)
+def test_kv_prune_keep_k_on_the_npu_with_resident_planes(
+    keep: int, recent: int, prompt: int, steps: int
+) -> None:
+    """progressive-quant + kv-prune on the resident forms: the keep-k runs on the NPU with slot
+    reuse (the new key's planes SCATTERed into the evicted slot) and keeps, at every step, the
+    tokens the host-carried forms keep with the host's keep-k and compaction (bit-identical
+    logits) and the tokens the reference executor keeps; a prompt longer than keep (pruned once
+    by the host) and a cache that fills during decoding."""
+    lm = _lm()
+    ids = _ids(prompt + steps, 13)
+    pipeline = f"{PQ},kv-prune{{keep={keep} recent={recent}}}"
+    res = Generator(lm, pipeline=pipeline, target="spatten")
+    old = Generator(lm, pipeline=pipeline, target="spatten", in_place=False)
+    ref = Generator(lm, pipeline=pipeline, target=None)
+    assert res.resident_planes and res.keep_on_npu and not old.in_place and not ref.in_place
+    got, _ = res.force(ids, prompt)
+    want, _ = old.force(ids, prompt)
+    ref.force(ids, prompt)
+    assert np.array_equal(got, want)
+    assert len(res.survivors) == len(old.survivors) == len(ref.survivors) == steps + 1
+    for a, b, c in zip(res.survivors, old.survivors, ref.survivors, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+    assert len(res.survivors[-1]) == keep
+    evicted = [int(s) for s in sorted(set(range(prompt + steps)) - set(res.survivors[-1]))]
+    assert evicted  # tokens did leave, so slots were reused
+    # the plane regions hold the survivors' keys: each occupied slot's int8 row, packed
+    heads, context = lm.config.heads, lm.context
+    assert res.dram is not None
+    msb = res.dram.rows("k_msb_cache0").view(np.uint8)
+    pos_of_slot = res.positions[: keep + 1]
+    occupied = [s for s in range(keep + 1) if s != res.free]
+    assert sorted(int(pos_of_slot[s]) for s in occupied) == res.survivors[-1].tolist()
+    kq_host = {int(p): old.kq["k_cache0"][i] for i, p in enumerate(old.positions[: old.length])}
+    for s in occupied:
+        want_row = _packed(kq_host[int(pos_of_slot[s])][None], heads, context)[0]
+        assert np.array_equal(
+            msb[[h * context + s for h in range(heads)]],
+            want_row[[h * context for h in range(heads)]],
+        )

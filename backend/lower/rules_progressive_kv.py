@@ -105,6 +105,7 @@ def _sink(ctx: LowerCtx, op: ProgressiveKvAttentionOp, env: Env, sk: int) -> Sco
         if (
             isinstance(imp, ProgressiveKvImportanceOp)
             and tuple(imp.operands[:7]) == tuple(op.operands[i] for i in (0, 1, 3, 4, 5, 6, 7))
+            and imp.slot == op.slot
             and all(imp.prop(p) == op.prop(p) for p in ProgressiveKvAttentionOp.PROPS)
             and imp.results[0] not in env.vals
             and (imp.prior is None or imp.prior in env.vals)

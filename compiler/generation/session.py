@@ -130,14 +130,12 @@ class Generator:
         # forms, for comparison); on the interpreter it stays in its DRAM
         progressive = uses_progressive(pipeline)
         npu = target is not None and not timing_only
-        if in_place and progressive and (self.kv is not None or not npu):
+        if in_place and progressive and not npu:
             raise WispError(
-                "progressive-quant's K planes are resident only on the interpreter and without"
-                " kv-prune (else host-carried): in_place must be off"
+                "progressive-quant's K planes are resident only on the interpreter (on the"
+                " reference and in timing-only runs the host carries them): in_place must be off"
             )
-        self.in_place = (
-            (not progressive or (self.kv is None and npu)) if in_place is None else in_place
-        )
+        self.in_place = (not progressive or npu) if in_place is None else in_place
         # progressive-quant on the resident forms: the K planes live in resident regions too
         self.resident_planes = progressive and self.in_place
         self.dram: ResidentDram | None = None  # the interpreter's resident regions (per prompt)
@@ -249,14 +247,14 @@ class Generator:
         self.length = self.pos = n
         self.kq_rows = 0
         self.positions[:n] = np.arange(n)
-        if self.resident_planes and n < self.lm.context:
-            self._put_prompt_planes(n)
         if self.kv is not None:
             self.scores[:n] = outs[-1]
             self._prune()  # a prompt longer than keep: the host prunes it once (compaction)
             self.free = self.length
             if self.dram is not None and self.keep_on_npu:  # the carried scores, for the NPU
                 self.dram.put(SCORES, self.scores[:, None])
+        if self.resident_planes and self.length < self.lm.context:  # (after any compaction)
+            self._put_prompt_planes(self.length)
         return outs[0], report
 
     def decode(self, token: int) -> tuple[np.ndarray, Any, str]:
