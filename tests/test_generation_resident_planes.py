@@ -169,3 +169,23 @@ def test_kv_prune_keep_k_on_the_npu_with_resident_planes(
             msb[[h * context + s for h in range(heads)]],
             want_row[[h * context for h in range(heads)]],
         )
+
+
+def test_positions_row_is_resident_and_written_by_the_program() -> None:
+    """kv-prune's `positions` row lives in a resident int32 region (not a program input): the
+    host writes the prompt's positions once, each decode step SCATTERs `pos` at its slot; after
+    steps with slot reuse the region holds the position of every slot's token, as the host
+    records them."""
+    lm = _lm()
+    gen = Generator(lm, pipeline="kv-prune{keep=10 recent=2}", target="spatten")
+    gen.force(_ids(24, 7), 6)
+    assert gen.dram is not None and gen.keep_on_npu
+    held = gen.dram.rows("positions")[:, 0]
+    assert np.array_equal(held[:11], gen.positions[:11])
+    assert (
+        sorted(held[[s for s in range(11) if s != gen.free]].tolist()) == gen.survivors[-1].tolist()
+    )
+    assert 23 in held.tolist()  # the last token's position, written by the last decode program
+    c = gen.decode_form(BUCKET)
+    kinds = {s.name: s.kind for s in c.compiled.program.symbols.values()}
+    assert kinds["positions"] == "resident"

@@ -47,12 +47,12 @@ class ResidentLayout:
     @staticmethod
     def of(meta: Mapping[str, Any]) -> ResidentLayout | None:
         """The layout in a model's ``meta["resident"]`` ({"base": B, "regions": [[name, rows,
-        cols] or [name, rows, cols, "f32" | "i8"], ...]}; "i8": bytes, e.g. progressive-quant's
-        packed int4 K planes), or None."""
+        cols] or [name, rows, cols, "f32" | "i8" | "i32"], ...]}; "i8": bytes, e.g.
+        progressive-quant's packed int4 K planes; "i32": kv-prune's `positions`), or None."""
         r = meta.get("resident")
         if not r:
             return None
-        types = {"f32": DType.FP32, "i8": DType.INT8}
+        types = {"f32": DType.FP32, "i8": DType.INT8, "i32": DType.INT32}
         regions = tuple(
             (str(e[0]), int(e[1]), int(e[2]), types[e[3]] if e[3:] else DType.FP16)
             for e in (list(x) for x in r["regions"])
@@ -88,9 +88,9 @@ def resident_arg(ctx: LowerCtx, name: str, shape: tuple[int, ...], dt: DType) ->
         return None
     addr, rows, cols, rdt = span
     view = (*shape, 1) if len(shape) == 1 and cols == 1 else shape
+    fits = (dt is DType.FP16 and rdt is not DType.INT8) or (dt is DType.INT32 and rdt is dt)
     if (
-        dt is not DType.FP16
-        or rdt is DType.INT8
+        not fits
         or len(view) != 2
         or view[1] != cols
         or not 1 <= view[0] <= rows

@@ -36,6 +36,7 @@ from compiler.models.char_vocab import VOCAB
 from compiler.models.gpt2 import GPT2Config, GPT2Decode, GPT2Prefill
 
 SCORES = "kv_scores"  # kv-prune's carried scores per cache slot (resident with the cache)
+POSITIONS = "positions"  # kv-prune: the token position of each cache slot (resident, int32)
 BUCKET = 32  # cache slots are provided in multiples of this (docs/generation.md: length buckets)
 
 
@@ -88,13 +89,15 @@ class LanguageModel:
 
     def resident_meta(self, scores: bool = False, planes: bool = False) -> dict[str, Any]:
         """`meta["resident"]`: each layer's K and V cache, `context` rows of `dim` (fp16); with
-        ``scores`` (kv-prune's keep-k on the NPU) then `kv_scores`, one fp32 score per slot; with
+        ``scores`` (kv-prune's keep-k on the NPU) then `kv_scores`, one fp32 score per slot, and
+        `positions`, the int32 token position of each slot; with
         ``planes`` (progressive-quant's decode forms) then each layer's K as two packed int4
         planes, `k_msb_cacheN` and `k_lsb_cacheN`: head-major, `context` rows of `dim / heads / 2`
         bytes per head (`plane_names`)."""
         regions: list[list[Any]] = [[n, self.context, self.config.dim] for n in self.kv_names]
         if scores:
             regions.append([SCORES, self.context, 1, "f32"])
+            regions.append([POSITIONS, self.context, 1, "i32"])
         if planes:
             c = self.config
             for name in self.plane_names:

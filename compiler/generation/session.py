@@ -13,15 +13,16 @@ rows [0, P) of each layer's K and V region, each decode step appends its row at 
 and the interpreter keeps the regions between the programs (`ResidentDram`); the host writes only
 ids, pos, mask and the slot. On the reference executor (and for timing-only runs) the host
 carries the same cache: it passes it in and takes the updated one back. Under progressive-quant
-(without kv-prune, on the interpreter) the K planes are resident too: the host writes the prompt's
-planes once after the prefill (`_put_prompt_planes`), each decode step SCATTERs its row's planes;
-with kv-prune, or on the reference, the host carries the int8 K cache and hands each decode run
-its planes.
+(on the interpreter) the K planes are resident too: the host writes the prompt's planes once
+after the prefill (`_put_prompt_planes`), each decode step SCATTERs its row's planes; on the
+reference (and timing-only runs) the host carries the int8 K cache and hands each decode run its
+planes.
 
 kv-prune on the resident forms: the decode program accumulates the carried scores (resident,
 `kv_scores`) and picks the slot to evict (keep-k on the NPU, slot reuse); the host feeds `slot`
-(the next unused one, or the one the last step evicted), `mask` and `positions`. A prompt longer
-than keep, the host-carried forms and progressive-quant use the host's keep-k (`_prune`).
+(the next unused one, or the one the last step evicted) and `mask`; the program writes `pos` into
+the resident `positions` row at the slot (the prompt's positions: written once by the host). A prompt longer
+than keep and the host-carried forms use the host's keep-k (`_prune`).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from backend.interpreter.resident import ResidentDram
 from backend.topk import topk_indices
 from compiler.api import CompiledModel, compile_model
 from compiler.errors import WispError
-from compiler.generation.forms import SCORES, LanguageModel
+from compiler.generation.forms import POSITIONS, SCORES, LanguageModel
 from compiler.model import Model
 from compiler.models.char_vocab import decode as decode_ids
 from compiler.models.char_vocab import encode
@@ -126,8 +127,8 @@ class Generator:
         self.compile_seconds = 0.0  # host time spent compiling forms
         self.run_seconds = 0.0  # host time of the last program run (reference or interpreter)
         # the cache written in place by the programs (resident forms) unless progressive-quant
-        # turns the K cache into host-carried planes (or `in_place=False`: the host-carried
-        # forms, for comparison); on the interpreter it stays in its DRAM
+        # runs on the reference or timing-only (host-carried planes), or `in_place=False` (the
+        # host-carried forms, for comparison); on the interpreter it stays in its DRAM
         progressive = uses_progressive(pipeline)
         npu = target is not None and not timing_only
         if in_place and progressive and not npu:
@@ -253,6 +254,7 @@ class Generator:
             self.free = self.length
             if self.dram is not None and self.keep_on_npu:  # the carried scores, for the NPU
                 self.dram.put(SCORES, self.scores[:, None])
+                self.dram.put(POSITIONS, self.positions[:, None].astype(np.int32))
         if self.resident_planes and self.length < self.lm.context:  # (after any compaction)
             self._put_prompt_planes(self.length)
         return outs[0], report
@@ -278,13 +280,13 @@ class Generator:
         }
         if self.in_place:
             inputs["slot"] = np.array([new], np.int32)
-            if self.keep_on_npu:
+            if self.keep_on_npu:  # (the program writes pos at the slot of its positions row)
                 self.positions[new] = self.pos
-                inputs["positions"] = self.positions[: slots + 1].astype(np.int32)
             if not self.npu_cache:
                 inputs.update({n: self.cache[n][: slots + 1] for n in self.lm.kv_names})
                 if self.keep_on_npu:
                     inputs[SCORES] = self.scores[: slots + 1]
+                    inputs[POSITIONS] = self.positions[: slots + 1].astype(np.int32)
         else:
             inputs.update(self._cache_inputs(c, slots))
         if self.resident_planes:
@@ -389,8 +391,7 @@ class Generator:
         raise WispError(f"{c.model.name}: no progressive attention reads the K planes of {name}")
 
     def _prune(self) -> None:
-        """kv-prune on the host (a prompt longer than keep; the host-carried forms, progressive
-        quantization): keep the `keep` cached rows of highest accumulated importance,
+        """kv-prune on the host (a prompt longer than keep; the host-carried forms): keep the `keep` cached rows of highest accumulated importance,
         the newest `recent` protected (ties to the older row, backend/topk.py); the other rows
         leave the cache (rows stay in position order)."""
         assert self.kv is not None
@@ -480,7 +481,7 @@ def prefill_pipeline(pipeline: str) -> str:
 
 
 def uses_progressive(pipeline: str) -> bool:
-    """Whether the pipeline quantizes the K cache progressively (its planes are host-carried)."""
+    """Whether the pipeline quantizes the K cache progressively (its K cache as int4 planes)."""
     return any(_is_progressive(p) for p in _passes(pipeline))
 
 
