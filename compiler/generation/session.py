@@ -21,8 +21,8 @@ planes.
 kv-prune on the resident forms: the decode program accumulates the carried scores (resident,
 `kv_scores`) and picks the slot to evict (keep-k on the NPU, slot reuse); the host feeds `slot`
 (the next unused one, or the one the last step evicted) and `mask`; the program writes `pos` into
-the resident `positions` row at the slot (the prompt's positions: written once by the host). A prompt longer
-than keep and the host-carried forms use the host's keep-k (`_prune`).
+the resident `positions` row at the slot (the prompt's positions: written once by the host). A
+prompt longer than keep and the host-carried forms use the host's keep-k (`_prune`).
 """
 
 from __future__ import annotations
