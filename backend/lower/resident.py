@@ -89,12 +89,7 @@ def resident_arg(ctx: LowerCtx, name: str, shape: tuple[int, ...], dt: DType) ->
     addr, rows, cols, rdt = span
     view = (*shape, 1) if len(shape) == 1 and cols == 1 else shape
     fits = (dt is DType.FP16 and rdt is not DType.INT8) or (dt is DType.INT32 and rdt is dt)
-    if (
-        not fits
-        or len(view) != 2
-        or view[1] != cols
-        or not 1 <= view[0] <= rows
-    ):
+    if not fits or len(view) != 2 or view[1] != cols or not 1 <= view[0] <= rows:
         raise BackendError(
             f"resident argument '{name}': shape {list(shape)} ({dt.name.lower()}) does not fit its "
             f"region of {rows} x {cols} {rdt.name.lower()} rows"
