@@ -136,15 +136,16 @@ def test_kv_prune_keep_k_on_the_npu_with_resident_planes(
     """progressive-quant + kv-prune on the resident forms: the keep-k runs on the NPU with slot
     reuse (the new key's planes SCATTERed into the evicted slot) and keeps, at every step, the
     tokens the host-carried forms keep with the host's keep-k and compaction (bit-identical
-    logits) and the tokens the reference executor keeps; a prompt longer than keep (pruned once
-    by the host) and a cache that fills during decoding."""
+    logits) and the tokens the reference executor keeps (running the same resident forms, the
+    keep-k ops included); a prompt longer than keep (pruned once by the host) and a cache that
+    fills during decoding."""
     lm = _lm()
     ids = _ids(prompt + steps, 13)
     pipeline = f"{PQ},kv-prune{{keep={keep} recent={recent}}}"
     res = Generator(lm, pipeline=pipeline, target="spatten")
     old = Generator(lm, pipeline=pipeline, target="spatten", in_place=False)
     ref = Generator(lm, pipeline=pipeline, target=None)
-    assert res.resident_planes and res.keep_on_npu and not old.in_place and not ref.in_place
+    assert res.resident_planes and res.keep_on_npu and not old.in_place and ref.resident_planes
     got, _ = res.force(ids, prompt)
     want, _ = old.force(ids, prompt)
     ref.force(ids, prompt)
@@ -189,3 +190,19 @@ def test_positions_row_is_resident_and_written_by_the_program() -> None:
     c = gen.decode_form(BUCKET)
     kinds = {s.name: s.kind for s in c.compiled.program.symbols.values()}
     assert kinds["positions"] == "resident"
+
+
+def test_reference_runs_the_resident_plane_forms() -> None:
+    """On the reference executor the resident progressive forms (the host carrying the int8 K
+    cache as their plane inputs) give the host-carried forms' logits and survivors."""
+    lm = _lm()
+    ids = _ids(BUCKET + 4, 12)
+    pipeline = f"{PQ},kv-prune{{keep=20 recent=4}}"
+    ref = Generator(lm, pipeline=pipeline, target=None)
+    old = Generator(lm, pipeline=pipeline, target=None, in_place=False)
+    got, _ = ref.force(ids, BUCKET - 1)
+    want, _ = old.force(ids, BUCKET - 1)
+    assert ref.resident_planes and not old.in_place
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for a, b in zip(ref.survivors, old.survivors, strict=True):
+        assert np.array_equal(a, b)

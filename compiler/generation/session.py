@@ -13,10 +13,10 @@ rows [0, P) of each layer's K and V region, each decode step appends its row at 
 and the interpreter keeps the regions between the programs (`ResidentDram`); the host writes only
 ids, pos, mask and the slot. On the reference executor (and for timing-only runs) the host
 carries the same cache: it passes it in and takes the updated one back. Under progressive-quant
-(on the interpreter) the K planes are resident too: the host writes the prompt's planes once
-after the prefill (`_put_prompt_planes`), each decode step SCATTERs its row's planes; on the
-reference (and timing-only runs) the host carries the int8 K cache and hands each decode run its
-planes.
+the K planes are resident too: the host writes the prompt's planes once after the prefill
+(`_put_prompt_planes`), each decode step SCATTERs its row's planes; on the reference (and
+timing-only runs) the host carries the int8 K cache, passes its planes in and takes the new int8
+row back.
 
 kv-prune on the resident forms: the decode program accumulates the carried scores (resident,
 `kv_scores`) and picks the slot to evict (keep-k on the NPU, slot reuse); the host feeds `slot`
@@ -126,19 +126,11 @@ class Generator:
         self.pass_reports: dict[str, str] = {}  # form → what its passes reported
         self.compile_seconds = 0.0  # host time spent compiling forms
         self.run_seconds = 0.0  # host time of the last program run (reference or interpreter)
-        # the cache written in place by the programs (resident forms) unless progressive-quant
-        # runs on the reference or timing-only (host-carried planes), or `in_place=False` (the
-        # host-carried forms, for comparison); on the interpreter it stays in its DRAM
-        progressive = uses_progressive(pipeline)
-        npu = target is not None and not timing_only
-        if in_place and progressive and not npu:
-            raise WispError(
-                "progressive-quant's K planes are resident only on the interpreter (on the"
-                " reference and in timing-only runs the host carries them): in_place must be off"
-            )
-        self.in_place = (not progressive or npu) if in_place is None else in_place
+        # the cache written in place by the programs (resident forms) unless `in_place=False`
+        # (the host-carried forms, for comparison); on the interpreter it stays in its DRAM
+        self.in_place = True if in_place is None else in_place
         # progressive-quant on the resident forms: the K planes live in resident regions too
-        self.resident_planes = progressive and self.in_place
+        self.resident_planes = uses_progressive(pipeline) and self.in_place
         self.dram: ResidentDram | None = None  # the interpreter's resident regions (per prompt)
         # kv-prune on the resident forms: the keep-k is the decode program's (slot reuse); the
         # cache has keep + 1 slots, `free` is the slot the next token is written to
@@ -282,8 +274,15 @@ class Generator:
             inputs["slot"] = np.array([new], np.int32)
             if self.keep_on_npu:  # (the program writes pos at the slot of its positions row)
                 self.positions[new] = self.pos
-            if not self.npu_cache:
-                inputs.update({n: self.cache[n][: slots + 1] for n in self.lm.kv_names})
+            if not self.npu_cache:  # the host carries the cache (and the K planes' int8 rows)
+                names = c.model.input_specs()
+                inputs.update(
+                    {n: self.cache[n][: slots + 1] for n in self.lm.kv_names if n in names}
+                )
+                for n in self._plane_scales(c):
+                    msb, lsb = head_major_planes(self.kq[n][: slots + 1], self.lm.config.heads, 0)
+                    inputs[n.replace("k_cache", "k_msb_cache", 1)] = msb
+                    inputs[n.replace("k_cache", "k_lsb_cache", 1)] = lsb
                 if self.keep_on_npu:
                     inputs[SCORES] = self.scores[: slots + 1]
                     inputs[POSITIONS] = self.positions[: slots + 1].astype(np.int32)
@@ -294,7 +293,9 @@ class Generator:
         outs, report = self._run(c, inputs)
         carried = [] if self.npu_cache else outs[1 : 1 + len(self.lm.kv_names)]  # else in DRAM
         for name, row in zip(self.lm.kv_names, carried, strict=False):
-            if self.in_place:  # the updated cache, from the reference (or a timing-only run)
+            if self.in_place and row.dtype == np.int8:  # resident planes: the new int8 K row
+                self.kq[name][new] = row[0]
+            elif self.in_place:  # the updated cache, from the reference (or a timing-only run)
                 self.cache[name][: slots + 1] = row
             elif row.dtype == np.int8:  # progressive K: the new row, quantized by the program
                 self.kq[name][past] = row[0]
