@@ -14,6 +14,12 @@ P from the MSB plane, recomputed with the full K when the block's smallest row-m
 below `threshold`. Arithmetic: passes/progressive_math.py; reference: compiler/
 reference_progressive.py; lowering: backend/lower/rules_progressive_kv.py, where only the planes
 fetched are read from DRAM and the new rows' planes are appended in place.
+
+With the optional ninth operand `slot` (int32 [N], the resident decode forms) the planes hold
+all S + N slots of the cache view, and the new keys' planes go to rows `slot[i]` of every head
+instead of the last N: K is the planes' keys with row slot[i] replaced by k[i] (the key order
+follows the slots). Lowered with SCATTERs into the planes' resident regions (written in place;
+the planes of the next step are those regions).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from xdsl.dialects.builtin import IntegerType, f32
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, SSAValue
 from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
@@ -30,6 +36,7 @@ from xdsl.irdl import (
     prop_def,
     result_def,
     traits_def,
+    var_operand_def,
 )
 from xdsl.traits import Pure
 
@@ -48,7 +55,7 @@ def _width(t: Attribute) -> int | None:
 
 def infer_kv(name: str, ops: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
     """Check q, k, v, sq, sk, mask, k_msb, k_lsb; the result type of the attention."""
-    q, k, v, sq, sk, mask, msb, lsb = ops
+    q, k, v, sq, sk, mask, msb, lsb = ops[:8]
     heads, d = props.get("heads"), props.get("qk_dim")
     for what, t in (("k_msb", msb), ("k_lsb", lsb)):
         if _width(t) != 4 or len(shape_of(t)) != 3:
@@ -77,6 +84,10 @@ def infer_kv(name: str, ops: Sequence[Attribute], props: Mapping[str, PropValue]
         )
     if props.get("causal"):
         raise ShapeError(f"{name}: causal must be false (the key mask says which keys a step sees)")
+    if len(ops) == 9 and (_width(ops[8]) != 32 or shape_of(ops[8]) != (ks[0],)):
+        raise ShapeError(
+            f"{name}: slot must be an i32 vector [{ks[0]}] (one per new key), got {ops[8]}"
+        )
     full_k = tensor((keys, shape_of(k)[1]), IntegerType(8))
     return ProgressiveAttentionOp.infer([q, full_k, v, sq, sk], props)
 
@@ -87,6 +98,10 @@ class ProgressiveKvAttentionOp(NNOp):
     the module docstring).
 
     %o = quant.progressive_kv_attention %qq, %kq, %vv, %sq, %sk, %mask, %kmsb, %klsb {heads = 4, qk_dim = 32, v_dim = 32, scale = 0.1767767, causal = false, threshold = 0.1, block = 1} : (tensor<1x128xi8>, tensor<1x128xi8>, tensor<33x128xf32>, tensor<1xf32>, tensor<1xf32>, tensor<33xi32>, tensor<4x33x32xi4>, tensor<4x33x32xi4>) -> tensor<1x128xf32>
+
+    Resident planes, the new key's planes written at row %slot of each head:
+
+    %o = quant.progressive_kv_attention %qq, %kq, %vv, %sq, %sk, %mask, %kmsb, %klsb, %slot {heads = 4, qk_dim = 32, v_dim = 32, scale = 0.1767767, causal = false, threshold = 0.1, block = 1} : (tensor<1x128xi8>, tensor<1x128xi8>, tensor<33x128xf32>, tensor<1xf32>, tensor<1xf32>, tensor<33xi32>, tensor<4x33x32xi4>, tensor<4x33x32xi4>, tensor<1xi32>) -> tensor<1x128xf32>
     """
 
     name = "quant.progressive_kv_attention"
@@ -99,6 +114,7 @@ class ProgressiveKvAttentionOp(NNOp):
     mask = operand_def()
     k_msb = operand_def()
     k_lsb = operand_def()
+    slot = opt_operand_def()
     heads = prop_def(Attribute)
     qk_dim = prop_def(Attribute)
     v_dim = prop_def(Attribute)
@@ -111,10 +127,10 @@ class ProgressiveKvAttentionOp(NNOp):
 
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
-        if len(operand_types) != 8:
+        if len(operand_types) not in (8, 9):
             raise ShapeError(
-                f"{cls.name}: expected q, k, v, q_scale, k_scale, mask, k_msb and k_lsb operands,"
-                f" got {len(operand_types)}"
+                f"{cls.name}: expected q, k, v, q_scale, k_scale, mask, k_msb, k_lsb and an"
+                f" optional slot operand, got {len(operand_types)}"
             )
         return infer_kv(cls.name, operand_types, props)
 
@@ -123,9 +139,11 @@ class ProgressiveKvAttentionOp(NNOp):
 class ProgressiveKvImportanceOp(NNOp):
     """SpAtten's received attention s[j] = Σ_h Σ_i P[h, i, j] + prior[j] of the
     quant.progressive_kv_attention with the same operands (P after any LSB refetch; a masked key
-    receives 0). Lowered only inside that attention (IMPACC on its probability tiles).
+    receives 0). Lowered only inside that attention (IMPACC on its probability tiles). After the
+    seven operands: the optional prior (f32 [keys]), then the attention's optional slot (i32).
 
     %s = quant.progressive_kv_importance %qq, %kq, %sq, %sk, %mask, %kmsb, %klsb {heads = 4, qk_dim = 32, v_dim = 32, scale = 0.1767767, causal = false, threshold = 0.1, block = 1} : (tensor<1x128xi8>, tensor<1x128xi8>, tensor<1xf32>, tensor<1xf32>, tensor<33xi32>, tensor<4x33x32xi4>, tensor<4x33x32xi4>) -> tensor<33xf32>
+    %s1 = quant.progressive_kv_importance %qq, %kq, %sq, %sk, %mask, %kmsb, %klsb, %s, %slot {heads = 4, qk_dim = 32, v_dim = 32, scale = 0.1767767, causal = false, threshold = 0.1, block = 1} : (tensor<1x128xi8>, tensor<1x128xi8>, tensor<1xf32>, tensor<1xf32>, tensor<33xi32>, tensor<4x33x32xi4>, tensor<4x33x32xi4>, tensor<33xf32>, tensor<1xi32>) -> tensor<33xf32>
     """
 
     name = "quant.progressive_kv_importance"
@@ -137,7 +155,7 @@ class ProgressiveKvImportanceOp(NNOp):
     mask = operand_def()
     k_msb = operand_def()
     k_lsb = operand_def()
-    prior = opt_operand_def()
+    extra = var_operand_def()  # [prior f32] [slot i32]
     heads = prop_def(Attribute)
     qk_dim = prop_def(Attribute)
     v_dim = prop_def(Attribute)
@@ -148,12 +166,24 @@ class ProgressiveKvImportanceOp(NNOp):
     result = result_def()
     traits = traits_def(Pure())
 
+    @property
+    def prior(self) -> SSAValue | None:
+        """The accumulated prior (the f32 extra operand), if any."""
+        return next((v for v in self.extra if element_of(v.type) == f32), None)
+
+    @property
+    def slot(self) -> SSAValue | None:
+        """The attention's slot operand (the i32 extra operand; resident planes), if any."""
+        return next((v for v in self.extra if element_of(v.type) != f32), None)
+
     @classmethod
     def infer(cls, operand_types: Sequence[Attribute], props: Mapping[str, PropValue]) -> Attribute:
-        if len(operand_types) not in (7, 8):
+        rest = list(operand_types[7:])
+        kinds = ["prior" if element_of(t) == f32 else "slot" for t in rest]
+        if len(operand_types) < 7 or kinds not in ([], ["prior"], ["slot"], ["prior", "slot"]):
             raise ShapeError(
-                f"{cls.name}: expected q, k, q_scale, k_scale, mask, k_msb, k_lsb and an optional"
-                f" prior, got {len(operand_types)} operands"
+                f"{cls.name}: expected q, k, q_scale, k_scale, mask, k_msb, k_lsb, an optional"
+                f" prior and an optional slot, got {len(operand_types)} operands"
             )
         q, k, sq, sk, mask, msb, lsb = operand_types[:7]
         keys = shape_of(msb)[1] if len(shape_of(msb)) == 3 else 0
@@ -162,7 +192,8 @@ class ProgressiveKvImportanceOp(NNOp):
         if not isinstance(heads, int) or not isinstance(v_dim, int):
             raise ShapeError(f"{cls.name}: heads and v_dim must be integers")
         v = tensor((keys, heads * v_dim), f32)
-        infer_kv(cls.name, [q, k, v, sq, sk, mask, msb, lsb], props)
-        if len(operand_types) == 8:
-            check_prior(cls.name, operand_types[7], keys)
+        slot = [t for t, kind in zip(rest, kinds, strict=True) if kind == "slot"]
+        infer_kv(cls.name, [q, k, v, sq, sk, mask, msb, lsb, *slot], props)
+        if kinds[:1] == ["prior"]:
+            check_prior(cls.name, rest[0], keys)
         return tensor((keys,), f32)

@@ -26,13 +26,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import FunctionType, ModuleOp
+from xdsl.dialects.builtin import FunctionType, IntegerType, ModuleOp
 from xdsl.dialects.func import ReturnOp
 from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from dialects import nn, quant, tokens
-from dialects.nn_base import shape_of
+from dialects.nn_base import shape_of, tensor
 from passes.context import PassError, add_report
 from passes.token_blocks import main_of
 
@@ -75,9 +75,10 @@ class KvPrunePass(ModulePass):
             prior = [acc] if acc is not None else []
             score: Operation
             if isinstance(a, quant.ProgressiveKvAttentionOp):  # progressive-quant ran first
-                q, k, _, sq, sk, mask, msb, lsb = a.operands
+                q, k, _, sq, sk, mask, msb, lsb = a.operands[:8]
+                slot = [] if a.slot is None else [a.slot]  # resident planes
                 score = quant.ProgressiveKvImportanceOp.make(
-                    [q, k, sq, sk, mask, msb, lsb, *prior], None, **a.props_dict()
+                    [q, k, sq, sk, mask, msb, lsb, *prior, *slot], None, **a.props_dict()
                 )
             elif a.mask is not None:
                 score = tokens.MaskedImportanceOp.make(
@@ -98,12 +99,13 @@ class KvPrunePass(ModulePass):
         where, what = "the host keeps", "the scores"
         if all(n in args for n in ("kv_scores", "positions", "slot", "mask", "pos")):
             carried = tokens.KvAccumulateOp.make([args["kv_scores"], acc, args["slot"]], None)
+            placed = _place(args["positions"], args["slot"], args["pos"])
             free = tokens.KvEvictOp.make(
-                [carried.results[0], args["mask"], args["positions"], args["pos"]],
+                [carried.results[0], args["mask"], placed[-1].results[0], args["pos"]],
                 None,
                 recent=self.recent,
             )
-            func.body.block.insert_ops_before([carried, free], ret)
+            func.body.block.insert_ops_before([carried, *placed, free], ret)
             outs = [carried.results[0], free.results[0]]
             where = "the program accumulates them and picks the evicted slot: it keeps"
             what = "the carried scores and the slot to evict"
@@ -123,3 +125,16 @@ class KvPrunePass(ModulePass):
                 ]
             },
         )
+
+
+def _place(positions: SSAValue, slot: SSAValue, pos: SSAValue) -> list[Operation]:
+    """`positions` with the new token's position `pos` written at its slot (nn.scatter on the
+    [slots, 1] view; in place when `positions` is resident): the keep-k's positions row kept on
+    the NPU instead of written by the host every step."""
+    n = shape_of(positions.type)[0]
+    i32 = IntegerType(32)
+    table = nn.ReshapeOp.create(operands=[positions], result_types=[tensor((n, 1), i32)])
+    row = nn.ReshapeOp.create(operands=[pos], result_types=[tensor((1, 1), i32)])
+    put = nn.ScatterOp.make([table.results[0], slot, row.results[0]], None)
+    back = nn.ReshapeOp.create(operands=[put.results[0]], result_types=[positions.type])
+    return [table, row, put, back]

@@ -13,6 +13,11 @@ int8 cache and hands its planes to each step: passes/progressive_math.head_major
 key row as int8 (`%kq`) where it returned the float row. The K scale comes from the calibration
 samples' cache inputs only (never the new row), so every decode bucket compiled from the same
 calibration gets the same scale and one int8 cache serves them all.
+
+On a resident decode form (`nn.scatter %k_cache, %slot, %k` in place of the concat) the planes are
+[H, S + 1, d] views of resident regions (`k_msb_cacheN`, `k_lsb_cacheN` in `meta["resident"]`),
+the attention gets `%slot` as its ninth operand (the new key's planes are written at that row of
+each head) and the returned scattered cache is replaced by the int8 row.
 """
 
 from __future__ import annotations
@@ -34,8 +39,17 @@ from passes.quant_math import activation_scale, quantize_values
 
 def cache_arg(attn: nn.AttentionOp) -> BlockArgument | None:
     """The KV-cache input a decode attention's key appends to (`nn.concat %arg, %k` on rows,
-    the concat's only use this attention), else None."""
+    the concat's only use this attention; or on a resident form `nn.scatter %arg, %slot, %k`,
+    used by this attention and returned), else None."""
     cat = attn.key.owner
+    if isinstance(cat, nn.ScatterOp):
+        arg = cat.table
+        uses = {u.operation for u in cat.results[0].uses}
+        if not isinstance(arg, BlockArgument) or len(list(arg.uses)) != 1:
+            return None
+        if not all(u is attn or isinstance(u, ReturnOp) for u in uses):
+            return None
+        return arg
     if not isinstance(cat, nn.ConcatOp) or len(cat.operands) != 2 or cat.int_prop("axis") != 0:
         return None
     arg = cat.operands[0]
@@ -79,8 +93,10 @@ def rewrite_decode(
     arg = cache_arg(attn)
     assert arg is not None
     cat = attn.key.owner
-    assert isinstance(cat, nn.ConcatOp)
-    k_new = cat.operands[1]
+    assert isinstance(cat, nn.ConcatOp | nn.ScatterOp)
+    resident = isinstance(cat, nn.ScatterOp)  # the planes written at the run-time slot
+    k_new = cat.operands[2] if resident else cat.operands[1]
+    replaced = cat.results[0] if resident else k_new  # the returned value the int8 row replaces
     block_ = func.body.block
     old_name = arg.name_hint or f"arg{arg.index}"
     rows = acts([attn.query, arg])
@@ -99,14 +115,15 @@ def rewrite_decode(
         scales.append(s_op.result)
     heads, d = attn.int_prop("heads"), attn.int_prop("qk_dim")
     slots, new = shape_of(arg.type)[0], shape_of(k_new.type)[0]
-    i4 = tensor((heads, slots + new, d), IntegerType(4))
+    free = 0 if resident else new  # resident: the view already has the new rows' slots
+    i4 = tensor((heads, slots + free, d), IntegerType(4))
     msb = block_.insert_arg(i4, arg.index)
     lsb = block_.insert_arg(i4, arg.index + 1)
     msb.name_hint = old_name.replace("k_cache", "k_msb_cache", 1)
     lsb.name_hint = old_name.replace("k_cache", "k_lsb_cache", 1)
     assert attn.mask is not None
     pa = quant.ProgressiveKvAttentionOp.make(
-        [*ints, attn.value, *scales, attn.mask, msb, lsb],
+        [*ints, attn.value, *scales, attn.mask, msb, lsb, *([cat.operands[1]] if resident else [])],
         None,
         threshold=threshold,
         block=block,
@@ -119,12 +136,12 @@ def rewrite_decode(
     Rewriter.insert_op(ops, InsertPoint.before(attn))
     attn.results[0].replace_all_uses_with(pa.results[0])
     Rewriter.erase_op(attn)
-    Rewriter.erase_op(cat)
-    block_.erase_arg(arg)
     ret = block_.last_op
     if not isinstance(ret, ReturnOp):
         raise PassError("func.func @main does not end with func.return")
-    ret.operands = [ints[1] if v == k_new else v for v in ret.operands]
+    ret.operands = [ints[1] if v == replaced else v for v in ret.operands]
+    Rewriter.erase_op(cat)
+    block_.erase_arg(arg)
     func.function_type = FunctionType.from_lists(
         [a.type for a in block_.args], [v.type for v in ret.operands]
     )
@@ -133,7 +150,7 @@ def rewrite_decode(
         if old_name in old:
             sample = {n: a for n, a in old.items() if n != old_name}
             kq = quantize_values(old[old_name], weights[f"{nm}.k_scale"], 8)
-            sample[msb.name_hint], sample[lsb.name_hint] = head_major_planes(kq, heads, new)
+            sample[msb.name_hint], sample[lsb.name_hint] = head_major_planes(kq, heads, free)
             inputs[i] = sample
     calib.inputs = inputs
     return pa

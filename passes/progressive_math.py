@@ -86,10 +86,17 @@ def progressive_attention(
     return out, refetch
 
 
-def kv_keys(k_msb: Array, k_lsb: Array, k_new: Array) -> Array:
+def kv_keys(k_msb: Array, k_lsb: Array, k_new: Array, slot: Array | None = None) -> Array:
     """The int8 keys [S + N, H·d] of quant.progressive_kv_attention: the cached rows from their
     head-major 4-bit planes [H, S + N, d] (msb · 16 + the low nibble of lsb; the last N slots of
-    each head are the new rows' and are ignored), then the new rows k_new [N, H·d]."""
+    each head are the new rows' and are ignored), then the new rows k_new [N, H·d]. With `slot`
+    (resident planes) all S + N rows come from the planes, row slot[i] replaced by k_new[i]."""
+    if slot is not None:
+        heads, slots, d = np.asarray(k_msb).shape
+        hi, lo = np.asarray(k_msb, np.int16), np.asarray(k_lsb, np.int16)
+        keys = ((hi << 4) + (lo & 15)).transpose(1, 0, 2).reshape(slots, heads * d).astype(np.int8)
+        keys[np.asarray(slot, np.int64).reshape(-1)] = np.asarray(k_new, np.int8)
+        return keys
     n = np.asarray(k_new).shape[0]
     heads, slots, d = np.asarray(k_msb).shape
     hi = np.asarray(k_msb, np.int16)[:, : slots - n]

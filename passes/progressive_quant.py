@@ -174,7 +174,7 @@ class ProgressiveQuantPass(ModulePass):
                 a = [np.asarray(vals[x]) for x in pa.operands]
                 mask = None
                 if isinstance(pa, quant.ProgressiveKvAttentionOp):  # decode: K from the planes
-                    a, mask = [a[0], kv_keys(a[6], a[7], a[1]), *a[2:5]], a[5]
+                    a, mask = [a[0], kv_keys(*a[6:8], a[1], *a[8:]), *a[2:5]], a[5]
                 q, k, v, q_scale, k_scale = a
                 _, ref = progressive_attention(
                     q, k, v, q_scale, k_scale, pa.int_prop("heads"), pa.float_prop("scale"),

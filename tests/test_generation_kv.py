@@ -209,10 +209,12 @@ def test_kv_prune_dram_per_step_bounded_by_keep() -> None:
     # kv-prune adds per layer a load and a store of one fp32 score per key (DMA rounds each to
     # 32-byte bursts), and the keep-k on the NPU: kv_accumulate loads the carried scores, the
     # step's, the slot and a constant row and stores the carried scores; kv_evict loads the
-    # scores, the mask, the positions and pos and stores the slot: nothing grows with the context
+    # scores, the mask, the positions and pos and stores the slot; the position of the new token
+    # is SCATTERed into the resident positions row (LOAD slot, LOAD pos, SCATTER of 4 B, each at
+    # most one burst): nothing grows with the context
     row = 4 * (BUCKET + 1) + 32  # one 4-byte value per slot, plus at most one partial burst
     extra = p_dram[0] - d_dram[21]
-    assert 0 < extra <= SHAPE["layers"] * 2 * row + 7 * row + 3 * 32
+    assert 0 < extra <= SHAPE["layers"] * 2 * row + 7 * row + 3 * 32 + 3 * 32
     assert max(p_dram[BUCKET:]) == min(p_dram[BUCKET:]) == d_dram[30] + extra
     assert max(p_dram) < d_dram[110]
 

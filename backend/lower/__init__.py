@@ -85,17 +85,21 @@ def lower_module(
         dt = DType.FP16
         if isinstance(elem, IntegerType):  # token ids i32; quantized inputs i8 (i4 one per byte)
             dt = DType.INT8 if elem.width.data <= 8 else DType.INT32
+        planes = (
+            rules_progressive_kv.plane_region(ctx, arg, name) if elem == IntegerType(4) else None
+        )
+        if planes is not None:  # a KV cache's K plane: packed int4, room for the new rows
+            ctx.planes[arg] = env[arg] = planes
+            if len(planes.shape) == 3:  # in its resident region (head-major view): not an input
+                continue
+            ctx.symbols[name] = Symbol(name, planes.addr, shape, DType.INT4, "input")
+            input_names.append(name)
+            continue
         kept = resident_arg(ctx, name, shape, dt)
         if kept is not None:  # in a region kept across the session's runs: not a host input
             env[arg] = kept
             continue
         append = _appended_input(arg) if dt is DType.FP16 else None
-        planes = rules_progressive_kv.plane_region(ctx, arg) if elem == IntegerType(4) else None
-        if planes is not None:  # a KV cache's K plane: packed int4, room for the new rows
-            ctx.planes[arg] = env[arg] = planes
-            ctx.symbols[name] = Symbol(name, planes.addr, shape, DType.INT4, "input")
-            input_names.append(name)
-            continue
         if append is not None:  # a KV cache: the input region has room for the concat's rows
             room = ctx.activation(tuple(shape_of(append.results[0].type)), dt)
             ctx.concat_out[append] = room

@@ -47,12 +47,14 @@ class ResidentLayout:
     @staticmethod
     def of(meta: Mapping[str, Any]) -> ResidentLayout | None:
         """The layout in a model's ``meta["resident"]`` ({"base": B, "regions": [[name, rows,
-        cols] or [name, rows, cols, "f32"], ...]}), or None."""
+        cols] or [name, rows, cols, "f32" | "i8" | "i32"], ...]}; "i8": bytes, e.g.
+        progressive-quant's packed int4 K planes; "i32": kv-prune's `positions`), or None."""
         r = meta.get("resident")
         if not r:
             return None
+        types = {"f32": DType.FP32, "i8": DType.INT8, "i32": DType.INT32}
         regions = tuple(
-            (str(e[0]), int(e[1]), int(e[2]), DType.FP32 if e[3:] == ["f32"] else DType.FP16)
+            (str(e[0]), int(e[1]), int(e[2]), types[e[3]] if e[3:] else DType.FP16)
             for e in (list(x) for x in r["regions"])
         )
         return ResidentLayout(int(r["base"]), regions)
@@ -86,7 +88,8 @@ def resident_arg(ctx: LowerCtx, name: str, shape: tuple[int, ...], dt: DType) ->
         return None
     addr, rows, cols, rdt = span
     view = (*shape, 1) if len(shape) == 1 and cols == 1 else shape
-    if dt is not DType.FP16 or len(view) != 2 or view[1] != cols or not 1 <= view[0] <= rows:
+    fits = (dt is DType.FP16 and rdt is not DType.INT8) or (dt is DType.INT32 and rdt is dt)
+    if not fits or len(view) != 2 or view[1] != cols or not 1 <= view[0] <= rows:
         raise BackendError(
             f"resident argument '{name}': shape {list(shape)} ({dt.name.lower()}) does not fit its "
             f"region of {rows} x {cols} {rdt.name.lower()} rows"
@@ -94,6 +97,27 @@ def resident_arg(ctx: LowerCtx, name: str, shape: tuple[int, ...], dt: DType) ->
     ctx.resident_spans.append((addr, addr + rdt.nbytes(rows * cols)))
     ctx.symbols[name] = Symbol(name, addr, (rows, cols), rdt, "resident")  # the whole region
     return DTensor.contiguous(addr, shape, rdt)
+
+
+def resident_planes(
+    ctx: LowerCtx, name: str, heads: int, slots: int, nbytes: int
+) -> DTensor | None:
+    """The view [heads, slots, nbytes] (int8 bytes: packed int4 K planes, head-major) of byte
+    region ``name``: head h's rows start at h · rows / heads of the region (None: not resident)."""
+    layout = ctx.resident
+    span = None if layout is None else layout.spans().get(name)
+    if span is None:
+        return None
+    addr, rows, cols, rdt = span
+    per_head = rows // heads
+    if rdt is not DType.INT8 or cols != nbytes or rows % heads or not 1 <= slots <= per_head:
+        raise BackendError(
+            f"resident K planes '{name}': [{heads}, {slots}, {nbytes} B] do not fit its region of "
+            f"{rows} x {cols} {rdt.name.lower()} ({heads} heads of {per_head} rows)"
+        )
+    ctx.resident_spans.append((addr, addr + rows * cols))
+    ctx.symbols[name] = Symbol(name, addr, (rows, cols), rdt, "resident")
+    return DTensor(addr, (heads, slots, nbytes), (per_head * nbytes, nbytes, 1), DType.INT8)
 
 
 def in_resident(ctx: LowerCtx, t: DTensor) -> bool:

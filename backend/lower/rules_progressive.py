@@ -43,15 +43,22 @@ def _scalar(env: Env, v) -> np.float32:
 
 
 def split_planes(
-    ctx: LowerCtx, k: DTensor, dest: tuple[DTensor, DTensor] | None = None
+    ctx: LowerCtx,
+    k: DTensor,
+    dest: tuple[DTensor, DTensor] | None = None,
+    sink: Callable[[int, int, int, int], None] | None = None,
 ) -> tuple[int, int]:
     """Store int8 K [Sk, N] as MSB and LSB packed-int4 planes [Sk, N/2 bytes] (fresh regions, or
-    the given `dest` blocks); their addresses."""
+    the given `dest` blocks); their addresses. With `sink`, nothing is stored: sink(plane (0 MSB,
+    1 LSB), vec offset of its packed rows, r0, rows) writes each row tile (returns (0, 0))."""
     sk, n = k.shape
-    msb, lsb = dest or (
-        ctx.activation((sk, n // 2), DType.INT8),
-        ctx.activation((sk, n // 2), DType.INT8),
-    )
+    if sink is not None:
+        msb = lsb = DTensor.contiguous(0, (sk, n // 2), DType.INT8)  # not used
+    else:
+        msb, lsb = dest or (
+            ctx.activation((sk, n // 2), DType.INT8),
+            ctx.activation((sk, n // 2), DType.INT8),
+        )
     kr = row_tiles(sk, 11 * n, ctx.cap(V), "progressive_attention K planes", ctx)
     i32 = {"src_dtype": DType.INT8, "dst_dtype": DType.INT32}
     for r0 in range(0, sk, kr):
@@ -76,10 +83,13 @@ def split_planes(
                  **vv, **rc)  # fmt: skip
         ctx.emit("REQUANT", out_dtype="int4", dst_buf=V, dst_off=lo, dst_stride=n, src_buf=V,
                  src_off=t32, src_stride=n, mult=1, shift=0, **rc)  # fmt: skip
-        for plane, off in ((msb, hi), (lsb, lo)):
+        for which, (plane, off) in enumerate(((msb, hi), (lsb, lo))):
+            if sink is not None:
+                sink(which, off, r0, rl)
+                continue
             ctx.emit("STORE", dtype=DType.INT4, src_buf=V, src_off=off, src_stride=n,
                      dst_addr=plane.at(r0, 0), dst_stride=n // 2, **rc)  # fmt: skip
-    return msb.addr, lsb.addr
+    return (0, 0) if sink is not None else (msb.addr, lsb.addr)
 
 
 @rule(ProgressiveAttentionOp)
@@ -128,6 +138,7 @@ def progressive_heads(
     bias: Callable[[int, int, int | None], None] | None = None,
     sink: ScoreSink | None = None,
     head_major: bool = False,
+    phead: int | None = None,
 ) -> None:
     """Per head and block: MSB-plane scores, the refetch decision, the predicated LSB fetch and
     recompute, P·V. `bias(s_off, rows, pred)` edits the fp32 scores before each softmax (a key
@@ -138,7 +149,8 @@ def progressive_heads(
     )  # fmt: skip
     msb, lsb = planes
     pstride = d // 2 if head_major else heads * d // 2  # bytes per plane row
-    phead = sk * d // 2 if head_major else d // 2  # bytes from one head's plane to the next
+    if phead is None:  # bytes from one head's plane to the next
+        phead = sk * d // 2 if head_major else d // 2
     kv_bytes = 2 * sk * d + 2 * sk * dv
     split = kv_bytes > ctx.cap(W, 1)
     if split and (2 * sk * d > ctx.cap(W, 1) or 2 * sk * dv > ctx.cap(V, 1)):

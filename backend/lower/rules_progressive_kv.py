@@ -28,6 +28,7 @@ from backend.lower.env import Env
 from backend.lower.importance_sink import ScoreSink
 from backend.lower.key_mask import HUGE
 from backend.lower.registry import rule
+from backend.lower.resident import resident_planes
 from backend.lower.rules_progressive import Dims, _scalar, progressive_heads, split_planes
 from backend.lower.values import DTensor
 from dialects.nn_base import shape_of
@@ -50,12 +51,22 @@ def plane_uses(arg: SSAValue) -> ProgressiveKvAttentionOp | None:
     return attn
 
 
-def plane_region(ctx: LowerCtx, arg: SSAValue) -> DTensor | None:
-    """A packed-int4 plane input: its region [S + new rows, features / 2] (int8 bytes), or None."""
+def plane_region(ctx: LowerCtx, arg: SSAValue, name: str) -> DTensor | None:
+    """A packed-int4 plane input: its region [S + new rows, features / 2] (int8 bytes); for a
+    plane in a resident region (meta["resident"]) the head-major view [heads, S + 1, d / 2] of
+    that region (backend/lower/resident.py); None if `arg` is not a plane."""
     attn = plane_uses(arg)
     if attn is None:
         return None
     heads, slots, d = shape_of(arg.type)
+    kept = resident_planes(ctx, name, heads, slots, d // 2)
+    if kept is not None:
+        if attn.slot is None:
+            raise BackendError(
+                f"{attn.name}: resident K planes '{name}' need the slot operand (the new key's"
+                " row is written at a run-time slot)"
+            )
+        return kept
     return ctx.activation((heads * slots, d // 2), DType.INT8)
 
 
@@ -94,6 +105,7 @@ def _sink(ctx: LowerCtx, op: ProgressiveKvAttentionOp, env: Env, sk: int) -> Sco
         if (
             isinstance(imp, ProgressiveKvImportanceOp)
             and tuple(imp.operands[:7]) == tuple(op.operands[i] for i in (0, 1, 3, 4, 5, 6, 7))
+            and imp.slot == op.slot
             and all(imp.prop(p) == op.prop(p) for p in ProgressiveKvAttentionOp.PROPS)
             and imp.results[0] not in env.vals
             and (imp.prior is None or imp.prior in env.vals)
@@ -124,17 +136,52 @@ def lower_progressive_kv(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     out = ctx.activation(tuple(shape_of(op.result.type))).as2d()
     bias = _bias(ctx, env.tensor(op.mask), sk)
     sink = _sink(ctx, op, env, sk)  # (SRAM holds come before any take)
-    for h in range(heads):  # the append: each head's new planes into its free slots
-        rows = (h * sk + cached, new, 0, d // 2)
-        split_planes(ctx, k.block(0, new, h * d, d), (msb.block(*rows), lsb.block(*rows)))
+    if op.slot is not None:  # resident planes: the new rows' planes SCATTERed at the slots
+        if msb.shape != (heads, sk, d // 2):
+            raise BackendError(f"{op.name}: with a slot operand the planes must be resident")
+        _scatter_planes(ctx, k, env.tensor(op.slot), (msb, lsb), heads, d)
+        phead = msb.strides[0]
+    else:
+        for h in range(heads):  # the append: each head's new planes into its free slots
+            rows = (h * sk + cached, new, 0, d // 2)
+            split_planes(ctx, k.block(0, new, h * d, d), (msb.block(*rows), lsb.block(*rows)))
+        phead = sk * d // 2
     progressive_heads(
         ctx, q, (msb.addr, lsb.addr), v, out, Dims(heads, d, dv, q.shape[0], sk, op.int_prop("block")),
         deq, to_f32(op.float_prop("scale")), to_f32(op.float_prop("threshold")), False, bias, sink,
-        head_major=True,
+        head_major=True, phead=phead,
     )  # fmt: skip
     if sink is not None:
         env[sink.op.results[0]] = sink.finish(ctx)
     return out
+
+
+def _scatter_planes(
+    ctx: LowerCtx, k: DTensor, slot: DTensor, planes: tuple[DTensor, DTensor], heads: int, d: int
+) -> None:
+    """The new int8 rows k [N, heads·d] split into their MSB and LSB planes in vec (the
+    prologue's REQUANTs) and written at rows `slot` of every head of the resident planes
+    [heads, rows, d / 2 bytes]: one LOAD of the slots into idx, then per plane and head one
+    SCATTER of d packed int4 values per row (d / 2 bytes) at that head's plane."""
+    n = k.shape[0]
+    if slot.dtype is not I32 or not slot.is_contiguous or slot.shape != (n,):
+        raise BackendError(f"quant.progressive_kv_attention: slot must be contiguous int32 [{n}]")
+    if 4 * n > ctx.cap(Buf.IDX):
+        raise ctx.too_big(f"quant.progressive_kv_attention: {n} slots do not fit idx")
+    i_off = ctx.take(Buf.IDX, 4 * n)
+    load(ctx, DTensor.contiguous(slot.addr, (1, n), I32), Buf.IDX, i_off)
+
+    def scatter(which: int, off: int, r0: int, rl: int) -> None:
+        plane = planes[which]
+        for h in range(heads):
+            ctx.emit(
+                "SCATTER", dtype=DType.INT4, src_buf=V, src_off=off + h * d // 2,
+                src_stride=heads * d, dst_addr=plane.addr + h * plane.strides[0],
+                dst_stride=plane.strides[1], dst_rows=plane.shape[1], idx_buf=Buf.IDX,
+                idx_off=i_off + 4 * r0, rows=rl, cols=d,
+            )  # fmt: skip
+
+    split_planes(ctx, k, sink=scatter)
 
 
 @rule(ProgressiveKvImportanceOp)

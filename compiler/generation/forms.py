@@ -15,6 +15,10 @@ step), and returned (in place) as the updated caches:
 
     prefill = lm.prefill(5, resident=True)  # ids [5], slots [5], caches [5, dim] → logits, caches
     decode = lm.decode(32, resident=True)   # ids, pos, mask [33], slot [1], caches [33, dim] → logits, caches
+
+`planes=True` (progressive-quant) adds the K planes' resident regions to the meta of every form
+(the same addresses in the prefill and the decode forms); progressive-quant turns a decode form's
+K caches into views of them (passes/progressive_kv.py).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from compiler.models.char_vocab import VOCAB
 from compiler.models.gpt2 import GPT2Config, GPT2Decode, GPT2Prefill
 
 SCORES = "kv_scores"  # kv-prune's carried scores per cache slot (resident with the cache)
+POSITIONS = "positions"  # kv-prune: the token position of each cache slot (resident, int32)
 BUCKET = 32  # cache slots are provided in multiples of this (docs/generation.md: length buckets)
 
 
@@ -82,13 +87,27 @@ class LanguageModel:
         params = sum(int(np.asarray(w).size) for w in self.base.weights.values())
         return -(-4 * params // (1 << 20)) * (1 << 20)
 
-    def resident_meta(self, scores: bool = False) -> dict[str, Any]:
+    def resident_meta(self, scores: bool = False, planes: bool = False) -> dict[str, Any]:
         """`meta["resident"]`: each layer's K and V cache, `context` rows of `dim` (fp16); with
-        ``scores`` (kv-prune's keep-k on the NPU) then `kv_scores`, one fp32 score per slot."""
+        ``scores`` (kv-prune's keep-k on the NPU) then `kv_scores`, one fp32 score per slot, and
+        `positions`, the int32 token position of each slot; with
+        ``planes`` (progressive-quant's decode forms) then each layer's K as two packed int4
+        planes, `k_msb_cacheN` and `k_lsb_cacheN`: head-major, `context` rows of `dim / heads / 2`
+        bytes per head (`plane_names`)."""
         regions: list[list[Any]] = [[n, self.context, self.config.dim] for n in self.kv_names]
         if scores:
             regions.append([SCORES, self.context, 1, "f32"])
+            regions.append([POSITIONS, self.context, 1, "i32"])
+        if planes:
+            c = self.config
+            for name in self.plane_names:
+                regions.append([name, c.heads * self.context, c.dim // c.heads // 2, "i8"])
         return {"base": self.resident_base, "regions": regions}
+
+    @property
+    def plane_names(self) -> list[str]:
+        """The resident K planes of progressive-quant (MSB, LSB per layer)."""
+        return [f"k_{p}_cache{i}" for i in range(self.config.layers) for p in ("msb", "lsb")]
 
     def _traced(
         self,
@@ -97,16 +116,19 @@ class LanguageModel:
         form: str,
         resident: bool = False,
         scores: bool = False,
+        planes: bool = False,
     ) -> Model:
         model = trace(root, inputs, name=f"{self.name}-{form}", meta=dict(self.base.meta))
         model.meta["form"] = form
         if resident:
-            model.meta["resident"] = self.resident_meta(scores)
+            model.meta["resident"] = self.resident_meta(scores, planes)
         model.weights = self.base.weights.copy()
         model.weights.check(model.module)
         return model
 
-    def prefill(self, tokens: int, resident: bool = False, scores: bool = False) -> Model:
+    def prefill(
+        self, tokens: int, resident: bool = False, scores: bool = False, planes: bool = False
+    ) -> Model:
         """ids [tokens] → logits [tokens, vocab] and each layer's k, v [tokens, dim] (resident:
         the caches with those rows at `slots`)."""
         if not 1 <= tokens <= self.context:
@@ -120,10 +142,17 @@ class LanguageModel:
             for name in self.kv_names:
                 inputs[name] = ((tokens, c.dim), np.float32)
         return self._traced(
-            GPT2Prefill(c, resident), inputs, f"prefill{tokens}", resident, resident and scores
+            GPT2Prefill(c, resident),
+            inputs,
+            f"prefill{tokens}",
+            resident,
+            resident and scores,
+            planes,
         )
 
-    def decode(self, slots: int, resident: bool = False, scores: bool = False) -> Model:
+    def decode(
+        self, slots: int, resident: bool = False, scores: bool = False, planes: bool = False
+    ) -> Model:
         """One token against `slots` cache rows (see GPT2Decode; resident: `slots + 1` rows, the
         new one written at `slot`; resident with ``scores``: two more inputs for kv-prune's
         keep-k on the NPU, the resident `kv_scores` [slots + 1] fp32 and the token position of
@@ -143,4 +172,4 @@ class LanguageModel:
             inputs[SCORES] = ((slots + 1,), np.float32)
             inputs["positions"] = ((slots + 1,), np.int32)
         root = GPT2Decode(c, resident, 2 if scores else 0)
-        return self._traced(root, inputs, f"decode{slots}", resident, scores)
+        return self._traced(root, inputs, f"decode{slots}", resident, scores, planes)

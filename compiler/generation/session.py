@@ -13,12 +13,16 @@ rows [0, P) of each layer's K and V region, each decode step appends its row at 
 and the interpreter keeps the regions between the programs (`ResidentDram`); the host writes only
 ids, pos, mask and the slot. On the reference executor (and for timing-only runs) the host
 carries the same cache: it passes it in and takes the updated one back. Under progressive-quant
-the host still carries the int8 K cache and hands each decode run its planes (not resident).
+the K planes are resident too: the host writes the prompt's planes once after the prefill
+(`_put_prompt_planes`), each decode step SCATTERs its row's planes; on the reference (and
+timing-only runs) the host carries the int8 K cache, passes its planes in and takes the new int8
+row back.
 
 kv-prune on the resident forms: the decode program accumulates the carried scores (resident,
 `kv_scores`) and picks the slot to evict (keep-k on the NPU, slot reuse); the host feeds `slot`
-(the next unused one, or the one the last step evicted), `mask` and `positions`. A prompt longer
-than keep, the host-carried forms and progressive-quant use the host's keep-k (`_prune`).
+(the next unused one, or the one the last step evicted) and `mask`; the program writes `pos` into
+the resident `positions` row at the slot (the prompt's positions: written once by the host). A
+prompt longer than keep and the host-carried forms use the host's keep-k (`_prune`).
 """
 
 from __future__ import annotations
@@ -32,11 +36,12 @@ from typing import Any
 
 import numpy as np
 
+from backend.interpreter.numerics import pack_int4
 from backend.interpreter.resident import ResidentDram
 from backend.topk import topk_indices
 from compiler.api import CompiledModel, compile_model
 from compiler.errors import WispError
-from compiler.generation.forms import SCORES, LanguageModel
+from compiler.generation.forms import POSITIONS, SCORES, LanguageModel
 from compiler.model import Model
 from compiler.models.char_vocab import decode as decode_ids
 from compiler.models.char_vocab import encode
@@ -121,12 +126,11 @@ class Generator:
         self.pass_reports: dict[str, str] = {}  # form → what its passes reported
         self.compile_seconds = 0.0  # host time spent compiling forms
         self.run_seconds = 0.0  # host time of the last program run (reference or interpreter)
-        # the cache written in place by the programs (resident forms) unless progressive-quant
-        # turns the K cache into host-carried planes (or `in_place=False`: the host-carried
-        # forms, for comparison); on the interpreter it stays in its DRAM
-        if in_place and uses_progressive(pipeline):
-            raise WispError("progressive-quant's K planes are host-carried: in_place must be off")
-        self.in_place = not uses_progressive(pipeline) if in_place is None else in_place
+        # the cache written in place by the programs (resident forms) unless `in_place=False`
+        # (the host-carried forms, for comparison); on the interpreter it stays in its DRAM
+        self.in_place = True if in_place is None else in_place
+        # progressive-quant on the resident forms: the K planes live in resident regions too
+        self.resident_planes = uses_progressive(pipeline) and self.in_place
         self.dram: ResidentDram | None = None  # the interpreter's resident regions (per prompt)
         # kv-prune on the resident forms: the keep-k is the decode program's (slot reuse); the
         # cache has keep + 1 slots, `free` is the slot the next token is written to
@@ -160,12 +164,14 @@ class Generator:
 
     def prefill_form(self, tokens: int) -> CompiledModel:
         return self.form(
-            f"prefill{tokens}", lambda: self.lm.prefill(tokens, self.in_place, self.keep_on_npu)
+            f"prefill{tokens}",
+            lambda: self.lm.prefill(tokens, self.in_place, self.keep_on_npu, self.resident_planes),
         )
 
     def decode_form(self, slots: int) -> CompiledModel:
         return self.form(
-            f"decode{slots}", lambda: self.lm.decode(slots, self.in_place, self.keep_on_npu)
+            f"decode{slots}",
+            lambda: self.lm.decode(slots, self.in_place, self.keep_on_npu, self.resident_planes),
         )
 
     def form(self, key: str, build: Callable[[], Model]) -> CompiledModel:
@@ -240,6 +246,9 @@ class Generator:
             self.free = self.length
             if self.dram is not None and self.keep_on_npu:  # the carried scores, for the NPU
                 self.dram.put(SCORES, self.scores[:, None])
+                self.dram.put(POSITIONS, self.positions[:, None].astype(np.int32))
+        if self.resident_planes and self.length < self.lm.context:  # (after any compaction)
+            self._put_prompt_planes(self.length)
         return outs[0], report
 
     def decode(self, token: int) -> tuple[np.ndarray, Any, str]:
@@ -263,19 +272,30 @@ class Generator:
         }
         if self.in_place:
             inputs["slot"] = np.array([new], np.int32)
-            if self.keep_on_npu:
+            if self.keep_on_npu:  # (the program writes pos at the slot of its positions row)
                 self.positions[new] = self.pos
-                inputs["positions"] = self.positions[: slots + 1].astype(np.int32)
-            if not self.npu_cache:
-                inputs.update({n: self.cache[n][: slots + 1] for n in self.lm.kv_names})
+            if not self.npu_cache:  # the host carries the cache (and the K planes' int8 rows)
+                names = c.model.input_specs()
+                inputs.update(
+                    {n: self.cache[n][: slots + 1] for n in self.lm.kv_names if n in names}
+                )
+                for n in self._plane_scales(c):
+                    msb, lsb = head_major_planes(self.kq[n][: slots + 1], self.lm.config.heads, 0)
+                    inputs[n.replace("k_cache", "k_msb_cache", 1)] = msb
+                    inputs[n.replace("k_cache", "k_lsb_cache", 1)] = lsb
                 if self.keep_on_npu:
                     inputs[SCORES] = self.scores[: slots + 1]
+                    inputs[POSITIONS] = self.positions[: slots + 1].astype(np.int32)
         else:
             inputs.update(self._cache_inputs(c, slots))
+        if self.resident_planes:
+            self._plane_scales(c)  # every bucket quantizes K with the prompt's planes' scale
         outs, report = self._run(c, inputs)
         carried = [] if self.npu_cache else outs[1 : 1 + len(self.lm.kv_names)]  # else in DRAM
         for name, row in zip(self.lm.kv_names, carried, strict=False):
-            if self.in_place:  # the updated cache, from the reference (or a timing-only run)
+            if self.in_place and row.dtype == np.int8:  # resident planes: the new int8 K row
+                self.kq[name][new] = row[0]
+            elif self.in_place:  # the updated cache, from the reference (or a timing-only run)
                 self.cache[name][: slots + 1] = row
             elif row.dtype == np.int8:  # progressive K: the new row, quantized by the program
                 self.kq[name][past] = row[0]
@@ -308,18 +328,8 @@ class Generator:
         turned into planes (inputs k_msb_cacheN, k_lsb_cacheN) the planes of the int8 cache."""
         names = c.model.input_specs()
         out = {n: self.cache[n][:slots] for n in self.lm.kv_names if n in names}
-        planes = [n for n in self.kq if n.replace("k_cache", "k_msb_cache", 1) in names]
-        if not planes:
-            return out
-        scales = {n: self._k_scale(c, n) for n in planes}
-        if self.k_scales is None:
-            self.k_scales = scales
-        elif scales != {n: self.k_scales.get(n) for n in planes}:
-            raise WispError(
-                f"{c.model.name}: its K scales {scales} differ from the other decode forms'"
-                f" {self.k_scales}; one int8 KV cache cannot serve both"
-            )
-        for n in planes:
+        scales = self._plane_scales(c)
+        for n in scales:
             if self.kq_rows < self.length:  # rows from the prefill: quantized once, here
                 rows = self.cache[n][self.kq_rows : self.length]
                 self.kq[n][self.kq_rows : self.length] = quantize_values(rows, scales[n], 8)
@@ -328,6 +338,44 @@ class Generator:
             out[n.replace("k_cache", "k_lsb_cache", 1)] = lsb
         self.kq_rows = self.length
         return out
+
+    def _plane_scales(self, c: CompiledModel) -> dict[str, float]:
+        """K cache name → the K scale of decode form `c`'s progressive attention reading its
+        planes; a WispError if another decode form used another scale (one int8 cache)."""
+        names = c.model.input_specs()
+        planes = [n for n in self.kq if n.replace("k_cache", "k_msb_cache", 1) in names]
+        scales = {n: self._k_scale(c, n) for n in planes}
+        if not planes:
+            return scales
+        if self.k_scales is None:
+            self.k_scales = scales
+        elif scales != {n: self.k_scales.get(n) for n in planes}:
+            raise WispError(
+                f"{c.model.name}: its K scales {scales} differ from the other decode forms'"
+                f" {self.k_scales}; one int8 KV cache cannot serve both"
+            )
+        return scales
+
+    def _put_prompt_planes(self, n: int) -> None:
+        """Resident progressive K: the prompt's keys (rows [0, n) the prefill wrote into each
+        `k_cacheN` region, fp16) quantized with the decode forms' K scale and written into the
+        `k_msb_cacheN` / `k_lsb_cacheN` regions as head-major packed int4 planes. Host work, once
+        per prompt, not counted (docs/generation.md); on the reference the host carries them."""
+        scales = self._plane_scales(self.decode_form(self.lm.slots_for(n)))
+        heads, context = self.lm.config.heads, self.lm.context
+        for name, scale in scales.items():
+            rows = self.cache[name][:n] if self.dram is None else self.dram.rows(name)[:n]
+            self.kq[name][:n] = quantize_values(rows.astype(np.float32), scale, 8)
+            if self.dram is None:
+                continue
+            for plane, x in zip(
+                ("msb", "lsb"),
+                head_major_planes(self.kq[name][:n], heads, context - n),
+                strict=True,
+            ):
+                packed = pack_int4(x.reshape(1, -1)).reshape(heads * context, -1)
+                self.dram.put(name.replace("k_cache", f"k_{plane}_cache", 1), packed.view(np.int8))
+        self.kq_rows = n
 
     @staticmethod
     def _k_scale(c: CompiledModel, name: str) -> float:
@@ -344,8 +392,7 @@ class Generator:
         raise WispError(f"{c.model.name}: no progressive attention reads the K planes of {name}")
 
     def _prune(self) -> None:
-        """kv-prune on the host (a prompt longer than keep; the host-carried forms, progressive
-        quantization): keep the `keep` cached rows of highest accumulated importance,
+        """kv-prune on the host (a prompt longer than keep; the host-carried forms): keep the `keep` cached rows of highest accumulated importance,
         the newest `recent` protected (ties to the older row, backend/topk.py); the other rows
         leave the cache (rows stay in position order)."""
         assert self.kv is not None
@@ -435,7 +482,7 @@ def prefill_pipeline(pipeline: str) -> str:
 
 
 def uses_progressive(pipeline: str) -> bool:
-    """Whether the pipeline quantizes the K cache progressively (its planes are host-carried)."""
+    """Whether the pipeline quantizes the K cache progressively (its K cache as int4 planes)."""
     return any(_is_progressive(p) for p in _passes(pipeline))
 
 
