@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from xdsl.ir import Operation
 
+from backend.errors import BackendError
 from backend.isa import Buf, DType, to_f32
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
@@ -23,6 +24,18 @@ from dialects import nn, quant, tokens
 
 C, IX = Buf.ACC, Buf.IDX
 F32 = DType.FP32
+
+
+def sunk_scores(op: Operation, env: Env, inside: str) -> DTensor:
+    """An importance op's scores, computed by the attention it was sunk into (`inside` says which
+    attention, for the error when no such attention was lowered before it)."""
+    done = env.vals.get(op.results[0])
+    if not isinstance(done, DTensor):
+        raise BackendError(
+            f"{op.name}: lowered only inside the {inside} (and its prior computed before it);"
+            " no such attention precedes it"
+        )
+    return done
 
 
 def zeros_row(ctx: LowerCtx, n: int) -> DTensor:

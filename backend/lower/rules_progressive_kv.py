@@ -25,7 +25,7 @@ from backend.isa import Buf, DType, to_f32
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load
 from backend.lower.env import Env
-from backend.lower.importance_sink import ScoreSink
+from backend.lower.importance_sink import ScoreSink, sunk_scores
 from backend.lower.key_mask import HUGE
 from backend.lower.registry import rule
 from backend.lower.resident import resident_planes
@@ -187,10 +187,4 @@ def _scatter_planes(
 @rule(ProgressiveKvImportanceOp)
 def lower_progressive_kv_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     """Only as IMPACC inside the quant.progressive_kv_attention with the same operands."""
-    done = env.vals.get(op.results[0])
-    if not isinstance(done, DTensor):
-        raise BackendError(
-            f"{op.name}: lowered only inside the quant.progressive_kv_attention with the same"
-            " operands (and its prior computed before it); no such attention precedes it"
-        )
-    return done
+    return sunk_scores(op, env, "quant.progressive_kv_attention with the same operands")

@@ -21,7 +21,7 @@ from backend.isa import Buf, DType, to_f32
 from backend.lower.context import LowerCtx
 from backend.lower.dma import load, store
 from backend.lower.env import Env
-from backend.lower.importance_sink import zeros_row
+from backend.lower.importance_sink import sunk_scores, zeros_row
 from backend.lower.registry import rule
 from backend.lower.values import DTensor
 from dialects import tokens
@@ -33,25 +33,13 @@ F32 = DType.FP32
 @rule(tokens.MaskedImportanceOp)
 def lower_masked_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     """Only as IMPACC inside the masked nn.attention it scores (importance_sink.py)."""
-    done = env.vals.get(op.results[0])
-    if not isinstance(done, DTensor):
-        raise BackendError(
-            "tokens.masked_importance: lowered only inside the nn.attention with the same q, k and"
-            " mask (and its prior computed before it); no such attention precedes it"
-        )
-    return done
+    return sunk_scores(op, env, "nn.attention with the same q, k and mask")
 
 
 @rule(tokens.QuantImportanceOp)
 def lower_quant_importance(ctx: LowerCtx, op: Operation, env: Env) -> DTensor:
     """Only as IMPACC inside the quant.attention it scores (importance_sink.py)."""
-    done = env.vals.get(op.results[0])
-    if not isinstance(done, DTensor):
-        raise BackendError(
-            "tokens.quant_importance: lowered only inside the quant.attention with the same q, k"
-            " and scales (and its prior computed before it); no such attention precedes it"
-        )
-    return done
+    return sunk_scores(op, env, "quant.attention with the same q, k and scales")
 
 
 @rule(tokens.ImportanceOp)
