@@ -280,9 +280,7 @@ class Generator:
                     {n: self.cache[n][: slots + 1] for n in self.lm.kv_names if n in names}
                 )
                 for n in self._plane_scales(c):
-                    msb, lsb = head_major_planes(self.kq[n][: slots + 1], self.lm.config.heads, 0)
-                    inputs[n.replace("k_cache", "k_msb_cache", 1)] = msb
-                    inputs[n.replace("k_cache", "k_lsb_cache", 1)] = lsb
+                    inputs.update(self._planes(n, slots + 1, free=0))
                 if self.keep_on_npu:
                     inputs[SCORES] = self.scores[: slots + 1]
                     inputs[POSITIONS] = self.positions[: slots + 1].astype(np.int32)
@@ -333,11 +331,18 @@ class Generator:
             if self.kq_rows < self.length:  # rows from the prefill: quantized once, here
                 rows = self.cache[n][self.kq_rows : self.length]
                 self.kq[n][self.kq_rows : self.length] = quantize_values(rows, scales[n], 8)
-            msb, lsb = head_major_planes(self.kq[n][:slots], self.lm.config.heads, 1)
-            out[n.replace("k_cache", "k_msb_cache", 1)] = msb
-            out[n.replace("k_cache", "k_lsb_cache", 1)] = lsb
+            out.update(self._planes(n, slots, free=1))
         self.kq_rows = self.length
         return out
+
+    def _planes(self, n: str, rows: int, free: int) -> dict[str, np.ndarray]:
+        """The planes (k_msb_cacheN, k_lsb_cacheN) of the first `rows` rows of K cache `n`'s int8
+        copy, head-major, with `free` zero rows more per head (slots not yet written)."""
+        msb, lsb = head_major_planes(self.kq[n][:rows], self.lm.config.heads, free)
+        return {
+            n.replace("k_cache", "k_msb_cache", 1): msb,
+            n.replace("k_cache", "k_lsb_cache", 1): lsb,
+        }
 
     def _plane_scales(self, c: CompiledModel) -> dict[str, float]:
         """K cache name → the K scale of decode form `c`'s progressive attention reading its
@@ -368,13 +373,9 @@ class Generator:
             self.kq[name][:n] = quantize_values(rows.astype(np.float32), scale, 8)
             if self.dram is None:
                 continue
-            for plane, x in zip(
-                ("msb", "lsb"),
-                head_major_planes(self.kq[name][:n], heads, context - n),
-                strict=True,
-            ):
+            for plane, x in self._planes(name, n, context - n).items():
                 packed = pack_int4(x.reshape(1, -1)).reshape(heads * context, -1)
-                self.dram.put(name.replace("k_cache", f"k_{plane}_cache", 1), packed.view(np.int8))
+                self.dram.put(plane, packed.view(np.int8))
         self.kq_rows = n
 
     @staticmethod
